@@ -1,0 +1,55 @@
+# norce-sync: every target does its own set-up (venv, install, broker) on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+KAFKA_PORT ?= 9092
+export KAFKA_PORT
+
+.PHONY: help install demo test lint format kafka-up kafka-down kafka-fetch bench clean
+
+help:
+	@echo "make demo        local broker + Norce simulator + worker + sample change data"
+	@echo "make test        lint, then all tests (starts its own broker from tools/kafka)"
+	@echo "make kafka-up    start the local Kafka broker on 127.0.0.1:$(KAFKA_PORT)"
+	@echo "make kafka-down  stop it"
+	@echo "make lint        ruff check and ruff format --check"
+	@echo "make bench       run the benchmarks in bench/ (results go to bench/RESULTS.md)"
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[rocksdb,test,dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+kafka-fetch:
+	tools/kafka/kafka.sh fetch
+
+kafka-up:
+	tools/kafka/kafka.sh up
+
+kafka-down:
+	tools/kafka/kafka.sh down
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+# The tests start their own broker (tools/kafka) unless KAFKA_BOOTSTRAP_SERVERS is set.
+test: install lint kafka-fetch
+	$(PY) -m pytest -ra $(PYTEST_ARGS)
+
+demo: install kafka-up
+	tools/demo.sh
+
+bench: install
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf $(VENV) .cache data .pytest_cache .ruff_cache

@@ -1,0 +1,141 @@
+"""Service settings: environment variables (prefix ``NORCE_SYNC_``), secret files and one
+optional settings file.
+
+Precedence, highest first: keyword arguments, environment, secret files (``secrets_dir``),
+the settings file named by ``NORCE_SYNC_SETTINGS_FILE`` (YAML or JSON), defaults.
+Sources, mappings, schedules and targets live in the sync config file (``config_file``),
+which :mod:`streams.sources` loads.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+ENV_PREFIX = "NORCE_SYNC_"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def rocksdb_available() -> bool:
+    return importlib.util.find_spec("rocksdict") is not None
+
+
+def _default_secrets_dir() -> str | None:
+    # Docker and Kubernetes mount secrets here; a missing folder is simply not used.
+    path = os.environ.get(f"{ENV_PREFIX}SECRETS_DIR", "/run/secrets")
+    return path if Path(path).is_dir() else None
+
+
+class Settings(BaseSettings):
+    """Every setting of the service. Each field's description is the documentation."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="ignore",
+        secrets_dir=_default_secrets_dir(),
+    )
+
+    # Faust / Kafka
+    app_id: str = Field("norce-sync", description="Kafka consumer group and topic prefix.")
+    broker: str = Field(
+        "kafka://127.0.0.1:9092",
+        description="Kafka bootstrap servers as Faust URLs, ';'-separated "
+        "(`kafka://host1:9092;kafka://host2:9092`).",
+    )
+    store: str = Field(
+        "auto",
+        description="Table store: `rocksdb://` (needs the `rocksdb` extra), `memory://`, "
+        "or `auto` (rocksdb when rocksdict is installed).",
+    )
+    topic_partitions: int = Field(
+        8, ge=1, description="Partitions of the topics and tables this service creates."
+    )
+    topic_replication_factor: int = Field(
+        1, ge=1, description="Replication factor of the topics this service creates."
+    )
+    data_dir: Path = Field(Path("data"), description="Folder for table stores and local state.")
+    web_host: str = Field("127.0.0.1", description="Address the worker's web server binds to.")
+    web_port: int = Field(6066, description="Port of the worker's web server.")
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
+        "at_least_once", description="Faust processing guarantee."
+    )
+    config_file: Path = Field(
+        PROJECT_ROOT / "config" / "example.yaml",
+        description="Sync config: sources, inputs, mappings, schedules and targets.",
+    )
+    dlq_topic: str = Field("norce-sync.dlq", description="Dead-letter topic.")
+    log_format: Literal["text", "json"] = Field("text", description="Log line format.")
+    log_level: str = Field("info", description="Log level.")
+
+    # Norce
+    norce_base_url: str | None = Field(
+        "http://127.0.0.1:8300",
+        description="Explicit Norce base URL (the simulator's). Empty to use the host "
+        "pattern from slug, region and environment.",
+    )
+    norce_slug: str = Field("demo", description="Norce tenant slug, the first host label.")
+    norce_region: str = Field("se", description="Norce region in `api-{region}`.")
+    norce_environment: Literal["prod", "stage", "playground"] = Field(
+        "playground", description="Norce environment; also the token scope."
+    )
+    norce_application_id: str = Field("demo-app", description="Norce `application-id` header.")
+    norce_client_id: str = Field("norce-sync-demo", description="OAuth client id.")
+    norce_client_secret: SecretStr = Field(
+        SecretStr("demo-secret"), description="OAuth client secret (secret)."
+    )
+
+    # Webhooks and ops
+    webhook_token: SecretStr = Field(
+        SecretStr("demo-webhook-token"),
+        description="Static token Norce Event sends in `webhook_token_header` (secret).",
+    )
+    webhook_token_header: str = Field(
+        "x-norce-webhook-token", description="Header carrying the webhook token."
+    )
+    webhook_max_body_bytes: int = Field(1 << 20, description="Largest webhook body accepted.")
+    ops_token: SecretStr | None = Field(
+        None, description="When set, ops views require `Authorization: Bearer <token>` (secret)."
+    )
+
+    @field_validator("norce_base_url", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @property
+    def store_url(self) -> str:
+        if self.store != "auto":
+            return self.store
+        return "rocksdb://" if rocksdb_available() else "memory://"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [
+            init_settings,
+            env_settings,
+            file_secret_settings,
+        ]
+        settings_file = os.environ.get(f"{ENV_PREFIX}SETTINGS_FILE")
+        if settings_file:
+            if not Path(settings_file).is_file():
+                raise FileNotFoundError(f"{ENV_PREFIX}SETTINGS_FILE={settings_file} not found")
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=settings_file))
+        return tuple(sources)

@@ -1,0 +1,23 @@
+"""Shared fixtures: one real Kafka broker per test session, unique names per test."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.broker import kafka_broker
+
+
+@pytest.fixture(scope="session")
+def kafka_servers() -> Iterator[str]:
+    """Bootstrap servers of a real broker; fails (never skips) when none can be had."""
+    with kafka_broker() as servers:
+        yield servers
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short id for this test's topics and app id, so tests never share data."""
+    return uuid.uuid4().hex[:10]

@@ -1,0 +1,92 @@
+"""How the tests get a real Kafka broker.
+
+1. ``KAFKA_BOOTSTRAP_SERVERS`` when set (an existing cluster or one started by CI);
+2. otherwise testcontainers' Kafka (KRaft) when a Docker engine answers;
+3. otherwise the local broker from ``tools/kafka`` (jars from Maven Central), started once
+   per test session on a free port and stopped at the end, also if pytest is killed.
+
+There is no fallback to skipping: when none of these works the session fails.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+KAFKA_SH = ROOT / "tools" / "kafka" / "kafka.sh"
+KAFKA_IMAGE = os.environ.get("KAFKA_IMAGE", "apache/kafka:4.1.1")
+
+
+class BrokerUnavailable(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def docker_answers() -> bool:
+    try:
+        import docker  # testcontainers brings the Docker SDK
+
+        client = docker.from_env(timeout=3)
+        client.ping()
+        return True
+    except Exception:
+        return False
+
+
+@contextmanager
+def _testcontainers_broker() -> Iterator[str]:
+    from testcontainers.kafka import KafkaContainer
+
+    with KafkaContainer(KAFKA_IMAGE).with_kraft() as kafka:
+        yield kafka.get_bootstrap_server()
+
+
+@contextmanager
+def _local_broker() -> Iterator[str]:
+    port, controller_port = free_port(), free_port()
+    data = tempfile.mkdtemp(prefix="norce-sync-kafka-")
+    env = {
+        **os.environ,
+        "KAFKA_PORT": str(port),
+        "KAFKA_CONTROLLER_PORT": str(controller_port),
+        "KAFKA_DATA_DIR": data,
+    }
+    started = subprocess.run(
+        [str(KAFKA_SH), "up", "--watch-pid", str(os.getpid())],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if started.returncode != 0:
+        raise BrokerUnavailable(
+            f"local Kafka broker failed to start:\n{started.stdout}\n{started.stderr}"
+        )
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        subprocess.run([str(KAFKA_SH), "down"], env=env, capture_output=True)
+
+
+@contextmanager
+def kafka_broker() -> Iterator[str]:
+    """Yield bootstrap servers (``host:port``) of a running broker."""
+    configured = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if configured:
+        yield configured
+    elif docker_answers():
+        with _testcontainers_broker() as servers:
+            yield servers
+    else:
+        with _local_broker() as servers:
+            yield servers
