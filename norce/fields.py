@@ -1,0 +1,78 @@
+"""Field codes of ``X-StormConnect-Header``'s ``*FieldsThatAreSet`` lists.
+
+Norce selects which fields an import writes by integer codes; these enums give the codes
+names (``SkuPriceListField.PriceSale == 3``). Only codes documented in
+``shared/norce-api.md`` are listed; the header still accepts other non-negative integers
+for the lists Norce documents as longer ("and more").
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class SkuOnhandField(IntEnum):
+    OnhandValue = 3
+    IncomingValue = 4
+    NextDeliveryDate = 5
+    LeadTimeDayCount = 6
+    MinimumValue = 8
+    MaximumValue = 9
+    IsActive = 10
+    Infos = 11
+
+
+class SkuPriceListField(IntEnum):
+    PriceSale = 3
+    CostPurchase = 4
+    CostUnit = 5
+    PriceRecommended = 6
+    PricePrevious = 7
+    PriceCatalog = 8
+    IsPriceDiscountable = 9
+    IsActive = 10
+    IsPriceDiscountableCreateOnly = 11
+    PriceRule = 12
+
+
+class ProductField(IntEnum):
+    ManufacturerCode = 0
+    ManufacturerName = 1
+    Alias = 2
+    Code = 3
+    Variants = 4
+    Cultures = 5
+    Categories = 6
+    MainImage = 7
+    AdditionalImages = 8
+    Family = 9
+    ProductParametrics = 10
+    Assortment = 14
+
+
+class SkuField(IntEnum):
+    Status = 1
+    Type = 2
+    IntegrationPartNo = 3
+    EanCode = 5
+    IsBuyable = 10
+    ActualWeight = 14
+    StandardPrice = 20
+    VatRate = 21
+    StartDate = 23
+    StopDate = 24
+    PartNoCreateWhenMissing = 26
+
+
+class CustomerField(IntEnum):
+    Code = 2
+    EmailAddress = 3
+    FirstName = 6
+    LastName = 8
+    PhoneNumber = 9
+    IsActive = 11
+    InvoiceAddress = 12
+    DeliveryAddresses = 13
+    PriceLists = 17
+    Companies = 19
+    CrmId = 20

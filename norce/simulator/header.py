@@ -1,0 +1,120 @@
+"""``X-StormConnect-Header``: parsing and validation, and the field codes it may use."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+# Field codes per list, from norce-api.md. Codes map to the item field they select; a
+# code mapped to None is accepted (it exists in Norce) but has no effect here.
+SKU_ONHAND_FIELDS: dict[int, str | None] = {
+    0: None, 1: None, 2: None,  # key fields (PartNo, WarehouseCode, LocationCode) (inferred)
+    3: "OnhandValue", 4: "IncomingValue", 5: "NextDeliveryDate", 6: "LeadTimeDayCount",
+    8: "MinimumValue", 9: "MaximumValue", 10: "IsActive", 11: "Infos",
+}  # fmt: skip
+SKU_PRICE_LIST_FIELDS: dict[int, str | None] = {
+    0: None, 1: None, 2: None,  # key fields (inferred)
+    3: "PriceSale", 4: "CostPurchase", 5: "CostUnit", 6: "PriceRecommended",
+    7: "PricePrevious", 8: "PriceCatalog", 9: "IsPriceDiscountable", 10: "IsActive",
+    11: "IsPriceDiscountableCreateOnly", 12: "PriceRule",
+}  # fmt: skip
+PRODUCT_FIELDS: dict[int, str | None] = {
+    0: "ManufacturerCode", 1: "ManufacturerName", 2: "Alias", 3: "Code", 4: "Variants",
+    5: "Cultures", 6: "Categories", 7: "MainImage", 8: "AdditionalImages", 9: "Family",
+    10: "ProductParametrics", 11: None, 12: None, 13: None, 14: "Assortment",
+    15: None, 16: None, 17: None, 18: None, 19: None, 20: None,  # create-only/cleanup
+}  # fmt: skip
+SKU_FIELDS: dict[int, str | None] = {
+    **{code: None for code in range(31)},
+    1: "Status", 2: "Type", 3: "IntegrationPartNo", 5: "EanCode", 10: "IsBuyable",
+    14: "ActualWeight", 20: "StandardPrice", 21: "VatRate", 23: "StartDate", 24: "StopDate",
+}  # fmt: skip
+CUSTOMER_FIELDS: dict[int, str | None] = {
+    **{code: None for code in range(26)},
+    2: "Code", 3: "EmailAddress", 6: "FirstName", 8: "LastName", 9: "PhoneNumber",
+    11: "IsActive", 12: "InvoiceAddress", 13: "DeliveryAddresses", 17: "PriceLists",
+    19: "Companies", 20: "CrmId",
+}  # fmt: skip
+# Lists whose codes are accepted but not modelled field by field (the parent's list
+# decides whether the nested objects are written at all).
+_OPAQUE = {code: None for code in range(31)}
+
+FIELD_LISTS: dict[str, dict[int, str | None]] = {
+    "SkuOnhandFieldsThatAreSet": SKU_ONHAND_FIELDS,
+    "SkuPriceListFieldsThatAreSet": SKU_PRICE_LIST_FIELDS,
+    "ProductFieldsThatAreSet": PRODUCT_FIELDS,
+    "VariantFieldsThatAreSet": _OPAQUE,
+    "SkuFieldsThatAreSet": SKU_FIELDS,
+    "SkuCultureFieldsThatAreSet": _OPAQUE,
+    "ProductCultureFieldsThatAreSet": _OPAQUE,
+    "VariantCultureFieldsThatAreSet": _OPAQUE,
+    "CustomerFieldsThatAreSet": CUSTOMER_FIELDS,
+    "CompanyFieldsThatAreSet": _OPAQUE,
+}
+
+
+class HeaderError(ValueError):
+    """The header is unusable: answered 400 with this message as Description."""
+
+
+class ConnectHeader(BaseModel):
+    """The parsed header. Field lists are None when absent (= write every given field)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    AccountId: int = Field(gt=0)
+    FullFile: bool = False
+    SerializationType: int = 0
+    StorageName: str | None = None
+    SupplierId: int | None = None
+    IgnoreSkuPriceListFieldsWhenEmpty: bool = False
+    IsCustomerListDelta: bool | None = None
+    SkuOnhandFieldsThatAreSet: list[int] | None = None
+    SkuPriceListFieldsThatAreSet: list[int] | None = None
+    ProductFieldsThatAreSet: list[int] | None = None
+    VariantFieldsThatAreSet: list[int] | None = None
+    SkuFieldsThatAreSet: list[int] | None = None
+    SkuCultureFieldsThatAreSet: list[int] | None = None
+    ProductCultureFieldsThatAreSet: list[int] | None = None
+    VariantCultureFieldsThatAreSet: list[int] | None = None
+    CustomerFieldsThatAreSet: list[int] | None = None
+    CompanyFieldsThatAreSet: list[int] | None = None
+
+    def fields(self, list_name: str) -> set[str] | None:
+        """Field names selected by a list, or None when the list is absent."""
+        codes: list[int] | None = getattr(self, list_name)
+        if codes is None:
+            return None
+        table = FIELD_LISTS[list_name]
+        return {name for code in codes if (name := table[code]) is not None}
+
+
+def parse_header(raw: str | None) -> ConnectHeader:
+    if raw is None or not raw.strip():
+        raise HeaderError("X-StormConnect-Header is missing (AccountId is required)")
+    try:
+        data: Any = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise HeaderError(f"X-StormConnect-Header is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise HeaderError("X-StormConnect-Header must be a JSON object")
+    if "AccountId" not in data:
+        raise HeaderError("X-StormConnect-Header: AccountId is required")
+    unknown_lists = [k for k in data if k.endswith("FieldsThatAreSet") and k not in FIELD_LISTS]
+    if unknown_lists:
+        raise HeaderError(f"X-StormConnect-Header: unknown field list {unknown_lists[0]}")
+    try:
+        header = ConnectHeader.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise HeaderError(f"X-StormConnect-Header: {where}: {err['msg']}") from None
+    if header.SerializationType != 0:
+        raise HeaderError("X-StormConnect-Header: only SerializationType 0 (JSON) is supported")
+    for name, table in FIELD_LISTS.items():
+        for code in getattr(header, name) or ():
+            if code not in table:
+                raise HeaderError(f"X-StormConnect-Header: unknown code {code} in {name}")
+    return header

@@ -1,0 +1,222 @@
+"""Records that cross boundaries on the import path (and the dead-letter record of both paths).
+
+- ``Version``: where a change sits in its source's history; decides which change is newer.
+- ``ChangeEvent``: one decoded source change (``streams.cdc.decode``).
+- ``MappedChange``: that change as a Norce row, keyed by the Norce match key
+  (``streams.mapping.to_mapped``).
+- ``DeadLetter``: a message that failed a stage, with its original bytes.
+
+``PipelineError`` is the base of the typed errors each stage raises; its ``stage`` and
+``reason`` go straight into a ``DeadLetter``.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from enum import StrEnum
+from typing import Any, Literal, Self
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
+
+Kind = Literal["product", "price", "stock", "customer"]
+Op = Literal["c", "u", "d", "r"]
+
+KINDS: tuple[str, ...] = ("product", "price", "stock", "customer")
+OPS: frozenset[str] = frozenset(("c", "u", "d", "r"))
+
+
+class Stage(StrEnum):
+    """Known pipeline stages; ``DeadLetter.stage`` is a plain string so agents may add more."""
+
+    DECODE = "decode"
+    VALIDATE = "validate"
+    MAP = "map"
+    SUBMIT = "submit"
+    NORCE_VALIDATION = "norce-validation"
+    ENRICH = "enrich"
+
+
+class PipelineError(Exception):
+    """A message failed a stage. ``reason`` is one human-readable line."""
+
+    def __init__(self, stage: str, reason: str) -> None:
+        super().__init__(f"{stage}: {reason}")
+        self.stage = str(stage)
+        self.reason = reason
+
+
+_new = object.__new__
+_set = object.__setattr__
+
+
+class _Record(BaseModel):
+    # extra="ignore": records stored in Kafka by a newer release must stay readable.
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    @classmethod
+    def trusted(cls, **values: Any) -> Self:
+        """Build from values a decoder has already checked, skipping validation (hot path).
+
+        Give every field. This is what ``model_construct`` does, without its per-field
+        default handling, which costs more than validating.
+        """
+        obj = _new(cls)
+        _set(obj, "__dict__", values)
+        _set(obj, "__pydantic_fields_set__", set(values))
+        _set(obj, "__pydantic_extra__", None)
+        _set(obj, "__pydantic_private__", None)
+        return obj
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps(self.model_dump(mode="json"))
+
+    @classmethod
+    def from_bytes(cls, data: bytes | str) -> Self:
+        return cls.model_validate(orjson.loads(data))
+
+
+class Version(_Record):
+    """A comparable position in a source's change history.
+
+    ``position`` is the connector's log position (Postgres LSN, MySQL binlog
+    ``file_seq << 32 | pos``, SQL Server LSN as an int, Oracle SCN) or the plain format's
+    ``version``; 0 when unknown.
+
+    Ordering rule: when both positions are non-zero, compare ``(position, ts_ms)``: the log
+    position is the source's own commit order, while commit timestamps can tie or step back
+    between concurrent transactions. Otherwise compare ``(ts_ms, position)``. Versions are
+    only compared within one state key (``source|kind|key``), so both sides come from one
+    source and share a position space; mixing zero and non-zero positions only happens if
+    a connector stops reporting positions, and then time decides. Equality is field
+    equality, consistent with the rule (equal fields compare equal under both orders).
+    """
+
+    ts_ms: int = 0
+    position: int = 0
+
+    def as_tuple(self) -> tuple[int, int]:
+        return (self.ts_ms, self.position)
+
+    # Written out (no functools.total_ordering): this runs once per change on the hot path.
+    def __lt__(self, other: Version) -> bool:  # type: ignore[override]
+        if self.position and other.position:
+            return (self.position, self.ts_ms) < (other.position, other.ts_ms)
+        return (self.ts_ms, self.position) < (other.ts_ms, other.position)
+
+    def __le__(self, other: Version) -> bool:  # type: ignore[override]
+        if self.position and other.position:
+            return (self.position, self.ts_ms) <= (other.position, other.ts_ms)
+        return (self.ts_ms, self.position) <= (other.ts_ms, other.position)
+
+    def __gt__(self, other: Version) -> bool:  # type: ignore[override]
+        return other.__lt__(self)
+
+    def __ge__(self, other: Version) -> bool:  # type: ignore[override]
+        return other.__le__(self)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Version):
+            return NotImplemented
+        return self.ts_ms == other.ts_ms and self.position == other.position
+
+    def __hash__(self) -> int:
+        return hash((self.ts_ms, self.position))
+
+
+class ChangeEvent(_Record):
+    """One source change, decoded. ``row`` is the after-image; for deletes the before-image."""
+
+    source: str
+    kind: Kind
+    source_key: str
+    op: Op
+    version: Version
+    row: dict[str, Any]
+    deleted: bool = False
+
+
+class MappedChange(_Record):
+    """A change as a Norce row. ``key`` is the Norce match key, values joined by ``|``."""
+
+    source: str
+    kind: Kind
+    key: str
+    state_key: str
+    version: Version
+    row: dict[str, Any]
+    deleted: bool = False
+
+    @staticmethod
+    def make_state_key(source: str, kind: str, key: str) -> str:
+        return f"{source}|{kind}|{key}"
+
+
+def _b64(value: bytes | None) -> str | None:
+    return None if value is None else base64.b64encode(value).decode("ascii")
+
+
+class DeadLetter(_Record):
+    """A message that failed a stage. In JSON the original bytes are base64 strings.
+
+    ``topic``/``partition``/``offset`` locate the original message; they are None for
+    records that did not come from one (e.g. a row Norce rejected in a job).
+    """
+
+    key: bytes | None = None
+    value: bytes | None = None
+    topic: str | None = None
+    partition: int | None = None
+    offset: int | None = None
+    stage: str = Field(min_length=1)
+    reason: str
+    time: float = Field(default_factory=time.time)
+    job_id: str | None = None
+    state_key: str | None = None
+
+    @field_validator("key", "value", mode="before")
+    @classmethod
+    def _from_base64(cls, value: Any) -> Any:
+        # Strings only ever come from our JSON form; raw bytes are kept as given.
+        if isinstance(value, str):
+            try:
+                return base64.b64decode(value, validate=True)
+            except ValueError as exc:
+                raise ValueError(f"not base64: {exc}") from None
+        return value
+
+    @field_validator("job_id", mode="before")
+    @classmethod
+    def _job_id_text(cls, value: Any) -> Any:
+        # Norce answers JobId as "12345" on import and 12345 in Job/Get.
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        return value
+
+    @field_serializer("key", "value", when_used="json")
+    def _to_base64(self, value: bytes | None) -> str | None:
+        return _b64(value)
+
+    @classmethod
+    def from_error(
+        cls,
+        error: PipelineError,
+        *,
+        key: bytes | None,
+        value: bytes | None,
+        topic: str | None = None,
+        partition: int | None = None,
+        offset: int | None = None,
+        **extra: Any,
+    ) -> DeadLetter:
+        return cls(
+            key=key,
+            value=value,
+            topic=topic,
+            partition=partition,
+            offset=offset,
+            stage=error.stage,
+            reason=error.reason,
+            **extra,
+        )

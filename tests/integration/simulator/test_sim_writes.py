@@ -1,0 +1,224 @@
+from __future__ import annotations
+
+PRICES = "Product/ImportSkuPriceLists"
+STOCK = "Product/ImportOnhands"
+PRODUCTS = "Product/ImportProducts"
+
+
+def price(part: str, lst: str = "STD", qb: int = 1, **values) -> dict:
+    return {"PartNo": part, "PriceListCode": lst, "QuantityBreak": qb, **values}
+
+
+def stock(part: str, wh: str = "WH1", loc: str = "", **values) -> dict:
+    return {"PartNo": part, "WarehouseCode": wh, "LocationCode": loc, **values}
+
+
+def product(code: str, *part_nos: str, **values) -> dict:
+    skus = [{"PartNo": p, "EanCode": f"EAN{p}", "Status": 1} for p in part_nos]
+    return {"Code": code, "ManufacturerCode": "M", "Variants": [{"Skus": skus}], **values}
+
+
+async def test_unlisted_price_fields_stay_untouched(api) -> None:
+    state = api.sim.state
+    state.seed({"price": [price("A", PriceSale=10, CostPurchase=5, CurrencyCode="SEK")]})
+    header = {"AccountId": 1, "SkuPriceListFieldsThatAreSet": [3]}
+    job = await api.run(PRICES, [price("A", PriceSale=12, CostPurchase=99)], header)
+    assert job["StatusId"] == 2
+    row = state.item("price", ("A", "STD", 1))
+    assert row["PriceSale"] == 12
+    assert row["CostPurchase"] == 5
+    assert row["CurrencyCode"] == "SEK"
+    hist = state.history("price", "A|STD|1")
+    assert [h["job_id"] for h in hist] == [None, job["JobId"]]
+    assert hist[1]["values"] == {"PriceSale": 12.0}
+
+
+async def test_listed_but_missing_field_is_blanked(api) -> None:
+    state = api.sim.state
+    state.seed({"price": [price("A", PriceSale=10, CostPurchase=5, CostUnit=4)]})
+    header = {"AccountId": 1, "SkuPriceListFieldsThatAreSet": [3, 4]}
+    await api.run(PRICES, [price("A", PriceSale=11)], header)
+    row = state.item("price", "A|STD|1")
+    assert (row["PriceSale"], row["CostPurchase"], row["CostUnit"]) == (11, None, 4)
+
+
+async def test_without_field_list_every_given_field_is_written(api) -> None:
+    state = api.sim.state
+    state.seed({"price": [price("A", PriceSale=10, CostPurchase=5, CostUnit=4)]})
+    await api.run(PRICES, [price("A", PriceSale=11, CostPurchase=6)], {"AccountId": 1})
+    row = state.item("price", "A|STD|1")
+    assert (row["PriceSale"], row["CostPurchase"], row["CostUnit"]) == (11, 6, 4)
+
+
+async def test_ignore_price_fields_when_empty(api) -> None:
+    state = api.sim.state
+    seed = price("A", PriceSale=10, CostPurchase=5, PriceRecommended=20)
+    state.seed({"price": [seed, {**seed, "PartNo": "B"}]})
+    header = {
+        "AccountId": 1,
+        "SkuPriceListFieldsThatAreSet": [3, 4, 6],
+        "IgnoreSkuPriceListFieldsWhenEmpty": True,
+    }
+    update = {"PriceSale": 0, "CostPurchase": None, "PriceRecommended": 15}
+    await api.run(PRICES, [price("A", **update)], header)
+    row = state.item("price", "A|STD|1")
+    assert (row["PriceSale"], row["CostPurchase"], row["PriceRecommended"]) == (10, 5, 15)
+    # Without the flag the same row blanks and zeroes.
+    header["IgnoreSkuPriceListFieldsWhenEmpty"] = False
+    await api.run(PRICES, [price("B", PriceSale=0, PriceRecommended=15)], header)
+    row = state.item("price", "B|STD|1")
+    assert (row["PriceSale"], row["CostPurchase"], row["PriceRecommended"]) == (0, None, 15)
+
+
+async def test_unlisted_stock_fields_stay_untouched(api) -> None:
+    state = api.sim.state
+    state.seed({"stock": [stock("A", OnhandValue=3, IncomingValue=7, LeadTimeDayCount=2)]})
+    header = {"AccountId": 1, "SkuOnhandFieldsThatAreSet": [3]}
+    await api.run(STOCK, [stock("A", OnhandValue=9, IncomingValue=0, LeadTimeDayCount=9)], header)
+    row = state.item("stock", "A|WH1|")
+    assert (row["OnhandValue"], row["IncomingValue"], row["LeadTimeDayCount"]) == (9, 7, 2)
+
+
+async def test_full_file_prices_deactivate_only_lacking_rows_of_imported_lists(api) -> None:
+    state = api.sim.state
+    state.seed(
+        {
+            "price": [
+                price("A", PriceSale=1),
+                price("A", qb=10, PriceSale=0.9),
+                price("B", PriceSale=2),
+                price("C", PriceSale=3),
+                price("A", "CAMPAIGN", PriceSale=0.5),
+                price("D", "CAMPAIGN", PriceSale=0.7),
+            ]
+        }
+    )
+    header = {"AccountId": 1, "FullFile": True, "SkuPriceListFieldsThatAreSet": [3]}
+    job = await api.run(PRICES, [price("A", PriceSale=1.5), price("B", PriceSale=2)], header)
+    assert job["StatusId"] == 2
+    inactive = sorted(k for k, r in state.items["price"].items() if r["IsActive"] is False)
+    assert inactive == ["A|STD|10", "C|STD|1"]
+    for key in ("A|CAMPAIGN|1", "D|CAMPAIGN|1"):  # another price list: not touched at all
+        assert len(state.history("price", key)) == 1
+        assert state.item("price", key)["IsActive"] is True
+    last = state.history("price", "C|STD|1")[-1]
+    assert (last["op"], last["job_id"], last["values"]) == (
+        "deactivate",
+        job["JobId"],
+        {"IsActive": False},
+    )
+    assert state.item("price", "C|STD|1")["PriceSale"] == 3  # only IsActive changed
+
+
+async def test_full_file_stock_deactivates_only_lacking_rows_of_imported_locations(api) -> None:
+    state = api.sim.state
+    state.seed(
+        {
+            "stock": [
+                stock("A", OnhandValue=1),
+                stock("B", OnhandValue=1),
+                stock("A", "WH1", "L2", OnhandValue=1),
+                stock("B", "WH2", OnhandValue=1),
+            ]
+        }
+    )
+    header = {"AccountId": 1, "FullFile": True, "SkuOnhandFieldsThatAreSet": [3]}
+    await api.run(STOCK, [stock("A", OnhandValue=5), stock("C", OnhandValue=2)], header)
+    active = {k: r["IsActive"] for k, r in state.items["stock"].items()}
+    assert active == {
+        "A|WH1|": True,
+        "B|WH1|": False,
+        "A|WH1|L2": True,
+        "B|WH2|": True,
+        "C|WH1|": True,
+    }
+
+
+async def test_full_file_products_deactivate_missing_products_and_skus(api) -> None:
+    state = api.sim.state
+    await api.run(PRODUCTS, [product("P1", "1", "2"), product("P2", "3")])
+    assert sorted(state.items["sku"]) == ["1", "2", "3"]
+    header = {"AccountId": 1, "FullFile": True}
+    await api.run(PRODUCTS, [product("P1", "1", "2")], header)
+    assert {k: r["IsActive"] for k, r in state.items["product"].items()} == {
+        "P1": True,
+        "P2": False,
+    }
+    assert {k: r["IsActive"] for k, r in state.items["sku"].items()} == {
+        "1": True,
+        "2": True,
+        "3": False,
+    }
+    # Importing P2 again brings it (and its SKU) back.
+    await api.run(PRODUCTS, [product("P2", "3")])
+    assert state.item("product", "P2")["IsActive"] is True
+    assert state.item("sku", "3")["IsActive"] is True
+
+
+async def test_product_field_selection(api) -> None:
+    state = api.sim.state
+    await api.run(PRODUCTS, [product("P1", "1", ManufacturerName="Acme", Alias="old")])
+    header = {"AccountId": 1, "ProductFieldsThatAreSet": [2], "SkuFieldsThatAreSet": [5]}
+    changed = product("P1", "1", ManufacturerName="Other", Alias="new")
+    changed["Variants"][0]["Skus"][0] |= {"EanCode": "NEW", "Status": 9}
+    await api.run(PRODUCTS, [changed], header)
+    p = state.item("product", "P1")
+    assert (p["Alias"], p["ManufacturerName"]) == ("new", "Acme")
+    s = state.item("sku", "1")
+    assert (s["EanCode"], s["Status"]) == ("EAN1", 1)  # Variants (4) not listed: SKUs untouched
+    header["ProductFieldsThatAreSet"] = [2, 4]
+    await api.run(PRODUCTS, [changed], header)
+    s = state.item("sku", "1")
+    assert (s["EanCode"], s["Status"], s["ProductCode"]) == ("NEW", 1, "P1")
+
+
+async def test_customers_ids_and_field_selection(api) -> None:
+    state = api.sim.state
+    rows = [
+        {"Code": "C1", "EmailAddress": "a@x.se", "FirstName": "Ann"},
+        {"Code": "C2", "EmailAddress": "b@x.se", "FirstName": "Bo"},
+        {"Code": "C3", "EmailAddress": "no-at-sign"},
+    ]
+    r = await api.post_import("Customer/ImportCustomers", rows)
+    assert r.json()["ValidationSummary"]["NrOfValidationFailures"] == 1
+    await api.wait_job(int(r.json()["JobId"]))
+    assert [state.item("customer", c)["Id"] for c in ("C1", "C2")] == [1, 2]
+    header = {"AccountId": 1, "CustomerFieldsThatAreSet": [3]}
+    await api.run(
+        "Customer/ImportCustomers",
+        [{"Code": "C1", "EmailAddress": "new@x.se", "FirstName": "X"}],
+        header,
+    )
+    c1 = state.item("customer", "C1")
+    assert (c1["Id"], c1["EmailAddress"], c1["FirstName"]) == (1, "new@x.se", "Ann")
+
+
+async def test_supplier_and_pricelist_imports(api) -> None:
+    state = api.sim.state
+    job = await api.run(
+        "Supplier/ImportProducts",
+        [{"PartNo": "S1", "Price": 3.5}, {"PartNo": "S2", "SupplierId": 8}],
+        {"AccountId": 2, "SupplierId": 7},
+    )
+    assert job["StatusId"] == 2
+    assert sorted(state.items["supplier"]) == ["7|S1", "8|S2"]
+    assert state.item("supplier", "7|S1")["Price"] == 3.5
+    job = await api.run("Product/ImportPriceLists", [{"PriceListCode": "STD", "Name": "Standard"}])
+    assert state.item("pricelist", "STD")["Name"] == "Standard"
+
+
+async def test_history_proves_nothing_lost_and_never_older(api) -> None:
+    state = api.sim.state
+    n = 200
+    job_ids = []
+    for version in range(1, 4):
+        rows = [price(f"P{i}", PriceSale=version * 100 + i) for i in range(n)]
+        job_ids.append((await api.run(PRICES, rows))["JobId"])
+    assert len(state.items["price"]) == n
+    for i in range(n):
+        hist = state.history("price", f"P{i}|STD|1")
+        assert [h["job_id"] for h in hist] == job_ids
+        assert [h["values"]["PriceSale"] for h in hist] == [100 + i, 200 + i, 300 + i]
+        assert [h["seq"] for h in hist] == sorted(h["seq"] for h in hist)
+    body = await api.control("GET", "history/price?key=P7%7CSTD%7C1")
+    assert [h["values"]["PriceSale"] for h in body["history"]] == [107, 207, 307]
