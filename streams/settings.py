@@ -108,6 +108,41 @@ class Settings(BaseSettings):
         None, description="When set, ops views require `Authorization: Bearer <token>` (secret)."
     )
 
+    # Import path
+    create_input_topics: bool = Field(
+        True,
+        description="Create missing input topics at start-up (Debezium creates them too; "
+        "a topic missing when the worker starts would otherwise not be consumed).",
+    )
+    delta_tick_s: float = Field(
+        1.0, gt=0, description="How often workers check whether a delta schedule is due."
+    )
+    job_poll_tick_s: float = Field(1.0, gt=0, description="How often the leader polls jobs.")
+    job_poll_min_s: float = Field(1.0, gt=0, description="First delay between Job/Get polls.")
+    job_poll_max_s: float = Field(30.0, gt=0, description="Longest delay between Job/Get polls.")
+    job_lead_time_limit_s: float = Field(
+        1800.0, gt=0, description="A job unfinished after this long is flagged overdue."
+    )
+    overdue_policy: Literal["flag", "resubmit"] = Field(
+        "resubmit",
+        description="What to do with an overdue delta job: only flag it, or also re-queue "
+        "its keys from current state for the next delta.",
+    )
+    orphan_grace_s: float = Field(
+        120.0,
+        gt=0,
+        description="An intent with no JobId and no sign of life for this long is checked "
+        "against Job/List and, when no unfinished job can be behind it, marked lost.",
+    )
+    full_import_wait_s: float = Field(
+        600.0, gt=0, description="How long a full import waits for open jobs of its kind."
+    )
+    crash_after_post: bool = Field(
+        False,
+        description="Testing only: SIGKILL the worker right after a delta POST succeeds, "
+        "before its JobId is recorded.",
+    )
+
     @field_validator("norce_base_url", mode="before")
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
@@ -139,3 +174,45 @@ class Settings(BaseSettings):
                 raise FileNotFoundError(f"{ENV_PREFIX}SETTINGS_FILE={settings_file} not found")
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=settings_file))
         return tuple(sources)
+
+    # Export (webhook intake and enrichment; agents/webhooks.py, agents/enrich.py)
+    webhook_ack_timeout_s: float = Field(
+        3.0,
+        gt=0,
+        description="How long intake waits for the broker to acknowledge an event before "
+        "answering 503 (Norce gives up on a call after 5 s and retries it).",
+    )
+    export_window_s: float = Field(
+        0.5,
+        ge=0,
+        description="Coalescing window: events for one entity within this many seconds of "
+        "its first event cause one Query lookup.",
+    )
+    export_query_concurrency: int = Field(
+        8, ge=1, description="Query lookups in flight at once, per worker."
+    )
+    export_max_pending: int = Field(
+        20_000, ge=1, description="Events held for coalescing before intake from Kafka pauses."
+    )
+    export_reference_ttl_s: float = Field(
+        300.0, ge=0, description="How long reference data (price list heads) is cached."
+    )
+    export_query_max_attempts: int = Field(
+        6, ge=1, description="Attempts per Query lookup (429/5xx/timeouts are retried)."
+    )
+    export_query_base_delay_s: float = Field(
+        0.5, ge=0, description="First retry delay of a Query lookup (exponential, jittered)."
+    )
+    export_query_max_delay_s: float = Field(
+        15.0, ge=0, description="Longest retry delay of a Query lookup."
+    )
+    export_topic_prefix: str = Field(
+        "",
+        description="Prefix of the target topic names (`<prefix>out.<target>.<kind>`); "
+        "lets two deployments or tests share a cluster.",
+    )
+    export_dedupe: bool = Field(
+        True,
+        description="Skip a target record identical to the last one produced for its key "
+        "(redelivered events and no-op changes then produce nothing).",
+    )

@@ -38,6 +38,14 @@ class SimulatorConfig(BaseModel):
     application_id: str = Field(
         default_factory=lambda: _env("NORCE_SIM_APPLICATION_ID", "demo-app")
     )
+    # More system accounts (client id -> secret): one per source system, as Norce advises.
+    # The defaults match the example config's ERP and PIM and the demo's environment.
+    extra_clients: dict[str, str] = Field(
+        default_factory=lambda: {
+            "norce-sync-erp": _env("NORCE_SYNC_ERP_CLIENT_SECRET", "erp-demo-secret"),
+            "norce-sync-pim": _env("NORCE_SYNC_PIM_CLIENT_SECRET", "pim-demo-secret"),
+        }
+    )
     token_lifetime_s: float = Field(default=3600.0, gt=0)
     token_rate_limit: bool = True
     token_rate_per_minute: float = Field(default=3.0, gt=0)

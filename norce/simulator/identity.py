@@ -61,9 +61,12 @@ class IdentityHandlers:
             )
         client_id = str(form.get("client_id", ""))
         client_secret = str(form.get("client_secret", ""))
-        ok_id = hmac.compare_digest(client_id.encode(), cfg.client_id.encode())
-        ok_secret = hmac.compare_digest(client_secret.encode(), cfg.client_secret.encode())
-        if not (ok_id and ok_secret):
+        clients = {cfg.client_id: cfg.client_secret, **cfg.extra_clients}
+        expected = clients.get(client_id, "")
+        ok_secret = bool(expected) and hmac.compare_digest(
+            client_secret.encode(), expected.encode()
+        )
+        if not ok_secret:
             return _oauth_error(401, "invalid_client", "Unknown client or wrong secret.")
         scope = form.get("scope")
         if scope not in SCOPES:

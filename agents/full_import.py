@@ -1,0 +1,143 @@
+"""Full import: every current row of a (source, kind) in one ``FullFile: true`` job.
+
+The rows come from the state table's changelog, read across all partitions up to a
+snapshot of its end offsets, one partition at a time: a first pass notes each key's last
+offset, a second streams exactly those records into the POST. Memory holds one
+partition's keys, never the rows. Full imports run one at a time in the cluster: the
+leader's schedule and the ``norce-sync full-import`` command both put a request on the
+single-partition commands topic, and its one owner runs them in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from aiokafka import TopicPartition
+
+from agents.pipeline import commands, config, state
+from agents.submit import clients, open_jobs, record_job_event
+from norce.errors import NorceError
+from streams import metrics
+from streams.headers import IMPORT_KIND, connect_header
+from streams.kafka_io import consumer, partition_records
+from streams.main import app, settings
+from streams.sources import InputBinding
+
+log = logging.getLogger(__name__)
+PROGRESS_EVERY = 10_000
+
+_next_due: dict[tuple[str, str], float] = {}
+
+
+@app.timer(10.0, on_leader=True)
+async def full_import_schedules() -> None:
+    now = time.time()
+    for binding in config.inputs:
+        due = _next_due.setdefault(binding.pair, binding.full_schedule.next_after(now))
+        if now >= due:
+            _next_due[binding.pair] = binding.full_schedule.next_after(now)
+            await request_full_import(binding.source, binding.kind, requested_by="schedule")
+
+
+async def request_full_import(source: str, kind: str, *, requested_by: str) -> str:
+    request_id = uuid.uuid4().hex
+    await commands.send(
+        key=b"full-import",
+        value={
+            "type": "full_import",
+            "source": source,
+            "kind": kind,
+            "request_id": request_id,
+            "by": requested_by,
+        },
+    )
+    return request_id
+
+
+@app.agent(commands)
+async def run_commands(stream):  # type: ignore[no-untyped-def]
+    async for command in stream:
+        if command.get("type") != "full_import":
+            continue
+        try:
+            binding = config.binding_for(command["source"], command["kind"])
+        except KeyError as error:
+            log.error("full import request ignored: %s", error)
+            continue
+        try:
+            await run_full_import(binding, command.get("request_id"))
+        except Exception:
+            log.exception("full import of %s failed", binding.pair)
+
+
+async def _wait_for_open_jobs(binding: InputBinding) -> None:
+    """Deltas already posted carry older values than the full file: let them finish first."""
+    deadline = time.monotonic() + settings.full_import_wait_s
+    while open_jobs(binding.source, binding.kind) and time.monotonic() < deadline:
+        await asyncio.sleep(1.0)
+
+
+async def run_full_import(binding: InputBinding, request_id: str | None) -> None:
+    await _wait_for_open_jobs(binding)
+    batch_id = uuid.uuid4().hex
+    topic = state.changelog_topic.get_topic_name()
+    prefix = f"{binding.source}|{binding.kind}|".encode()
+    reader = consumer(settings)
+    await reader.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in sorted(reader.partitions_for_topic(topic) or [])]
+        ends = await reader.end_offsets(tps) if tps else {}
+        await record_job_event(
+            batch_id,
+            {
+                "type": "intent",
+                "source": binding.source,
+                "kind": binding.kind,
+                "mode": "full",
+                "request_id": request_id,
+                "item_count": 0,
+            },
+        )
+        streamed = 0
+
+        async def rows() -> AsyncIterator[dict[str, Any]]:
+            nonlocal streamed
+            streamed = 0
+            for tp in tps:
+                last: dict[bytes, int] = {}
+                async for record in partition_records(reader, tp, ends[tp]):
+                    if record.key is not None and record.key.startswith(prefix):
+                        if record.value is None:
+                            last.pop(record.key, None)
+                        else:
+                            last[record.key] = record.offset
+                async for record in partition_records(reader, tp, ends[tp]):
+                    if record.key is not None and last.get(record.key) == record.offset:
+                        yield orjson.loads(record.value)["row"]
+                        streamed += 1
+                        if streamed % PROGRESS_EVERY == 0:
+                            await record_job_event(batch_id, {"type": "progress", "rows": streamed})
+
+        header = connect_header(binding, config.sources[binding.source].account_id, full=True)
+        try:
+            response = await clients.for_source(binding.source).connect.import_items(
+                IMPORT_KIND[binding.kind], header, rows
+            )
+        except NorceError as error:
+            log.error("full import %s: POST failed: %s", batch_id, error)
+            await record_job_event(batch_id, {"type": "submit_failed", "reason": str(error)})
+            return
+    finally:
+        await reader.stop()
+    await record_job_event(batch_id, {"type": "progress", "rows": streamed, "total": streamed})
+    await record_job_event(
+        batch_id, {"type": "posted", "job_id": response.job_id_int, "item_count": streamed}
+    )
+    metrics.jobs_submitted.inc(source=binding.source, kind=binding.kind, mode="full")
+    log.info("full import %s: job %s with %d rows", batch_id, response.job_id, streamed)

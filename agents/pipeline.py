@@ -1,0 +1,62 @@
+"""The import path's topics and tables, declared once on the service app.
+
+- ``changes``: mapped changes and pending-table commands keyed by ``source|kind|key``;
+  the ``state`` and ``pending`` tables are partitioned like it.
+- ``job_events``: the jobs ledger's events, keyed by batch id; folded into ``jobs``, a
+  global table, so every worker sees every unfinished job before it submits.
+- ``batches``: one record per submission intent holding its keys and versions.
+- ``dlq``: dead letters (``streams.records.DeadLetter``).
+"""
+
+from __future__ import annotations
+
+from streams import topics
+from streams.main import app, settings
+from streams.runtime import sync_config
+
+config = sync_config(settings)
+partitions = settings.topic_partitions
+
+# Large enough for the keys of a 10,000-item batch.
+BIG_MESSAGES = {"max.message.bytes": str(16 * 1024 * 1024)}
+
+inputs = app.topic(
+    *config.topics,
+    # Declared (created when missing) so a worker started before its first change data
+    # still consumes the topic; existing topics are left as they are.
+    internal=settings.create_input_topics,
+    key_type=bytes,
+    value_type=bytes,
+    key_serializer="raw",
+    value_serializer="raw",
+)
+changes = app.topic(topics.changes_topic(settings), internal=True, partitions=partitions)
+job_events = app.topic(
+    topics.job_events_topic(settings), internal=True, partitions=1, config=BIG_MESSAGES
+)
+batches = app.topic(
+    topics.batches_topic(settings), internal=True, partitions=1, config=BIG_MESSAGES
+)
+commands = app.topic(f"{settings.app_id}-commands", internal=True, partitions=1)
+dlq = app.topic(
+    settings.dlq_topic, internal=True, partitions=1, key_serializer="raw", value_serializer="raw"
+)
+
+# Keys are bytes everywhere (the raw key codec), so a key read back from a changelog
+# equals the one written.
+state = app.Table("state", partitions=partitions, key_type=bytes)
+pending = app.Table("pending", partitions=partitions, key_type=bytes)
+jobs = app.GlobalTable("jobs", partitions=1, key_type=bytes)
+
+
+def changes_partitions_owned() -> set[int]:
+    """Partitions of the changes topic this worker is active for (not standby)."""
+    name = changes.get_topic_name()
+    return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == name}
+
+
+@app.task
+async def declare_topics() -> None:
+    """Create the topics no agent consumes (Faust declares only agents' channels)."""
+    await batches.maybe_declare()
+    await dlq.maybe_declare()

@@ -1,0 +1,52 @@
+"""Plain aiokafka access for what Faust streams don't cover: reading one stored record
+by offset, or a changelog up to a snapshot of its end offsets."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+
+from streams.settings import Settings
+
+
+def bootstrap_servers(settings: Settings) -> str:
+    """``kafka://a:9092;kafka://b:9092`` -> ``a:9092,b:9092``."""
+    urls = [u.strip() for u in settings.broker.replace(",", ";").split(";") if u.strip()]
+    return ",".join(u.split("://", 1)[-1] for u in urls)
+
+
+def consumer(settings: Settings) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers(settings),
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=32 * 1024 * 1024,
+        fetch_max_bytes=64 * 1024 * 1024,
+    )
+
+
+async def read_record(settings: Settings, topic: str, partition: int, offset: int) -> bytes:
+    c = consumer(settings)
+    await c.start()
+    try:
+        tp = TopicPartition(topic, partition)
+        c.assign([tp])
+        c.seek(tp, offset)
+        record = await c.getone()
+        return record.value or b""
+    finally:
+        await c.stop()
+
+
+async def partition_records(
+    c: AIOKafkaConsumer, tp: TopicPartition, end: int
+) -> AsyncIterator[ConsumerRecord]:
+    """Records of one assigned partition from its beginning up to ``end`` (exclusive)."""
+    c.assign([tp])
+    await c.seek_to_beginning(tp)
+    while await c.position(tp) < end:
+        batch = await c.getmany(tp, timeout_ms=1000, max_records=5000)
+        for record in batch.get(tp, []):
+            if record.offset >= end:
+                return
+            yield record
