@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from norce.simulator import SimulatorConfig, SimulatorServer
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "import_path" in str(item.path):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[SimulatorServer]:
+    config = SimulatorConfig(port=0, workers=2, lead_time_s=0.2, token_rate_limit=False)
+    async with SimulatorServer(config) as server:
+        yield server

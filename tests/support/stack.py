@@ -1,0 +1,113 @@
+"""The import path's moving parts for tests: a sync config with this test's own topic
+names, a worker's environment, and calls to its views."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from tests.support.broker import ROOT
+from tests.support.worker import WorkerProcess
+
+EXAMPLE = ROOT / "config" / "example.yaml"
+NEVER = "0 0 1 1 *"  # a cron that fires once a year: tests trigger deltas themselves
+
+SECRETS = {
+    "NORCE_SYNC_ERP_CLIENT_SECRET": "erp-demo-secret",
+    "NORCE_SYNC_PIM_CLIENT_SECRET": "pim-demo-secret",
+}
+
+
+def write_config(
+    tmp_path: Path,
+    unique: str,
+    *,
+    kinds: tuple[str, ...] = ("price",),
+    max_items_per_job: int = 10_000,
+    delta_schedule: str = NEVER,
+    full_schedule: str = NEVER,
+) -> tuple[Path, dict[str, str]]:
+    """The example config with only the ERP inputs of ``kinds``, on topics of this test.
+    Returns the file and a map kind -> input topic."""
+    data = yaml.safe_load(EXAMPLE.read_text())
+    inputs = [i for i in data["inputs"] if i["source"] == "erp" and i["kind"] in kinds]
+    topics = {}
+    for binding in inputs:
+        binding["topic"] = f"{binding['topic']}.{unique}"
+        binding["max_items_per_job"] = max_items_per_job
+        binding["delta_schedule"] = delta_schedule
+        binding["full_schedule"] = full_schedule
+        topics[binding["kind"]] = binding["topic"]
+    data["inputs"] = inputs
+    data["targets"] = {}
+    path = tmp_path / "sync.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path, topics
+
+
+def worker_env(
+    kafka_servers: str, unique: str, sim_url: str, config: Path, tmp_path: Path, **extra: str
+) -> dict[str, str]:
+    return {
+        "NORCE_SYNC_APP_ID": f"imp-{unique}",
+        "NORCE_SYNC_BROKER": f"kafka://{kafka_servers}",
+        "NORCE_SYNC_STORE": "memory://",
+        "NORCE_SYNC_DATA_DIR": str(tmp_path / "data"),
+        "NORCE_SYNC_NORCE_BASE_URL": sim_url,
+        "NORCE_SYNC_CONFIG_FILE": str(config),
+        "NORCE_SYNC_TOPIC_PARTITIONS": "4",
+        "NORCE_SYNC_DLQ_TOPIC": f"dlq-{unique}",
+        "NORCE_SYNC_JOB_POLL_MIN_S": "0.3",
+        "NORCE_SYNC_JOB_POLL_MAX_S": "1",
+        "NORCE_SYNC_JOB_POLL_TICK_S": "0.3",
+        **SECRETS,
+        **extra,
+    }
+
+
+async def start_worker(module: str, env: dict[str, str], log: Path) -> WorkerProcess:
+    worker = WorkerProcess(module, env, log)
+    return await asyncio.to_thread(worker.start)
+
+
+async def delta_status(worker: WorkerProcess, source: str, kind: str) -> dict[str, Any]:
+    async with httpx.AsyncClient(timeout=30) as client:
+        response = await client.get(f"{worker.url}/delta/{source}/{kind}")
+        response.raise_for_status()
+        return response.json()  # type: ignore[no-any-return]
+
+
+async def trigger_delta(worker: WorkerProcess, source: str, kind: str) -> dict[str, Any]:
+    async with httpx.AsyncClient(timeout=120) as client:
+        response = await client.post(f"{worker.url}/delta/{source}/{kind}")
+        response.raise_for_status()
+        return response.json()  # type: ignore[no-any-return]
+
+
+async def wait_until(predicate: Any, *, timeout: float = 60.0, what: str = "condition") -> Any:
+    """Await ``predicate()`` (sync or async) until it returns a truthy value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} not reached in {timeout}s")
+        await asyncio.sleep(0.3)
+
+
+async def wait_applied(workers: list[WorkerProcess], source: str, kind: str, count: int) -> None:
+    async def applied() -> bool:
+        total = 0
+        for w in workers:
+            total += (await delta_status(w, source, kind))["applied"]
+        return total >= count
+
+    await wait_until(applied, timeout=120, what=f"{count} changes applied")
