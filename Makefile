@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 KAFKA_PORT ?= 9092
 export KAFKA_PORT
 
-.PHONY: help install demo test lint format kafka-up kafka-down kafka-fetch bench clean
+.PHONY: help install demo test lint format kafka-up kafka-down kafka-fetch bench clean browser
 
 help:
 	@echo "make demo        local broker + Norce simulator + worker + sample change data"
@@ -41,8 +41,12 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+# The dashboard test drives Debian's chromium (as root; Playwright's own browsers are not used).
+browser:
+	command -v chromium || (apt-get update && apt-get install -y chromium)
+
 # The tests start their own broker (tools/kafka) unless KAFKA_BOOTSTRAP_SERVERS is set.
-test: install lint kafka-fetch
+test: install lint kafka-fetch browser
 	$(PY) -m pytest -ra $(PYTEST_ARGS)
 
 demo: install kafka-up

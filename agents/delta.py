@@ -23,7 +23,15 @@ from faust.web import Request, Response, View
 
 from agents.health import is_ready
 from agents.ingest import dead_letter
-from agents.pipeline import batches, changes, changes_partitions_owned, config, pending, state
+from agents.pipeline import (
+    batches,
+    changes,
+    changes_partitions_owned,
+    config,
+    job_ledger_caught_up,
+    pending,
+    state,
+)
 from agents.submit import clients, open_jobs, record_job_event, rejected_rows
 from norce.errors import NorceError
 from streams import metrics
@@ -106,6 +114,9 @@ def collect_pending(binding: InputBinding) -> list[tuple[bytes, list[int], dict[
 
 async def submit_deltas(binding: InputBinding) -> list[str]:
     """Submit this worker's pending keys of the pair; the batch ids posted."""
+    if not job_ledger_caught_up():
+        log.info("delta %s|%s waits: the jobs ledger is still loading", *binding.pair)
+        return []
     blocking = open_jobs(binding.source, binding.kind)
     if blocking:
         log.info(

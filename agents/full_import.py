@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
-from aiokafka import TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from agents.pipeline import commands, config, state
 from agents.submit import clients, open_jobs, record_job_event
@@ -76,16 +76,51 @@ async def run_commands(stream):  # type: ignore[no-untyped-def]
             log.exception("full import of %s failed", binding.pair)
 
 
-async def _wait_for_open_jobs(binding: InputBinding) -> None:
-    """Deltas already posted carry older values than the full file: let them finish first."""
+async def _wait_for_open_jobs(binding: InputBinding, batch_id: str) -> None:
+    """Deltas already posted carry older values than the full file: let them finish first.
+    The full import's own intent is on the ledger meanwhile, so no new delta of the kind
+    starts and failed deltas wait to see whether this import supersedes them."""
     deadline = time.monotonic() + settings.full_import_wait_s
-    while open_jobs(binding.source, binding.kind) and time.monotonic() < deadline:
-        await asyncio.sleep(1.0)
+    beat = time.monotonic()
+    while time.monotonic() < deadline:
+        others = [r for r in open_jobs(binding.source, binding.kind) if r.batch_id != batch_id]
+        if not others:
+            return
+        if time.monotonic() - beat > 10:  # a sign of life, so it is not taken for an orphan
+            await record_job_event(batch_id, {"type": "progress", "rows": 0})
+            beat = time.monotonic()
+        await asyncio.sleep(0.5)
+    log.warning("full import %s: open jobs still running; going ahead", batch_id)
+
+
+async def _latest_offsets(
+    reader: AIOKafkaConsumer, tp: TopicPartition, end: int, prefix: bytes
+) -> dict[bytes, int]:
+    """Each key's last offset in one changelog partition (the table's current value)."""
+    last: dict[bytes, int] = {}
+    async for record in partition_records(reader, tp, end):
+        if record.key is not None and record.key.startswith(prefix):
+            if record.value is None:
+                last.pop(record.key, None)
+            else:
+                last[record.key] = record.offset
+    return last
 
 
 async def run_full_import(binding: InputBinding, request_id: str | None) -> None:
-    await _wait_for_open_jobs(binding)
     batch_id = uuid.uuid4().hex
+    await record_job_event(
+        batch_id,
+        {
+            "type": "intent",
+            "source": binding.source,
+            "kind": binding.kind,
+            "mode": "full",
+            "request_id": request_id,
+            "item_count": 0,
+        },
+    )
+    await _wait_for_open_jobs(binding, batch_id)
     topic = state.changelog_topic.get_topic_name()
     prefix = f"{binding.source}|{binding.kind}|".encode()
     reader = consumer(settings)
@@ -93,36 +128,27 @@ async def run_full_import(binding: InputBinding, request_id: str | None) -> None
     try:
         tps = [TopicPartition(topic, p) for p in sorted(reader.partitions_for_topic(topic) or [])]
         ends = await reader.end_offsets(tps) if tps else {}
-        await record_job_event(
-            batch_id,
-            {
-                "type": "intent",
-                "source": binding.source,
-                "kind": binding.kind,
-                "mode": "full",
-                "request_id": request_id,
-                "item_count": 0,
-            },
-        )
+        # Pass 1 counts the rows (for progress); only one partition's keys are in memory.
+        total = 0
+        for tp in tps:
+            total += len(await _latest_offsets(reader, tp, ends[tp], prefix))
+        await record_job_event(batch_id, {"type": "progress", "rows": 0, "total": total})
         streamed = 0
 
         async def rows() -> AsyncIterator[dict[str, Any]]:
+            # A factory, so a retried POST streams the same snapshot again.
             nonlocal streamed
             streamed = 0
             for tp in tps:
-                last: dict[bytes, int] = {}
-                async for record in partition_records(reader, tp, ends[tp]):
-                    if record.key is not None and record.key.startswith(prefix):
-                        if record.value is None:
-                            last.pop(record.key, None)
-                        else:
-                            last[record.key] = record.offset
+                last = await _latest_offsets(reader, tp, ends[tp], prefix)
                 async for record in partition_records(reader, tp, ends[tp]):
                     if record.key is not None and last.get(record.key) == record.offset:
                         yield orjson.loads(record.value)["row"]
                         streamed += 1
                         if streamed % PROGRESS_EVERY == 0:
-                            await record_job_event(batch_id, {"type": "progress", "rows": streamed})
+                            await record_job_event(
+                                batch_id, {"type": "progress", "rows": streamed, "total": total}
+                            )
 
         header = connect_header(binding, config.sources[binding.source].account_id, full=True)
         try:
@@ -135,7 +161,7 @@ async def run_full_import(binding: InputBinding, request_id: str | None) -> None
             return
     finally:
         await reader.stop()
-    await record_job_event(batch_id, {"type": "progress", "rows": streamed, "total": streamed})
+    await record_job_event(batch_id, {"type": "progress", "rows": streamed, "total": total})
     await record_job_event(
         batch_id, {"type": "posted", "job_id": response.job_id_int, "item_count": streamed}
     )

@@ -2,15 +2,20 @@
 
 - ``changes``: mapped changes and pending-table commands keyed by ``source|kind|key``;
   the ``state`` and ``pending`` tables are partitioned like it.
-- ``job_events``: the jobs ledger's events, keyed by batch id; folded into ``jobs``, a
-  global table, so every worker sees every unfinished job before it submits.
+- ``job_events``: the jobs ledger's events, keyed by batch id; folded into ``jobs`` by the
+  one worker that owns its single partition. Every worker mirrors the ``jobs`` changelog
+  (``job_ledger``) to see every open job before it submits. (A Faust GlobalTable would
+  be the idiom, but in faust-streaming 0.15 its copies on other workers stop updating:
+  faust-streaming/faust#283.)
 - ``batches``: one record per submission intent holding its keys and versions.
 - ``dlq``: dead letters (``streams.records.DeadLetter``).
 """
 
 from __future__ import annotations
 
+from agents.ops_kafka import TopicMirror
 from streams import topics
+from streams.job_records import JobRecord
 from streams.main import app, settings
 from streams.runtime import sync_config
 
@@ -46,13 +51,24 @@ dlq = app.topic(
 # equals the one written.
 state = app.Table("state", partitions=partitions, key_type=bytes)
 pending = app.Table("pending", partitions=partitions, key_type=bytes)
-jobs = app.GlobalTable("jobs", partitions=1, key_type=bytes)
+jobs = app.Table("jobs", partitions=1, key_type=bytes)
+job_ledger = TopicMirror(jobs.changelog_topic.get_topic_name(), JobRecord.model_validate_json)
 
 
 def changes_partitions_owned() -> set[int]:
     """Partitions of the changes topic this worker is active for (not standby)."""
     name = changes.get_topic_name()
     return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == name}
+
+
+@app.task
+async def follow_job_ledger() -> None:
+    await job_ledger.follow(settings)
+
+
+def job_ledger_caught_up() -> bool:
+    """True once the mirror has read the ledger written before this worker started."""
+    return job_ledger.caught_up.is_set()
 
 
 @app.task

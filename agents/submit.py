@@ -7,7 +7,7 @@ import re
 import time
 from typing import Any
 
-from agents.pipeline import job_events, jobs
+from agents.pipeline import job_events, job_ledger
 from streams.job_records import JobRecord
 from streams.main import app, settings
 from streams.runtime import NorceClients
@@ -30,7 +30,8 @@ async def record_job_event(batch_id: str, event: dict[str, Any]) -> None:
 
 
 def job_records() -> list[JobRecord]:
-    return [JobRecord.model_validate(value) for value in list(jobs.values())]
+    """Every job of the cluster, as this worker's mirror of the jobs changelog has them."""
+    return list(job_ledger.values.values())
 
 
 def open_jobs(source: str, kind: str) -> list[JobRecord]:

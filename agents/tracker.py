@@ -65,6 +65,18 @@ async def watch_jobs() -> None:
             log.warning("job %s: Norce call failed, retrying later: %s", record.batch_id, error)
 
 
+# What this leader already did per batch: the ledger mirror shows our own events a moment
+# later, and a second tick in between must not settle or re-queue the same job again.
+_done: set[tuple[str, str]] = set()
+
+
+def _once(record: JobRecord, action: str) -> bool:
+    if (record.batch_id, action) in _done:
+        return False
+    _done.add((record.batch_id, action))
+    return True
+
+
 async def _watch(record: JobRecord, records: list[JobRecord], now: float) -> None:
     if record.status == "intent":
         await _resolve_orphan(record, now)
@@ -72,12 +84,18 @@ async def _watch(record: JobRecord, records: list[JobRecord], now: float) -> Non
         due = record.next_poll_at is None or record.next_poll_at <= now
         if record.job_id is not None and (due or record.job_id in _poll_soon):
             await _poll(record, now)
-        if not record.overdue and now - record.submitted_at > settings.job_lead_time_limit_s:
+        overdue = now - record.submitted_at > settings.job_lead_time_limit_s
+        if not record.overdue and overdue and _once(record, "overdue"):
             await _flag_overdue(record)
     elif record.status == "succeeded" and record.mode == "full" and not record.settled:
-        await _supersede_earlier(record, records)
-        await record_job_event(record.batch_id, {"type": "settled"})
-    elif record.needs_settling and not _full_import_pending(record, records):
+        if _once(record, "supersede"):
+            await _supersede_earlier(record, records)
+            await record_job_event(record.batch_id, {"type": "settled"})
+    elif (
+        record.needs_settling
+        and not _full_import_pending(record, records)
+        and _once(record, "settle")
+    ):
         await _settle_failure(record)
 
 
@@ -173,4 +191,5 @@ async def _resolve_orphan(record: JobRecord, now: float) -> None:
     overdue = now - record.submitted_at > settings.job_lead_time_limit_s
     if unfinished and not overdue:
         return
-    await record_job_event(record.batch_id, {"type": "lost"})
+    if _once(record, "lost"):
+        await record_job_event(record.batch_id, {"type": "lost"})

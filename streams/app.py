@@ -34,9 +34,14 @@ def create_app(settings: Settings, *, autodiscover: bool | list[str] = False) ->
         # Tables recover from their changelogs; standbys make a failover quicker.
         table_standby_replicas=1,
         # A slow Norce call inside an agent must not get the worker kicked from the group.
-        broker_session_timeout=60.0,
+        broker_session_timeout=settings.broker_session_timeout_s,
         broker_heartbeat_interval=3.0,
         stream_wait_empty=True,
+        # Batch produce requests: without a linger every message is its own request, and
+        # the ingest path (one changes record and two changelog records per event) spends
+        # its time in socket writes. 5 ms costs webhook intake little.
+        producer_linger=0.005,
+        producer_max_batch_size=512 * 1024,
         logging_config=None,
     )
     app.settings = settings  # type: ignore[attr-defined]  # agents read their settings here

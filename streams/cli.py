@@ -10,6 +10,10 @@ from __future__ import annotations
 def main() -> None:
     from streams.main import app
 
+    # Faust takes the app's origin from argv[0] when none is set; "norce-sync" is no
+    # module, and autodiscovery would fail to import it. (Set as Faust's prepare_app does.)
+    if app.conf.origin is None:
+        app.conf._origin = "streams.main"
     app.main()
 
 

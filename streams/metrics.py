@@ -68,6 +68,12 @@ class Gauge(Counter):
         with self._lock:
             self.values[self._key(labels)] = value
 
+    def replace(self, values: dict[LabelValues, float]) -> None:
+        """Set every series at once (label values in ``labelnames`` order); series not
+        given disappear. For gauges computed at scrape time."""
+        with self._lock:
+            self.values = dict(values)
+
 
 class Histogram(_Metric):
     kind = "histogram"
@@ -164,4 +170,20 @@ events_out = REGISTRY.counter(
 )
 webhooks_in = REGISTRY.counter(
     "norce_sync_webhooks_total", "Webhook calls by event type and answer.", ["event_type", "code"]
+)
+# Ops: computed when /metrics is scraped, for the whole group (every worker answers the
+# same; aggregate with max(), not sum()).
+jobs_by_status = REGISTRY.gauge(
+    "norce_sync_jobs", "Jobs in the jobs table by status.", ["source", "kind", "status"]
+)
+pending_keys = REGISTRY.gauge(
+    "norce_sync_pending_keys", "Keys waiting for their next delta.", ["source", "kind"]
+)
+pending_oldest_age = REGISTRY.gauge(
+    "norce_sync_pending_oldest_age_seconds",
+    "Age of the oldest pending key.",
+    ["source", "kind"],
+)
+dlq_records = REGISTRY.gauge(
+    "norce_sync_dlq_records", "Records in the dead-letter topic by stage.", ["stage"]
 )

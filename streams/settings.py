@@ -70,6 +70,12 @@ class Settings(BaseSettings):
     processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
         "at_least_once", description="Faust processing guarantee."
     )
+    broker_session_timeout_s: float = Field(
+        60.0,
+        gt=0,
+        description="Kafka group session timeout: how long a dead worker keeps its "
+        "partitions before the group rebalances.",
+    )
     config_file: Path = Field(
         PROJECT_ROOT / "config" / "example.yaml",
         description="Sync config: sources, inputs, mappings, schedules and targets.",
@@ -106,6 +112,12 @@ class Settings(BaseSettings):
     webhook_max_body_bytes: int = Field(1 << 20, description="Largest webhook body accepted.")
     ops_token: SecretStr | None = Field(
         None, description="When set, ops views require `Authorization: Bearer <token>` (secret)."
+    )
+    ops_backlog_interval_s: float = Field(
+        5.0,
+        gt=0,
+        description="How often each worker reports the pending backlog of its partitions "
+        "(what `/pending/` and the backlog metrics show).",
     )
 
     # Import path

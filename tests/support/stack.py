@@ -9,9 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import yaml
 
+from streams.job_records import JobRecord, apply_job_event
 from tests.support.broker import ROOT
+from tests.support.kafka import read_all
 from tests.support.worker import WorkerProcess
 
 EXAMPLE = ROOT / "config" / "example.yaml"
@@ -111,3 +114,16 @@ async def wait_applied(workers: list[WorkerProcess], source: str, kind: str, cou
         return total >= count
 
     await wait_until(applied, timeout=120, what=f"{count} changes applied")
+
+
+async def ledger(kafka_servers: str, app_id: str) -> dict[str, JobRecord]:
+    """The jobs ledger as the tracker folds it, read straight from the job events topic."""
+    records: dict[str, JobRecord] = {}
+    for message in await read_all(kafka_servers, f"{app_id}-job-events"):
+        event = orjson.loads(message.value)
+        if "batch_id" not in event:
+            continue
+        updated = apply_job_event(records.get(event["batch_id"]), event)
+        if updated is not None:
+            records[event["batch_id"]] = updated
+    return records

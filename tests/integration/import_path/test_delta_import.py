@@ -22,6 +22,7 @@ from tests.support.stack import (
     worker_env,
     write_config,
 )
+from tests.support.worker import WorkerProcess
 
 KEYS = 1000
 VERSIONS = 10
@@ -47,6 +48,21 @@ def assert_no_regression(sim: SimulatorServer, keys: range) -> None:
 async def jobs_done(sim: SimulatorServer, count: int) -> bool:
     stats = sim.state.stats()["jobs"]
     return stats["total"] >= count and stats["by_status"].get("Succeeded", 0) == stats["total"]
+
+
+async def deliver_everything(worker: WorkerProcess, sim: SimulatorServer) -> None:
+    """Run deltas (whenever no job of the pair is open) until nothing is pending and
+    every job Norce got has succeeded."""
+
+    async def delivered() -> bool:
+        status = await delta_status(worker, "erp", "price")
+        if status["pending"] and not status["open_jobs"]:
+            await trigger_delta(worker, "erp", "price")
+        jobs = sim.state.stats()["jobs"]
+        finished = jobs["by_status"].get("Succeeded", 0) == jobs["total"]
+        return not status["pending"] and not status["open_jobs"] and finished
+
+    await wait_until(delivered, timeout=120, what="every change delivered")
 
 
 async def test_one_window_of_changes_becomes_the_fewest_jobs_with_newest_values(
@@ -98,8 +114,7 @@ async def test_out_of_order_and_duplicate_changes_never_reach_norce(
             await produce(kafka_servers, topics["price"], batch)
             sent += len(batch)
             await wait_applied([worker], "erp", "price", sent)
-            await trigger_delta(worker, "erp", "price")
-            await wait_until(lambda r=round_: jobs_done(sim, r + 1), what="delta done")
+            await deliver_everything(worker, sim)
         prices = {r["PartNo"]: r["PriceSale"] for r in sim.state.list_items("price")}
         assert prices == {f"SKU-{n:05d}": n * 100 + 25 for n in keys}
         assert_no_regression(sim, keys)
@@ -123,14 +138,7 @@ async def test_every_change_arrives_when_a_third_of_connect_calls_fail(
         )
         await produce(kafka_servers, topics["price"], [price_change(n, 1) for n in keys])
         await wait_applied([worker], "erp", "price", len(keys))
-
-        async def all_arrived() -> bool:
-            status = await delta_status(worker, "erp", "price")
-            if status["pending"] and not status["open_jobs"]:
-                await trigger_delta(worker, "erp", "price")
-            return len(sim.state.list_items("price")) == len(keys) and not status["pending"]
-
-        await wait_until(all_arrived, timeout=120, what="every change in Norce")
+        await deliver_everything(worker, sim)
         prices = {r["PartNo"]: r["PriceSale"] for r in sim.state.list_items("price")}
         assert prices == {f"SKU-{n:05d}": n * 100 + 1 for n in keys}
         assert sim.state.stats()["calls"]["connect:Product/ImportSkuPriceLists"] >= 6
@@ -172,8 +180,7 @@ async def test_malformed_change_data_goes_to_the_dead_letter_topic_and_the_strea
         assert "'x'" in letters[3].reason or "op" in letters[3].reason
 
         await wait_applied([worker], "erp", "price", 2)
-        await trigger_delta(worker, "erp", "price")
-        await wait_until(lambda: jobs_done(sim, 1), what="delta done")
+        await deliver_everything(worker, sim)
         assert {r["PartNo"] for r in sim.state.list_items("price")} == {"SKU-00001", "SKU-00002"}
     finally:
         worker.stop()

@@ -93,28 +93,38 @@ class TestExampleConfig:
         assert set(pim.owned_fields) == {"ProductFieldsThatAreSet", "SkuCultureFieldsThatAreSet"}
 
     def test_targets(self) -> None:
+        from streams.export import ExportContext
+
         config = load_config(EXAMPLE)
         assert [(t, k) for t, k, _ in config.target_mappings()] == [
             ("search", "sku"),
             ("marketplace", "sku"),
+            ("marketplace", "customer"),
         ]
         assert config.target_topic("marketplace", "sku") == "out.marketplace.sku"
+        # A Query document: Products/ProductSkus('P1-A') with PriceLists and OnHands expanded.
         entity = {
             "PartNo": "P1-A",
-            "Name": "Chair",
             "EanCode": "7310000000001",
-            "PriceLists": [{"PriceSale": 99.5, "CurrencyCode": "SEK"}],
-            "OnHand": {"Value": 0},
+            "Cultures": [{"CultureCode": "sv-SE", "ErpName": "Chair"}],
+            "PriceLists": [{"PriceListCode": "STD", "PriceSale": 99.5, "CurrencyCode": "SEK"}],
+            "OnHands": [{"WarehouseCode": "W1", "OnhandValue": 0}],
         }
-        assert config.targets["search"]["sku"].mapper(entity) == {
-            "part_no": "P1-A",
+        context = ExportContext("sku", "P1-A", entity, ("SkuChangedNotification",), 0.0, "t")
+        assert config.targets["search"]["sku"].mapper(entity, context=context) == {
+            "id": "P1-A",
+            "product": None,
             "name": "Chair",
+            "ean": "7310000000001",
+            "active": True,
             "price": 99.5,
+            "stock": 0,
             "in_stock": False,
         }
-        assert config.targets["marketplace"]["sku"].mapper(entity)["price"] == {
+        assert config.targets["marketplace"]["sku"].mapper(entity, context=context)["price"] == {
             "amount": 99.5,
             "currency": "SEK",
+            "list": "STD",
         }
 
     def test_unknown_topic(self) -> None:
@@ -270,8 +280,8 @@ class TestValidationErrors:
         data["targets"]["search"]["widget"] = {"mapping": {"a": "b"}}
         assert "targets.search.widget" in config_error(data)
         data = variant(raw)
-        data["targets"]["search"]["sku"]["mapping"]["part_no.x"] = "y"
-        assert "mapping: field 'part_no' clashes with 'part_no.x'" in config_error(data)
+        data["targets"]["search"]["sku"]["mapping"]["id.x"] = "y"
+        assert "mapping: field 'id' clashes with 'id.x'" in config_error(data)
         data = variant(raw)
         data["targets"]["search"]["sku"]["topic"] = "erp.public.prices"
         assert "target topic 'erp.public.prices' is used twice" in config_error(data)

@@ -1,0 +1,171 @@
+"""Log lines for operators: plain text or one JSON object per line, secrets scrubbed.
+
+``logging_config(settings)`` is a :func:`logging.config.dictConfig` dict; the ops module
+puts it in ``app.conf.logging_config``, which the Faust worker (and every app command)
+applies when it sets up logging. ``NORCE_SYNC_LOG_LEVEL`` sets the level.
+
+Scrubbing happens twice: a :class:`ScrubFilter` on the handler rewrites each record's
+message, exception and stack text, and the formatters scrub the finished line again
+(a formatter may add text the filter never saw). Scrubbed are the values of every
+``SecretStr`` setting, every per-source client secret that can be resolved, and anything
+that looks like a bearer token, an ``Authorization`` header value or an OAuth secret or
+token in a form body or JSON.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+from pydantic import SecretStr
+
+from streams.settings import Settings
+
+MASK = "***"
+# Shorter values are not masked: masking "ab" everywhere would wreck every line, and a
+# secret that short is no secret.
+MIN_SECRET_LENGTH = 4
+
+_PATTERNS = [
+    # "Authorization: Bearer x", "'authorization': 'Basic x'", "Bearer x"
+    re.compile(r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?(?:bearer|basic)?\s*)[^\s\"',;}]+"),
+    re.compile(r"(?i)(\bbearer\s+)[A-Za-z0-9\-._~+/]+=*"),
+    # client_secret=x&..., "access_token": "x", refresh_token, password
+    re.compile(
+        r"(?i)((?:client_secret|access_token|refresh_token|password)"
+        r"[\"']?\s*[:=]\s*[\"']?)[^\s\"'&,;}]+"
+    ),
+]
+
+
+class Scrubber:
+    """Replaces known secret values and token-shaped text with ``***``."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        values = sorted(
+            {s for s in secrets if s and len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True
+        )
+        self._secrets = re.compile("|".join(re.escape(v) for v in values)) if values else None
+
+    def __call__(self, text: str) -> str:
+        if self._secrets is not None:
+            text = self._secrets.sub(MASK, text)
+        for pattern in _PATTERNS:
+            text = pattern.sub(lambda m: m.group(1) + MASK, text)
+        return text
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Scrubber:
+        return cls(secret_values(settings))
+
+
+def secret_values(settings: Settings) -> list[str]:
+    """Every secret this process knows: SecretStr settings and per-source client secrets."""
+    values = [
+        value.get_secret_value()
+        for name in type(settings).model_fields
+        if isinstance(value := getattr(settings, name), SecretStr)
+    ]
+    try:
+        from streams.runtime import sync_config
+
+        for source in sync_config(settings).sources.values():
+            try:
+                values.append(source.credentials.resolve_secret())
+            except Exception:  # a secret that is not set cannot leak
+                continue
+    except Exception:  # no readable sync config: the settings' secrets only
+        pass
+    return values
+
+
+class ScrubFilter(logging.Filter):
+    """Renders each record's message, exception and stack once, scrubbed, in place."""
+
+    def __init__(self, scrubber: Scrubber) -> None:
+        super().__init__()
+        self.scrub = scrubber
+        self._exc_formatter = logging.Formatter()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception as exc:  # a bad format string must not lose the line
+            message = f"{record.msg!r} (unformattable: {exc})"
+        record.msg, record.args = self.scrub(message), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self._exc_formatter.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.scrub(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.scrub(record.stack_info)
+        return True
+
+
+class TextFormatter(logging.Formatter):
+    def __init__(self, scrubber: Scrubber) -> None:
+        super().__init__("%(asctime)s %(levelname)s [%(name)s] %(message)s")
+        self.scrub = scrubber
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self.scrub(super().format(record))
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts (ISO 8601, UTC), level, logger, msg, and exc/stack."""
+
+    def __init__(self, scrubber: Scrubber) -> None:
+        super().__init__()
+        self.scrub = scrubber
+
+    def format(self, record: logging.LogRecord) -> str:
+        ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        line: dict[str, Any] = {
+            "ts": f"{ts}.{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+            "process": record.process,
+        }
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            line["exc"] = record.exc_text
+        if record.stack_info:
+            line["stack"] = record.stack_info
+        return self.scrub(orjson.dumps(line, default=str).decode())
+
+
+def make_formatter(log_format: str, scrubber: Scrubber) -> logging.Formatter:
+    return JsonFormatter(scrubber) if log_format == "json" else TextFormatter(scrubber)
+
+
+def logging_config(settings: Settings, *, min_level: int = logging.NOTSET) -> dict[str, Any]:
+    """A dictConfig for the whole process, at ``NORCE_SYNC_LOG_LEVEL`` or ``min_level``,
+    whichever is higher. The secrets live in the factories' closures, not in the dict,
+    so printing the app's configuration shows none of them."""
+    configured = logging.getLevelName(settings.log_level.upper())
+    if not isinstance(configured, int):
+        raise ValueError(f"NORCE_SYNC_LOG_LEVEL={settings.log_level!r} is not a log level")
+    level = max(configured, min_level)
+    scrubber = Scrubber.from_settings(settings)
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"scrub": {"()": lambda: ScrubFilter(scrubber)}},
+        "formatters": {"main": {"()": lambda: make_formatter(settings.log_format, scrubber)}},
+        "handlers": {
+            # stderr: app commands print their results on stdout.
+            "main": {
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stderr",
+                "formatter": "main",
+                "filters": ["scrub"],
+            }
+        },
+        "root": {"level": logging.getLevelName(level), "handlers": ["main"]},
+    }

@@ -1,0 +1,88 @@
+"""The dashboard in headless Chromium: it loads, shows a job submitted during the test,
+and shows it completed once Norce (the simulator) has finished it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.async_api import async_playwright, expect
+
+from norce.simulator import SimulatorConfig, SimulatorServer
+from streams.debezium import PRICE_KEY, envelope, key_bytes, price_row
+from tests.support.kafka import produce
+from tests.support.stack import start_worker, worker_env, write_config
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+HAVE_CHROMIUM = Path(CHROMIUM).exists()
+TOKEN = "dashboard-test-token"
+LEAD_TIME_S = 4.0  # long enough to see the job open before it completes
+
+
+async def test_dashboard_shows_a_job_from_submission_to_completion(
+    kafka_servers: str, unique: str, tmp_path: Path
+) -> None:
+    assert HAVE_CHROMIUM, "install Debian's chromium: make browser"
+    sim_cfg = SimulatorConfig(port=0, lead_time_s=LEAD_TIME_S, token_rate_limit=False)
+    async with SimulatorServer(sim_cfg) as sim:
+        config, topics = write_config(tmp_path, unique)
+        env = worker_env(
+            kafka_servers, unique, sim.url, config, tmp_path, NORCE_SYNC_OPS_TOKEN=TOKEN
+        )
+        worker = await start_worker("streams", env, tmp_path / "worker.log")
+        try:
+            async with async_playwright() as pw:
+                browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                page = await browser.new_page()
+                errors: list[str] = []
+                page.on("pageerror", lambda error: errors.append(str(error)))
+                # The token in the fragment: the page keeps it and sends it as a header.
+                await page.goto(f"{worker.url}/#token={TOKEN}")
+                await expect(page.locator("#refreshed")).to_contain_text("updated")
+                await expect(page.locator("#error")).to_have_text("")
+                await expect(page.locator("#jobs tbody")).to_contain_text("none")
+
+                rows = [price_row(f"SKU-{n:03d}", 10.0 + n) for n in range(3)]
+                await produce(
+                    kafka_servers,
+                    topics["price"],
+                    [(key_bytes(r, PRICE_KEY), envelope("prices", "c", r)) for r in rows],
+                )
+                backlog = page.locator("#backlog-erp-price")
+                await expect(backlog).to_contain_text("3", timeout=20_000)
+
+                async with httpx.AsyncClient(timeout=60) as client:
+                    posted = await client.post(
+                        f"{worker.url}/delta/erp/price",
+                        headers={"Authorization": f"Bearer {TOKEN}"},
+                    )
+                assert posted.status_code == 200, posted.text
+                [batch_id] = posted.json()["batches"]
+
+                row = page.locator(f"#job-{batch_id}")
+                await expect(row).to_be_visible(timeout=10_000)
+                # Seen open first (queued/initialized/validating), then completed.
+                open_status = await row.get_attribute("data-status")
+                assert open_status in {"intent", "queued", "initialized", "validating"}, open_status
+                await expect(row).to_have_attribute("data-status", "succeeded", timeout=30_000)
+                await expect(row.locator(".badge")).to_have_text("succeeded")
+                await expect(row).to_contain_text("erp")
+                await expect(page.locator("#job-counts")).to_contain_text("succeeded")
+                await expect(page.locator("#error")).to_have_text("")
+                assert errors == []
+                await browser.close()
+        finally:
+            worker.stop()

@@ -1,0 +1,174 @@
+"""The ops views on two workers of one group, the bearer-token guard, and the commands
+that read Kafka with no worker running."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from norce.simulator import SimulatorConfig, SimulatorServer
+from streams.debezium import PRICE_KEY, envelope, key_bytes, price_row
+from tests.support.broker import ROOT
+from tests.support.kafka import produce, read_all
+from tests.support.stack import start_worker, wait_until, worker_env, write_config
+from tests.support.worker import WorkerProcess
+
+pytestmark = pytest.mark.integration
+
+TOKEN = "ops-test-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+KEYS = 40
+
+
+async def get(worker: WorkerProcess, path: str, **kwargs: Any) -> httpx.Response:
+    async with httpx.AsyncClient(timeout=30) as client:
+        return await client.get(worker.url + path, **kwargs)
+
+
+async def view(worker: WorkerProcess, path: str) -> Any:
+    response = await get(worker, path, headers=AUTH)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def command(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "streams", *args],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+async def test_views_answer_for_the_group_behind_the_token(
+    kafka_servers: str, unique: str, tmp_path: Path
+) -> None:
+    sim_cfg = SimulatorConfig(port=0, lead_time_s=0.2, token_rate_limit=False)
+    async with SimulatorServer(sim_cfg) as sim:
+        config, topics = write_config(tmp_path, unique)
+        env = worker_env(
+            kafka_servers,
+            unique,
+            sim.url,
+            config,
+            tmp_path,
+            NORCE_SYNC_OPS_TOKEN=TOKEN,
+            NORCE_SYNC_OPS_BACKLOG_INTERVAL_S="0.5",
+        )
+        a = await start_worker("streams", env, tmp_path / "a.log")
+        b = await start_worker("streams", env, tmp_path / "b.log")
+        try:
+            # -- the guard ---------------------------------------------------------------
+            assert (await get(a, "/jobs/")).status_code == 401
+            wrong = {"Authorization": "Bearer nope"}
+            assert (await get(a, "/jobs/", headers=wrong)).status_code == 401
+            assert (await get(a, "/table/", headers=wrong)).status_code == 401  # Faust's own
+            assert (await get(a, "/metrics")).status_code == 401
+            assert (await get(a, "/health")).status_code == 200
+            assert (await get(a, "/")).status_code == 200  # the static page, no data
+            async with httpx.AsyncClient(timeout=30) as client:
+                hook = await client.post(
+                    f"{a.url}/norce/events/SkuChangedNotification",
+                    content=b"{}",
+                    headers={"x-norce-webhook-token": "demo-webhook-token"},
+                )
+            # The webhook keeps its own token: no ops token needed (400: an empty event).
+            assert hook.status_code != 401, hook.text
+
+            # -- pending and dead letters for the whole group -----------------------------
+            changes = [
+                (key_bytes(row, PRICE_KEY), envelope("prices", "c", row, lsn=1000 + n))
+                for n in range(KEYS)
+                for row in [price_row(f"SKU-{n:05d}", 10.0 + n)]
+            ]
+            await produce(kafka_servers, topics["price"], changes)
+            await produce(kafka_servers, topics["price"], [(b"bad", b"not json")], raw=True)
+
+            async def backlog(worker: WorkerProcess) -> int:
+                data = await view(worker, "/pending/")
+                if data["partitions_missing"]:
+                    return -1
+                return sum(b["keys"] for b in data["backlog"] if b["kind"] == "price")
+
+            for worker in (a, b):
+                await wait_until(
+                    lambda w=worker: _is(backlog(w), KEYS), timeout=60, what="group backlog"
+                )
+            assert len((await view(a, "/pending/"))["workers"]) == 2  # both own partitions
+            for worker in (a, b):
+                await wait_until(
+                    lambda w=worker: _is(_dlq_total(w), 1), timeout=30, what="dead letter"
+                )
+            dlq = await view(b, "/dlq/")
+            assert dlq["by_stage"] == {"decode": 1}
+            assert dlq["latest"][0]["topic"] == topics["price"]
+
+            # -- jobs -------------------------------------------------------------------
+            for worker in (a, b):  # one after the other: a pair runs one job at a time
+                async with httpx.AsyncClient(timeout=60) as client:
+                    posted = await client.post(f"{worker.url}/delta/erp/price", headers=AUTH)
+                assert posted.status_code == 200, posted.text
+                await wait_until(lambda: _no_open_jobs(a), timeout=30, what="jobs finished")
+            jobs = await view(b, "/jobs/?status=succeeded&source=erp&kind=price")
+            assert jobs["total"] == 2
+            assert sum(j["item_count"] for j in jobs["jobs"]) == KEYS
+            assert jobs["jobs"][0]["submitted_at"] >= jobs["jobs"][1]["submitted_at"]
+            assert (await view(b, "/jobs/?status=failed"))["total"] == 0
+            assert (await view(b, "/jobs/?limit=1&offset=1"))["jobs"] == jobs["jobs"][1:]
+
+            detail = await view(a, f"/jobs/{jobs['jobs'][0]['job_id']}")
+            assert detail["batch_id"] == jobs["jobs"][0]["batch_id"]
+            assert detail["log_source"] == "norce" and detail["log"], detail
+            assert (await get(a, "/jobs/nope", headers=AUTH)).status_code == 404
+
+            for worker in (a, b):
+                await wait_until(lambda w=worker: _is(backlog(w), 0), what="backlog drained")
+
+            metrics = await get(a, "/metrics", headers=AUTH)
+            assert metrics.headers["content-type"].startswith("text/plain; version=0.0.4")
+            assert 'norce_sync_jobs{source="erp",kind="price",status="succeeded"} 2' in (
+                metrics.text
+            )
+            assert 'norce_sync_dlq_records{stage="decode"} 1' in metrics.text
+        finally:
+            await asyncio.gather(asyncio.to_thread(a.stop), asyncio.to_thread(b.stop))
+
+    # -- the commands, with no worker running --------------------------------------------
+    listed = orjson.loads(command(env, "jobs", "--json", "--status", "succeeded"))
+    assert listed["total"] == 2
+    assert "succeeded" in command(env, "jobs", "--source", "erp")
+    letters = orjson.loads(command(env, "dlq", "list", "--json", "--stage", "decode"))
+    assert [(d["stage"], d["key"]) for d in letters] == [("decode", "bad")]
+    assert "1 would be replayed" in command(env, "dlq", "replay", "--dry-run")
+    assert "0 would be replayed" in command(env, "dlq", "replay", "--stage", "map", "--dry-run")
+    assert "replayed 1" in command(env, "dlq", "replay", "--since", "1h")
+    records = await read_all(kafka_servers, topics["price"])
+    assert len(records) == KEYS + 2
+    replayed = next(r for r in records if r.key == b"bad" and r.headers)
+    assert replayed.value == b"not json"
+    assert dict(replayed.headers)["norce-sync-replayed-from"].endswith(b":0")
+
+
+async def _is(value: Any, expected: Any) -> bool:
+    return (await value) == expected
+
+
+async def _dlq_total(worker: WorkerProcess) -> int:
+    return int((await view(worker, "/dlq/"))["total"])
+
+
+async def _no_open_jobs(worker: WorkerProcess) -> bool:
+    counts = (await view(worker, "/jobs/"))["counts"]
+    return bool(counts) and set(counts) <= {"succeeded"}
