@@ -81,13 +81,23 @@ class DeltaView(View):
                 "pending": len(collect_pending(binding)),
                 "applied": applied_changes.get(source=source, kind=kind),
                 "open_jobs": [r.batch_id for r in open_jobs(source, kind)],
+                "ledger_loaded": job_ledger_caught_up(),
             }
         )
 
     async def post(self, request: Request, source: str, kind: str) -> Response:
+        """200 with the batches posted (none when nothing is pending); 409 while a delta
+        of the pair runs here or a job of the pair is open; 503 while the jobs ledger
+        is still loading. Retry on 409 and 503."""
         binding = config.binding_for(source, kind)
+        if not job_ledger_caught_up():
+            return self.json({"started": False, "reason": "jobs ledger loading"}, status=503)
         if binding.pair in _running:
             return self.json({"started": False, "reason": "already running"}, status=409)
+        blocking = open_jobs(source, kind)
+        if blocking:
+            reason = f"{len(blocking)} open job(s) of {source}/{kind}"
+            return self.json({"started": False, "reason": reason}, status=409)
         _running.add(binding.pair)
         try:
             submitted = await submit_deltas(binding)

@@ -25,7 +25,7 @@ from agents.submit import clients, open_jobs, record_job_event
 from norce.errors import NorceError
 from streams import metrics
 from streams.headers import IMPORT_KIND, connect_header
-from streams.kafka_io import consumer, partition_records
+from streams.kafka_io import consumer, partition_records, partitions_of
 from streams.main import app, settings
 from streams.sources import InputBinding
 
@@ -126,12 +126,19 @@ async def run_full_import(binding: InputBinding, request_id: str | None) -> None
     reader = consumer(settings)
     await reader.start()
     try:
-        tps = [TopicPartition(topic, p) for p in sorted(reader.partitions_for_topic(topic) or [])]
+        tps = await partitions_of(reader, topic)
         ends = await reader.end_offsets(tps) if tps else {}
         # Pass 1 counts the rows (for progress); only one partition's keys are in memory.
         total = 0
         for tp in tps:
             total += len(await _latest_offsets(reader, tp, ends[tp], prefix))
+        if total == 0:
+            # FullFile deactivates everything the file lacks: an empty one would deactivate
+            # every item of the kind. Nothing in state means nothing to send.
+            reason = "no rows in state for this source and kind; empty full file not sent"
+            log.warning("full import %s: %s", batch_id, reason)
+            await record_job_event(batch_id, {"type": "submit_failed", "reason": reason})
+            return
         await record_job_event(batch_id, {"type": "progress", "rows": 0, "total": total})
         streamed = 0
 

@@ -91,12 +91,15 @@ async def _watch(record: JobRecord, records: list[JobRecord], now: float) -> Non
         if _once(record, "supersede"):
             await _supersede_earlier(record, records)
             await record_job_event(record.batch_id, {"type": "settled"})
-    elif (
-        record.needs_settling
-        and not _full_import_pending(record, records)
-        and _once(record, "settle")
-    ):
-        await _settle_failure(record)
+    elif record.needs_settling:
+        later = _later_full_imports(record, records)
+        if any(r.status == "succeeded" for r in later):
+            if _once(record, "supersede"):
+                by = next(r for r in later if r.status == "succeeded")
+                await record_job_event(record.batch_id, {"type": "superseded", "by": by.batch_id})
+        elif not any(not r.is_final for r in later) and _once(record, "settle"):
+            # No later full import is on its way: retry the failed job's keys.
+            await _settle_failure(record)
 
 
 async def _poll(record: JobRecord, now: float) -> None:
@@ -127,17 +130,17 @@ async def _flag_overdue(record: JobRecord) -> None:
         await _requeue(record, reason="overdue")
 
 
-def _full_import_pending(record: JobRecord, records: list[JobRecord]) -> bool:
-    """A failed job waits while a later full import of its kind is open: if that import
-    succeeds, the failed job is superseded and must not be retried."""
-    return any(
-        r.mode == "full"
+def _later_full_imports(record: JobRecord, records: list[JobRecord]) -> list[JobRecord]:
+    """Full imports of the failed job's kind submitted after it. While one is open the
+    failed job waits; once one succeeded, the failed job is superseded, never retried."""
+    return [
+        r
+        for r in records
+        if r.mode == "full"
         and r.source == record.source
         and r.kind == record.kind
         and r.submitted_at > record.submitted_at
-        and not r.is_final
-        for r in records
-    )
+    ]
 
 
 async def _supersede_earlier(full: JobRecord, records: list[JobRecord]) -> None:

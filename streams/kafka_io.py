@@ -25,6 +25,16 @@ def consumer(settings: Settings) -> AIOKafkaConsumer:
     )
 
 
+async def partitions_of(c: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+    """The topic's partitions, asking the broker: a new consumer's metadata is empty, and
+    an empty answer here would read as an empty topic."""
+    partitions = c.partitions_for_topic(topic)
+    if not partitions:
+        await c._client.force_metadata_update()  # no public API refreshes a topic's metadata
+        partitions = c.partitions_for_topic(topic)
+    return [TopicPartition(topic, p) for p in sorted(partitions or ())]
+
+
 async def read_record(settings: Settings, topic: str, partition: int, offset: int) -> bytes:
     c = consumer(settings)
     await c.start()

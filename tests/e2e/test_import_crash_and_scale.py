@@ -107,7 +107,7 @@ async def test_two_workers_full_import_is_one_job_with_every_key_once(
         second = await start_worker("streams", env, tmp_path / "w2.log")
         try:
             await produce(kafka_servers, topics["price"], [change(n, 1) for n in range(keys)])
-            await wait_applied([first, second], "erp", "price", keys)
+            await wait_applied([first, second], "erp", "price", keys, timeout=480)
             both = [await delta_status(w, "erp", "price") for w in (first, second)]
             assert all(s["pending"] > 0 for s in both), "both workers should hold keys"
 

@@ -85,11 +85,19 @@ async def delta_status(worker: WorkerProcess, source: str, kind: str) -> dict[st
         return response.json()  # type: ignore[no-any-return]
 
 
-async def trigger_delta(worker: WorkerProcess, source: str, kind: str) -> dict[str, Any]:
+async def trigger_delta(
+    worker: WorkerProcess, source: str, kind: str, *, timeout: float = 60.0
+) -> dict[str, Any]:
+    """Run the pair's delta on ``worker`` now, retrying while the worker answers 409 (a job
+    of the pair is open) or 503 (its jobs ledger is loading)."""
+    deadline = time.monotonic() + timeout
     async with httpx.AsyncClient(timeout=120) as client:
-        response = await client.post(f"{worker.url}/delta/{source}/{kind}")
-        response.raise_for_status()
-        return response.json()  # type: ignore[no-any-return]
+        while True:
+            response = await client.post(f"{worker.url}/delta/{source}/{kind}")
+            if response.status_code not in (409, 503) or time.monotonic() > deadline:
+                response.raise_for_status()
+                return response.json()  # type: ignore[no-any-return]
+            await asyncio.sleep(0.3)
 
 
 async def wait_until(predicate: Any, *, timeout: float = 60.0, what: str = "condition") -> Any:
@@ -106,14 +114,16 @@ async def wait_until(predicate: Any, *, timeout: float = 60.0, what: str = "cond
         await asyncio.sleep(0.3)
 
 
-async def wait_applied(workers: list[WorkerProcess], source: str, kind: str, count: int) -> None:
+async def wait_applied(
+    workers: list[WorkerProcess], source: str, kind: str, count: int, *, timeout: float = 120
+) -> None:
     async def applied() -> bool:
         total = 0
         for w in workers:
             total += (await delta_status(w, source, kind))["applied"]
         return total >= count
 
-    await wait_until(applied, timeout=120, what=f"{count} changes applied")
+    await wait_until(applied, timeout=timeout, what=f"{count} changes applied")
 
 
 async def ledger(kafka_servers: str, app_id: str) -> dict[str, JobRecord]:
