@@ -32,10 +32,11 @@ from agents.pipeline import (
     pending,
     state,
 )
-from agents.submit import clients, open_jobs, record_job_event, rejected_rows
+from agents.submit import clients, open_jobs, record_job_event
 from norce.errors import NorceError
 from streams import metrics
 from streams.headers import IMPORT_KIND, connect_header
+from streams.job_records import rejected_rows
 from streams.main import app, settings
 from streams.metrics import applied_changes
 from streams.records import DeadLetter, Stage

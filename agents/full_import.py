@@ -17,15 +17,13 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
-
 from agents.pipeline import commands, config, state
 from agents.submit import clients, open_jobs, record_job_event
 from norce.errors import NorceError
 from streams import metrics
+from streams.full_file import StateSnapshot
 from streams.headers import IMPORT_KIND, connect_header
-from streams.kafka_io import consumer, partition_records, partitions_of
+from streams.kafka_io import consumer
 from streams.main import app, settings
 from streams.sources import InputBinding
 
@@ -93,20 +91,6 @@ async def _wait_for_open_jobs(binding: InputBinding, batch_id: str) -> None:
     log.warning("full import %s: open jobs still running; going ahead", batch_id)
 
 
-async def _latest_offsets(
-    reader: AIOKafkaConsumer, tp: TopicPartition, end: int, prefix: bytes
-) -> dict[bytes, int]:
-    """Each key's last offset in one changelog partition (the table's current value)."""
-    last: dict[bytes, int] = {}
-    async for record in partition_records(reader, tp, end):
-        if record.key is not None and record.key.startswith(prefix):
-            if record.value is None:
-                last.pop(record.key, None)
-            else:
-                last[record.key] = record.offset
-    return last
-
-
 async def run_full_import(binding: InputBinding, request_id: str | None) -> None:
     batch_id = uuid.uuid4().hex
     await record_job_event(
@@ -126,12 +110,8 @@ async def run_full_import(binding: InputBinding, request_id: str | None) -> None
     reader = consumer(settings)
     await reader.start()
     try:
-        tps = await partitions_of(reader, topic)
-        ends = await reader.end_offsets(tps) if tps else {}
-        # Pass 1 counts the rows (for progress); only one partition's keys are in memory.
-        total = 0
-        for tp in tps:
-            total += len(await _latest_offsets(reader, tp, ends[tp], prefix))
+        snapshot = StateSnapshot(reader, topic, prefix)
+        total = await snapshot.open()
         if total == 0:
             # FullFile deactivates everything the file lacks: an empty one would deactivate
             # every item of the kind. Nothing in state means nothing to send.
@@ -140,22 +120,13 @@ async def run_full_import(binding: InputBinding, request_id: str | None) -> None
             await record_job_event(batch_id, {"type": "submit_failed", "reason": reason})
             return
         await record_job_event(batch_id, {"type": "progress", "rows": 0, "total": total})
-        streamed = 0
 
-        async def rows() -> AsyncIterator[dict[str, Any]]:
+        async def progress(rows: int) -> None:
+            await record_job_event(batch_id, {"type": "progress", "rows": rows, "total": total})
+
+        def rows() -> AsyncIterator[dict[str, Any]]:
             # A factory, so a retried POST streams the same snapshot again.
-            nonlocal streamed
-            streamed = 0
-            for tp in tps:
-                last = await _latest_offsets(reader, tp, ends[tp], prefix)
-                async for record in partition_records(reader, tp, ends[tp]):
-                    if record.key is not None and last.get(record.key) == record.offset:
-                        yield orjson.loads(record.value)["row"]
-                        streamed += 1
-                        if streamed % PROGRESS_EVERY == 0:
-                            await record_job_event(
-                                batch_id, {"type": "progress", "rows": streamed, "total": total}
-                            )
+            return snapshot.rows(progress, PROGRESS_EVERY)
 
         header = connect_header(binding, config.sources[binding.source].account_id, full=True)
         try:
@@ -168,9 +139,10 @@ async def run_full_import(binding: InputBinding, request_id: str | None) -> None
             return
     finally:
         await reader.stop()
-    await record_job_event(batch_id, {"type": "progress", "rows": streamed, "total": total})
+    # The file holds exactly the snapshot's rows: the keys counted, at the same offsets.
+    await record_job_event(batch_id, {"type": "progress", "rows": total, "total": total})
     await record_job_event(
-        batch_id, {"type": "posted", "job_id": response.job_id_int, "item_count": streamed}
+        batch_id, {"type": "posted", "job_id": response.job_id_int, "item_count": total}
     )
     metrics.jobs_submitted.inc(source=binding.source, kind=binding.kind, mode="full")
-    log.info("full import %s: job %s with %d rows", batch_id, response.job_id, streamed)
+    log.info("full import %s: job %s with %d rows", batch_id, response.job_id, total)

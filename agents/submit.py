@@ -3,7 +3,6 @@ jobs with the same keys from running at once, and Norce clients per source."""
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Any
 
@@ -41,16 +40,3 @@ def open_jobs(source: str, kind: str) -> list[JobRecord]:
     return [
         r for r in job_records() if r.source == source and r.kind == kind and r.blocks_submissions
     ]
-
-
-_ROW_INDEX = re.compile(r"\[(\d+)\]")
-
-
-def rejected_rows(messages: list[str]) -> dict[int, str]:
-    """Row index -> reason from a ValidationSummary (``Item [3] (PartNo 'A'): ...``)."""
-    rows: dict[int, str] = {}
-    for message in messages:
-        match = _ROW_INDEX.search(message)
-        if match:
-            rows.setdefault(int(match.group(1)), message)
-    return rows

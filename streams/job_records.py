@@ -11,6 +11,7 @@ intent whose POST outcome is unknown and no unfinished job can be behind it),
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any, Literal
 
@@ -151,3 +152,16 @@ def apply_job_event(record: JobRecord | None, event: dict[str, Any]) -> JobRecor
 def _add_error(record: JobRecord, message: str) -> None:
     if len(record.errors) < MAX_ERRORS:
         record.errors.append(message)
+
+
+_ROW_INDEX = re.compile(r"\[(\d+)\]")
+
+
+def rejected_rows(messages: list[str]) -> dict[int, str]:
+    """Row index -> reason from a ValidationSummary (``Item [3] (PartNo 'A'): ...``)."""
+    rows: dict[int, str] = {}
+    for message in messages:
+        match = _ROW_INDEX.search(message)
+        if match:
+            rows.setdefault(int(match.group(1)), message)
+    return rows

@@ -20,8 +20,10 @@ def consumer(settings: Settings) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(
         bootstrap_servers=bootstrap_servers(settings),
         enable_auto_commit=False,
-        max_partition_fetch_bytes=32 * 1024 * 1024,
-        fetch_max_bytes=64 * 1024 * 1024,
+        # Large enough for a 10,000-key batch record; small enough that a full import's
+        # fetch buffers stay a few MiB.
+        max_partition_fetch_bytes=16 * 1024 * 1024,
+        fetch_max_bytes=16 * 1024 * 1024,
     )
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 KAFKA_SH = ROOT / "tools" / "kafka" / "kafka.sh"
-KAFKA_IMAGE = os.environ.get("KAFKA_IMAGE", "apache/kafka:4.1.1")
+KAFKA_IMAGE = os.environ.get("KAFKA_IMAGE", "apache/kafka:4.4.0")
 
 
 class BrokerUnavailable(RuntimeError):

@@ -1,0 +1,175 @@
+"""Full import of N keys (default 1,000,000): time and peak RSS.
+
+Seeds a state changelog topic shaped exactly as the worker writes it (8 partitions, 10%
+of the keys written twice so the reader must pick each key's latest record), then runs
+the full import's reading and streaming (``streams.full_file.StateSnapshot`` into
+``ConnectClient.import_items`` with ``FullFile: true``) in a child process against the
+simulator, also in a process of its own, and waits for Norce's job to succeed.
+
+    .venv/bin/python bench/bench_full_import.py --keys 1000000
+
+Starts its own broker (tools/kafka) unless KAFKA_BOOTSTRAP_SERVERS is set; prints JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import orjson  # noqa: E402
+from aiokafka import AIOKafkaProducer  # noqa: E402
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # noqa: E402
+
+from tests.support.broker import free_port, kafka_broker  # noqa: E402
+
+PARTITIONS = 8
+
+
+def peak_rss_kib(pid: int | str = "self") -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
+def state_value(n: int, version: int) -> bytes:
+    row = {
+        "PartNo": f"SKU-{n:07d}",
+        "PriceListCode": "STD",
+        "QuantityBreak": 1,
+        "PriceSale": 100 + n % 1000 + version,
+        "CostPurchase": 60.0,
+        "CostUnit": 62.0,
+        "PriceRecommended": 120.0,
+        "IsPriceDiscountable": True,
+        "CurrencyCode": "SEK",
+        "IsActive": True,
+    }
+    return orjson.dumps({"v": [1_700_000_000_000 + version, version], "row": row, "d": False})
+
+
+async def seed(servers: str, topic: str, keys: int) -> float:
+    admin = AIOKafkaAdminClient(bootstrap_servers=servers)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, PARTITIONS, 1)])
+    finally:
+        await admin.close()
+    producer = AIOKafkaProducer(
+        bootstrap_servers=servers, linger_ms=50, max_batch_size=1 << 20, compression_type=None
+    )
+    await producer.start()
+    started = time.perf_counter()
+    try:
+        for n in range(keys):
+            key = f"erp|price|SKU-{n:07d}|STD|1".encode()
+            if n % 10 == 0:  # an older version first: the reader must take the latest
+                await producer.send(topic, state_value(n, 1), key=key)
+            await producer.send(topic, state_value(n, 2), key=key)
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return time.perf_counter() - started
+
+
+async def child(servers: str, topic: str, sim_url: str) -> None:
+    """The measured part: what a full import does after its intent is recorded."""
+    from norce.client import NorceClient
+    from norce.config import NorceCredentials, NorceEndpoints
+    from norce.connect import ImportKind
+    from norce.connect_header import ConnectHeader
+    from streams.full_file import StateSnapshot
+    from streams.kafka_io import consumer
+    from streams.settings import Settings
+
+    settings = Settings(broker=f"kafka://{servers}")
+    credentials = NorceCredentials(
+        client_id="norce-sync-demo", client_secret="demo-secret", application_id="demo-app"
+    )
+    started = time.perf_counter()
+    reader = consumer(settings)
+    await reader.start()
+    try:
+        snapshot = StateSnapshot(reader, topic, b"erp|price|")
+        total = await snapshot.open()
+        counted = time.perf_counter() - started
+        header = ConnectHeader(
+            account_id=1001, full_file=True, sku_price_list_fields_that_are_set=["PriceSale"]
+        )
+        async with NorceClient(credentials, NorceEndpoints.from_base_url(sim_url)) as norce:
+            response = await norce.connect.import_items(
+                ImportKind.SKU_PRICE_LISTS, header, snapshot.rows
+            )
+            posted = time.perf_counter() - started
+            job = await norce.connect.wait_for_job(response.job_id, max_wait=600)
+    finally:
+        await reader.stop()
+    print(
+        json.dumps(
+            {
+                "rows": total,
+                "count_pass_s": round(counted, 2),
+                "read_and_post_s": round(posted, 2),
+                "until_job_done_s": round(time.perf_counter() - started, 2),
+                "job_status": job.status.name,
+                "job_totals": job.totals,
+                "importer_peak_rss_mib": round(peak_rss_kib() / 1024, 1),
+            }
+        )
+    )
+
+
+def run(keys: int) -> dict[str, object]:
+    with kafka_broker() as servers:
+        topic = f"bench-{uuid.uuid4().hex[:8]}-state-changelog"
+        seed_s = asyncio.run(seed(servers, topic, keys))
+        port = free_port()
+        sim = subprocess.Popen(
+            [sys.executable, "-m", "norce.simulator", "--port", str(port), "--no-history",
+             "--lead-time", "0.5", "--no-token-rate-limit"],
+            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            time.sleep(2)
+            out = subprocess.run(
+                [sys.executable, __file__, "--child", servers, topic, f"http://127.0.0.1:{port}"],
+                cwd=ROOT, capture_output=True, text=True, check=True,
+            )  # fmt: skip
+            sim_rss = peak_rss_kib(sim.pid)
+        finally:
+            sim.terminate()
+            sim.wait()
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    return {
+        "keys": keys,
+        "changelog_records": keys + keys // 10,
+        "seed_s": round(seed_s, 1),
+        **result,
+        "simulator_peak_rss_mib": round(sim_rss / 1024, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--keys", type=int, default=1_000_000)
+    parser.add_argument("--child", nargs=3, metavar=("SERVERS", "TOPIC", "SIM_URL"))
+    args = parser.parse_args()
+    if args.child:
+        asyncio.run(child(*args.child))
+    else:
+        print(json.dumps(run(args.keys)))
+
+
+if __name__ == "__main__":
+    main()

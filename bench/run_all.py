@@ -1,0 +1,33 @@
+"""Run every benchmark in turn and print each one's JSON line (`make bench`).
+
+Each script starts its own broker unless KAFKA_BOOTSTRAP_SERVERS is set. Copy the
+figures into bench/RESULTS.md with the date and the machine's load.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RUNS = [
+    ["bench_ingest.py", "--events", "50000"],
+    ["bench_full_import.py", "--keys", "1000000"],
+    ["bench_connect_stream.py"],
+    ["bench_simulator_stream.py"],
+    ["bench_export_latency.py"],
+]
+
+
+def main() -> int:
+    failed = 0
+    for script, *args in RUNS:
+        print(f"== {script} {' '.join(args)}", flush=True)
+        done = subprocess.run([sys.executable, str(HERE / script), *args], cwd=HERE.parent)
+        failed += done.returncode != 0
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
