@@ -21,6 +21,7 @@ logs=$NORCE_SYNC_DATA_DIR
 
 pids=()
 cleanup() {
+  trap - EXIT INT TERM
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   echo "demo stopped (the broker keeps running: make kafka-down)"
