@@ -38,6 +38,7 @@ from norce.errors import NorceError
 from norce.retry import RetryPolicy
 from streams import metrics
 from streams.coalesce import Coalescer
+from streams.dead_letters import note_dead_letter
 from streams.export import (
     SUPPORTED_KINDS,
     EntityLookup,
@@ -269,16 +270,8 @@ class Enricher:
             stage=str(stage),
             reason=reason[:2000],
         )
-        log.warning(
-            "dead letter: stage=%s topic=%s partition=%s offset=%s reason=%s",
-            letter.stage,
-            letter.topic,
-            letter.partition,
-            letter.offset,
-            letter.reason,
-        )
+        note_dead_letter(letter)
         await _send_until_acked(settings.dlq_topic, message.key, letter.to_bytes(), ())
-        metrics.dead_letters.inc(stage=letter.stage)
         self.dead_letters += 1
 
 

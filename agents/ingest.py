@@ -4,28 +4,17 @@ dead-letter topic with its original bytes and the stream goes on."""
 
 from __future__ import annotations
 
-import logging
-
 from agents.pipeline import changes, config, dlq, inputs
 from streams import metrics
 from streams.cdc import decode
+from streams.dead_letters import note_dead_letter
 from streams.main import app
 from streams.mapping import to_mapped
 from streams.records import DeadLetter, PipelineError, Stage
 
-log = logging.getLogger(__name__)
-
 
 async def dead_letter(letter: DeadLetter) -> None:
-    metrics.dead_letters.inc(stage=str(letter.stage))
-    log.warning(
-        "dead letter: stage=%s topic=%s partition=%s offset=%s reason=%s",
-        letter.stage,
-        letter.topic,
-        letter.partition,
-        letter.offset,
-        letter.reason,
-    )
+    note_dead_letter(letter)
     await dlq.send(key=(letter.state_key or "").encode() or None, value=letter.to_bytes())
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -137,3 +139,43 @@ async def ledger(kafka_servers: str, app_id: str) -> dict[str, JobRecord]:
         if updated is not None:
             records[event["batch_id"]] = updated
     return records
+
+
+@asynccontextmanager
+async def import_worker(
+    kafka_servers: str,
+    unique: str,
+    tmp_path: Path,
+    sim_url: str,
+    *,
+    max_items_per_job: int = 10_000,
+) -> AsyncIterator[tuple[WorkerProcess, dict[str, str], dict[str, str]]]:
+    """A worker on this test's ERP price topic: yields (worker, env, kind -> topic)."""
+    config, topics = write_config(tmp_path, unique, max_items_per_job=max_items_per_job)
+    env = worker_env(kafka_servers, unique, sim_url, config, tmp_path)
+    worker = await start_worker("streams", env, tmp_path / "worker.log")
+    try:
+        yield worker, env, topics
+    finally:
+        worker.stop()
+
+
+def norce_prices(sim: Any) -> dict[str, float]:
+    return {r["PartNo"]: r["PriceSale"] for r in sim.state.list_items("price")}
+
+
+async def deliver(
+    worker: WorkerProcess, sim: Any, expected: dict[str, float] | None = None
+) -> None:
+    """Run deltas (whenever no job of the pair is open) until nothing is pending, no job is
+    open (the tracker saw Norce finish them), and (when given) Norce's prices are
+    ``expected``."""
+
+    async def delivered() -> bool:
+        status = await delta_status(worker, "erp", "price")
+        if status["pending"] and not status["open_jobs"]:
+            await trigger_delta(worker, "erp", "price")
+        idle = not status["pending"] and not status["open_jobs"]
+        return idle and (expected is None or norce_prices(sim) == expected)
+
+    await wait_until(delivered, timeout=120, what="every change delivered")

@@ -14,15 +14,14 @@ from streams.debezium import PRICE_KEY, envelope, key_bytes, price_row
 from streams.records import DeadLetter
 from tests.support.kafka import produce, wait_for_records
 from tests.support.stack import (
+    deliver,
     delta_status,
-    start_worker,
+    import_worker,
+    norce_prices,
     trigger_delta,
     wait_applied,
     wait_until,
-    worker_env,
-    write_config,
 )
-from tests.support.worker import WorkerProcess
 
 KEYS = 1000
 VERSIONS = 10
@@ -50,28 +49,14 @@ async def jobs_done(sim: SimulatorServer, count: int) -> bool:
     return stats["total"] >= count and stats["by_status"].get("Succeeded", 0) == stats["total"]
 
 
-async def deliver_everything(worker: WorkerProcess, sim: SimulatorServer) -> None:
-    """Run deltas (whenever no job of the pair is open) until nothing is pending and
-    every job Norce got has succeeded."""
-
-    async def delivered() -> bool:
-        status = await delta_status(worker, "erp", "price")
-        if status["pending"] and not status["open_jobs"]:
-            await trigger_delta(worker, "erp", "price")
-        jobs = sim.state.stats()["jobs"]
-        finished = jobs["by_status"].get("Succeeded", 0) == jobs["total"]
-        return not status["pending"] and not status["open_jobs"] and finished
-
-    await wait_until(delivered, timeout=120, what="every change delivered")
-
-
 async def test_one_window_of_changes_becomes_the_fewest_jobs_with_newest_values(
     kafka_servers: str, unique: str, tmp_path: Path, sim: SimulatorServer
 ) -> None:
-    config, topics = write_config(tmp_path, unique, max_items_per_job=300)
-    env = worker_env(kafka_servers, unique, sim.url, config, tmp_path)
-    worker = await start_worker("streams", env, tmp_path / "worker.log")
-    try:
+    async with import_worker(kafka_servers, unique, tmp_path, sim.url, max_items_per_job=300) as (
+        worker,
+        _,
+        topics,
+    ):
         changes = [price_change(n, v) for v in range(VERSIONS) for n in range(KEYS)]
         await produce(kafka_servers, topics["price"], changes)
         await wait_applied([worker], "erp", "price", KEYS * VERSIONS)
@@ -82,7 +67,7 @@ async def test_one_window_of_changes_becomes_the_fewest_jobs_with_newest_values(
         assert sim.state.stats()["jobs"]["total"] == 4
         assert sum(j.totals for j in sim.state.jobs.values()) == KEYS  # one row per key
 
-        prices = {r["PartNo"]: r["PriceSale"] for r in sim.state.list_items("price")}
+        prices = norce_prices(sim)
         assert prices == {f"SKU-{n:05d}": n * 100 + VERSIONS - 1 for n in range(KEYS)}
 
         async def drained() -> bool:
@@ -91,19 +76,18 @@ async def test_one_window_of_changes_becomes_the_fewest_jobs_with_newest_values(
         await wait_until(drained, what="pending drained")
         # Nothing left to send: a second delta posts no job.
         assert (await trigger_delta(worker, "erp", "price"))["batches"] == []
-    finally:
-        worker.stop()
 
 
 async def test_out_of_order_and_duplicate_changes_never_reach_norce(
     kafka_servers: str, unique: str, tmp_path: Path, sim: SimulatorServer
 ) -> None:
-    config, topics = write_config(tmp_path, unique)
-    env = worker_env(kafka_servers, unique, sim.url, config, tmp_path)
-    worker = await start_worker("streams", env, tmp_path / "worker.log")
-    keys = range(100)
-    rng = random.Random(7)
-    try:
+    async with import_worker(kafka_servers, unique, tmp_path, sim.url) as (
+        worker,
+        _,
+        topics,
+    ):
+        keys = range(100)
+        rng = random.Random(7)
         sent = 0
         for round_ in range(3):
             # Each round: newer versions, then older ones and duplicates of seen ones.
@@ -114,22 +98,21 @@ async def test_out_of_order_and_duplicate_changes_never_reach_norce(
             await produce(kafka_servers, topics["price"], batch)
             sent += len(batch)
             await wait_applied([worker], "erp", "price", sent)
-            await deliver_everything(worker, sim)
-        prices = {r["PartNo"]: r["PriceSale"] for r in sim.state.list_items("price")}
+            await deliver(worker, sim)
+        prices = norce_prices(sim)
         assert prices == {f"SKU-{n:05d}": n * 100 + 25 for n in keys}
         assert_no_regression(sim, keys)
-    finally:
-        worker.stop()
 
 
 async def test_every_change_arrives_when_a_third_of_connect_calls_fail(
     kafka_servers: str, unique: str, tmp_path: Path, sim: SimulatorServer
 ) -> None:
-    config, topics = write_config(tmp_path, unique, max_items_per_job=50)
-    env = worker_env(kafka_servers, unique, sim.url, config, tmp_path)
-    worker = await start_worker("streams", env, tmp_path / "worker.log")
-    keys = range(300)
-    try:
+    async with import_worker(kafka_servers, unique, tmp_path, sim.url, max_items_per_job=50) as (
+        worker,
+        _,
+        topics,
+    ):
+        keys = range(300)
         sim.state.set_faults(
             {
                 "connect": {"error_rate": 0.3, "status": 503},
@@ -138,33 +121,32 @@ async def test_every_change_arrives_when_a_third_of_connect_calls_fail(
         )
         await produce(kafka_servers, topics["price"], [price_change(n, 1) for n in keys])
         await wait_applied([worker], "erp", "price", len(keys))
-        await deliver_everything(worker, sim)
-        prices = {r["PartNo"]: r["PriceSale"] for r in sim.state.list_items("price")}
+        await deliver(worker, sim)
+        prices = norce_prices(sim)
         assert prices == {f"SKU-{n:05d}": n * 100 + 1 for n in keys}
         assert sim.state.stats()["calls"]["connect:Product/ImportSkuPriceLists"] >= 6
-    finally:
-        worker.stop()
 
 
 async def test_malformed_change_data_goes_to_the_dead_letter_topic_and_the_stream_goes_on(
     kafka_servers: str, unique: str, tmp_path: Path, sim: SimulatorServer
 ) -> None:
-    config, topics = write_config(tmp_path, unique)
-    env = worker_env(kafka_servers, unique, sim.url, config, tmp_path)
-    worker = await start_worker("streams", env, tmp_path / "worker.log")
-    good_before, good_after = price_change(1, 1), price_change(2, 1)
-    wrong_type = price_change(3, 1)[1]
-    wrong_type["after"]["quantity_break"] = "one"
-    missing_key = price_change(4, 1)[1]
-    del missing_key["after"]["part_no"]
-    unknown_op = {**price_change(5, 1)[1], "op": "x"}
-    bad = [
-        (b"k1", b"{not json"),
-        (b"k2", orjson.dumps(wrong_type)),
-        (b"k3", orjson.dumps(missing_key)),
-        (b"k4", orjson.dumps(unknown_op)),
-    ]
-    try:
+    async with import_worker(kafka_servers, unique, tmp_path, sim.url) as (
+        worker,
+        _,
+        topics,
+    ):
+        good_before, good_after = price_change(1, 1), price_change(2, 1)
+        wrong_type = price_change(3, 1)[1]
+        wrong_type["after"]["quantity_break"] = "one"
+        missing_key = price_change(4, 1)[1]
+        del missing_key["after"]["part_no"]
+        unknown_op = {**price_change(5, 1)[1], "op": "x"}
+        bad = [
+            (b"k1", b"{not json"),
+            (b"k2", orjson.dumps(wrong_type)),
+            (b"k3", orjson.dumps(missing_key)),
+            (b"k4", orjson.dumps(unknown_op)),
+        ]
         messages = [(good_before[0], orjson.dumps(good_before[1])), *bad]
         messages.append((good_after[0], orjson.dumps(good_after[1])))
         await produce(kafka_servers, topics["price"], messages, raw=True)
@@ -180,7 +162,5 @@ async def test_malformed_change_data_goes_to_the_dead_letter_topic_and_the_strea
         assert "'x'" in letters[3].reason or "op" in letters[3].reason
 
         await wait_applied([worker], "erp", "price", 2)
-        await deliver_everything(worker, sim)
+        await deliver(worker, sim)
         assert {r["PartNo"] for r in sim.state.list_items("price")} == {"SKU-00001", "SKU-00002"}
-    finally:
-        worker.stop()

@@ -13,16 +13,15 @@ from streams.records import DeadLetter
 from tests.support.broker import ROOT
 from tests.support.kafka import produce, wait_for_records
 from tests.support.stack import (
+    deliver,
     delta_status,
+    import_worker,
     ledger,
-    start_worker,
+    norce_prices,
     trigger_delta,
     wait_applied,
     wait_until,
-    worker_env,
-    write_config,
 )
-from tests.support.worker import WorkerProcess
 
 
 def change(n: int, version: int, *, no_price: bool = False) -> tuple[bytes, dict]:
@@ -32,24 +31,14 @@ def change(n: int, version: int, *, no_price: bool = False) -> tuple[bytes, dict
     return key_bytes(row, PRICE_KEY), envelope("prices", "u", row, lsn=1_000_000 + version)
 
 
-async def deliver(worker: WorkerProcess, sim: SimulatorServer, expected: dict[str, float]) -> None:
-    async def delivered() -> bool:
-        status = await delta_status(worker, "erp", "price")
-        if status["pending"] and not status["open_jobs"]:
-            await trigger_delta(worker, "erp", "price")
-        prices = {r["PartNo"]: r["PriceSale"] for r in sim.state.list_items("price")}
-        return prices == expected and not status["pending"]
-
-    await wait_until(delivered, timeout=90, what="expected prices in Norce")
-
-
 async def test_failed_job_requeues_current_state_and_rejected_rows_are_dead_lettered(
     kafka_servers: str, unique: str, tmp_path: Path, sim: SimulatorServer
 ) -> None:
-    config, topics = write_config(tmp_path, unique)
-    env = worker_env(kafka_servers, unique, sim.url, config, tmp_path)
-    worker = await start_worker("streams", env, tmp_path / "worker.log")
-    try:
+    async with import_worker(kafka_servers, unique, tmp_path, sim.url) as (
+        worker,
+        env,
+        topics,
+    ):
         sim.state.set_faults({"fail_next_jobs": 1, "job_extra_lead_time_s": 1.0})
         await produce(kafka_servers, topics["price"], [change(n, 1) for n in range(50)])
         await wait_applied([worker], "erp", "price", 50)
@@ -78,17 +67,16 @@ async def test_failed_job_requeues_current_state_and_rejected_rows_are_dead_lett
             ("norce-validation", "erp|price|SKU-00060|STD|1")
         ]
         assert "PriceSale" in letters[0].reason and letters[0].job_id
-    finally:
-        worker.stop()
 
 
 async def test_successful_full_import_supersedes_earlier_failed_jobs(
     kafka_servers: str, unique: str, tmp_path: Path, sim: SimulatorServer
 ) -> None:
-    config, topics = write_config(tmp_path, unique)
-    env = worker_env(kafka_servers, unique, sim.url, config, tmp_path)
-    worker = await start_worker("streams", env, tmp_path / "worker.log")
-    try:
+    async with import_worker(kafka_servers, unique, tmp_path, sim.url) as (
+        worker,
+        env,
+        topics,
+    ):
         await produce(kafka_servers, topics["price"], [change(n, 1) for n in range(30)])
         await wait_applied([worker], "erp", "price", 30)
         # The delta job fails, slowly: the full import is requested while it runs.
@@ -114,12 +102,10 @@ async def test_successful_full_import_supersedes_earlier_failed_jobs(
         status = await delta_status(worker, "erp", "price")
         assert status["pending"] == 0 and not status["open_jobs"]
         assert sim.state.stats()["jobs"]["total"] == 2  # the failed delta and the full file
-        prices = {r["PartNo"]: r["PriceSale"] for r in sim.state.list_items("price")}
+        prices = norce_prices(sim)
         assert prices == {f"SKU-{n:05d}": n * 100 + 1 for n in range(30)}
         records = list((await ledger(kafka_servers, env["NORCE_SYNC_APP_ID"])).values())
         assert sorted((r.mode, r.status) for r in records) == [
             ("delta", "failed"),
             ("full", "succeeded"),
         ]
-    finally:
-        worker.stop()
