@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.async_api import async_playwright, expect
 
 from norce.simulator import SimulatorConfig, SimulatorServer
 from streams.debezium import PRICE_KEY, envelope, key_bytes, price_row
 from tests.support.kafka import produce
-from tests.support.stack import start_worker, worker_env, write_config
+from tests.support.stack import start_worker, trigger_delta, worker_env, write_config
 
 pytestmark = pytest.mark.e2e
 
@@ -64,13 +63,10 @@ async def test_dashboard_shows_a_job_from_submission_to_completion(
                 backlog = page.locator("#backlog-erp-price")
                 await expect(backlog).to_contain_text("3", timeout=20_000)
 
-                async with httpx.AsyncClient(timeout=60) as client:
-                    posted = await client.post(
-                        f"{worker.url}/delta/erp/price",
-                        headers={"Authorization": f"Bearer {TOKEN}"},
-                    )
-                assert posted.status_code == 200, posted.text
-                [batch_id] = posted.json()["batches"]
+                posted = await trigger_delta(
+                    worker, "erp", "price", headers={"Authorization": f"Bearer {TOKEN}"}
+                )
+                [batch_id] = posted["batches"]
 
                 row = page.locator(f"#job-{batch_id}")
                 await expect(row).to_be_visible(timeout=10_000)

@@ -88,14 +88,19 @@ async def delta_status(worker: WorkerProcess, source: str, kind: str) -> dict[st
 
 
 async def trigger_delta(
-    worker: WorkerProcess, source: str, kind: str, *, timeout: float = 60.0
+    worker: WorkerProcess,
+    source: str,
+    kind: str,
+    *,
+    timeout: float = 60.0,
+    headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Run the pair's delta on ``worker`` now, retrying while the worker answers 409 (a job
     of the pair is open) or 503 (its jobs ledger is loading)."""
     deadline = time.monotonic() + timeout
     async with httpx.AsyncClient(timeout=120) as client:
         while True:
-            response = await client.post(f"{worker.url}/delta/{source}/{kind}")
+            response = await client.post(f"{worker.url}/delta/{source}/{kind}", headers=headers)
             if response.status_code not in (409, 503) or time.monotonic() > deadline:
                 response.raise_for_status()
                 return response.json()  # type: ignore[no-any-return]
