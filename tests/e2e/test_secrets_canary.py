@@ -16,7 +16,7 @@ from norce.simulator import SimulatorConfig, SimulatorServer
 from streams.debezium import PRICE_KEY, envelope, key_bytes, price_row
 from tests.support.broker import ROOT
 from tests.support.kafka import produce, read_all
-from tests.support.stack import NEVER, start_worker, wait_until
+from tests.support.stack import NEVER, start_worker, trigger_delta, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -112,8 +112,8 @@ async def test_no_secret_in_logs_or_views(kafka_servers: str, unique: str, tmp_p
                     return bool(data["total_keys"] == len(PART_NOS))
 
                 await wait_until(pending, what="changes pending")
-                posted = await http.post(f"{worker.url}/delta/erp/price")
-                assert posted.status_code == 200 and posted.json()["batches"], posted.text
+                posted = await trigger_delta(worker, "erp", "price", headers=AUTH)
+                assert posted["batches"], posted
 
                 async def succeeded() -> bool:
                     data = (await http.get(f"{worker.url}/jobs/?status=succeeded")).json()
