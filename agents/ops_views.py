@@ -45,7 +45,7 @@ from agents.ops_queries import (
     partition_backlog,
     query_jobs,
 )
-from agents.pipeline import changes_partitions_owned, job_ledger, pending
+from agents.pipeline import changes_partitions_owned, declare, job_ledger, pending
 from agents.submit import clients
 from norce.errors import NorceError
 from streams import metrics
@@ -112,7 +112,7 @@ dead_letters = DlqAggregate()
 
 @app.task
 async def declare_backlog_topic() -> None:
-    await backlog_reports.maybe_declare()
+    await declare(backlog_reports)
 
 
 @app.task

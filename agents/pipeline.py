@@ -13,12 +13,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
+from typing import Any
+
+from aiokafka.errors import KafkaError
+
 from agents.ops_kafka import TopicMirror
 from streams import topics
 from streams.job_records import JobRecord
 from streams.main import app, settings
 from streams.runtime import sync_config
 
+log = logging.getLogger(__name__)
 config = sync_config(settings)
 partitions = settings.topic_partitions
 
@@ -71,8 +79,23 @@ def job_ledger_caught_up() -> bool:
     return job_ledger.caught_up.is_set()
 
 
+async def declare(*channels: Any, patience_s: float = 60.0) -> None:
+    """Create topics when missing. A broker that has just started can refuse for a moment
+    (KRaft: "all brokers are currently fenced"); retry rather than crash the worker."""
+    deadline = time.monotonic() + patience_s
+    for channel in channels:
+        while True:
+            try:
+                await channel.maybe_declare()
+                break
+            except KafkaError as error:
+                if time.monotonic() > deadline:
+                    raise
+                log.warning("creating %s failed, retrying: %s", channel, error)
+                await asyncio.sleep(1.0)
+
+
 @app.task
 async def declare_topics() -> None:
     """Create the topics no agent consumes (Faust declares only agents' channels)."""
-    await batches.maybe_declare()
-    await dlq.maybe_declare()
+    await declare(batches, dlq)

@@ -145,7 +145,7 @@ async def test_stock_customer_product_and_failed_job_events(api, receiver) -> No
     )
     api.sim.state.set_faults({"fail_next_jobs": 1})
     failed = await api.run("Customer/ImportCustomers", [{"Code": "C10"}])
-    await receiver.wait_for(8)
+    await receiver.wait_for(10)  # 1 stock, 1 customer, 4 SKU, 4 job events
     base = {"ClientId": 1, "ApplicationId": 2}
     assert receiver.bodies("SkuOnHandBreakPointNotification") == [
         base
