@@ -18,8 +18,6 @@ import logging
 import time
 from typing import Any
 
-from aiokafka.errors import KafkaError
-
 from agents.ops_kafka import TopicMirror
 from streams import topics
 from streams.job_records import JobRecord
@@ -79,18 +77,22 @@ def job_ledger_caught_up() -> bool:
     return job_ledger.caught_up.is_set()
 
 
-async def declare(*channels: Any, patience_s: float = 60.0) -> None:
+async def declare(*channels: Any, patience_s: float = 120.0) -> None:
     """Create topics when missing. A broker that has just started can refuse for a moment
-    (KRaft: "all brokers are currently fenced"); retry rather than crash the worker."""
+    (KRaft: "all brokers are currently fenced"), or be away: retry, and never let this
+    crash the worker (a worker that stops meanwhile just stops trying)."""
     deadline = time.monotonic() + patience_s
     for channel in channels:
-        while True:
+        while not app.should_stop:
             try:
                 await channel.maybe_declare()
                 break
-            except KafkaError as error:
+            except Exception as error:
+                if app.should_stop:
+                    return
                 if time.monotonic() > deadline:
-                    raise
+                    log.error("could not create %s: %s", channel, error)
+                    break
                 log.warning("creating %s failed, retrying: %s", channel, error)
                 await asyncio.sleep(1.0)
 
