@@ -80,7 +80,17 @@ async def test_sigkill_between_post_and_job_id_loses_nothing(
                 idle = status["pending"] == 0 and not status["open_jobs"] and finished
                 return idle and prices == expected
 
-            await wait_until(everything_sent, timeout=90, what="every key sent again")
+            try:
+                await wait_until(everything_sent, timeout=150, what="every key sent again")
+            except TimeoutError:
+                # Say what was left, so a failure here can be read without a rerun.
+                status = await delta_status(restarted, "erp", "price")
+                prices = {r["PartNo"]: r["PriceSale"] for r in sim.state.list_items("price")}
+                wrong = {k: (prices.get(k), v) for k, v in expected.items() if prices.get(k) != v}
+                raise AssertionError(
+                    f"not delivered: status={status} sim={sim.state.stats()['jobs']} "
+                    f"{len(wrong)} wrong prices, e.g. {list(wrong.items())[:5]}"
+                ) from None
         finally:
             restarted.stop()
 
