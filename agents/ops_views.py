@@ -45,8 +45,8 @@ from agents.ops_queries import (
     partition_backlog,
     query_jobs,
 )
-from agents.pipeline import changes_partitions_owned, declare, job_ledger, pending
-from agents.submit import clients
+from agents.pipeline import changes_partitions_owned, declare, pending
+from agents.submit import clients, job_records
 from norce.errors import NorceError
 from streams import metrics
 from streams.job_records import JobRecord
@@ -106,7 +106,6 @@ backlog_reports = app.topic(
     retention=timedelta(hours=1),
 )
 backlog = TopicMirror(backlog_reports.get_topic_name(), BacklogReport.model_validate_json)
-job_mirror = job_ledger  # the import path's mirror of the jobs changelog
 dead_letters = DlqAggregate()
 
 
@@ -143,10 +142,6 @@ def group_pending(now: float) -> dict[str, Any]:
         now,
         stale_after=3 * settings.ops_backlog_interval_s,
     )
-
-
-def job_records() -> list[JobRecord]:
-    return list(job_mirror.values.values())
 
 
 # -- views ------------------------------------------------------------------------------

@@ -48,7 +48,7 @@ job_events = app.topic(
 batches = app.topic(
     topics.batches_topic(settings), internal=True, partitions=1, config=BIG_MESSAGES
 )
-commands = app.topic(f"{settings.app_id}-commands", internal=True, partitions=1)
+commands = app.topic(topics.commands_topic(settings), internal=True, partitions=1)
 dlq = app.topic(
     settings.dlq_topic, internal=True, partitions=1, key_serializer="raw", value_serializer="raw"
 )

@@ -22,6 +22,11 @@ def batches_topic(settings: Settings) -> str:
     return f"{settings.app_id}-batches"
 
 
+def commands_topic(settings: Settings) -> str:
+    """Requests for the cluster (full imports), one partition: one worker runs them."""
+    return f"{settings.app_id}-commands"
+
+
 def norce_events_topic(settings: Settings) -> str:
     """Norce Event webhooks as received, keyed by entity id."""
     return f"{settings.app_id}-norce-events"
