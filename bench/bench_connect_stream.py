@@ -170,7 +170,7 @@ def main() -> None:
     args = parser.parse_args()
     port = args.port or free_port()
     url = f"http://127.0.0.1:{port}"
-    cmd = [sys.executable, "-m", "norce.simulator", "--port", str(port), *args.sim_arg]
+    cmd = [sys.executable, "-m", "norce_simulator", "--port", str(port), *args.sim_arg]
     # The simulator's log goes to a file: an unread pipe could fill up and stall it.
     with tempfile.TemporaryFile() as sim_log:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=sim_log, stderr=subprocess.STDOUT)

@@ -34,7 +34,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from norce.simulator import SimulatorServer  # noqa: E402
+from norce_simulator import SimulatorServer  # noqa: E402
 from tests.integration.export.support import (  # noqa: E402
     TOKEN,
     TOKEN_HEADER,

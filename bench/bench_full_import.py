@@ -2,7 +2,7 @@
 
 Seeds a state changelog topic shaped exactly as the worker writes it (8 partitions, 10%
 of the keys written twice so the reader must pick each key's latest record), then runs
-the full import's reading and streaming (``streams.full_file.StateSnapshot`` into
+the full import's reading and streaming (``agents.imports.full_file.StateSnapshot`` into
 ``ConnectClient.import_items`` with ``FullFile: true``) in a child process against the
 simulator, also in a process of its own, and waits for Norce's job to succeed.
 
@@ -84,12 +84,12 @@ async def seed(servers: str, topic: str, keys: int) -> float:
 
 async def child(servers: str, topic: str, sim_url: str) -> None:
     """The measured part: what a full import does after its intent is recorded."""
+    from agents.imports.full_file import StateSnapshot
     from norce.client import NorceClient
     from norce.config import NorceCredentials, NorceEndpoints
     from norce.connect import ImportKind
     from norce.connect_header import ConnectHeader
-    from streams.full_file import StateSnapshot
-    from streams.kafka_io import consumer
+    from streams.kafka import consumer
     from streams.settings import Settings
 
     settings = Settings(broker=f"kafka://{servers}")
@@ -135,7 +135,7 @@ def run(keys: int) -> dict[str, object]:
         seed_s = asyncio.run(seed(servers, topic, keys))
         port = free_port()
         sim = subprocess.Popen(
-            [sys.executable, "-m", "norce.simulator", "--port", str(port), "--no-history",
+            [sys.executable, "-m", "norce_simulator", "--port", str(port), "--no-history",
              "--lead-time", "0.5", "--no-token-rate-limit"],
             cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -24,9 +24,9 @@ sys.path.insert(0, str(ROOT))
 
 from aiokafka import AIOKafkaConsumer  # noqa: E402
 
-from norce.simulator import SimulatorConfig, SimulatorServer  # noqa: E402
-from streams.debezium import PRICE_KEY, envelope, key_bytes, price_row  # noqa: E402
+from norce_simulator import SimulatorConfig, SimulatorServer  # noqa: E402
 from tests.support.broker import kafka_broker  # noqa: E402
+from tests.support.debezium import PRICE_KEY, envelope, key_bytes, price_row  # noqa: E402
 from tests.support.kafka import produce  # noqa: E402
 from tests.support.stack import (  # noqa: E402
     delta_status,

@@ -150,7 +150,7 @@ def main() -> None:
     p.add_argument("--history", action="store_true", help="keep per-item write history")
     args = p.parse_args()
     port = free_port()
-    cmd = [sys.executable, "-m", "norce.simulator", "--port", str(port), "--lead-time", "0"]
+    cmd = [sys.executable, "-m", "norce_simulator", "--port", str(port), "--lead-time", "0"]
     cmd += ["--no-token-rate-limit"] + ([] if args.history else ["--no-history"])
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)

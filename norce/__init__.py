@@ -1,6 +1,6 @@
 """Typed async clients for Norce Commerce (identity, Connect, Query) and its simulator.
 
-The simulator lives in ``norce.simulator``; everything else here is client code.
+The simulator lives in ``norce_simulator``; everything else here is client code.
 """
 
 from __future__ import annotations

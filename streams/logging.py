@@ -71,7 +71,7 @@ def secret_values(settings: Settings) -> list[str]:
         if isinstance(value := getattr(settings, name), SecretStr)
     ]
     try:
-        from streams.runtime import sync_config
+        from agents.config.runtime import sync_config
 
         for source in sync_config(settings).sources.values():
             try:

@@ -6,7 +6,7 @@ app (Faust's autodiscovery imports them when the command line starts).
 
 from __future__ import annotations
 
-from agents.health import install_health_views
+from agents.ops.health import install_health_views
 from streams.app import create_app
 from streams.settings import Settings
 

@@ -1,9 +1,9 @@
 """Records that cross boundaries on the import path (and the dead-letter record of both paths).
 
 - ``Version``: where a change sits in its source's history; decides which change is newer.
-- ``ChangeEvent``: one decoded source change (``streams.cdc.decode``).
+- ``ChangeEvent``: one decoded source change (``agents.imports.cdc.decode``).
 - ``MappedChange``: that change as a Norce row, keyed by the Norce match key
-  (``streams.mapping.to_mapped``).
+  (``agents.config.mapping.to_mapped``).
 - ``DeadLetter``: a message that failed a stage, with its original bytes.
 
 ``PipelineError`` is the base of the typed errors each stage raises; its ``stage`` and

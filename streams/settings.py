@@ -4,7 +4,7 @@ optional settings file.
 Precedence, highest first: keyword arguments, environment, secret files (``secrets_dir``),
 the settings file named by ``NORCE_SYNC_SETTINGS_FILE`` (YAML or JSON), defaults.
 Sources, mappings, schedules and targets live in the sync config file (``config_file``),
-which :mod:`streams.sources` loads.
+which :mod:`agents.config.sync_config` loads.
 """
 
 from __future__ import annotations
@@ -187,7 +187,7 @@ class Settings(BaseSettings):
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=settings_file))
         return tuple(sources)
 
-    # Export (webhook intake and enrichment; agents/webhooks.py, agents/enrich.py)
+    # Export (webhook intake and enrichment; agents/export/intake.py, agents/export/enrich.py)
     webhook_ack_timeout_s: float = Field(
         3.0,
         gt=0,

@@ -14,7 +14,7 @@ import random
 import orjson
 from aiokafka import AIOKafkaProducer
 
-from streams.debezium import (
+from tests.support.debezium import (
     PRICE_KEY,
     STOCK_KEY,
     envelope,

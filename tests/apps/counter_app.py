@@ -11,7 +11,7 @@ import os
 
 from faust.web import Request, Response, View
 
-from agents.health import install_health_views
+from agents.ops.health import install_health_views
 from streams.app import create_app
 from streams.settings import Settings
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from playwright.async_api import async_playwright, expect
 
-from norce.simulator import SimulatorConfig, SimulatorServer
-from streams.debezium import PRICE_KEY, envelope, key_bytes, price_row
+from norce_simulator import SimulatorConfig, SimulatorServer
+from tests.support.debezium import PRICE_KEY, envelope, key_bytes, price_row
 from tests.support.kafka import produce
 from tests.support.stack import start_worker, trigger_delta, worker_env, write_config
 

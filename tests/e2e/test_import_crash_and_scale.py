@@ -11,9 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from norce.simulator import SimulatorConfig, SimulatorServer
-from streams.debezium import PRICE_KEY, envelope, key_bytes, price_row
+from norce_simulator import SimulatorConfig, SimulatorServer
 from tests.support.broker import ROOT
+from tests.support.debezium import PRICE_KEY, envelope, key_bytes, price_row
 from tests.support.kafka import produce
 from tests.support.stack import (
     delta_status,

@@ -12,9 +12,9 @@ import orjson
 import pytest
 import yaml
 
-from norce.simulator import SimulatorConfig, SimulatorServer
-from streams.debezium import PRICE_KEY, envelope, key_bytes, price_row
+from norce_simulator import SimulatorConfig, SimulatorServer
 from tests.support.broker import ROOT
+from tests.support.debezium import PRICE_KEY, envelope, key_bytes, price_row
 from tests.support.kafka import produce, read_all
 from tests.support.stack import NEVER, start_worker, trigger_delta, wait_until
 

@@ -14,7 +14,7 @@ import httpx
 import orjson
 import yaml
 
-from streams.job_records import JobRecord, apply_job_event
+from agents.imports.jobs import JobRecord, apply_job_event
 from tests.support.broker import ROOT
 from tests.support.kafka import read_all
 from tests.support.worker import WorkerProcess

@@ -14,7 +14,7 @@ import pytest
 from norce.client import NorceClient
 from norce.config import NorceCredentials, NorceEndpoints
 from norce.retry import RetryPolicy
-from norce.simulator import SimulatorConfig, SimulatorServer
+from norce_simulator import SimulatorConfig, SimulatorServer
 
 DEMO = NorceCredentials(
     client_id="norce-sync-demo",

@@ -13,7 +13,7 @@ from norce.client import NorceClient
 from norce.config import NorceCredentials
 from norce.errors import NorceAuthError
 from norce.retry import RetryPolicy
-from norce.simulator import SimulatorServer
+from norce_simulator import SimulatorServer
 
 TOKEN_CALLS = "identity:token"
 MakeClient = Callable[..., NorceClient]

@@ -13,7 +13,7 @@ from norce.connect import ImportKind, JobTimeout
 from norce.connect_header import ConnectHeader
 from norce.errors import NorceBadRequest, NorceServerError
 from norce.jobs import JobStatus, LogSeverity
-from norce.simulator import SimulatorServer
+from norce_simulator import SimulatorServer
 
 # kind -> (header, items, simulator state kind, key of the first item)
 CASES: dict[ImportKind, tuple[ConnectHeader, list[dict[str, Any]], str, str]] = {

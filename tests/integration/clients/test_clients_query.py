@@ -11,7 +11,7 @@ from norce.client import NorceClient
 from norce.connect_header import ConnectHeader
 from norce.errors import NorceBadRequest, NorceNotFound
 from norce.odata import ODataQuery, eq, ne, not_
-from norce.simulator import SimulatorServer
+from norce_simulator import SimulatorServer
 
 SKUS = "Products/ProductSkus"
 PRICES = "Products/ProductSkuPriceLists"

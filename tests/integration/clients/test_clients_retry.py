@@ -12,7 +12,7 @@ from norce.client import NorceClient
 from norce.connect_header import ConnectHeader
 from norce.errors import NorceRetriesExhausted, NorceServerError, NorceTimeout
 from norce.retry import RetryPolicy
-from norce.simulator import SimulatorServer
+from norce_simulator import SimulatorServer
 
 
 async def test_429_is_retried_after_retry_after(norce: NorceClient, sim: SimulatorServer) -> None:

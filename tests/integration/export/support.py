@@ -13,7 +13,7 @@ from aiokafka import ConsumerRecord
 
 from norce.client import NorceClient
 from norce.config import NorceCredentials, NorceEndpoints
-from norce.simulator import SimulatorConfig, SimulatorServer
+from norce_simulator import SimulatorConfig, SimulatorServer
 from tests.support.kafka import read_all
 from tests.support.worker import WorkerProcess
 

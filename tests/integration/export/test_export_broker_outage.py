@@ -20,7 +20,7 @@ import pytest
 import pytest_asyncio
 
 from norce.connect_header import ConnectHeader
-from norce.simulator import SimulatorServer
+from norce_simulator import SimulatorServer
 from tests.integration.export.support import (
     eventually,
     norce_client,

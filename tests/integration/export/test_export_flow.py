@@ -18,7 +18,7 @@ import pytest
 import pytest_asyncio
 
 from norce.connect_header import ConnectHeader
-from norce.simulator import SimulatorServer
+from norce_simulator import SimulatorServer
 from tests.integration.export.support import (
     SKU_EVENTS,
     TARGET_TOPICS,

@@ -4,7 +4,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from norce.simulator import SimulatorConfig, SimulatorServer
+from norce_simulator import SimulatorConfig, SimulatorServer
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

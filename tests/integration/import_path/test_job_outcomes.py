@@ -7,10 +7,10 @@ import asyncio
 import sys
 from pathlib import Path
 
-from norce.simulator import SimulatorServer
-from streams.debezium import PRICE_KEY, envelope, key_bytes, price_row
+from norce_simulator import SimulatorServer
 from streams.records import DeadLetter
 from tests.support.broker import ROOT
+from tests.support.debezium import PRICE_KEY, envelope, key_bytes, price_row
 from tests.support.kafka import produce, wait_for_records
 from tests.support.stack import (
     deliver,

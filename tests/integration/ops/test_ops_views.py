@@ -14,9 +14,9 @@ import httpx
 import orjson
 import pytest
 
-from norce.simulator import SimulatorConfig, SimulatorServer
-from streams.debezium import PRICE_KEY, envelope, key_bytes, price_row
+from norce_simulator import SimulatorConfig, SimulatorServer
 from tests.support.broker import ROOT
+from tests.support.debezium import PRICE_KEY, envelope, key_bytes, price_row
 from tests.support.kafka import produce, read_all
 from tests.support.stack import start_worker, wait_until, worker_env, write_config
 from tests.support.worker import WorkerProcess

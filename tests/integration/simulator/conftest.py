@@ -12,7 +12,7 @@ import httpx
 import orjson
 import pytest
 
-from norce.simulator import SimulatorConfig, SimulatorServer
+from norce_simulator import SimulatorConfig, SimulatorServer
 
 CLIENT_ID = "sim-test-client"
 CLIENT_SECRET = "sim-test-secret"

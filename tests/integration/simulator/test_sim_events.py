@@ -10,7 +10,7 @@ import orjson
 import pytest
 from aiohttp import web
 
-from norce.simulator import NORCE_RETRY_SCHEDULE
+from norce_simulator import NORCE_RETRY_SCHEDULE
 
 TOKEN = {"Authorization": "Bearer hook-secret"}
 

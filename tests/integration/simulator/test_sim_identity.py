@@ -4,7 +4,7 @@ import asyncio
 
 import httpx
 
-from norce.simulator import SimulatorServer
+from norce_simulator import SimulatorServer
 
 
 def form(**overrides: str) -> dict[str, str]:

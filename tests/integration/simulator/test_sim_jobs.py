@@ -4,7 +4,7 @@ import asyncio
 import itertools
 import re
 
-from norce.simulator import JobStatus
+from norce_simulator import JobStatus
 
 PRICE_PATH = "Product/ImportSkuPriceLists"
 

@@ -1,4 +1,4 @@
-"""Per-key coalescing (streams.coalesce) on a real event loop with short windows."""
+"""Per-key coalescing (agents.export.coalesce) on a real event loop with short windows."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from streams.coalesce import Coalescer
+from agents.export.coalesce import Coalescer
 
 WINDOW = 0.05
 

@@ -1,11 +1,11 @@
-"""Webhook body schemas and routing (streams.norce_events)."""
+"""Webhook body schemas and routing (agents.export.events)."""
 
 from __future__ import annotations
 
 import orjson
 import pytest
 
-from streams.norce_events import (
+from agents.export.events import (
     ROUTES,
     EventRejected,
     JobCompleted,

@@ -1,4 +1,4 @@
-"""Query documents -> target records with the example config (streams.export, hooks)."""
+"""Query documents -> target records with the example config (agents.export.targets, hooks)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 import orjson
 import pytest
 
-from norce.odata import ODataQuery
-from streams.export import (
+from agents.config.sync_config import load_config, parse_config
+from agents.export.targets import (
     HEADER_DELETED,
     HEADER_EVENT_COUNT,
     HEADER_EVENT_TYPE,
@@ -18,8 +18,8 @@ from streams.export import (
     build_records,
     target_specs,
 )
+from norce.odata import ODataQuery
 from streams.settings import PROJECT_ROOT
-from streams.sources import load_config, parse_config
 
 CONFIG = load_config(PROJECT_ROOT / "config" / "example.yaml")
 SPECS = target_specs(CONFIG, "t1.")

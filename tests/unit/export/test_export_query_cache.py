@@ -1,4 +1,4 @@
-"""TTL cache with lookups in flight shared (streams.query_cache)."""
+"""TTL cache with lookups in flight shared (agents.export.query_cache)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from streams.query_cache import TtlCache
+from agents.export.query_cache import TtlCache
 
 
 class Clock:

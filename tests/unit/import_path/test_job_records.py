@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from streams.job_records import JobRecord, apply_job_event
+from agents.imports.jobs import JobRecord, apply_job_event
 
 
 def fold(*events: dict[str, Any]) -> JobRecord | None:

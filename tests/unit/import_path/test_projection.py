@@ -3,7 +3,7 @@ deletes keep the last known values, and a key leaves pending only at the version
 
 from __future__ import annotations
 
-from streams.projection import apply_change, pending_after_change, still_pending_after_submit
+from agents.imports.projection import apply_change, pending_after_change, still_pending_after_submit
 from streams.records import Version
 
 

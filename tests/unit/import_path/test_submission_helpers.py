@@ -6,9 +6,9 @@ from pathlib import Path
 
 import orjson
 
-from streams.headers import connect_header
-from streams.job_records import rejected_rows
-from streams.sources import load_config
+from agents.config.sync_config import load_config
+from agents.imports.headers import connect_header
+from agents.imports.jobs import rejected_rows
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "config" / "example.yaml"
 

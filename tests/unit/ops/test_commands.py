@@ -13,7 +13,6 @@ HELP = {
     ("jobs",): ["--status", "--source", "--kind", "--limit", "--offset", "--json"],
     ("dlq", "list"): ["--stage", "--since", "--limit"],
     ("dlq", "replay"): ["--stage", "--since", "--offset", "--dry-run", "ORIGINAL topic"],
-    ("simulator",): ["--host", "--port", "--lead-time", "--webhook-time-factor"],
 }
 
 
@@ -32,26 +31,35 @@ def test_command_help(command: tuple[str, ...]) -> None:
         assert option in done.stdout
 
 
-def test_simulator_options_become_simulator_arguments() -> None:
-    from agents.commands import simulator_argv
-
-    argv = simulator_argv(
-        {
-            "host": "0.0.0.0",
-            "port": 9,
-            "no_history": True,
-            "no_token_rate_limit": False,
-            "query_rate_limit": None,
-            "lead_time": 0.5,
-        }
+def test_simulator_command_passes_its_options_to_the_simulator() -> None:
+    # One definition of each option: the simulator's own parser answers --help.
+    done = subprocess.run(
+        [sys.executable, "-m", "streams", "simulator", "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
-    assert argv == ["--host", "0.0.0.0", "--port", "9", "--no-history", "--lead-time", "0.5"]
-    from norce.simulator.cli import parse_args
+    assert done.returncode == 0, done.stderr
+    assert "usage: norce-sync simulator" in done.stdout
+    for option in ["--host", "--port", "--lead-time", "--webhook-time-factor", "--no-history"]:
+        assert option in done.stdout
 
-    config = parse_args(argv)
-    assert (config.host, config.port, config.record_history, config.lead_time_s) == (
-        "0.0.0.0",
-        9,
-        False,
-        0.5,
+
+def test_worker_modules_do_not_load_the_simulator() -> None:
+    # What a worker imports (the app and every agent module autodiscovery scans) must not
+    # pull in the simulator: it is loaded only by the ``simulator`` command and the tests.
+    code = (
+        "import importlib, pkgutil, sys\n"
+        "import agents, streams.main\n"
+        "for m in pkgutil.walk_packages(agents.__path__, 'agents.'):\n"
+        "    importlib.import_module(m.name)\n"
+        "loaded = sorted(n for n in sys.modules if n.startswith('norce_simulator'))\n"
+        "assert not loaded, loaded\n"
+        "print('ok')\n"
     )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith("ok")

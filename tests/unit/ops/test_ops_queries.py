@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from multidict import MultiDict
 
-from agents.ops_queries import (
+from agents.imports.jobs import JobRecord
+from agents.ops.queries import (
     BacklogReport,
     DlqAggregate,
     JobQuery,
@@ -15,7 +16,6 @@ from agents.ops_queries import (
     partition_backlog,
     query_jobs,
 )
-from streams.job_records import JobRecord
 from streams.records import DeadLetter
 
 

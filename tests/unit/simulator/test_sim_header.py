@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from norce.simulator.header import HeaderError, parse_header
+from norce_simulator.header import HeaderError, parse_header
 
 
 def test_parses_documented_example() -> None:

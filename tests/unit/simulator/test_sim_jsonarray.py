@@ -3,7 +3,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from norce.simulator.jsonarray import JsonArrayError, JsonArraySplitter
+from norce_simulator.jsonarray import JsonArrayError, JsonArraySplitter
 
 TRICKY = [
     {"PartNo": "a,b]", "Name": 'quote " and \\ backslash', "Nested": [1, [2, {"x": "}"}]]},

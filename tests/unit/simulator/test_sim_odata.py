@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from norce.simulator.odata import ODataError, parse_expand, parse_filter, parse_select, project
+from norce_simulator.odata import ODataError, parse_expand, parse_filter, parse_select, project
 
 ROWS = [
     {"PartNo": "1", "Status": 1, "IsActive": True, "Name": "O'Neil", "Price": 9.5},

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from norce.simulator.ratelimit import TokenBucket
+from norce_simulator.ratelimit import TokenBucket
 
 
 def test_token_bucket_burst_then_rate() -> None:

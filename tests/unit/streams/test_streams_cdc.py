@@ -9,8 +9,8 @@ from typing import Any
 import orjson
 import pytest
 
-from streams.cdc import CdcError, decode
-from streams.sources import InputBinding, load_config
+from agents.config.sync_config import InputBinding, load_config
+from agents.imports.cdc import CdcError, decode
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "config" / "example.yaml"
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from streams.mapping import Mapper, MappingError, norce_key, to_mapped
+from agents.config.mapping import Mapper, MappingError, norce_key, to_mapped
+from agents.config.sync_config import InputBinding, load_config
 from streams.records import ChangeEvent, Version
-from streams.sources import InputBinding, load_config
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "config" / "example.yaml"
 

@@ -11,7 +11,7 @@ import orjson
 import pytest
 import yaml
 
-from streams.sources import (
+from agents.config.sync_config import (
     ConfigError,
     Credentials,
     Cron,
@@ -93,7 +93,7 @@ class TestExampleConfig:
         assert set(pim.owned_fields) == {"ProductFieldsThatAreSet", "SkuCultureFieldsThatAreSet"}
 
     def test_targets(self) -> None:
-        from streams.export import ExportContext
+        from agents.export.targets import ExportContext
 
         config = load_config(EXAMPLE)
         assert [(t, k) for t, k, _ in config.target_mappings()] == [

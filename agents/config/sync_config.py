@@ -1,0 +1,577 @@
+"""The config file: source systems, input bindings, schedules and export targets.
+
+YAML or JSON, loaded with ``load_config(path)``; ``config/example.yaml`` shows every part::
+
+    sources:            # per source system: Norce system account and credentials
+      erp: {account_id: 1001, credentials: {client_id: ..., client_secret_env: ENV_NAME}}
+    inputs:             # one binding per input topic, at most one per (source, kind)
+      - {topic: erp.public.prices, source: erp, kind: price, format: debezium,
+         key_columns: [...], mapping: {...}, hook: null, owned_fields: {...},
+         delta_schedule: 30s, full_schedule: "0 3 * * 0", max_items_per_job: 10000,
+         ignore_empty_price_fields: false}
+    targets:            # export path: per target, per kind (sku|price|stock|customer)
+      search: {sku: {mapping: {...}, hook: null, topic: null}}
+
+Secrets are never in the file: credentials name an environment variable
+(``client_secret_env``) or a secret file (``client_secret_file``).
+
+Schedules are an interval (``"30s"``, ``"5m"``, ``"1h"``, ``"1d"``, ``"500ms"``, or a
+number of seconds) or a 5-field cron in UTC (``"0 */6 * * *"``, also ``@daily`` and the
+like). Interval ticks are aligned to the epoch, so every worker ticks at the same instants.
+"""
+
+from __future__ import annotations
+
+import calendar
+import math
+import os
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import core_schema
+
+from agents.config.mapping import KEY_FIELDS, FieldSpec, Mapper
+from streams.records import Kind
+
+__all__ = [
+    "ConfigError",
+    "Credentials",
+    "Cron",
+    "InputBinding",
+    "Schedule",
+    "SourceConfig",
+    "SyncConfig",
+    "TargetKind",
+    "TargetMapping",
+    "load_config",
+    "parse_config",
+]
+
+TargetKind = Literal["sku", "price", "stock", "customer"]
+
+
+class ConfigError(ValueError):
+    """The config file is missing, unreadable or invalid; the message says where."""
+
+
+# --- schedules ---------------------------------------------------------------------------
+
+_MACROS = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+_MONTHS = {name.lower(): i for i, name in enumerate(calendar.month_abbr) if name}
+_WEEKDAYS = {"sun": 0, "mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6}
+# (name, low, high, names)
+_FIELDS = (
+    ("minute", 0, 59, {}),
+    ("hour", 0, 23, {}),
+    ("day of month", 1, 31, {}),
+    ("month", 1, 12, _MONTHS),
+    ("day of week", 0, 7, _WEEKDAYS),
+)
+# Search horizon: long enough for "29 Feb" across a skipped leap year (2100).
+_MAX_DAYS = 366 * 9
+
+
+def _cron_value(text: str, field: str, low: int, high: int, names: dict[str, int]) -> int:
+    value = names.get(text.lower()) if names else None
+    if value is None:
+        if not text.isdigit():
+            raise ValueError(f"bad {field} value {text!r}")
+        value = int(text)
+    if not low <= value <= high:
+        raise ValueError(f"{field} value {value} is outside {low}-{high}")
+    return value
+
+
+def _cron_field(text: str, field: str, low: int, high: int, names: dict[str, int]) -> set[int]:
+    values: set[int] = set()
+    for part in text.split(","):
+        body, slash, step_text = part.partition("/")
+        step = 1
+        if slash:
+            if not step_text.isdigit() or int(step_text) == 0:
+                raise ValueError(f"bad step in {field} {part!r}")
+            step = int(step_text)
+        if body == "*":
+            start, stop = low, high
+        elif "-" in body:
+            a, _, b = body.partition("-")
+            start = _cron_value(a, field, low, high, names)
+            stop = _cron_value(b, field, low, high, names)
+            if start > stop:
+                raise ValueError(f"{field} range {body!r} runs backwards")
+        else:
+            start = _cron_value(body, field, low, high, names)
+            stop = high if slash else start  # "5/15" means 5-max/15
+        values.update(range(start, stop + 1, step))
+    return values
+
+
+class Cron:
+    """A 5-field cron expression (minute hour day-of-month month day-of-week), in UTC.
+
+    Numbers, ``*``, lists, ranges, steps, month and weekday names; 0 and 7 are Sunday. As in
+    Vixie cron, when both day fields are restricted a day matches if either matches.
+    """
+
+    __slots__ = ("days", "dom_any", "dow_any", "hours", "minutes", "months", "text", "weekdays")
+
+    def __init__(self, text: str) -> None:
+        self.text = text.strip()
+        expanded = _MACROS.get(self.text.lower(), self.text)
+        parts = expanded.split()
+        if len(parts) != 5:
+            raise ValueError(f"cron {text!r} needs 5 fields, has {len(parts)}")
+        sets = [_cron_field(p, *spec) for p, spec in zip(parts, _FIELDS, strict=True)]
+        self.minutes = sorted(sets[0])
+        self.hours = sorted(sets[1])
+        self.days = frozenset(sets[2])
+        self.months = frozenset(sets[3])
+        self.weekdays = frozenset(d % 7 for d in sets[4])
+        self.dom_any = parts[2].startswith("*")
+        self.dow_any = parts[4].startswith("*")
+        self.next_after(0.0)  # fails for dates that never come, like "0 0 30 2 *"
+
+    def _day_matches(self, day: datetime) -> bool:
+        dom = day.day in self.days
+        dow = (day.weekday() + 1) % 7 in self.weekdays
+        if self.dom_any or self.dow_any:
+            return dom and dow
+        return dom or dow
+
+    def next_after(self, ts: float) -> float:
+        """The first matching minute strictly after ``ts`` (epoch seconds)."""
+        t = datetime.fromtimestamp(math.floor(ts / 60) * 60 + 60, UTC)
+        for _ in range(_MAX_DAYS):
+            if t.month not in self.months:
+                year, month = (t.year + 1, 1) if t.month == 12 else (t.year, t.month + 1)
+                t = t.replace(year=year, month=month, day=1, hour=0, minute=0)
+                continue
+            if self._day_matches(t):
+                for hour in self.hours:
+                    if hour < t.hour:
+                        continue
+                    first = t.minute if hour == t.hour else 0
+                    for minute in self.minutes:
+                        if minute >= first:
+                            return t.replace(hour=hour, minute=minute).timestamp()
+            t = (t + timedelta(days=1)).replace(hour=0, minute=0)
+        raise ValueError(f"cron {self.text!r} never fires")
+
+    def __repr__(self) -> str:
+        return f"Cron({self.text!r})"
+
+
+_INTERVAL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+class Schedule:
+    """An interval or a cron; ``next_after(ts)`` gives the next tick strictly after ``ts``.
+
+    In a config model it validates from a string (or a number of seconds) and serializes
+    back to its text.
+    """
+
+    __slots__ = ("cron", "interval", "text")
+
+    def __init__(self, text: str | float) -> None:
+        self.text = str(text).strip()
+        self.interval: float | None = None
+        self.cron: Cron | None = None
+        if isinstance(text, int | float) and not isinstance(text, bool):
+            self.interval = float(text)
+        elif self.text.startswith("@") or len(self.text.split()) > 1:
+            self.cron = Cron(self.text)
+        else:
+            match = _INTERVAL.match(self.text)
+            if not match:
+                raise ValueError(
+                    f"schedule {self.text!r} is neither an interval like '30s'/'5m'/'1h' "
+                    "nor a 5-field cron like '0 */6 * * *'"
+                )
+            self.interval = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        if self.interval is not None and not (self.interval > 0 and math.isfinite(self.interval)):
+            raise ValueError(f"schedule interval must be positive, got {self.text!r}")
+
+    def next_after(self, ts: float) -> float:
+        if self.interval is not None:
+            return (math.floor(ts / self.interval) + 1) * self.interval
+        assert self.cron is not None
+        return self.cron.next_after(ts)
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        return f"Schedule({self.text!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Schedule) and self.text == other.text
+
+    def __hash__(self) -> int:
+        return hash(self.text)
+
+    @classmethod
+    def _validate(cls, value: Any) -> Schedule:
+        if isinstance(value, Schedule):
+            return value
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise ValueError(f"schedule must be a string, got {type(value).__name__}")
+        return cls(value)
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_plain_validator_function(
+            cls._validate,
+            serialization=core_schema.plain_serializer_function_ser_schema(str),
+        )
+
+
+# --- sources -----------------------------------------------------------------------------
+
+_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
+_TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+_FIELD_NAME = re.compile(r"^[A-Z][A-Za-z0-9]*$")
+_LIST_NAME = re.compile(r"^[A-Z][A-Za-z]*FieldsThatAreSet$")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Credentials(_Model):
+    """OAuth client credentials; the secret is only referenced, never written in the file."""
+
+    client_id: str = Field(min_length=1)
+    client_secret_env: str | None = None
+    client_secret_file: Path | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_inline_secret(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "client_secret" in data:
+            raise ValueError(
+                "client_secret must not be in the config file: "
+                "give client_secret_env (a variable name) or client_secret_file (a path)"
+            )
+        return data
+
+    @model_validator(mode="after")
+    def _one_secret_source(self) -> Credentials:
+        if (self.client_secret_env is None) == (self.client_secret_file is None):
+            raise ValueError("give exactly one of client_secret_env or client_secret_file")
+        if self.client_secret_env is not None and not re.match(
+            r"^[A-Za-z_][A-Za-z0-9_]*$", self.client_secret_env
+        ):
+            raise ValueError(f"client_secret_env {self.client_secret_env!r} is not a variable name")
+        return self
+
+    def resolve_secret(self, environ: dict[str, str] | None = None) -> str:
+        """Read the secret now (call at client start-up; never log the result)."""
+        if self.client_secret_env is not None:
+            value = (os.environ if environ is None else environ).get(self.client_secret_env)
+            if not value:
+                raise ConfigError(f"environment variable {self.client_secret_env} is not set")
+            return value
+        assert self.client_secret_file is not None
+        try:
+            value = self.client_secret_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot read secret file {self.client_secret_file}: {exc.strerror}"
+            ) from None
+        if not value:
+            raise ConfigError(f"secret file {self.client_secret_file} is empty")
+        return value
+
+
+class SourceConfig(_Model):
+    """A source system: its Norce system account and API credentials."""
+
+    account_id: int = Field(ge=1)
+    credentials: Credentials
+    application_id: int | None = None
+
+
+# Header lists each kind's import accepts (Norce's contract headers).
+_LISTS_BY_KIND: dict[str, frozenset[str]] = {
+    "price": frozenset({"SkuPriceListFieldsThatAreSet"}),
+    "stock": frozenset({"SkuOnhandFieldsThatAreSet"}),
+    "customer": frozenset({"CustomerFieldsThatAreSet", "CompanyFieldsThatAreSet"}),
+    "product": frozenset(
+        {
+            "ProductFieldsThatAreSet",
+            "ProductCultureFieldsThatAreSet",
+            "VariantFieldsThatAreSet",
+            "VariantCultureFieldsThatAreSet",
+            "SkuFieldsThatAreSet",
+            "SkuCultureFieldsThatAreSet",
+            "SkuPriceListFieldsThatAreSet",
+            "SkuStructureItemFieldsThatAreSet",
+        }
+    ),
+}
+# Flat kinds: every owned field must be an output of the mapping, or Norce would blank it.
+_FLAT_KINDS = frozenset({"price", "stock", "customer"})
+_AUTO_FIELDS = frozenset({"IsActive"})  # set by to_mapped itself
+
+
+class InputBinding(_Model):
+    """One input topic bound to a source system, an entity kind and a mapping."""
+
+    topic: str
+    source: str
+    kind: Kind
+    format: Literal["debezium", "plain"] = "debezium"
+    # Source columns forming the source key, joined by "|". Empty: the Kafka message key
+    # (Debezium writes the primary key there).
+    key_columns: list[str] = Field(default_factory=list)
+    # Norce key fields (output paths) if not the kind's default, e.g. products keyed per SKU
+    # by ["Variants.0.Skus.0.PartNo"].
+    key_fields: list[str] | None = None
+    mapping: dict[str, FieldSpec]
+    hook: str | None = None
+    # Header list name -> Norce field names (or integer codes) this source owns.
+    owned_fields: dict[str, list[str | int]]
+    delta_schedule: Schedule = Field(default_factory=lambda: Schedule("15m"))
+    full_schedule: Schedule = Field(default_factory=lambda: Schedule("0 3 * * 0"))
+    max_items_per_job: int = Field(default=10_000, ge=1)
+    ignore_empty_price_fields: bool = False
+
+    _mapper: Mapper = PrivateAttr()
+
+    @field_validator("topic")
+    @classmethod
+    def _topic_name(cls, value: str) -> str:
+        if not _TOPIC.match(value):
+            raise ValueError(f"{value!r} is not a valid Kafka topic name")
+        return value
+
+    @field_validator("key_columns")
+    @classmethod
+    def _key_columns(cls, value: list[str]) -> list[str]:
+        if any(not c for c in value) or len(set(value)) != len(value):
+            raise ValueError("key_columns must be distinct, non-empty column names")
+        return value
+
+    @field_validator("owned_fields")
+    @classmethod
+    def _owned_fields(cls, value: dict[str, list[str | int]]) -> dict[str, list[str | int]]:
+        for list_name, fields in value.items():
+            if not _LIST_NAME.match(list_name):
+                raise ValueError(f"{list_name!r} is not a '...FieldsThatAreSet' header list")
+            for field in fields:
+                if isinstance(field, int) and field < 0:
+                    raise ValueError(f"{list_name}: field code {field} is negative")
+                if isinstance(field, str) and not _FIELD_NAME.match(field):
+                    raise ValueError(f"{list_name}: {field!r} is not a Norce field name")
+            if len(set(fields)) != len(fields):
+                raise ValueError(f"{list_name} lists a field twice")
+        if not any(value.values()):
+            raise ValueError("owned_fields lists no field: the import would set nothing")
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> InputBinding:
+        where = f"input {self.topic!r}"
+        try:
+            mapper = Mapper(self.mapping, hook=self.hook)
+        except ValueError as exc:
+            raise ValueError(f"{where}: mapping: {exc}") from None
+        self.__pydantic_private__["_mapper"] = mapper
+        allowed = _LISTS_BY_KIND[self.kind]
+        for list_name in self.owned_fields:
+            if list_name not in allowed:
+                raise ValueError(
+                    f"{where}: {list_name} does not apply to kind {self.kind!r} "
+                    f"(use {', '.join(sorted(allowed))})"
+                )
+        if self.ignore_empty_price_fields and self.kind != "price":
+            raise ValueError(f"{where}: ignore_empty_price_fields applies to prices only")
+        if self.key_fields is not None and not self.key_fields:
+            raise ValueError(f"{where}: key_fields must not be empty")
+        if self.hook is None:  # a hook may add fields; only the declarative part is checked
+            outputs = set(mapper.output_paths)
+            for key_field in self.norce_key_fields:
+                if key_field not in outputs:
+                    raise ValueError(f"{where}: the mapping does not produce key field {key_field}")
+            if self.kind in _FLAT_KINDS:
+                tops = {p.split(".", 1)[0] for p in outputs} | _AUTO_FIELDS
+                for list_name, fields in self.owned_fields.items():
+                    for field in fields:
+                        if isinstance(field, str) and field not in tops:
+                            raise ValueError(
+                                f"{where}: owned field {list_name}.{field} is not produced by "
+                                "the mapping (Norce would blank it)"
+                            )
+        return self
+
+    @property
+    def mapper(self) -> Mapper:
+        return self._mapper
+
+    @property
+    def norce_key_fields(self) -> tuple[str, ...]:
+        return tuple(self.key_fields) if self.key_fields else KEY_FIELDS[self.kind]
+
+    @property
+    def pair(self) -> tuple[str, str]:
+        return (self.source, self.kind)
+
+
+class TargetMapping(_Model):
+    """How one kind of Query entity becomes a record on ``out.<target>.<kind>``."""
+
+    mapping: dict[str, FieldSpec]
+    hook: str | None = None
+    topic: str | None = None  # default out.<target>.<kind>
+
+    _mapper: Mapper = PrivateAttr()
+
+    @model_validator(mode="after")
+    def _compile(self) -> TargetMapping:
+        try:
+            mapper = Mapper(self.mapping, hook=self.hook)
+        except ValueError as exc:
+            raise ValueError(f"mapping: {exc}") from None
+        self.__pydantic_private__["_mapper"] = mapper
+        if self.topic is not None and not _TOPIC.match(self.topic):
+            raise ValueError(f"{self.topic!r} is not a valid Kafka topic name")
+        return self
+
+    @property
+    def mapper(self) -> Mapper:
+        return self._mapper
+
+
+class SyncConfig(_Model):
+    sources: dict[str, SourceConfig]
+    inputs: list[InputBinding] = Field(default_factory=list)
+    targets: dict[str, dict[TargetKind, TargetMapping]] = Field(default_factory=dict)
+
+    _by_topic: dict[str, InputBinding] = PrivateAttr(default_factory=dict)
+    _by_pair: dict[tuple[str, str], InputBinding] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check(self) -> SyncConfig:
+        for name in (*self.sources, *self.targets):
+            if not _NAME.match(name):
+                raise ValueError(f"name {name!r} must be lower case letters, digits, '_' or '-'")
+        by_topic: dict[str, InputBinding] = {}
+        by_pair: dict[tuple[str, str], InputBinding] = {}
+        for binding in self.inputs:
+            if binding.source not in self.sources:
+                known = ", ".join(sorted(self.sources)) or "none"
+                raise ValueError(
+                    f"input {binding.topic!r} names unknown source {binding.source!r} "
+                    f"(known: {known})"
+                )
+            if binding.topic in by_topic:
+                raise ValueError(f"topic {binding.topic!r} is bound twice")
+            if binding.pair in by_pair:
+                # One state, one schedule and one owned-field list per (source, kind).
+                raise ValueError(
+                    f"inputs {by_pair[binding.pair].topic!r} and {binding.topic!r} both bind "
+                    f"source {binding.source!r} to kind {binding.kind!r}"
+                )
+            by_topic[binding.topic] = binding
+            by_pair[binding.pair] = binding
+        outputs: dict[str, str] = {}
+        for target, kinds in self.targets.items():
+            for kind in kinds:
+                topic = self.target_topic(target, kind)
+                if topic in by_topic or topic in outputs:
+                    raise ValueError(f"target topic {topic!r} is used twice")
+                outputs[topic] = target
+        self.__pydantic_private__["_by_topic"] = by_topic
+        self.__pydantic_private__["_by_pair"] = by_pair
+        return self
+
+    def binding_for_topic(self, topic: str) -> InputBinding:
+        try:
+            return self._by_topic[topic]
+        except KeyError:
+            raise KeyError(f"no input is bound to topic {topic!r}") from None
+
+    def binding_for(self, source: str, kind: str) -> InputBinding:
+        try:
+            return self._by_pair[(source, kind)]
+        except KeyError:
+            raise KeyError(f"no input binds source {source!r} to kind {kind!r}") from None
+
+    def pairs(self) -> list[tuple[str, str]]:
+        """The configured (source, kind) pairs, in config order."""
+        return list(self._by_pair)
+
+    @property
+    def topics(self) -> list[str]:
+        return list(self._by_topic)
+
+    def target_topic(self, target: str, kind: str) -> str:
+        mapping = self.targets[target][kind]  # type: ignore[index]
+        return mapping.topic or f"out.{target}.{kind}"
+
+    def target_mappings(self) -> Iterator[tuple[str, str, TargetMapping]]:
+        for target, kinds in self.targets.items():
+            for kind, mapping in kinds.items():
+                yield target, kind, mapping
+
+
+def _format_errors(origin: str, exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors(include_url=False):
+        loc = ".".join(str(part) for part in err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        lines.append(f"{origin}: {loc}: {msg}" if loc else f"{origin}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_config(data: Any, origin: str = "<config>") -> SyncConfig:
+    """Validate already-parsed config data; errors become one ``ConfigError``."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{origin}: the config must be a mapping at the top level")
+    try:
+        return SyncConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(origin, exc)) from None
+
+
+def load_config(path: str | os.PathLike[str]) -> SyncConfig:
+    """Load and validate a YAML (``.yaml``/``.yml``) or JSON config file."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from None
+    try:
+        data = orjson.loads(raw) if path.suffix.lower() == ".json" else yaml.safe_load(raw)
+    except (orjson.JSONDecodeError, yaml.YAMLError) as exc:
+        detail = " ".join(str(exc).split())
+        kind = "JSON" if path.suffix.lower() == ".json" else "YAML"
+        raise ConfigError(f"{path}: not valid {kind}: {detail}") from None
+    return parse_config(data, str(path))

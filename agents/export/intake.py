@@ -1,0 +1,140 @@
+"""Webhook intake: Norce Event -> the events topic, answered only once Kafka has it.
+
+``POST /norce/events/{EventType}``, or ``POST /norce/events`` with the type in the
+``x-norce-event-type`` header. In order:
+
+1. the static token header (``webhook_token_header``), compared in constant time: 401
+   when missing or wrong, and nothing is read or produced;
+2. the body size (``webhook_max_body_bytes``): 413 on a larger ``Content-Length`` or
+   once the streamed body passes the limit;
+3. the event type (404 when we have no route for it), JSON and the type's schema (400
+   with the reason);
+4. produce (acks=all): entity events to the events topic keyed ``<kind>:<id>``,
+   ``JobCompletedEvent`` to the job events topic keyed ``job:<JobId>``. 200 only after
+   the broker acknowledged; 503 when it did not within ``webhook_ack_timeout_s`` or the
+   produce failed, so Norce retries.
+
+Redelivery is harmless: a repeated event lands under the same key, enrichment
+coalesces it and skips target records that did not change. A 503 whose record reaches
+Kafka later anyway (the ack came too late) is just such a redelivery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import time
+
+from aiohttp import web
+from faust.web import Request, Response, View
+
+from agents.export.enrich import ensure_export_topics, send_acked
+from agents.export.events import EventRejected, JobCompleted, parse_event
+from streams import metrics
+from streams.main import app, settings
+from streams.topics import job_events_topic, norce_events_topic
+
+log = logging.getLogger(__name__)
+
+EVENT_TYPE_HEADER = "x-norce-event-type"
+_CHUNK = 64 * 1024
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def token_ok(given: str | None) -> bool:
+    expected = settings.webhook_token.get_secret_value()
+    if given is None or not expected:
+        return False
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+async def read_limited(request: web.Request, limit: int) -> bytes:
+    """The body, refusing more than ``limit`` bytes (declared or actually sent)."""
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        raise BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await request.content.read(_CHUNK)
+        if not chunk:
+            break
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def intake(view: View, request: web.Request, event_type: str | None) -> Response:
+    if not token_ok(request.headers.get(settings.webhook_token_header)):
+        return _answer(view, event_type, 401, {"error": "missing or wrong webhook token"})
+    if not event_type:
+        return _answer(view, None, 404, {"error": f"no event type (path or {EVENT_TYPE_HEADER})"})
+    try:
+        raw = await read_limited(request, settings.webhook_max_body_bytes)
+    except BodyTooLarge:
+        limit = settings.webhook_max_body_bytes
+        return _answer(view, event_type, 413, {"error": f"body larger than {limit} bytes"})
+    try:
+        event = parse_event(event_type, raw, received_at=time.time())
+    except EventRejected as exc:
+        label = event_type if exc.status != 404 else "unknown"  # bounded label values
+        return _answer(view, label, exc.status, {"error": exc.message})
+
+    received = f"{event.received_at:.3f}".encode()
+    headers = [("norce-event-type", event_type.encode()), ("received-at", received)]
+    if isinstance(event, JobCompleted):
+        topic = job_events_topic(settings)
+    else:
+        topic = norce_events_topic(settings)
+    key = event.key.encode()
+    try:
+        await asyncio.wait_for(_produce(topic, key, event.to_bytes(), headers), _timeout())
+    except Exception as exc:  # TimeoutError, KafkaError, producer not started ...
+        log.warning("webhook %s %s not stored: %r; answering 503", event_type, event.key, exc)
+        return _answer(
+            view, event_type, 503, {"error": "event not stored, retry later"}, retry_after=5
+        )
+    return _answer(view, event_type, 200, {"ok": True, "key": event.key})
+
+
+def _timeout() -> float:
+    return settings.webhook_ack_timeout_s
+
+
+async def _produce(topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> None:
+    await ensure_export_topics()
+    await send_acked(topic, key, value, headers)
+
+
+def _answer(
+    view: View,
+    event_type: str | None,
+    status: int,
+    body: dict[str, object],
+    *,
+    retry_after: int | None = None,
+) -> Response:
+    metrics.webhooks_in.inc(event_type=event_type or "", code=str(status))
+    response = view.json(body, status=status)
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+@app.page("/norce/events/{event_type}")
+class TypedEvents(View):
+    async def post(self, request: Request, event_type: str) -> Response:
+        return await intake(self, request, event_type)  # type: ignore[arg-type]
+
+
+@app.page("/norce/events")
+class HeaderTypedEvents(View):
+    async def post(self, request: Request) -> Response:
+        web_request: web.Request = request  # type: ignore[assignment]
+        return await intake(self, web_request, web_request.headers.get(EVENT_TYPE_HEADER))

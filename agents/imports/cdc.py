@@ -1,0 +1,351 @@
+"""Decode input messages into ``ChangeEvent``s: Debezium envelopes and our plain format.
+
+Debezium (``format: debezium``), as the JSON converter writes it, with or without the
+``{"schema": ..., "payload": ...}`` wrapper (``schemas.enable``)::
+
+    {"before": {...} | null, "after": {...} | null, "op": "c"|"u"|"d"|"r",
+     "source": {"ts_ms": ..., "lsn": ... | "file"/"pos" | "change_lsn"/"commit_lsn" | "scn"},
+     "ts_ms": ...}
+
+- ``c``/``u``/``r`` (``r`` = snapshot read) carry the row in ``after``; ``d`` carries the
+  before-image in ``before`` (when ``before`` is null, the Kafka key's fields stand in).
+- A null Kafka value is the tombstone Debezium writes after a delete: ``decode`` returns
+  None. So does a wrapper whose ``payload`` is null.
+- The version is ``source.ts_ms`` plus the connector's log position (see ``Version``).
+- With the schema wrapper, ``org.apache.kafka.connect.data.Decimal`` (base64 big-endian
+  two's complement, ``scale`` parameter) and ``io.debezium.data.VariableScaleDecimal``
+  columns are decoded into JSON numbers (int when whole, else float). Without a schema the
+  scale is unknown, so such columns stay as Debezium wrote them; use
+  ``decimal.handling.mode=double|string`` or the ``decimal:<scale>`` conversion.
+- Other logical types (dates, timestamps) stay raw; mapping conversions read them.
+
+Plain (``format: plain``), the project's own format::
+
+    {"key": "A-100|STD|1", "op": "upsert" | "delete", "version": 42, "ts_ms": 1714000000000,
+     "data": {"part_no": "A-100", ...}}
+
+- ``version`` (int >= 0, required) orders changes of one key: higher is newer. ``ts_ms``
+  (int, optional) is the change time.
+- ``data`` is the full row for ``upsert``; for ``delete`` it is optional.
+- ``key`` is the source key; optional when the binding's ``key_columns`` are all in
+  ``data``. A delete without ``data`` gets its key columns back from ``key`` split on ``|``.
+
+The source key is the binding's ``key_columns`` values joined by ``|``; without
+``key_columns`` (Debezium only) it is the Kafka message key's field values (Debezium puts
+the primary key there), joined the same way.
+
+Everything malformed raises ``CdcError`` with stage ``decode`` (not JSON, not an object)
+or ``validate`` (missing or mistyped fields, unknown op, missing key).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from agents.config.mapping import (
+    decimal_to_number,
+    decode_decimal_bytes,
+    decode_variable_scale_decimal,
+)
+from streams.records import ChangeEvent, PipelineError, Version
+
+if TYPE_CHECKING:
+    from agents.config.sync_config import InputBinding
+
+__all__ = ["CdcError", "decode", "source_version"]
+
+_DECIMAL = "org.apache.kafka.connect.data.Decimal"
+_VARIABLE_DECIMAL = "io.debezium.data.VariableScaleDecimal"
+# Cheap byte-level test before walking the schema: most topics have no decimal column.
+_DECIMAL_MARKERS = (_DECIMAL.encode(), _VARIABLE_DECIMAL.encode())
+_DEBEZIUM_OPS = frozenset(("c", "u", "d", "r"))
+_PLAIN_OPS = {"upsert": "u", "delete": "d"}
+
+
+class CdcError(PipelineError):
+    """A message could not be decoded (``decode``) or is not a valid change (``validate``)."""
+
+
+def _invalid(reason: str) -> CdcError:
+    return CdcError("validate", reason)
+
+
+def _is_int(value: Any) -> bool:
+    return type(value) is int  # bool is a subclass of int and not wanted here
+
+
+def _load_object(data: bytes, what: str) -> dict[str, Any]:
+    try:
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise CdcError("decode", f"{what} is not valid JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise CdcError("decode", f"{what} is not a JSON object but {_json_type(doc)}")
+    return doc
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
+def decode(value: bytes | None, key: bytes | None, binding: InputBinding) -> ChangeEvent | None:
+    """Decode one Kafka message of ``binding``'s topic; None for a tombstone."""
+    if value is None:
+        return None
+    if binding.format == "plain":
+        return _decode_plain(value, binding)
+    return _decode_debezium(value, key, binding)
+
+
+# --- Debezium ----------------------------------------------------------------------------
+
+
+def _decode_debezium(value: bytes, key: bytes | None, binding: InputBinding) -> ChangeEvent | None:
+    doc = _load_object(value, "message")
+    schema: Any = None
+    if "payload" in doc and "schema" in doc:
+        schema, payload = doc["schema"], doc["payload"]
+        if payload is None:
+            return None
+        if not isinstance(payload, dict):
+            raise _invalid(f"payload is {_json_type(payload)}, not an object")
+    else:
+        payload = doc
+
+    op = payload.get("op")
+    if op not in _DEBEZIUM_OPS:
+        if op is None:
+            raise _invalid("missing 'op'")
+        raise _invalid(f"unknown op {op!r} (expected c, u, d or r)")
+    source = payload.get("source")
+    if not isinstance(source, dict):
+        raise _invalid("missing 'source' block")
+
+    deleted = op == "d"
+    image = "before" if deleted else "after"
+    row = payload.get(image)
+    if row is None and deleted and key is not None:
+        row = _key_struct(key)  # no before-image (REPLICA IDENTITY NOTHING): the key remains
+    if not isinstance(row, dict):
+        raise _invalid(f"'{image}' is {_json_type(row)}, not an object, for op {op!r}")
+    if schema is not None and (_DECIMAL_MARKERS[0] in value or _DECIMAL_MARKERS[1] in value):
+        row = _decode_decimals(row, schema, image)
+
+    version = source_version(source, payload.get("ts_ms"))
+    if binding.key_columns:
+        source_key = _key_from_columns(row, binding.key_columns)
+    else:
+        if key is None:
+            raise _invalid("message has no Kafka key and the binding sets no key_columns")
+        source_key = _join_key(_key_struct(key), "Kafka key")
+    return ChangeEvent.trusted(
+        source=binding.source,
+        kind=binding.kind,
+        source_key=source_key,
+        op=op,
+        version=version,
+        row=row,
+        deleted=deleted,
+    )
+
+
+def source_version(source: dict[str, Any], envelope_ts_ms: Any = None) -> Version:
+    """``Version`` from a Debezium ``source`` block (``ts_ms`` and the log position)."""
+    ts_ms = source.get("ts_ms")
+    if not _is_int(ts_ms):
+        if ts_ms is None and _is_int(envelope_ts_ms):
+            ts_ms = envelope_ts_ms
+        else:
+            raise _invalid("source.ts_ms is missing or not an integer")
+    return Version.trusted(ts_ms=ts_ms, position=_position(source))
+
+
+def _position(source: dict[str, Any]) -> int:
+    lsn = source.get("lsn")  # postgres
+    if lsn is not None:
+        if not _is_int(lsn) or lsn < 0:
+            raise _invalid(f"source.lsn {lsn!r} is not a non-negative integer")
+        return lsn
+    pos = source.get("pos")  # mysql: binlog file sequence number, then offset in the file
+    if pos is not None and "file" in source:
+        file = source["file"]
+        if not _is_int(pos) or pos < 0 or not isinstance(file, str):
+            raise _invalid(f"source.file/pos {file!r}/{pos!r} are not a binlog position")
+        suffix = file.rpartition(".")[2]
+        if not suffix.isdigit():
+            raise _invalid(f"source.file {file!r} has no sequence number")
+        return (int(suffix) << 32) | pos
+    for name in ("change_lsn", "commit_lsn"):  # sqlserver, "0000002a:00000c48:0003"
+        text = source.get(name)
+        if text is not None:
+            try:
+                return int(text.replace(":", ""), 16)
+            except (AttributeError, ValueError):
+                raise _invalid(f"source.{name} {text!r} is not an LSN") from None
+    scn = source.get("scn")  # oracle, a decimal string
+    if scn is not None:
+        if isinstance(scn, str) and scn.isdigit():
+            return int(scn)
+        raise _invalid(f"source.scn {scn!r} is not an SCN")
+    return 0
+
+
+def _decode_decimals(row: dict[str, Any], schema: Any, image: str) -> dict[str, Any]:
+    """Turn Decimal / VariableScaleDecimal columns of ``row`` into numbers, per the schema."""
+    columns = _decimal_columns(schema, image)
+    if not columns:
+        return row
+    row = dict(row)
+    for column, scale in columns.items():
+        raw = row.get(column)
+        if raw is None:
+            continue
+        try:
+            if scale is None:
+                if not isinstance(raw, dict):
+                    raise ValueError(f"not a VariableScaleDecimal: {raw!r}")
+                number: Decimal = decode_variable_scale_decimal(raw)
+            else:
+                if not isinstance(raw, str):
+                    raise ValueError(f"not a base64 decimal: {raw!r}")
+                number = decode_decimal_bytes(raw, scale)
+            row[column] = decimal_to_number(number)
+        except ValueError as exc:
+            raise _invalid(f"column {column!r}: {exc}") from None
+    return row
+
+
+def _decimal_columns(schema: Any, image: str) -> dict[str, int | None]:
+    """Column -> scale (None: variable scale) of the decimal columns of ``image``."""
+    if not isinstance(schema, dict):
+        raise _invalid("schema is not an object")
+    struct = None
+    for field in schema.get("fields") or ():
+        if isinstance(field, dict) and field.get("field") == image:
+            struct = field
+            break
+    if struct is None:
+        return {}
+    out: dict[str, int | None] = {}
+    for column in struct.get("fields") or ():
+        if not isinstance(column, dict):
+            continue
+        name = column.get("name")
+        if name == _DECIMAL:
+            try:
+                out[column["field"]] = int(column["parameters"]["scale"])
+            except (KeyError, TypeError, ValueError):
+                raise _invalid(
+                    f"schema of column {column.get('field')!r}: Decimal without a scale"
+                ) from None
+        elif name == _VARIABLE_DECIMAL:
+            out[column["field"]] = None
+    return out
+
+
+def _key_struct(key: bytes) -> Any:
+    """The Kafka key as Debezium writes it: the key columns, with or without a wrapper."""
+    try:
+        doc = orjson.loads(key)
+    except orjson.JSONDecodeError as exc:
+        raise CdcError("decode", f"Kafka key is not valid JSON: {exc}") from None
+    if isinstance(doc, dict) and "payload" in doc and "schema" in doc:
+        doc = doc["payload"]
+    return doc
+
+
+# --- keys --------------------------------------------------------------------------------
+
+
+def _key_part(value: Any, what: str) -> str:
+    if isinstance(value, str):
+        if value == "":
+            raise _invalid(f"{what} is empty")
+        return value
+    if value is None:
+        raise _invalid(f"{what} is missing or null")
+    if _is_int(value):
+        return str(value)
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    raise _invalid(f"{what} is {_json_type(value)}, not a string or number")
+
+
+def _key_from_columns(row: dict[str, Any], columns: list[str]) -> str:
+    if len(columns) == 1:
+        return _key_part(row.get(columns[0]), f"key column {columns[0]!r}")
+    return "|".join(_key_part(row.get(c), f"key column {c!r}") for c in columns)
+
+
+def _join_key(struct: Any, what: str) -> str:
+    if isinstance(struct, dict):
+        if not struct:
+            raise _invalid(f"{what} has no fields")
+        return "|".join(_key_part(v, f"{what} field {k!r}") for k, v in struct.items())
+    return _key_part(struct, what)
+
+
+# --- plain format ------------------------------------------------------------------------
+
+
+def _decode_plain(value: bytes, binding: InputBinding) -> ChangeEvent:
+    doc = _load_object(value, "message")
+    op_text = doc.get("op")
+    op = _PLAIN_OPS.get(op_text) if isinstance(op_text, str) else None
+    if op is None:
+        if op_text is None:
+            raise _invalid("missing 'op'")
+        raise _invalid(f"unknown op {op_text!r} (expected 'upsert' or 'delete')")
+    version = doc.get("version")
+    if not _is_int(version) or version < 0:
+        raise _invalid(f"'version' must be a non-negative integer, got {version!r}")
+    ts_ms = doc.get("ts_ms", 0)
+    if ts_ms is None:
+        ts_ms = 0
+    elif not _is_int(ts_ms):
+        raise _invalid(f"'ts_ms' must be an integer, got {ts_ms!r}")
+
+    deleted = op == "d"
+    data = doc.get("data")
+    if data is None and deleted:
+        data = {}
+    if not isinstance(data, dict):
+        raise _invalid(f"'data' is {_json_type(data)}, not an object")
+
+    key = doc.get("key")
+    columns = binding.key_columns
+    if key is None:
+        if not columns:
+            raise _invalid("missing 'key' and the binding sets no key_columns")
+        source_key = _key_from_columns(data, columns)
+    else:
+        source_key = _key_part(key, "'key'")
+        if columns and any(c not in data for c in columns):
+            parts = source_key.split("|")
+            if len(parts) != len(columns):
+                raise _invalid(
+                    f"'key' {source_key!r} has {len(parts)} parts, key_columns {len(columns)}"
+                )
+            data = {**dict(zip(columns, parts, strict=True)), **data}
+    return ChangeEvent.trusted(
+        source=binding.source,
+        kind=binding.kind,
+        source_key=source_key,
+        op=op,
+        version=Version.trusted(ts_ms=ts_ms, position=version),
+        row=data,
+        deleted=deleted,
+    )

@@ -1,0 +1,218 @@
+"""Delta submission: on each (source, kind)'s schedule, every worker drains the pending
+keys of its own partitions into as few jobs as ``max_items_per_job`` allows.
+
+Crash-safe order per batch: the batch's keys and versions are written to the batches
+topic and an ``intent`` to the jobs ledger -> POST -> ``posted`` with the JobId -> a
+``submitted`` command per key, which removes the key from pending only if its pending
+version is still the one sent. A crash anywhere leaves the keys pending, so they go out
+again with their current state; nothing is lost and nothing older is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import time
+import uuid
+from typing import Any
+
+import orjson
+from faust.web import Request, Response, View
+
+from agents.config.sync_config import InputBinding
+from agents.imports.headers import IMPORT_KIND, connect_header
+from agents.imports.ingest import dead_letter
+from agents.imports.jobs import rejected_rows
+from agents.imports.submit import clients, open_jobs, record_job_event
+from agents.ops.health import is_ready
+from norce.errors import NorceError
+from streams import metrics
+from streams.main import app, settings
+from streams.metrics import applied_changes
+from streams.pipeline import (
+    batches,
+    changes,
+    changes_partitions_owned,
+    config,
+    job_ledger_caught_up,
+    pending,
+    state,
+)
+from streams.records import DeadLetter, Stage
+
+log = logging.getLogger(__name__)
+
+_next_due: dict[tuple[str, str], float] = {}
+_running: set[tuple[str, str]] = set()
+
+
+@app.timer(settings.delta_tick_s)
+async def delta_schedules() -> None:
+    if not is_ready(app):
+        return
+    now = time.time()
+    for binding in config.inputs:
+        pair = binding.pair
+        due = _next_due.setdefault(pair, binding.delta_schedule.next_after(now))
+        if now < due or pair in _running:
+            continue
+        _next_due[pair] = binding.delta_schedule.next_after(now)
+        _running.add(pair)
+        task = asyncio.ensure_future(submit_deltas(binding))
+        task.add_done_callback(lambda t, pair=pair: _finished(pair, t))
+
+
+def _finished(pair: tuple[str, str], task: asyncio.Future[Any]) -> None:
+    _running.discard(pair)
+    if not task.cancelled() and task.exception() is not None:
+        log.error("delta submission for %s failed", pair, exc_info=task.exception())
+
+
+@app.page("/delta/{source}/{kind}")
+class DeltaView(View):
+    """This worker's backlog of a (source, kind); POST runs its delta now, off-schedule
+    (an operator's "flush", and how tests cut a batch at a moment they choose)."""
+
+    async def get(self, request: Request, source: str, kind: str) -> Response:
+        binding = config.binding_for(source, kind)
+        return self.json(
+            {
+                "pending": len(collect_pending(binding)),
+                "applied": applied_changes.get(source=source, kind=kind),
+                "open_jobs": [r.batch_id for r in open_jobs(source, kind)],
+                "ledger_loaded": job_ledger_caught_up(),
+            }
+        )
+
+    async def post(self, request: Request, source: str, kind: str) -> Response:
+        """200 with the batches posted (none when nothing is pending); 409 while a delta
+        of the pair runs here or a job of the pair is open; 503 while the jobs ledger
+        is still loading. Retry on 409 and 503."""
+        binding = config.binding_for(source, kind)
+        if not job_ledger_caught_up():
+            return self.json({"started": False, "reason": "jobs ledger loading"}, status=503)
+        if binding.pair in _running:
+            return self.json({"started": False, "reason": "already running"}, status=409)
+        blocking = open_jobs(source, kind)
+        if blocking:
+            reason = f"{len(blocking)} open job(s) of {source}/{kind}"
+            return self.json({"started": False, "reason": reason}, status=409)
+        _running.add(binding.pair)
+        try:
+            submitted = await submit_deltas(binding)
+        finally:
+            _running.discard(binding.pair)
+        return self.json({"started": True, "batches": submitted})
+
+
+def collect_pending(binding: InputBinding) -> list[tuple[bytes, list[int], dict[str, Any]]]:
+    """(key, pending version, current row) of this worker's pending keys of the pair."""
+    prefix = f"{binding.source}|{binding.kind}|".encode()
+    owned = changes_partitions_owned()
+    items = []
+    for key, held in list(pending.items()):
+        if not key.startswith(prefix) or held["p"] not in owned:
+            continue
+        current = state.get(key)
+        if current is None:
+            continue
+        # Send the state as it is now; its version is what leaves pending on success.
+        items.append((key, current["v"], current["row"]))
+    return items
+
+
+async def submit_deltas(binding: InputBinding) -> list[str]:
+    """Submit this worker's pending keys of the pair; the batch ids posted."""
+    if not job_ledger_caught_up():
+        log.info("delta %s|%s waits: the jobs ledger is still loading", *binding.pair)
+        return []
+    blocking = open_jobs(binding.source, binding.kind)
+    if blocking:
+        log.info(
+            "delta %s|%s waits: %d open job(s), e.g. %s",
+            binding.source,
+            binding.kind,
+            len(blocking),
+            blocking[0].batch_id,
+        )
+        return []
+    items = collect_pending(binding)
+    size = binding.max_items_per_job
+    posted = []
+    for start in range(0, len(items), size):
+        batch_id = await submit_batch(binding, items[start : start + size])
+        if batch_id is not None:
+            posted.append(batch_id)
+    return posted
+
+
+async def submit_batch(
+    binding: InputBinding, items: list[tuple[bytes, list[int], dict[str, Any]]]
+) -> str | None:
+    batch_id = uuid.uuid4().hex
+    keys = [key.decode() for key, _, _ in items]
+    stored = await (
+        await batches.send(
+            key=batch_id.encode(),
+            value={"batch_id": batch_id, "keys": keys, "versions": [v for _, v, _ in items]},
+        )
+    )
+    await record_job_event(
+        batch_id,
+        {
+            "type": "intent",
+            "source": binding.source,
+            "kind": binding.kind,
+            "mode": "delta",
+            "item_count": len(items),
+            "batch_ref": [stored.partition, stored.offset],
+        },
+    )
+    source = config.sources[binding.source]
+    header = connect_header(binding, source.account_id, full=False)
+    rows = [row for _, _, row in items]
+    try:
+        response = await clients.for_source(binding.source).connect.import_items(
+            IMPORT_KIND[binding.kind], header, rows
+        )
+    except NorceError as error:
+        metrics.norce_calls.inc(api="connect", outcome="error")
+        log.warning("delta %s: POST failed, keys stay pending: %s", batch_id, error)
+        await record_job_event(batch_id, {"type": "submit_failed", "reason": str(error)})
+        return None
+    metrics.norce_calls.inc(api="connect", outcome="ok")
+    if settings.crash_after_post:
+        os.kill(os.getpid(), signal.SIGKILL)
+    summary = response.validation_summary
+    rejected = rejected_rows([str(m) for m in summary.messages] if summary else [])
+    await record_job_event(
+        batch_id,
+        {
+            "type": "posted",
+            "job_id": response.job_id_int,
+            "item_count": len(items),
+            "validation_failures": summary.nr_of_validation_failures if summary else 0,
+            "rejected_rows": sorted(rejected),
+        },
+    )
+    metrics.jobs_submitted.inc(source=binding.source, kind=binding.kind, mode="delta")
+    log.info("delta %s: job %s with %d items", batch_id, response.job_id, len(items))
+    for index, reason in rejected.items():
+        key, _, row = items[index]
+        await dead_letter(
+            DeadLetter(
+                key=key,
+                value=orjson.dumps(row),
+                stage=Stage.NORCE_VALIDATION,
+                reason=reason,
+                job_id=response.job_id,
+                state_key=key.decode(),
+            )
+        )
+    # A row Norce refused leaves pending too: it is in the dead-letter topic, and sending
+    # it again unchanged would only fail again. Its next change goes out as usual.
+    for key, version, _ in items:
+        await changes.send(key=key, value={"type": "submitted", "v": version, "b": batch_id})
+    return batch_id

@@ -1,0 +1,148 @@
+"""Full import: every current row of a (source, kind) in one ``FullFile: true`` job.
+
+The rows come from the state table's changelog, read across all partitions up to a
+snapshot of its end offsets, one partition at a time: a first pass notes each key's last
+offset, a second streams exactly those records into the POST. Memory holds one
+partition's keys, never the rows. Full imports run one at a time in the cluster: the
+leader's schedule and the ``norce-sync full-import`` command both put a request on the
+single-partition commands topic, and its one owner runs them in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from agents.config.sync_config import InputBinding
+from agents.imports.full_file import StateSnapshot
+from agents.imports.headers import IMPORT_KIND, connect_header
+from agents.imports.submit import clients, open_jobs, record_job_event
+from norce.errors import NorceError
+from streams import metrics
+from streams.kafka import consumer
+from streams.main import app, settings
+from streams.pipeline import commands, config, state
+
+log = logging.getLogger(__name__)
+PROGRESS_EVERY = 10_000
+
+_next_due: dict[tuple[str, str], float] = {}
+
+
+@app.timer(10.0, on_leader=True)
+async def full_import_schedules() -> None:
+    now = time.time()
+    for binding in config.inputs:
+        due = _next_due.setdefault(binding.pair, binding.full_schedule.next_after(now))
+        if now >= due:
+            _next_due[binding.pair] = binding.full_schedule.next_after(now)
+            await request_full_import(binding.source, binding.kind, requested_by="schedule")
+
+
+async def request_full_import(source: str, kind: str, *, requested_by: str) -> str:
+    request_id = uuid.uuid4().hex
+    await commands.send(
+        key=b"full-import",
+        value={
+            "type": "full_import",
+            "source": source,
+            "kind": kind,
+            "request_id": request_id,
+            "by": requested_by,
+        },
+    )
+    return request_id
+
+
+@app.agent(commands)
+async def run_commands(stream):  # type: ignore[no-untyped-def]
+    async for command in stream:
+        if command.get("type") != "full_import":
+            continue
+        try:
+            binding = config.binding_for(command["source"], command["kind"])
+        except KeyError as error:
+            log.error("full import request ignored: %s", error)
+            continue
+        try:
+            await run_full_import(binding, command.get("request_id"))
+        except Exception:
+            log.exception("full import of %s failed", binding.pair)
+
+
+async def _wait_for_open_jobs(binding: InputBinding, batch_id: str) -> None:
+    """Deltas already posted carry older values than the full file: let them finish first.
+    The full import's own intent is on the ledger meanwhile, so no new delta of the kind
+    starts and failed deltas wait to see whether this import supersedes them."""
+    deadline = time.monotonic() + settings.full_import_wait_s
+    beat = time.monotonic()
+    while time.monotonic() < deadline:
+        others = [r for r in open_jobs(binding.source, binding.kind) if r.batch_id != batch_id]
+        if not others:
+            return
+        if time.monotonic() - beat > 10:  # a sign of life, so it is not taken for an orphan
+            await record_job_event(batch_id, {"type": "progress", "rows": 0})
+            beat = time.monotonic()
+        await asyncio.sleep(0.5)
+    log.warning("full import %s: open jobs still running; going ahead", batch_id)
+
+
+async def run_full_import(binding: InputBinding, request_id: str | None) -> None:
+    batch_id = uuid.uuid4().hex
+    await record_job_event(
+        batch_id,
+        {
+            "type": "intent",
+            "source": binding.source,
+            "kind": binding.kind,
+            "mode": "full",
+            "request_id": request_id,
+            "item_count": 0,
+        },
+    )
+    await _wait_for_open_jobs(binding, batch_id)
+    topic = state.changelog_topic.get_topic_name()
+    prefix = f"{binding.source}|{binding.kind}|".encode()
+    reader = consumer(settings)
+    await reader.start()
+    try:
+        snapshot = StateSnapshot(reader, topic, prefix)
+        total = await snapshot.open()
+        if total == 0:
+            # FullFile deactivates everything the file lacks: an empty one would deactivate
+            # every item of the kind. Nothing in state means nothing to send.
+            reason = "no rows in state for this source and kind; empty full file not sent"
+            log.warning("full import %s: %s", batch_id, reason)
+            await record_job_event(batch_id, {"type": "submit_failed", "reason": reason})
+            return
+        await record_job_event(batch_id, {"type": "progress", "rows": 0, "total": total})
+
+        async def progress(rows: int) -> None:
+            await record_job_event(batch_id, {"type": "progress", "rows": rows, "total": total})
+
+        def rows() -> AsyncIterator[dict[str, Any]]:
+            # A factory, so a retried POST streams the same snapshot again.
+            return snapshot.rows(progress, PROGRESS_EVERY)
+
+        header = connect_header(binding, config.sources[binding.source].account_id, full=True)
+        try:
+            response = await clients.for_source(binding.source).connect.import_items(
+                IMPORT_KIND[binding.kind], header, rows
+            )
+        except NorceError as error:
+            log.error("full import %s: POST failed: %s", batch_id, error)
+            await record_job_event(batch_id, {"type": "submit_failed", "reason": str(error)})
+            return
+    finally:
+        await reader.stop()
+    # The file holds exactly the snapshot's rows: the keys counted, at the same offsets.
+    await record_job_event(batch_id, {"type": "progress", "rows": total, "total": total})
+    await record_job_event(
+        batch_id, {"type": "posted", "job_id": response.job_id_int, "item_count": total}
+    )
+    metrics.jobs_submitted.inc(source=binding.source, kind=binding.kind, mode="full")
+    log.info("full import %s: job %s with %d rows", batch_id, response.job_id, total)

@@ -1,0 +1,94 @@
+"""``norce-sync full-import --source erp --kind price``: ask the cluster for a full import
+and follow it, with a progress bar, until Norce finishes the job."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from typing import Any
+
+import orjson
+from aiokafka import TopicPartition
+from faust.cli import AppCommand, option
+
+from agents.imports.full_import import request_full_import
+from agents.imports.jobs import JobRecord, apply_job_event
+from streams.kafka import consumer
+from streams.main import app, settings
+from streams.pipeline import config, job_events
+
+
+def progress_bar(done: int, total: int, width: int = 30) -> str:
+    if total <= 0:
+        return f"[{'?' * width}] {done:,} rows"
+    filled = min(width, round(width * done / total))
+    return f"[{'#' * filled}{'.' * (width - filled)}] {done:,}/{total:,} rows"
+
+
+@app.command(
+    option("--source", required=True, help="Source system, e.g. erp."),
+    option("--kind", required=True, help="Entity kind, e.g. price, stock, product, customer."),
+    option("--wait/--no-wait", default=True, help="Follow the job until it ends (default)."),
+    option("--timeout", type=float, default=3600.0, help="Give up following after N seconds."),
+)
+async def full_import(self: AppCommand, source: str, kind: str, wait: bool, timeout: float) -> None:
+    """Run a full import (FullFile: true) of one source and kind now.
+
+    A running worker performs it (one at a time in the cluster); this command prints its
+    progress and the job's end. Exit status 0 when the job succeeded.
+    """
+    try:
+        config.binding_for(source, kind)
+    except KeyError as error:
+        raise SystemExit(f"error: {error.args[0]}; configured: {config.pairs()}") from None
+    reader = consumer(settings)
+    await reader.start()
+    try:
+        tp = TopicPartition(job_events.get_topic_name(), 0)
+        reader.assign([tp])
+        await reader.seek_to_end(tp)
+        await reader.position(tp)  # pin "the end" before the request goes out
+        request_id = await request_full_import(source, kind, requested_by="cli")
+        await app.producer.flush()
+        print(f"full import of {source}/{kind} requested ({request_id})", file=sys.stderr)
+        if not wait:
+            return
+        record = await _follow(reader, tp, request_id, time.monotonic() + timeout)
+    finally:
+        await reader.stop()
+    print(
+        f"job {record.job_id}: {record.status}, {record.item_count:,} items, "
+        f"lead time {record.lead_time_s}s",
+        file=sys.stderr,
+    )
+    if record.status != "succeeded":
+        for error in record.errors:
+            print(f"  {error}", file=sys.stderr)
+        raise SystemExit(1)
+
+
+async def _follow(reader: Any, tp: TopicPartition, request_id: str, deadline: float) -> JobRecord:
+    record: JobRecord | None = None
+    batch_id: str | None = None
+    while time.monotonic() < deadline:
+        batch = await reader.getmany(tp, timeout_ms=500)
+        for message in batch.get(tp, []):
+            event = orjson.loads(message.value)
+            if batch_id is None and event.get("request_id") == request_id:
+                batch_id = event["batch_id"]
+            if batch_id is None or event.get("batch_id") != batch_id:
+                continue
+            record = apply_job_event(record, event)
+            if record is None:
+                continue
+            if event["type"] == "progress":
+                line = progress_bar(record.rows_streamed, record.item_count)
+                print(f"\r{line}", end="", file=sys.stderr, flush=True)
+            elif event["type"] in ("posted", "status", "submit_failed"):
+                print(f"\n{record.status} (job {record.job_id})", end="", file=sys.stderr)
+            if record.is_final:
+                print(file=sys.stderr)
+                return record
+        await asyncio.sleep(0)
+    raise SystemExit("error: timed out following the full import (it may still be running)")

@@ -1,0 +1,186 @@
+"""Query: read-only OData v4 over what imports (and seeds) wrote.
+
+Entity sets: Products/ProductSkus (key PartNo; navigation PriceLists, OnHands),
+Products/ProductSkuPriceLists, Products/Products (key Code; navigation Skus),
+Products/SupplierProductSkus, Customers/Customers (key Id, or Code as a string),
+Application/ClientPriceLists (key Id, or PriceListCode as a string).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from norce_simulator.identity import check_auth
+from norce_simulator.odata import (
+    Expand,
+    ODataError,
+    parse_expand,
+    parse_filter,
+    parse_int,
+    parse_select,
+    project,
+)
+from norce_simulator.ratelimit import TokenBucket
+from norce_simulator.state import Row, SimState
+
+BASE = "/commerce/query/2.0/"
+_PATH = re.compile(r"^(?P<set>[A-Za-z]+/[A-Za-z]+)(?:\((?:[A-Za-z]+=)?(?P<key>[^)]*)\))?$")
+
+
+@dataclass(frozen=True)
+class EntitySet:
+    kind: str
+    int_key: str | None  # key property when the key literal is a number
+    str_key: str | None  # key property when the key literal is a string
+    navs: dict[str, tuple[str, str, str]]  # nav name -> (kind, their field, our field)
+
+
+ENTITY_SETS = {
+    "Products/ProductSkus": EntitySet(
+        "sku", None, "PartNo",
+        {"PriceLists": ("price", "PartNo", "PartNo"), "OnHands": ("stock", "PartNo", "PartNo")},
+    ),
+    "Products/ProductSkuPriceLists": EntitySet("price", None, None, {}),
+    "Products/Products": EntitySet(
+        "product", None, "Code", {"Skus": ("sku", "ProductCode", "Code")}
+    ),
+    "Products/SupplierProductSkus": EntitySet("supplier", None, None, {}),
+    "Customers/Customers": EntitySet("customer", "Id", "Code", {}),
+    "Application/ClientPriceLists": EntitySet("pricelist", "Id", "PriceListCode", {}),
+}  # fmt: skip
+
+
+def odata_error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    code = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound"}.get(
+        status, str(status)
+    )
+    return web.Response(
+        status=status,
+        body=orjson.dumps({"error": {"code": code, "message": message}}),
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+def _json(body: Any) -> web.Response:
+    return web.Response(body=orjson.dumps(body), content_type="application/json")
+
+
+def _parse_key(text: str) -> str | int:
+    text = text.strip()
+    if len(text) >= 2 and text[0] == text[-1] == "'":
+        return text[1:-1].replace("''", "'")
+    try:
+        return int(text)
+    except ValueError:
+        raise ODataError(f"bad key literal {text!r}") from None
+
+
+class QueryHandlers:
+    def __init__(self, state: SimState) -> None:
+        self.state = state
+        rate = state.config.query_rate_limit_per_s
+        self._bucket = TokenBucket(rate, max(1.0, rate)) if rate else None
+
+    def routes(self) -> list[web.RouteDef]:
+        return [web.get(BASE + "{tail:.+}", self.handle)]
+
+    async def handle(self, request: web.Request) -> web.Response:
+        if denied := check_auth(self.state, request, odata_error):
+            return denied
+        if self._bucket is not None and (wait := self._bucket.take()):
+            return odata_error(429, "Too many requests.", {"Retry-After": str(math.ceil(wait))})
+        m = _PATH.match(request.match_info["tail"])
+        if m is None or m["set"] not in ENTITY_SETS:
+            return odata_error(404, f"Resource not found: {request.match_info['tail']}")
+        name, es = m["set"], ENTITY_SETS[m["set"]]
+        q = request.query
+        try:
+            flt = parse_filter(q.get("$filter"))
+            select = parse_select(q.get("$select"))
+            expands = parse_expand(q.get("$expand"))
+            for exp in expands:
+                if exp.name not in es.navs:
+                    raise ODataError(f"$expand: {name} has no navigation property {exp.name}")
+            if m["key"] is not None:
+                return self._single(es, name, _parse_key(m["key"]), select, expands)
+            skip = parse_int("$skip", q.get("$skip"), 0) or 0
+            top = parse_int("$top", q.get("$top"))
+        except ODataError as exc:
+            return odata_error(400, str(exc))
+
+        # Filter and page the live rows; only the page is copied (by project()).
+        rows = list(self.state.items[es.kind].values())
+        if flt is not None:
+            rows = [r for r in rows if flt(r)]
+        total = len(rows)
+        limit = (
+            self.state.config.page_size if top is None else min(top, self.state.config.page_size)
+        )
+        page = rows[skip : skip + limit]
+        expander = self._expander(expands, es)
+        origin = f"{request.scheme}://{request.host}"
+        body: dict[str, Any] = {"@odata.context": f"{origin}{BASE}$metadata#{name}"}
+        if q.get("$count", "").lower() == "true":
+            body["@odata.count"] = total
+        body["value"] = [expander(project(r, select), r) for r in page]
+        remaining_top = None if top is None else top - len(page)
+        if len(page) == limit and skip + len(page) < total and remaining_top != 0:
+            params = dict(q)
+            params["$skip"] = str(skip + len(page))
+            if remaining_top is not None:
+                params["$top"] = str(remaining_top)
+            body["@odata.nextLink"] = str(request.url.with_query(params))
+        return _json(body)
+
+    def _single(
+        self,
+        es: EntitySet,
+        name: str,
+        key: str | int,
+        select: list[str] | None,
+        expands: list[Expand],
+    ) -> web.Response:
+        if isinstance(key, int) and es.int_key is None:
+            key = str(key)  # ProductSkus(100011) means the PartNo '100011'
+        if es.str_key is None:
+            raise ODataError(f"{name} cannot be read by key")
+        table = self.state.items[es.kind]
+        if isinstance(key, str):  # string keys are the state's own keys
+            row = table.get(key)
+        else:
+            row = next((r for r in table.values() if r.get(es.int_key) == key), None)
+        if row is None:
+            return odata_error(404, f"{name}({key!r}) not found.")
+        return _json(self._expander(expands, es)(project(row, select), row))
+
+    def _related(self, kind: str, theirs: str, value: Any) -> list[Row]:
+        if theirs == "PartNo":  # indexed: a SKU's prices and stock
+            table = self.state.items[kind]
+            keys = self.state.by_part_no[kind].get(str(value), [])
+            rows = [table[k] for k in keys]
+        else:
+            rows = [r for r in self.state.items[kind].values() if r.get(theirs) == value]
+        return rows
+
+    def _expander(self, expands: list[Expand], es: EntitySet) -> Callable[[Row, Row], Row]:
+        """Adds the expanded navigation properties to a projected row."""
+
+        def expand(out: Row, row: Row) -> Row:
+            for exp in expands:
+                kind, theirs, ours = es.navs[exp.name]
+                related = self._related(kind, theirs, row.get(ours))
+                if exp.filter is not None:
+                    related = [r for r in related if exp.filter(r)]
+                end = None if exp.top is None else exp.skip + exp.top
+                out[exp.name] = [project(r, exp.select) for r in related[exp.skip : end]]
+            return out
+
+        return expand
