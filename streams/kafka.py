@@ -1,13 +1,43 @@
-"""Plain aiokafka access for what Faust streams don't cover: reading one stored record
-by offset, or a changelog up to a snapshot of its end offsets."""
+"""The one Kafka helper module: producing with the broker's acknowledgement (dead letters
+included) through the app's producer, and plain aiokafka access for what Faust streams
+don't cover: reading one stored record by offset, or a changelog up to a snapshot of its
+end offsets."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
 
+import faust
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
+from streams.dead_letters import note_dead_letter
+from streams.records import DeadLetter
 from streams.settings import Settings
+
+
+async def send_acked(
+    app: faust.App,
+    topic: str,
+    key: bytes | None,
+    value: bytes | None,
+    headers: Iterable[tuple[str, bytes]] = (),
+    *,
+    partition: int | None = None,
+) -> Any:
+    """Produce one record (acks=all, the app's producer setting) and wait for the ack."""
+    producer = await app.maybe_start_producer()
+    future = await producer.send(topic, key, value, partition, None, list(headers))
+    # shield: a caller's timeout must not cancel the producer's own delivery future
+    return await asyncio.shield(future)
+
+
+async def send_dead_letter(app: faust.App, letter: DeadLetter) -> None:
+    """Log, count and produce a dead letter; returns once the broker has it."""
+    note_dead_letter(letter)
+    key = (letter.state_key or "").encode() or None
+    await send_acked(app, app.settings.dlq_topic, key, letter.to_bytes())  # type: ignore[attr-defined]
 
 
 def bootstrap_servers(settings: Settings) -> str:

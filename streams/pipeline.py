@@ -31,17 +31,6 @@ partitions = settings.topic_partitions
 # Large enough for the keys of a 10,000-item batch.
 BIG_MESSAGES = {"max.message.bytes": str(16 * 1024 * 1024)}
 
-inputs = app.topic(
-    *config.topics,
-    # Declared (created when missing) so a worker started before its first change data
-    # still consumes the topic; existing topics are left as they are.
-    internal=settings.create_input_topics,
-    key_type=bytes,
-    value_type=bytes,
-    key_serializer="raw",
-    value_serializer="raw",
-)
-changes = app.topic(topics.changes_topic(settings), internal=True, partitions=partitions)
 job_events = app.topic(
     topics.job_events_topic(settings), internal=True, partitions=1, config=BIG_MESSAGES
 )
@@ -55,16 +44,8 @@ dlq = app.topic(
 
 # Keys are bytes everywhere (the raw key codec), so a key read back from a changelog
 # equals the one written.
-state = app.Table("state", partitions=partitions, key_type=bytes)
-pending = app.Table("pending", partitions=partitions, key_type=bytes)
 jobs = app.Table("jobs", partitions=1, key_type=bytes)
 job_ledger = TopicMirror(jobs.changelog_topic.get_topic_name(), JobRecord.model_validate_json)
-
-
-def changes_partitions_owned() -> set[int]:
-    """Partitions of the changes topic this worker is active for (not standby)."""
-    name = changes.get_topic_name()
-    return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == name}
 
 
 @app.task

@@ -126,6 +126,18 @@ class Settings(BaseSettings):
         description="Create missing input topics at start-up (Debezium creates them too; "
         "a topic missing when the worker starts would otherwise not be consumed).",
     )
+    projection_batch_max: int = Field(
+        5000,
+        ge=1,
+        description="Most input records the projection folds per checkpoint (one changelog "
+        "record per changed key, one store write, one offset commit).",
+    )
+    projection_fetch_wait_ms: int = Field(
+        200,
+        ge=1,
+        description="How long the projection waits for input before it checkpoints what it "
+        "has (and applies keys marked sent).",
+    )
     delta_tick_s: float = Field(
         1.0, gt=0, description="How often workers check whether a delta schedule is due."
     )
@@ -151,8 +163,8 @@ class Settings(BaseSettings):
     )
     crash_after_post: bool = Field(
         False,
-        description="Testing only: SIGKILL the worker right after a delta POST succeeds, "
-        "before its JobId is recorded.",
+        description="Testing only: SIGKILL the worker right after a delta or full-import "
+        "POST succeeds, before its JobId is recorded.",
     )
 
     @field_validator("norce_base_url", mode="before")

@@ -6,9 +6,16 @@ from __future__ import annotations
 from streams.settings import Settings
 
 
-def changes_topic(settings: Settings) -> str:
-    """Mapped changes and pending-table commands, keyed by ``source|kind|key``."""
-    return f"{settings.app_id}-changes"
+def state_topic(settings: Settings, input_topic: str) -> str:
+    """The projection's compacted changelog for one input topic: one value per state key
+    ``source|kind|key``, partitioned like the input topic."""
+    return f"{settings.app_id}-state.{input_topic}"
+
+
+def import_commands_topic(settings: Settings, input_topic: str) -> str:
+    """Commands to the owner of an input partition (``requeue``), keyed by state key and
+    partitioned like the input topic."""
+    return f"{settings.app_id}-import-commands.{input_topic}"
 
 
 def job_events_topic(settings: Settings) -> str:

@@ -49,6 +49,7 @@ from norce.errors import NorceError
 from norce.retry import RetryPolicy
 from streams import metrics
 from streams.dead_letters import note_dead_letter
+from streams.kafka import send_acked
 from streams.main import app, settings
 from streams.records import DeadLetter, Stage
 from streams.topics import norce_events_topic
@@ -112,19 +113,6 @@ async def ensure_export_topics() -> None:
         _topics_ready = True
 
 
-async def send_acked(
-    topic: str,
-    key: bytes | None,
-    value: bytes | None,
-    headers: Iterable[tuple[str, bytes]] = (),
-) -> Any:
-    """Produce one record (acks=all, the app's producer setting) and wait for the ack."""
-    producer = await app.maybe_start_producer()
-    future = await producer.send(topic, key, value, None, None, list(headers))
-    # shield: a caller's timeout must not cancel the producer's own delivery future
-    return await asyncio.shield(future)
-
-
 async def _send_until_acked(
     topic: str, key: bytes | None, value: bytes | None, headers: Iterable[tuple[str, bytes]]
 ) -> None:
@@ -133,7 +121,7 @@ async def _send_until_acked(
     delay = 0.2
     while True:
         try:
-            await send_acked(topic, key, value, headers)
+            await send_acked(app, topic, key, value, headers)
             return
         except asyncio.CancelledError:
             raise

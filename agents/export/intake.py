@@ -29,9 +29,10 @@ import time
 from aiohttp import web
 from faust.web import Request, Response, View
 
-from agents.export.enrich import ensure_export_topics, send_acked
+from agents.export.enrich import ensure_export_topics
 from agents.export.events import EventRejected, JobCompleted, parse_event
 from streams import metrics
+from streams.kafka import send_acked
 from streams.main import app, settings
 from streams.topics import job_events_topic, norce_events_topic
 
@@ -109,7 +110,7 @@ def _timeout() -> float:
 
 async def _produce(topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> None:
     await ensure_export_topics()
-    await send_acked(topic, key, value, headers)
+    await send_acked(app, topic, key, value, headers)
 
 
 def _answer(

@@ -2,10 +2,11 @@
 keys of its own partitions into as few jobs as ``max_items_per_job`` allows.
 
 Crash-safe order per batch: the batch's keys and versions are written to the batches
-topic and an ``intent`` to the jobs ledger -> POST -> ``posted`` with the JobId -> a
-``submitted`` command per key, which removes the key from pending only if its pending
-version is still the one sent. A crash anywhere leaves the keys pending, so they go out
-again with their current state; nothing is lost and nothing older is sent.
+topic and an ``intent`` to the jobs ledger -> POST -> ``posted`` with the JobId -> the
+keys are marked sent in the projection (applied at its next checkpoint, ahead of any
+input backlog), which removes a key from pending only if its version is still the one
+sent. A crash anywhere leaves the keys pending, so they go out again with their current
+state; nothing is lost and nothing older is sent.
 """
 
 from __future__ import annotations
@@ -23,23 +24,17 @@ from faust.web import Request, Response, View
 
 from agents.config.sync_config import InputBinding
 from agents.imports.headers import IMPORT_KIND, connect_header
-from agents.imports.ingest import dead_letter
+from agents.imports.ingest import projector
 from agents.imports.jobs import rejected_rows
+from agents.imports.projector import PendingItem
 from agents.imports.submit import clients, open_jobs, record_job_event
 from agents.ops.health import is_ready
 from norce.errors import NorceError
 from streams import metrics
+from streams.kafka import send_dead_letter
 from streams.main import app, settings
 from streams.metrics import applied_changes
-from streams.pipeline import (
-    batches,
-    changes,
-    changes_partitions_owned,
-    config,
-    job_ledger_caught_up,
-    pending,
-    state,
-)
+from streams.pipeline import batches, config, job_ledger_caught_up
 from streams.records import DeadLetter, Stage
 
 log = logging.getLogger(__name__)
@@ -79,7 +74,7 @@ class DeltaView(View):
         binding = config.binding_for(source, kind)
         return self.json(
             {
-                "pending": len(collect_pending(binding)),
+                "pending": projector.pending_count(binding),
                 "applied": applied_changes.get(source=source, kind=kind),
                 "open_jobs": [r.batch_id for r in open_jobs(source, kind)],
                 "ledger_loaded": job_ledger_caught_up(),
@@ -107,22 +102,6 @@ class DeltaView(View):
         return self.json({"started": True, "batches": submitted})
 
 
-def collect_pending(binding: InputBinding) -> list[tuple[bytes, list[int], dict[str, Any]]]:
-    """(key, pending version, current row) of this worker's pending keys of the pair."""
-    prefix = f"{binding.source}|{binding.kind}|".encode()
-    owned = changes_partitions_owned()
-    items = []
-    for key, held in list(pending.items()):
-        if not key.startswith(prefix) or held["p"] not in owned:
-            continue
-        current = state.get(key)
-        if current is None:
-            continue
-        # Send the state as it is now; its version is what leaves pending on success.
-        items.append((key, current["v"], current["row"]))
-    return items
-
-
 async def submit_deltas(binding: InputBinding) -> list[str]:
     """Submit this worker's pending keys of the pair; the batch ids posted."""
     if not job_ledger_caught_up():
@@ -138,7 +117,7 @@ async def submit_deltas(binding: InputBinding) -> list[str]:
             blocking[0].batch_id,
         )
         return []
-    items = collect_pending(binding)
+    items = await projector.pending_items(binding)
     size = binding.max_items_per_job
     posted = []
     for start in range(0, len(items), size):
@@ -148,15 +127,18 @@ async def submit_deltas(binding: InputBinding) -> list[str]:
     return posted
 
 
-async def submit_batch(
-    binding: InputBinding, items: list[tuple[bytes, list[int], dict[str, Any]]]
-) -> str | None:
+async def submit_batch(binding: InputBinding, items: list[PendingItem]) -> str | None:
     batch_id = uuid.uuid4().hex
-    keys = [key.decode() for key, _, _ in items]
     stored = await (
         await batches.send(
             key=batch_id.encode(),
-            value={"batch_id": batch_id, "keys": keys, "versions": [v for _, v, _ in items]},
+            value={
+                "batch_id": batch_id,
+                "topic": binding.topic,
+                "keys": [item.key.decode() for item in items],
+                "versions": [item.version for item in items],
+                "partitions": [item.partition for item in items],
+            },
         )
     )
     await record_job_event(
@@ -172,7 +154,7 @@ async def submit_batch(
     )
     source = config.sources[binding.source]
     header = connect_header(binding, source.account_id, full=False)
-    rows = [row for _, _, row in items]
+    rows = [item.row for item in items]
     try:
         response = await clients.for_source(binding.source).connect.import_items(
             IMPORT_KIND[binding.kind], header, rows
@@ -200,19 +182,19 @@ async def submit_batch(
     metrics.jobs_submitted.inc(source=binding.source, kind=binding.kind, mode="delta")
     log.info("delta %s: job %s with %d items", batch_id, response.job_id, len(items))
     for index, reason in rejected.items():
-        key, _, row = items[index]
-        await dead_letter(
+        item = items[index]
+        await send_dead_letter(
+            app,
             DeadLetter(
-                key=key,
-                value=orjson.dumps(row),
+                key=item.key,
+                value=orjson.dumps(item.row),
                 stage=Stage.NORCE_VALIDATION,
                 reason=reason,
                 job_id=response.job_id,
-                state_key=key.decode(),
-            )
+                state_key=item.key.decode(),
+            ),
         )
     # A row Norce refused leaves pending too: it is in the dead-letter topic, and sending
     # it again unchanged would only fail again. Its next change goes out as usual.
-    for key, version, _ in items:
-        await changes.send(key=key, value={"type": "submitted", "v": version, "b": batch_id})
+    projector.mark_sent(items)
     return batch_id

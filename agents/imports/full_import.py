@@ -1,17 +1,26 @@
 """Full import: every current row of a (source, kind) in one ``FullFile: true`` job.
 
-The rows come from the state table's changelog, read across all partitions up to a
-snapshot of its end offsets, one partition at a time: a first pass notes each key's last
+The rows come from the projection's state changelog of the binding's input topic
+(``<app>-state.<topic>``), read across all partitions up to a snapshot of its end
+offsets, one partition at a time: a first pass notes each key's last
 offset, a second streams exactly those records into the POST. Memory holds one
 partition's keys, never the rows. Full imports run one at a time in the cluster: the
 leader's schedule and the ``norce-sync full-import`` command both put a request on the
 single-partition commands topic, and its one owner runs them in order.
+
+One request, one job: a request is redelivered when its worker died before the commands
+topic's offset was committed. If the ledger shows a job posted for it, it is only
+tracked; if it shows an intent without a JobId (the worker died around the POST), a job
+that Norce's ``Job/List`` has and the ledger does not know is adopted as that request's
+job instead of posting a second full file.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -20,12 +29,12 @@ from typing import Any
 from agents.config.sync_config import InputBinding
 from agents.imports.full_file import StateSnapshot
 from agents.imports.headers import IMPORT_KIND, connect_header
-from agents.imports.submit import clients, open_jobs, record_job_event
+from agents.imports.submit import clients, job_records, open_jobs, record_job_event
 from norce.errors import NorceError
-from streams import metrics
+from streams import metrics, topics
 from streams.kafka import consumer
 from streams.main import app, settings
-from streams.pipeline import commands, config, state
+from streams.pipeline import commands, config, job_ledger_caught_up
 
 log = logging.getLogger(__name__)
 PROGRESS_EVERY = 10_000
@@ -91,7 +100,47 @@ async def _wait_for_open_jobs(binding: InputBinding, batch_id: str) -> None:
     log.warning("full import %s: open jobs still running; going ahead", batch_id)
 
 
+async def _earlier_attempt(binding: InputBinding, request_id: str | None) -> bool:
+    """True when this request already has a job (now tracked by the ledger)."""
+    if request_id is None:
+        return False
+    while not job_ledger_caught_up():
+        await asyncio.sleep(0.2)
+    records = job_records()
+    mine = [r for r in records if r.request_id == request_id and r.mode == "full"]
+    if any(r.job_id is not None for r in mine):
+        log.info("full import request %s already has a job; tracking it", request_id)
+        return True
+    orphans = [r for r in mine if r.status == "intent"]
+    if not orphans:
+        return False
+    known = {r.job_id for r in records if r.job_id is not None}
+    connect = clients.for_source(binding.source).connect
+    listed = await connect.list_jobs(top=50)
+    since = min(r.submitted_at for r in orphans) - 60
+    unknown = [
+        j
+        for j in listed
+        if j.job_id not in known and (j.start is None or j.start.timestamp() >= since)
+    ]
+    orphan = orphans[0]
+    if unknown:
+        job = min(unknown, key=lambda j: j.job_id)  # the first one posted after the intent
+        log.warning(
+            "full import request %s: adopting Norce job %s posted before a crash",
+            request_id,
+            job.job_id,
+        )
+        await record_job_event(orphan.batch_id, {"type": "posted", "job_id": job.job_id})
+        return True
+    for r in orphans:
+        await record_job_event(r.batch_id, {"type": "lost"})
+    return False
+
+
 async def run_full_import(binding: InputBinding, request_id: str | None) -> None:
+    if await _earlier_attempt(binding, request_id):
+        return
     batch_id = uuid.uuid4().hex
     await record_job_event(
         batch_id,
@@ -105,7 +154,7 @@ async def run_full_import(binding: InputBinding, request_id: str | None) -> None
         },
     )
     await _wait_for_open_jobs(binding, batch_id)
-    topic = state.changelog_topic.get_topic_name()
+    topic = topics.state_topic(settings, binding.topic)
     prefix = f"{binding.source}|{binding.kind}|".encode()
     reader = consumer(settings)
     await reader.start()
@@ -139,6 +188,8 @@ async def run_full_import(binding: InputBinding, request_id: str | None) -> None
             return
     finally:
         await reader.stop()
+    if settings.crash_after_post:
+        os.kill(os.getpid(), signal.SIGKILL)
     # The file holds exactly the snapshot's rows: the keys counted, at the same offsets.
     await record_job_event(batch_id, {"type": "progress", "rows": total, "total": total})
     await record_job_event(

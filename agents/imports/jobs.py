@@ -57,6 +57,10 @@ class JobRecord(BaseModel):
     next_poll_at: float | None = None
     errors: list[str] = Field(default_factory=list)
     overdue: bool = False
+    # Its keys went out again because it was overdue (overdue_policy=resubmit) ...
+    resubmitted: bool = False
+    # ... and once it still finished after that, they went out once more (late_finish).
+    late_resend: bool = False
     settled: bool = False
     superseded: bool = False
     rows_streamed: int = 0
@@ -139,6 +143,16 @@ def apply_job_event(record: JobRecord | None, event: dict[str, Any]) -> JobRecor
     elif kind == "overdue":
         r.overdue = True
         _add_error(r, event.get("reason", "lead time limit exceeded"))
+    elif kind == "requeued":
+        if event.get("reason") == "overdue":
+            r.resubmitted = True
+    elif kind == "late_finish":
+        r.late_resend = True
+        _add_error(
+            r,
+            "finished after its keys were re-sent (overdue); they were sent again from "
+            "their current state so Norce ends at the newest value",
+        )
     elif kind == "lost":
         r.status = "lost"
         r.finished_at = now

@@ -1,34 +1,47 @@
-"""The event-sourced projection: pure transitions of the state and pending tables.
+"""The event-sourced projection: pure transitions of one key's value.
 
-Table values are plain dicts (encoded with orjson) rather than models: the state agent
-touches them once per change, and a million-key full import reads every one of them.
+One value per state key (``source|kind|key``) holds the latest row, its version, whether
+and since when it waits for a delta, and a digest of the row last sent to Norce::
 
-- state ``source|kind|key`` -> ``{"v": [ts_ms, position], "row": {...}, "d": deleted}``
-- pending ``source|kind|key`` -> ``{"v": [ts_ms, position], "p": partition, "t": since}``
+    {"v": [ts_ms, position], "row": {...}, "d": deleted, "p": pending_since | None,
+     "h": digest of the row last sent | None}
+
+The value is stored as orjson bytes, in the projection's local store and as the record
+on its compacted changelog topic (one record per changed key per checkpoint). Nothing
+here does I/O: the projector (``agents.imports.projector``) folds batches through these
+functions, the delta submitter marks keys sent, the tracker's requeue puts them back.
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
+
+import orjson
 
 from streams.records import Version
 
-StateValue = dict[str, Any]
-PendingValue = dict[str, Any]
+Value = dict[str, Any]
 
 
-def version_of(value: StateValue | PendingValue) -> Version:
+def version_of(value: Value) -> Version:
     ts_ms, position = value["v"]
     return Version.trusted(ts_ms=ts_ms, position=position)
 
 
-def apply_change(
-    current: StateValue | None, version: Version, row: dict[str, Any], deleted: bool
-) -> StateValue | None:
-    """The new state value, or ``None`` when the change is not newer than what is held.
+def row_digest(row: dict[str, Any], deleted: bool) -> str:
+    """What Norce holds after a successful write of this row (the deactivation included)."""
+    return hashlib.blake2b(orjson.dumps((row, deleted)), digest_size=8).hexdigest()
+
+
+def fold_change(
+    current: Value | None, version: Version, row: dict[str, Any], deleted: bool, now: float
+) -> Value | None:
+    """The key's new value, or ``None`` when the change is not newer than what is held.
 
     Equal versions are duplicates (Debezium re-delivers after a connector restart) and
-    are dropped like older ones: no delta may ever carry an older value.
+    are dropped like older ones: no delta may ever carry an older value. A change whose
+    row equals the row last sent to Norce is not pending (Norce already holds it).
     """
     if current is not None and not version > version_of(current):
         return None
@@ -36,18 +49,46 @@ def apply_change(
         # A delete's before-image may hold only the key: keep the last known values, so
         # the deactivation does not blank the fields this source owns.
         row = {**current["row"], **row}
-    return {"v": [version.ts_ms, version.position], "row": row, "d": deleted}
+    sent = current.get("h") if current is not None else None
+    since = current.get("p") if current is not None else None
+    if sent is not None and sent == row_digest(row, deleted):
+        since = None
+    elif since is None:
+        since = now
+    return {"v": [version.ts_ms, version.position], "row": row, "d": deleted, "p": since, "h": sent}
 
 
-def pending_after_change(
-    state: StateValue, partition: int, now: float, previous: PendingValue | None
-) -> PendingValue:
-    """Pending entry for a key whose state just advanced; keeps the first pending time."""
-    since = previous["t"] if previous is not None else now
-    return {"v": state["v"], "p": partition, "t": since}
+def mark_sent(current: Value | None, sent_version: list[int]) -> Value | None:
+    """The value after Norce accepted a job holding the key at ``sent_version``; None
+    when nothing changes. A key leaves pending only if the version sent is still the one
+    held: a change that arrived while the job was being posted goes out with the next
+    delta."""
+    if current is None or list(current["v"]) != list(sent_version):
+        return None
+    digest = row_digest(current["row"], current["d"])
+    if current.get("p") is None and current.get("h") == digest:
+        return None
+    return {**current, "p": None, "h": digest}
 
 
-def still_pending_after_submit(pending: PendingValue | None, sent: list[int]) -> bool:
-    """A key leaves pending only if the version sent is still the one pending: a change
-    that arrived while the job was being posted must go out with the next delta."""
-    return pending is not None and list(pending["v"]) != list(sent)
+def requeue(current: Value | None, now: float) -> Value | None:
+    """Pending again from the current state (a failed or overdue job); None when the key
+    is unknown or already pending. The sent digest is forgotten: Norce may not hold it."""
+    if current is None:
+        return None
+    if current.get("p") is not None and current.get("h") is None:
+        return None
+    return {**current, "p": current.get("p") or now, "h": None}
+
+
+def is_pending(value: Value) -> bool:
+    return value.get("p") is not None
+
+
+def encode(value: Value) -> bytes:
+    return orjson.dumps(value)
+
+
+def decode(data: bytes) -> Value:
+    value: Value = orjson.loads(data)
+    return value

@@ -10,6 +10,7 @@ POST outcome is unknown (the worker died between POST and recording the JobId).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -19,9 +20,10 @@ from agents.imports.jobs import FAILED, JobRecord, apply_job_event
 from agents.imports.submit import clients, job_records, record_job_event
 from norce.errors import NorceError
 from streams import metrics
-from streams.kafka import read_record
+from streams.kafka import read_record, send_acked
 from streams.main import app, settings
-from streams.pipeline import batches, changes, job_events, jobs
+from streams.pipeline import batches, job_events, jobs
+from streams.topics import import_commands_topic
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +89,17 @@ async def _watch(record: JobRecord, records: list[JobRecord], now: float) -> Non
         overdue = now - record.submitted_at > settings.job_lead_time_limit_s
         if not record.overdue and overdue and _once(record, "overdue"):
             await _flag_overdue(record)
+    elif (
+        record.mode == "delta"
+        and record.status == "succeeded"
+        and record.resubmitted
+        and not record.late_resend
+    ):
+        # Overdue, its keys re-sent, and Norce still ran it afterwards: it may have
+        # written older values over the re-sent ones. Send the current state once more.
+        if _once(record, "late"):
+            await _requeue(record, reason="late_finish")
+            await record_job_event(record.batch_id, {"type": "late_finish"})
     elif record.status == "succeeded" and record.mode == "full" and not record.settled:
         if _once(record, "supersede"):
             await _supersede_earlier(record, records)
@@ -169,19 +182,26 @@ async def _settle_failure(record: JobRecord) -> None:
 
 
 async def _requeue(record: JobRecord, *, reason: str) -> None:
-    """Put the batch's keys back in pending; the next delta sends their current state."""
+    """Put the batch's keys back in pending; the next delta sends their current state.
+    Each key's ``requeue`` command goes to the import-commands partition of the input
+    partition that holds the key, so its projector applies it at its next checkpoint."""
     if record.batch_ref is None:
         return
     partition, offset = record.batch_ref
     stored = orjson.loads(await read_record(settings, batches.get_topic_name(), partition, offset))
+    commands = import_commands_topic(settings, stored["topic"])
     rejected = set(record.rejected_rows)
-    count = 0
-    for index, key in enumerate(stored["keys"]):
-        if index in rejected:
-            continue
-        await changes.send(key=key.encode(), value={"type": "requeue", "reason": reason})
-        count += 1
-    log.info("job %s %s: %d keys re-queued from current state", record.batch_id, reason, count)
+    command = orjson.dumps({"type": "requeue", "reason": reason, "batch_id": record.batch_id})
+    sends = [
+        send_acked(app, commands, key.encode(), command, partition=stored["partitions"][index])
+        for index, key in enumerate(stored["keys"])
+        if index not in rejected
+    ]
+    await asyncio.gather(*sends)
+    await record_job_event(
+        record.batch_id, {"type": "requeued", "reason": reason, "keys": len(sends)}
+    )
+    log.info("job %s %s: %d keys re-queued from current state", record.batch_id, reason, len(sends))
 
 
 async def _resolve_orphan(record: JobRecord, now: float) -> None:

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import faust
 from faust.web import Request, Response, View
 
+# Services outside Faust's own machinery (the import projection) add their readiness here.
+READY_CHECKS: list[Callable[[], bool]] = []
+
 
 def is_ready(app: faust.App) -> bool:
-    """Partitions assigned and tables recovered: the worker serves current state."""
+    """Partitions assigned, tables recovered and every service loaded: the worker serves
+    current state."""
     recovery = app.tables.recovery
-    return bool(recovery.completed.is_set() and not app.rebalancing)
+    if not recovery.completed.is_set() or app.rebalancing:
+        return False
+    return all(check() for check in READY_CHECKS)
 
 
 def install_health_views(app: faust.App) -> None:

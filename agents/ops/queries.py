@@ -123,26 +123,6 @@ def _text(key: bytes | str) -> str:
     return key.decode(errors="replace") if isinstance(key, bytes) else key
 
 
-def partition_backlog(
-    items: Iterable[tuple[bytes | str, Mapping[str, Any]]], partitions: Iterable[int]
-) -> dict[int, dict[str, dict[str, float]]]:
-    """Count pending keys per partition and ``source|kind``, with the oldest ``t`` (when
-    the key became pending). Only the given (actively owned) partitions are counted, and
-    each of them is reported even when empty, so that a drained partition overwrites
-    its previous report."""
-    reports: dict[int, dict[str, dict[str, float]]] = {p: {} for p in partitions}
-    for key, held in items:
-        report = reports.get(held.get("p", -1))
-        if report is None:
-            continue  # a standby's copy, or a partition this worker gave away
-        source, _, rest = _text(key).partition("|")
-        kind = rest.partition("|")[0]
-        entry = report.setdefault(f"{source}|{kind}", {"keys": 0, "oldest": float("inf")})
-        entry["keys"] += 1
-        entry["oldest"] = min(entry["oldest"], float(held.get("t") or 0.0))
-    return reports
-
-
 class BacklogReport(BaseModel):
     """One partition's backlog as its owner last reported it."""
 

@@ -8,7 +8,7 @@ their partitions) and keeps what the views need in memory:
 - the ``jobs`` table's changelog: the latest record per batch id. (Not the GlobalTable
   itself: with several workers, faust-streaming stops updating a GlobalTable on the
   workers that do not write it after their first recovery; faust-streaming issue #283.)
-- ``<app id>-ops-backlog``: the ``pending`` table is partitioned, so every
+- ``<app id>-ops-backlog``: the projection's pending keys are partitioned, so every
   ``ops_backlog_interval_s`` each worker counts the keys of the partitions it actively
   owns and sends one report per partition, keyed by partition. Keyed by partition, a
   partition that moves to another worker is overwritten by its new owner's report,
@@ -31,6 +31,7 @@ from aiohttp import web as aioweb
 from faust.web import Request, Response, View
 from pydantic import ValidationError
 
+from agents.imports.ingest import projector
 from agents.imports.jobs import JobRecord
 from agents.imports.submit import clients, job_records
 from agents.ops.health import is_ready
@@ -44,14 +45,13 @@ from agents.ops.queries import (
     group_backlog,
     job_view,
     jobs_by_status,
-    partition_backlog,
     query_jobs,
 )
 from norce.errors import NorceError
 from streams import metrics
 from streams.logging import logging_config
 from streams.main import app, settings
-from streams.pipeline import changes_partitions_owned, declare, pending
+from streams.pipeline import declare
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ async def report_backlog() -> None:
     if not is_ready(app):
         return  # mid-rebalance counts would be partial
     now = time.time()
-    reports = partition_backlog(list(pending.items()), changes_partitions_owned())
+    reports = projector.backlog()
     for partition, counts in reports.items():
         report = BacklogReport(partition=partition, worker=WORKER_ID, at=now, counts=counts)
         await backlog_reports.send(key=str(partition).encode(), value=report.model_dump())
@@ -138,7 +138,7 @@ async def report_backlog() -> None:
 def group_pending(now: float) -> dict[str, Any]:
     return group_backlog(
         list(backlog.values.values()),
-        settings.topic_partitions,
+        max(projector.partitions.values(), default=settings.topic_partitions),
         now,
         stale_after=3 * settings.ops_backlog_interval_s,
     )

@@ -13,7 +13,6 @@ from agents.ops.queries import (
     find_job,
     group_backlog,
     parse_since,
-    partition_backlog,
     query_jobs,
 )
 from streams.records import DeadLetter
@@ -77,21 +76,6 @@ def test_find_job_by_batch_id_or_norce_job_id() -> None:
 
 def pending(p: int, t: float) -> dict[str, object]:
     return {"v": [1, 1], "p": p, "t": t}
-
-
-def test_partition_backlog_counts_only_owned_partitions_and_reports_empty_ones() -> None:
-    items = [
-        (b"erp|price|A", pending(0, 5.0)),
-        (b"erp|price|B", pending(0, 3.0)),
-        (b"erp|stock|C", pending(1, 9.0)),
-        (b"pim|product|D", pending(2, 1.0)),  # a standby's copy: not this worker's
-    ]
-    reports = partition_backlog(items, {0, 1, 3})
-    assert reports == {
-        0: {"erp|price": {"keys": 2, "oldest": 3.0}},
-        1: {"erp|stock": {"keys": 1, "oldest": 9.0}},
-        3: {},  # drained: reported, so that it overwrites the last count
-    }
 
 
 def test_group_backlog_sums_the_latest_report_of_each_partition() -> None:
