@@ -1,4 +1,4 @@
-"""Retry with exponential backoff and full jitter, honouring ``Retry-After``.
+"""Retry with exponential backoff and full jitter, honouring ``Retry-After`` (tenacity).
 
 Norce throttles (429) and has bad moments (5xx, timeouts). Full jitter spreads the retries
 of many workers so they do not come back in lock-step; a server's ``Retry-After`` wins
@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Protocol, TypeVar
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 
 from norce.errors import RETRYABLE, NorceError, NorceRateLimited, NorceRetriesExhausted
 
@@ -87,16 +89,32 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     return max(0.0, (when - now).total_seconds())
 
 
+def _server_delay(error: BaseException) -> float | None:
+    return error.retry_after if isinstance(error, NorceRateLimited) else None
+
+
 def next_delay(error: NorceError, attempt: int, policy: RetryPolicy, rng: Uniform) -> float | None:
-    """Seconds to wait before the next attempt, or None when we should not retry."""
-    if not isinstance(error, RETRYABLE):
+    """Seconds to wait before the next attempt, or None when we should not retry.
+
+    The same decision ``call_with_retries`` makes through tenacity, as one function.
+    """
+    if not isinstance(error, RETRYABLE) or _give_up(error, attempt + 1, policy):
         return None
-    if attempt + 1 >= policy.max_attempts:
-        return None
-    if isinstance(error, NorceRateLimited) and error.retry_after is not None:
-        if error.retry_after > policy.max_retry_after:
-            return None
-        return error.retry_after
+    return _delay(error, attempt, policy, rng)
+
+
+def _give_up(error: BaseException, attempts_made: int, policy: RetryPolicy) -> bool:
+    server = _server_delay(error)
+    return attempts_made >= policy.max_attempts or (
+        server is not None and server > policy.max_retry_after
+    )
+
+
+def _delay(error: BaseException, attempt: int, policy: RetryPolicy, rng: Uniform) -> float:
+    # The server's Retry-After wins: it knows when it will have room.
+    server = _server_delay(error)
+    if server is not None:
+        return server
     return backoff_delay(attempt, policy.base_delay, policy.max_delay, rng)
 
 
@@ -114,28 +132,51 @@ async def call_with_retries(
     last is wrapped in ``NorceRetriesExhausted`` (a single-attempt policy re-raises as is).
     """
     rng = rng or random.Random()
-    sleep = sleep or asyncio.sleep
-    attempt = 0
-    while True:
-        try:
-            return await operation(attempt)
-        except NorceError as error:
-            delay = next_delay(error, attempt, policy, rng)
-            if delay is None:
-                if isinstance(error, RETRYABLE) and attempt > 0:
-                    raise NorceRetriesExhausted(
-                        f"{what} failed after {attempt + 1} attempts: {error}",
-                        attempts=attempt + 1,
-                        last_error=error,
-                    ) from error
-                raise
-            log.warning(
-                "%s failed (attempt %d/%d, %s); retrying in %.2fs",
-                what,
-                attempt + 1,
-                policy.max_attempts,
-                type(error).__name__,
-                delay,
-            )
-            await sleep(delay)
-            attempt += 1
+
+    def error_of(state: RetryCallState) -> BaseException:
+        assert state.outcome is not None
+        error = state.outcome.exception()
+        assert error is not None
+        return error
+
+    def stop(state: RetryCallState) -> bool:
+        return _give_up(error_of(state), state.attempt_number, policy)
+
+    def wait(state: RetryCallState) -> float:
+        return _delay(error_of(state), state.attempt_number - 1, policy, rng)
+
+    def give_up(state: RetryCallState) -> T:
+        error = error_of(state)
+        if state.attempt_number == 1:  # nothing was retried: the caller sees the error itself
+            raise error
+        raise NorceRetriesExhausted(
+            f"{what} failed after {state.attempt_number} attempts: {error}",
+            attempts=state.attempt_number,
+            last_error=error,  # type: ignore[arg-type]  # RETRYABLE are NorceErrors
+        ) from error
+
+    def log_retry(state: RetryCallState) -> None:
+        assert state.next_action is not None
+        log.warning(
+            "%s failed (attempt %d/%d, %s); retrying in %.2fs",
+            what,
+            state.attempt_number,
+            policy.max_attempts,
+            type(error_of(state)).__name__,
+            state.next_action.sleep,
+        )
+
+    retrying = AsyncRetrying(
+        retry=retry_if_exception_type(RETRYABLE),
+        stop=stop,
+        wait=wait,
+        sleep=sleep or asyncio.sleep,
+        before_sleep=log_retry,
+        retry_error_callback=give_up,
+    )
+    async for attempt in retrying:
+        with attempt:
+            result = await operation(attempt.retry_state.attempt_number - 1)
+        if attempt.retry_state.outcome is not None and not attempt.retry_state.outcome.failed:
+            return result
+    raise AssertionError("tenacity ended without an outcome")  # not reached

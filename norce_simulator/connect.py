@@ -11,7 +11,7 @@ from aiohttp import web
 from norce_simulator.header import HeaderError, parse_header
 from norce_simulator.identity import check_auth
 from norce_simulator.jobs import MAX_MESSAGES, STATUS_NAMES, Job, JobRunner, JobStatus
-from norce_simulator.jsonarray import JsonArrayError, JsonArraySplitter
+from norce_simulator.jsonarray import JsonArrayError, iter_json_array
 from norce_simulator.kinds import KINDS, ItemError, prepare
 from norce_simulator.state import SimState
 
@@ -74,26 +74,22 @@ class ConnectHandlers:
         # Accepted rows go to a spool file (Norce stores the import file too), so a body of
         # any size costs memory only for the element being parsed.
         spool = tempfile.TemporaryFile(dir=self.state.config.spool_dir)  # noqa: SIM115
-        splitter = JsonArraySplitter(self.state.config.max_item_bytes)
         total = failed = 0
         failures: list[tuple[int, str]] = []
         try:
-            async for chunk in request.content.iter_any():
-                for raw in splitter.feed(chunk):
-                    index = total
-                    total += 1
-                    try:
-                        row = prepare(kind, orjson.loads(raw), index, header)
-                    except orjson.JSONDecodeError as exc:
-                        raise JsonArrayError(f"item [{index}] is not valid JSON: {exc}") from None
-                    except ItemError as exc:
-                        failed += 1
-                        if len(failures) < MAX_MESSAGES:
-                            failures.append((index, str(exc)))
-                        continue
-                    spool.write(orjson.dumps(row))
-                    spool.write(b"\n")
-            splitter.close()
+            items = iter_json_array(request.content, self.state.config.max_item_bytes)
+            async for raw in items:
+                index = total
+                total += 1
+                try:
+                    row = prepare(kind, raw, index, header)
+                except ItemError as exc:
+                    failed += 1
+                    if len(failures) < MAX_MESSAGES:
+                        failures.append((index, str(exc)))
+                    continue
+                spool.write(orjson.dumps(row))
+                spool.write(b"\n")
         except JsonArrayError as exc:
             spool.close()
             return connect_error(400, f"The body is not a valid JSON array: {exc}")

@@ -1,155 +1,103 @@
-"""Incremental splitter for a JSON array body: yields each top-level element's bytes.
+"""Streaming reader for a JSON array body: yields each top-level element, parsed.
 
-Connect bodies can hold 100,000+ items, so the simulator never loads a body whole: it
-feeds the request's chunks in here and gets back complete elements as soon as their
-closing byte arrives. Only the unfinished tail of the current element is buffered.
-The splitter checks structure only (brackets, strings, commas); each element is then
-parsed on its own by the caller.
+Connect bodies can hold 100,000+ items, so the simulator never loads a body whole: ijson
+parses the request stream incrementally and hands out each element once it is complete.
+Memory holds the element being parsed plus one read buffer; an element that grows past
+``max_item_bytes`` is refused before it is complete.
 """
 
 from __future__ import annotations
 
-import re
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+import ijson
 
 _WS = b" \t\r\n"
 _BOM = b"\xef\xbb\xbf"
-# Outside strings only these bytes matter; inside strings only quote and backslash.
-_STRUCT = re.compile(rb'[\[\]{}",]')
-_IN_STRING = re.compile(rb'["\\]')
-
-_START, _FIRST, _NEXT, _VALUE, _DONE = range(5)
+READ_SIZE = 64 * 1024
 
 
 class JsonArrayError(ValueError):
-    """The body is not a well-formed JSON array (structure only)."""
+    """The body is not a well-formed JSON array."""
 
 
-class JsonArraySplitter:
-    """Feed chunks, collect element bytes; call :meth:`close` at end of body."""
+class ByteStream(Protocol):
+    """What aiohttp's ``request.content`` offers: ``read(n)`` up to n bytes, b"" at end."""
 
-    def __init__(self, max_item_bytes: int = 4 * 1024 * 1024) -> None:
-        self._buf = bytearray()
-        self._pos = 0  # scan position in _buf
-        self._start = 0  # start of the element being scanned
-        self._depth = 0  # bracket depth inside the current element
-        self._in_str = False
-        self._state = _START
-        self._bom_checked = False
+    async def read(self, n: int = -1) -> bytes: ...
+
+
+class _Reader:
+    """The stream as ijson reads it: checks the body opens an array (ijson would take any
+    JSON value and find no items in it), drops a UTF-8 BOM (yajl refuses one), and counts
+    bytes so an element that outgrows the limit is refused."""
+
+    def __init__(self, stream: ByteStream, max_item_bytes: int) -> None:
+        self._stream = stream
         self._max = max_item_bytes
-        self.count = 0  # elements produced so far
+        self._head = b""
+        self.total = 0  # bytes read from the stream
+        self.mark = 0  # ``total`` when the last element came out
+        self.count = 0  # elements that came out
 
-    def feed(self, chunk: bytes) -> list[bytes]:
-        if self._state == _DONE:
-            if chunk.strip(_WS):
-                raise JsonArrayError("data after the end of the array")
-            return []
-        self._buf += chunk
-        out: list[bytes] = []
-        self._scan(out)
-        # Drop what is consumed once per chunk (not per element: that would be quadratic).
-        cut = self._start if self._state == _VALUE else self._pos
-        if cut:
-            del self._buf[:cut]
-            self._pos -= cut
-            self._start -= cut
-        if self._state == _VALUE and self._pos - self._start > self._max:
+    async def _next(self, size: int = READ_SIZE) -> bytes:
+        chunk = await self._stream.read(size)
+        self.total += len(chunk)
+        return chunk
+
+    async def start(self) -> None:
+        head = b""
+        while len(head) < len(_BOM) and (chunk := await self._next()):
+            head += chunk
+        head = head.removeprefix(_BOM).lstrip(_WS)
+        while not head and (chunk := await self._next()):
+            head = chunk.lstrip(_WS)
+        if not head:
+            raise JsonArrayError("empty body, expected a JSON array")
+        if not head.startswith(b"["):
+            raise JsonArrayError("body is not a JSON array")
+        self._head = head
+
+    async def read(self, size: int = -1) -> bytes:
+        if size == 0:  # ijson asks for 0 bytes to learn whether the stream gives bytes
+            return b""
+        if self._head:
+            head, self._head = self._head, b""
+            return head
+        # Checked before reading on: every byte since the last element belongs to the
+        # unfinished one (bar separators), so only a truly large element trips this.
+        if self.total - self.mark > self._max:
             raise JsonArrayError(f"item {self.count} is larger than {self._max} bytes")
-        return out
+        return await self._next(size if size > 0 else READ_SIZE)
 
-    def close(self) -> None:
-        if self._state != _DONE:
-            if self._state == _START and not bytes(self._buf).strip(_WS):
-                raise JsonArrayError("empty body, expected a JSON array")
-            raise JsonArrayError("body ended before the JSON array was closed")
 
-    def _skip_ws(self) -> bool:
-        """Advance over whitespace; False if the buffer ran out."""
-        buf, n = self._buf, len(self._buf)
-        while self._pos < n and buf[self._pos] in _WS:
-            self._pos += 1
-        return self._pos < n
+def _reason(error: Exception, count: int) -> str:
+    text = str(error).split("\n", 1)[0].strip()
+    if "premature EOF" in text or "Incomplete JSON" in text:
+        return "body ended before the JSON array was closed"
+    if "trailing garbage" in text or "Additional data" in text:
+        return "data after the end of the array"
+    # ijson reports a parse error for a whole read buffer, so the bad element is this one
+    # or one after it in the same buffer.
+    return f"not valid JSON at item [{count}] or after: {text}"
 
-    def _scan(self, out: list[bytes]) -> None:
-        buf = self._buf
-        while True:
-            if self._state == _START:
-                if not self._bom_checked:
-                    if len(buf) < 3 and _BOM.startswith(bytes(buf)):
-                        return  # maybe a BOM split across chunks: wait for more
-                    self._bom_checked = True
-                    if buf[:3] == _BOM:
-                        self._pos += 3
-                if not self._skip_ws():
-                    return
-                if buf[self._pos] != 0x5B:  # '['
-                    raise JsonArrayError("body is not a JSON array")
-                self._pos += 1
-                self._state = _FIRST
-            elif self._state in (_FIRST, _NEXT):
-                if not self._skip_ws():
-                    return
-                c = buf[self._pos]
-                if c == 0x5D:  # ']'
-                    if self._state == _NEXT:
-                        raise JsonArrayError(f"trailing comma after item {self.count - 1}")
-                    self._pos += 1
-                    self._state = _DONE
-                elif c == 0x2C:  # ','
-                    raise JsonArrayError(f"missing item at index {self.count}")
-                else:
-                    self._start = self._pos
-                    self._depth = 0
-                    self._in_str = False
-                    self._state = _VALUE
-            elif self._state == _VALUE:
-                if not self._scan_value(out):
-                    return
-            else:  # _DONE
-                rest = bytes(buf[self._pos :])
-                if rest.strip(_WS):
-                    raise JsonArrayError("data after the end of the array")
-                self._pos = len(buf)
-                return
 
-    def _scan_value(self, out: list[bytes]) -> bool:
-        """Scan the current element; True when it ended (state moved on)."""
-        buf = self._buf
-        while True:
-            if self._in_str:
-                m = _IN_STRING.search(buf, self._pos)
-                if m is None:
-                    self._pos = len(buf)
-                    return False
-                if m.group() == b"\\":
-                    if m.start() + 1 >= len(buf):  # escape split across chunks: wait
-                        self._pos = m.start()
-                        return False
-                    self._pos = m.start() + 2
-                    continue
-                self._in_str = False
-                self._pos = m.end()
-                continue
-            m = _STRUCT.search(buf, self._pos)
-            if m is None:
-                self._pos = len(buf)
-                return False
-            c = m.group()
-            self._pos = m.end()
-            if c == b'"':
-                self._in_str = True
-            elif c in (b"{", b"["):
-                self._depth += 1
-            elif self._depth > 0 and c in (b"}", b"]"):
-                self._depth -= 1
-            elif self._depth > 0:  # ',' inside a nested value
-                continue
-            elif c in (b",", b"]"):  # end of a top-level element
-                item = bytes(buf[self._start : m.start()]).strip(_WS)
-                if not item:
-                    raise JsonArrayError(f"missing item at index {self.count}")
-                out.append(item)
-                self.count += 1
-                self._state = _NEXT if c == b"," else _DONE
-                return True
-            else:  # '}' at depth 0
-                raise JsonArrayError(f"unbalanced '}}' in item {self.count}")
+async def iter_json_array(
+    stream: ByteStream, max_item_bytes: int = 4 * 1024 * 1024
+) -> AsyncIterator[Any]:
+    """Each element of the array ``stream`` holds, parsed (numbers with a fraction or an
+    exponent as floats); raises :class:`JsonArrayError` when the body is not an array."""
+    reader = _Reader(stream, max_item_bytes)
+    await reader.start()
+    items = ijson.items_async(reader, "item", use_float=True)
+    while True:
+        try:
+            item = await anext(items)
+        except StopAsyncIteration:
+            return
+        except ijson.JSONError as error:
+            raise JsonArrayError(_reason(error, reader.count)) from None
+        reader.mark = reader.total
+        reader.count += 1
+        yield item

@@ -20,8 +20,8 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-import orjson
 from pydantic import SecretStr
+from pythonjsonlogger.orjson import OrjsonFormatter
 
 from streams.settings import Settings
 
@@ -115,29 +115,38 @@ class TextFormatter(logging.Formatter):
         return self.scrub(super().format(record))
 
 
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: ts (ISO 8601, UTC), level, logger, msg, and exc/stack."""
+class JsonFormatter(OrjsonFormatter):
+    """One JSON object per line: ts (ISO 8601, UTC), level, logger, msg, process, and
+    exc/stack when present (python-json-logger, with its orjson encoder)."""
+
+    # formatTime: "2024-05-01T10:00:00.123Z"
+    converter = time.gmtime
+    default_time_format = "%Y-%m-%dT%H:%M:%S"
+    default_msec_format = "%s.%03dZ"
 
     def __init__(self, scrubber: Scrubber) -> None:
-        super().__init__()
+        super().__init__(
+            "%(asctime)s %(levelname)s %(name)s %(message)s %(process)d",
+            rename_fields={
+                "asctime": "ts",
+                "levelname": "level",
+                "name": "logger",
+                "message": "msg",
+                "exc_info": "exc",
+                "stack_info": "stack",
+            },
+            json_default=str,
+        )
         self.scrub = scrubber
 
+    def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:
+        log_data["level"] = str(log_data.get("level", "")).lower()
+        # Scrubbed before JSON escaping can change a secret's spelling (quotes, backslashes);
+        # covers the traceback and any ``extra`` fields too.
+        return {k: self.scrub(v) if isinstance(v, str) else v for k, v in log_data.items()}
+
     def format(self, record: logging.LogRecord) -> str:
-        ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-        line: dict[str, Any] = {
-            "ts": f"{ts}.{int(record.msecs):03d}Z",
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-            "process": record.process,
-        }
-        if record.exc_info and not record.exc_text:
-            record.exc_text = self.formatException(record.exc_info)
-        if record.exc_text:
-            line["exc"] = record.exc_text
-        if record.stack_info:
-            line["stack"] = record.stack_info
-        return self.scrub(orjson.dumps(line, default=str).decode())
+        return self.scrub(super().format(record))
 
 
 def make_formatter(log_format: str, scrubber: Scrubber) -> logging.Formatter:

@@ -1,136 +1,158 @@
-"""Process-local Prometheus metrics: counters, gauges and histograms with labels, and
-the text exposition format for ``/metrics``. Small on purpose (no client library): the
-worker is the only process that exposes them."""
+"""Process-local Prometheus metrics, kept in their own ``CollectorRegistry``.
+
+A thin typed adapter over ``prometheus_client``: the call sites keep one call shape
+(``counter.inc(n, **labels)``, ``histogram.observe(v, **labels)``, ``gauge.get(**labels)``)
+whatever the metric's labels, and ``/metrics`` renders ``REGISTRY.collector`` with
+``prometheus_client.generate_latest``. Label values are taken by name, in ``labelnames``
+order; a missing one is a ``KeyError``.
+"""
 
 from __future__ import annotations
 
-import bisect
-import math
-import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import TypeVar
+
+import prometheus_client
+from prometheus_client import CollectorRegistry
 
 LabelValues = tuple[str, ...]
 
+# Counters would also expose a "<name>_created" series each: noise for this service, whose
+# dashboards rate() the totals. A process-wide switch; this module owns the process' metrics.
+prometheus_client.disable_created_metrics()
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _labels(names: Iterable[str], values: LabelValues, extra: str = "") -> str:
-    parts = [f'{n}="{_escape(v)}"' for n, v in zip(names, values, strict=True)]
-    if extra:
-        parts.append(extra)
-    return "{" + ",".join(parts) + "}" if parts else ""
+DEFAULT_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 
 
 class _Metric:
-    kind = "untyped"
-
-    def __init__(self, name: str, help: str, labelnames: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        name: str,
+        help: str,
+        labelnames: Iterable[str] = (),
+        *,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
         self.name = name
         self.help = help
         self.labelnames = tuple(labelnames)
-        self._lock = threading.Lock()
+        self._registry = registry if registry is not None else REGISTRY.collector
 
-    def _key(self, labels: dict[str, str]) -> LabelValues:
+    def _key(self, labels: Mapping[str, object]) -> LabelValues:
         return tuple(str(labels[n]) for n in self.labelnames)
 
-    def header(self) -> list[str]:
-        return [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} {self.kind}"]
+    def _sample(self, sample_name: str, labels: Mapping[str, object]) -> float:
+        key = dict(zip(self.labelnames, self._key(labels), strict=True))
+        return self._registry.get_sample_value(sample_name, key) or 0.0
 
 
 class Counter(_Metric):
-    kind = "counter"
-
-    def __init__(self, name: str, help: str, labelnames: Iterable[str] = ()) -> None:
-        super().__init__(name, help, labelnames)
-        self.values: dict[LabelValues, float] = {}
+    def __init__(
+        self,
+        name: str,
+        help: str,
+        labelnames: Iterable[str] = (),
+        *,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        super().__init__(name, help, labelnames, registry=registry)
+        self._counter = prometheus_client.Counter(
+            name, help, self.labelnames, registry=self._registry
+        )
 
     def inc(self, amount: float = 1.0, **labels: str) -> None:
-        key = self._key(labels)
-        with self._lock:
-            self.values[key] = self.values.get(key, 0.0) + amount
+        target = self._counter.labels(*self._key(labels)) if self.labelnames else self._counter
+        target.inc(amount)
 
     def get(self, **labels: str) -> float:
-        return self.values.get(self._key(labels), 0.0)
-
-    def render(self) -> list[str]:
-        lines = self.header()
-        for key, value in sorted(self.values.items()):
-            lines.append(f"{self.name}{_labels(self.labelnames, key)} {value:g}")
-        return lines
+        # prometheus_client names a counter's sample "<name>_total" whether or not the name
+        # given ended so.
+        return self._sample(self.name.removesuffix("_total") + "_total", labels)
 
 
-class Gauge(Counter):
-    kind = "gauge"
+class Gauge(_Metric):
+    def __init__(
+        self,
+        name: str,
+        help: str,
+        labelnames: Iterable[str] = (),
+        *,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        super().__init__(name, help, labelnames, registry=registry)
+        self._gauge = prometheus_client.Gauge(name, help, self.labelnames, registry=self._registry)
+
+    def _child(self, labels: Mapping[str, object]) -> prometheus_client.Gauge:
+        return self._gauge.labels(*self._key(labels)) if self.labelnames else self._gauge
+
+    def inc(self, amount: float = 1.0, **labels: str) -> None:
+        self._child(labels).inc(amount)
 
     def set(self, value: float, **labels: str) -> None:
-        with self._lock:
-            self.values[self._key(labels)] = value
+        self._child(labels).set(value)
 
-    def replace(self, values: dict[LabelValues, float]) -> None:
+    def get(self, **labels: str) -> float:
+        return self._sample(self.name, labels)
+
+    def replace(self, values: Mapping[LabelValues, float]) -> None:
         """Set every series at once (label values in ``labelnames`` order); series not
-        given disappear. For gauges computed at scrape time."""
-        with self._lock:
-            self.values = dict(values)
+        given disappear. For gauges computed at scrape time (on the event loop, so no
+        scrape sees the cleared state)."""
+        self._gauge.clear()
+        for key, value in values.items():
+            self._gauge.labels(*(str(v) for v in key)).set(value)
 
 
 class Histogram(_Metric):
-    kind = "histogram"
-
     def __init__(
-        self, name: str, help: str, labelnames: Iterable[str] = (), buckets: Iterable[float] = ()
+        self,
+        name: str,
+        help: str,
+        labelnames: Iterable[str] = (),
+        buckets: Iterable[float] = (),
+        *,
+        registry: CollectorRegistry | None = None,
     ) -> None:
-        super().__init__(name, help, labelnames)
-        self.buckets = sorted(buckets) or [0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600]
-        self.counts: dict[LabelValues, list[int]] = {}
-        self.sums: dict[LabelValues, float] = {}
+        super().__init__(name, help, labelnames, registry=registry)
+        self.buckets = tuple(sorted(buckets)) or DEFAULT_BUCKETS
+        self._histogram = prometheus_client.Histogram(
+            name, help, self.labelnames, registry=self._registry, buckets=self.buckets
+        )
 
     def observe(self, value: float, **labels: str) -> None:
-        key = self._key(labels)
-        with self._lock:
-            counts = self.counts.setdefault(key, [0] * (len(self.buckets) + 1))
-            counts[bisect.bisect_left(self.buckets, value)] += 1
-            self.sums[key] = self.sums.get(key, 0.0) + value
+        target = self._histogram.labels(*self._key(labels)) if self.labelnames else self._histogram
+        target.observe(value)
 
-    def render(self) -> list[str]:
-        lines = self.header()
-        for key, counts in sorted(self.counts.items()):
-            cumulative = 0
-            for bound, count in zip([*self.buckets, math.inf], counts, strict=True):
-                cumulative += count
-                le = "+Inf" if bound == math.inf else f"{bound:g}"
-                labels = _labels(self.labelnames, key, f'le="{le}"')
-                lines.append(f"{self.name}_bucket{labels} {cumulative}")
-            lines.append(f"{self.name}_sum{_labels(self.labelnames, key)} {self.sums[key]:g}")
-            lines.append(f"{self.name}_count{_labels(self.labelnames, key)} {cumulative}")
-        return lines
+
+_M = TypeVar("_M", bound=_Metric)
 
 
 class Registry:
+    """Makes metrics in one ``CollectorRegistry`` (``collector``), not the library's global
+    default, so only this service's metrics are exposed and tests can make their own."""
+
     def __init__(self) -> None:
+        self.collector = CollectorRegistry(auto_describe=True)
         self.metrics: list[_Metric] = []
 
-    def _add(self, metric: _Metric) -> _Metric:
+    def _add(self, metric: _M) -> _M:
         self.metrics.append(metric)
         return metric
 
     def counter(self, name: str, help: str, labelnames: Iterable[str] = ()) -> Counter:
-        return self._add(Counter(name, help, labelnames))  # type: ignore[return-value]
+        return self._add(Counter(name, help, labelnames, registry=self.collector))
 
     def gauge(self, name: str, help: str, labelnames: Iterable[str] = ()) -> Gauge:
-        return self._add(Gauge(name, help, labelnames))  # type: ignore[return-value]
+        return self._add(Gauge(name, help, labelnames, registry=self.collector))
 
     def histogram(
         self, name: str, help: str, labelnames: Iterable[str] = (), buckets: Iterable[float] = ()
     ) -> Histogram:
-        return self._add(Histogram(name, help, labelnames, buckets))  # type: ignore[return-value]
+        return self._add(Histogram(name, help, labelnames, buckets, registry=self.collector))
 
     def render(self) -> str:
-        lines: list[str] = []
-        for metric in self.metrics:
-            lines.extend(metric.render())  # type: ignore[attr-defined]
-        return "\n".join(lines) + "\n"
+        """The text exposition format (what ``/metrics`` serves)."""
+        return prometheus_client.generate_latest(self.collector).decode()
 
 
 REGISTRY = Registry()

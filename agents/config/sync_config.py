@@ -27,12 +27,13 @@ import math
 import os
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 import orjson
 import yaml
+from croniter import CroniterBadCronError, CroniterBadDateError, croniter
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -90,11 +91,12 @@ _FIELDS = (
     ("month", 1, 12, _MONTHS),
     ("day of week", 0, 7, _WEEKDAYS),
 )
-# Search horizon: long enough for "29 Feb" across a skipped leap year (2100).
-_MAX_DAYS = 366 * 9
 
 
-def _cron_value(text: str, field: str, low: int, high: int, names: dict[str, int]) -> int:
+# croniter computes the ticks; these checks only exist to name the bad field and value in a
+# config error (croniter says "out of range" for the whole line), and to refuse what
+# croniter accepts but a 5-field config must not: seconds/year columns, backwards ranges.
+def _check_value(text: str, field: str, low: int, high: int, names: dict[str, int]) -> int:
     value = names.get(text.lower()) if names else None
     if value is None:
         if not text.isdigit():
@@ -105,28 +107,17 @@ def _cron_value(text: str, field: str, low: int, high: int, names: dict[str, int
     return value
 
 
-def _cron_field(text: str, field: str, low: int, high: int, names: dict[str, int]) -> set[int]:
-    values: set[int] = set()
+def _check_field(text: str, field: str, low: int, high: int, names: dict[str, int]) -> None:
     for part in text.split(","):
-        body, slash, step_text = part.partition("/")
-        step = 1
-        if slash:
-            if not step_text.isdigit() or int(step_text) == 0:
-                raise ValueError(f"bad step in {field} {part!r}")
-            step = int(step_text)
+        body, slash, step = part.partition("/")
+        if slash and (not step.isdigit() or int(step) == 0):
+            raise ValueError(f"bad step in {field} {part!r}")
         if body == "*":
-            start, stop = low, high
-        elif "-" in body:
-            a, _, b = body.partition("-")
-            start = _cron_value(a, field, low, high, names)
-            stop = _cron_value(b, field, low, high, names)
-            if start > stop:
-                raise ValueError(f"{field} range {body!r} runs backwards")
-        else:
-            start = _cron_value(body, field, low, high, names)
-            stop = high if slash else start  # "5/15" means 5-max/15
-        values.update(range(start, stop + 1, step))
-    return values
+            continue
+        a, dash, b = body.partition("-")
+        start = _check_value(a, field, low, high, names)
+        if dash and start > _check_value(b, field, low, high, names):
+            raise ValueError(f"{field} range {body!r} runs backwards")
 
 
 class Cron:
@@ -136,49 +127,30 @@ class Cron:
     Vixie cron, when both day fields are restricted a day matches if either matches.
     """
 
-    __slots__ = ("days", "dom_any", "dow_any", "hours", "minutes", "months", "text", "weekdays")
+    __slots__ = ("expression", "text")
 
     def __init__(self, text: str) -> None:
         self.text = text.strip()
-        expanded = _MACROS.get(self.text.lower(), self.text)
-        parts = expanded.split()
+        self.expression = _MACROS.get(self.text.lower(), self.text)
+        parts = self.expression.split()
         if len(parts) != 5:
             raise ValueError(f"cron {text!r} needs 5 fields, has {len(parts)}")
-        sets = [_cron_field(p, *spec) for p, spec in zip(parts, _FIELDS, strict=True)]
-        self.minutes = sorted(sets[0])
-        self.hours = sorted(sets[1])
-        self.days = frozenset(sets[2])
-        self.months = frozenset(sets[3])
-        self.weekdays = frozenset(d % 7 for d in sets[4])
-        self.dom_any = parts[2].startswith("*")
-        self.dow_any = parts[4].startswith("*")
+        for part, spec in zip(parts, _FIELDS, strict=True):
+            _check_field(part, *spec)
+        try:
+            croniter(self.expression)
+        except CroniterBadCronError as error:  # whatever the field checks above let through
+            raise ValueError(f"cron {text!r}: {error}") from None
         self.next_after(0.0)  # fails for dates that never come, like "0 0 30 2 *"
-
-    def _day_matches(self, day: datetime) -> bool:
-        dom = day.day in self.days
-        dow = (day.weekday() + 1) % 7 in self.weekdays
-        if self.dom_any or self.dow_any:
-            return dom and dow
-        return dom or dow
 
     def next_after(self, ts: float) -> float:
         """The first matching minute strictly after ``ts`` (epoch seconds)."""
-        t = datetime.fromtimestamp(math.floor(ts / 60) * 60 + 60, UTC)
-        for _ in range(_MAX_DAYS):
-            if t.month not in self.months:
-                year, month = (t.year + 1, 1) if t.month == 12 else (t.year, t.month + 1)
-                t = t.replace(year=year, month=month, day=1, hour=0, minute=0)
-                continue
-            if self._day_matches(t):
-                for hour in self.hours:
-                    if hour < t.hour:
-                        continue
-                    first = t.minute if hour == t.hour else 0
-                    for minute in self.minutes:
-                        if minute >= first:
-                            return t.replace(hour=hour, minute=minute).timestamp()
-            t = (t + timedelta(days=1)).replace(hour=0, minute=0)
-        raise ValueError(f"cron {self.text!r} never fires")
+        start = datetime.fromtimestamp(ts, UTC)
+        try:
+            # day_or: Vixie cron's "either day field" rule when both are restricted.
+            return float(croniter(self.expression, start, day_or=True).get_next(float))
+        except CroniterBadDateError:
+            raise ValueError(f"cron {self.text!r} never fires") from None
 
     def __repr__(self) -> str:
         return f"Cron({self.text!r})"

@@ -1,5 +1,5 @@
 """``norce-sync full-import --source erp --kind price``: ask the cluster for a full import
-and follow it, with a progress bar, until Norce finishes the job."""
+and follow it, with a progress bar (tqdm), until Norce finishes the job."""
 
 from __future__ import annotations
 
@@ -11,19 +11,13 @@ from typing import Any
 import orjson
 from aiokafka import TopicPartition
 from faust.cli import AppCommand, option
+from tqdm import tqdm
 
 from agents.imports.full_import import request_full_import
 from agents.imports.jobs import JobRecord, apply_job_event
 from streams.kafka import consumer
 from streams.main import app, settings
 from streams.pipeline import config, job_events
-
-
-def progress_bar(done: int, total: int, width: int = 30) -> str:
-    if total <= 0:
-        return f"[{'?' * width}] {done:,} rows"
-    filled = min(width, round(width * done / total))
-    return f"[{'#' * filled}{'.' * (width - filled)}] {done:,}/{total:,} rows"
 
 
 @app.command(
@@ -71,24 +65,40 @@ async def full_import(self: AppCommand, source: str, kind: str, wait: bool, time
 async def _follow(reader: Any, tp: TopicPartition, request_id: str, deadline: float) -> JobRecord:
     record: JobRecord | None = None
     batch_id: str | None = None
-    while time.monotonic() < deadline:
-        batch = await reader.getmany(tp, timeout_ms=500)
-        for message in batch.get(tp, []):
-            event = orjson.loads(message.value)
-            if batch_id is None and event.get("request_id") == request_id:
-                batch_id = event["batch_id"]
-            if batch_id is None or event.get("batch_id") != batch_id:
-                continue
-            record = apply_job_event(record, event)
-            if record is None:
-                continue
-            if event["type"] == "progress":
-                line = progress_bar(record.rows_streamed, record.item_count)
-                print(f"\r{line}", end="", file=sys.stderr, flush=True)
-            elif event["type"] in ("posted", "status", "submit_failed"):
-                print(f"\n{record.status} (job {record.job_id})", end="", file=sys.stderr)
-            if record.is_final:
-                print(file=sys.stderr)
-                return record
-        await asyncio.sleep(0)
+    bar: tqdm[Any] | None = None  # made at the first progress event, with its total
+    try:
+        while time.monotonic() < deadline:
+            batch = await reader.getmany(tp, timeout_ms=500)
+            for message in batch.get(tp, []):
+                event = orjson.loads(message.value)
+                if batch_id is None and event.get("request_id") == request_id:
+                    batch_id = event["batch_id"]
+                if batch_id is None or event.get("batch_id") != batch_id:
+                    continue
+                record = apply_job_event(record, event)
+                if record is None:
+                    continue
+                if event["type"] == "progress":
+                    if bar is None:
+                        bar = tqdm(
+                            total=record.item_count if record.item_count > 0 else None,
+                            unit=" rows",
+                            unit_scale=True,
+                            file=sys.stderr,
+                        )
+                    if record.item_count > 0 and bar.total != record.item_count:
+                        bar.total = record.item_count  # the count can come after the first rows
+                    bar.update(record.rows_streamed - bar.n)
+                elif event["type"] in ("posted", "status", "submit_failed"):
+                    message_line = f"{record.status} (job {record.job_id})"
+                    if bar is not None:
+                        bar.write(message_line, file=sys.stderr)
+                    else:
+                        print(message_line, file=sys.stderr)
+                if record.is_final:
+                    return record
+            await asyncio.sleep(0)
+    finally:
+        if bar is not None:
+            bar.close()
     raise SystemExit("error: timed out following the full import (it may still be running)")

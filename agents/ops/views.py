@@ -27,6 +27,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import prometheus_client
 from aiohttp import web as aioweb
 from faust.web import Request, Response, View
 from pydantic import ValidationError
@@ -226,7 +227,8 @@ async def dlq_view(self: View, request: Request) -> Response:
 async def metrics_view(self: View, request: Request) -> Response:
     """Prometheus text format; the ops gauges are computed now, for the whole group."""
     update_gauges(time.time())
-    return self.text(metrics.REGISTRY.render(), content_type=PROMETHEUS)
+    body = prometheus_client.generate_latest(metrics.REGISTRY.collector).decode()
+    return self.text(body, content_type=PROMETHEUS)
 
 
 def update_gauges(now: float) -> None:

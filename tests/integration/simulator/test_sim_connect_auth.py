@@ -81,7 +81,7 @@ async def test_full_file_refused_where_norce_has_none(api, path: str) -> None:
     [
         (b'{"PartNo": "1"}', "not a JSON array"),
         (b'[{"PartNo": "1"}, ', "before the JSON array was closed"),
-        (b'[{"PartNo": }]', "item [0] is not valid JSON"),
+        (b'[{"PartNo": }]', "not valid JSON at item [0]"),
     ],
 )
 async def test_body_that_is_not_an_array_is_400(api, body: bytes, fragment: str) -> None:

@@ -1,4 +1,4 @@
-"""Config loading and validation, and schedules (interval and in-house cron)."""
+"""Config loading and validation, and schedules (interval and cron)."""
 
 from __future__ import annotations
 
