@@ -26,7 +26,8 @@ only what its before-image holds (no defaults or constants; nulls count as unkno
 Postgres fills only the key of a default-identity before-image), must still yield the key
 fields, and gets ``IsActive: False``; a state that merges it onto the held row keeps the
 other fields. Other changes get ``IsActive: True`` unless the mapping sets it, so a
-re-created row is re-activated.
+re-created row is re-activated. ``map_for_import`` is that step without the records,
+shared with the fused hot path (``agents.imports.cdc.decode_mapped``).
 """
 
 from __future__ import annotations
