@@ -13,6 +13,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 RUNS = [
     ["bench_ingest.py", "--events", "50000"],
+    ["bench_mapping.py", "--events", "100000"],
     ["bench_full_import.py", "--keys", "1000000"],
     ["bench_connect_stream.py"],
     ["bench_simulator_stream.py"],

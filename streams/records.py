@@ -4,6 +4,10 @@
 - ``ChangeEvent``: one decoded source change (``agents.imports.cdc.decode``).
 - ``MappedChange``: that change as a Norce row, keyed by the Norce match key
   (``agents.config.mapping.to_mapped``).
+- ``Mapped``: the same, as a plain tuple for the batch hot path
+  (``agents.imports.cdc.decode_mapped``), with a precomputed ``VersionKey``.
+- ``version_key`` / ``version_key_newer``: the one place that defines which version is
+  newer; ``Version``'s comparisons use them too.
 - ``DeadLetter``: a message that failed a stage, with its original bytes.
 
 ``PipelineError`` is the base of the typed errors each stage raises; its ``stage`` and
@@ -15,7 +19,7 @@ from __future__ import annotations
 import base64
 import time
 from enum import StrEnum
-from typing import Any, Literal, Self
+from typing import Any, Literal, NamedTuple, Self
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
@@ -77,6 +81,32 @@ class _Record(BaseModel):
         return cls.model_validate(orjson.loads(data))
 
 
+VersionKey = tuple[int, int, int]
+
+
+def version_key(ts_ms: int, position: int) -> VersionKey:
+    """Sort key of a version, by the rule documented on ``Version``.
+
+    ``(1, position, ts_ms)`` when the log position is known, else ``(0, ts_ms, 0)``. Two
+    keys with the same first element (the same mode: every version of a key in practice)
+    order exactly as the rule with plain tuple comparison; ``version_key_newer`` is exact
+    for every pair, including one side without a position.
+    """
+    return (1, position, ts_ms) if position else (0, ts_ms, 0)
+
+
+def version_key_newer(new: VersionKey, held: VersionKey) -> bool:
+    """Whether ``new`` is strictly newer than ``held`` (equal versions are not)."""
+    if new[0] == held[0]:
+        return new > held
+    # One side has no log position: time decides, then position.
+    return _by_time(new) > _by_time(held)
+
+
+def _by_time(key: VersionKey) -> tuple[int, int]:
+    return (key[2], key[1]) if key[0] else (key[1], 0)
+
+
 class Version(_Record):
     """A comparable position in a source's change history.
 
@@ -91,6 +121,7 @@ class Version(_Record):
     source and share a position space; mixing zero and non-zero positions only happens if
     a connector stops reporting positions, and then time decides. Equality is field
     equality, consistent with the rule (equal fields compare equal under both orders).
+    The rule is implemented once, by ``version_key`` and ``version_key_newer``.
     """
 
     ts_ms: int = 0
@@ -99,22 +130,22 @@ class Version(_Record):
     def as_tuple(self) -> tuple[int, int]:
         return (self.ts_ms, self.position)
 
-    # Written out (no functools.total_ordering): this runs once per change on the hot path.
+    @property
+    def sort_key(self) -> VersionKey:
+        return version_key(self.ts_ms, self.position)
+
+    # Each pair is ordered by one lexicographic order, so a <= b is "not a > b".
     def __lt__(self, other: Version) -> bool:  # type: ignore[override]
-        if self.position and other.position:
-            return (self.position, self.ts_ms) < (other.position, other.ts_ms)
-        return (self.ts_ms, self.position) < (other.ts_ms, other.position)
+        return version_key_newer(other.sort_key, self.sort_key)
 
     def __le__(self, other: Version) -> bool:  # type: ignore[override]
-        if self.position and other.position:
-            return (self.position, self.ts_ms) <= (other.position, other.ts_ms)
-        return (self.ts_ms, self.position) <= (other.ts_ms, other.position)
+        return not version_key_newer(self.sort_key, other.sort_key)
 
     def __gt__(self, other: Version) -> bool:  # type: ignore[override]
-        return other.__lt__(self)
+        return version_key_newer(self.sort_key, other.sort_key)
 
     def __ge__(self, other: Version) -> bool:  # type: ignore[override]
-        return other.__le__(self)
+        return not version_key_newer(other.sort_key, self.sort_key)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Version):
@@ -151,6 +182,19 @@ class MappedChange(_Record):
     @staticmethod
     def make_state_key(source: str, kind: str, key: str) -> str:
         return f"{source}|{kind}|{key}"
+
+
+class Mapped(NamedTuple):
+    """A mapped change on the batch hot path: plain values, no validation, no copies.
+
+    ``version`` is ``[ts_ms, position]`` as stored; ``version_key`` its sort key.
+    """
+
+    state_key: str
+    version_key: VersionKey
+    version: list[int]
+    row: dict[str, Any]
+    deleted: bool
 
 
 def _b64(value: bytes | None) -> str | None:

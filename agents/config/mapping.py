@@ -26,7 +26,8 @@ only what its before-image holds (no defaults or constants; nulls count as unkno
 Postgres fills only the key of a default-identity before-image), must still yield the key
 fields, and gets ``IsActive: False``; a state that merges it onto the held row keeps the
 other fields. Other changes get ``IsActive: True`` unless the mapping sets it, so a
-re-created row is re-activated.
+re-created row is re-activated. ``map_for_import`` is that step without the records,
+shared with the fused hot path (``agents.imports.cdc.decode_mapped``).
 """
 
 from __future__ import annotations
@@ -57,7 +58,9 @@ __all__ = [
     "decimal_to_number",
     "decode_decimal_bytes",
     "decode_variable_scale_decimal",
+    "key_function",
     "load_hook",
+    "map_for_import",
     "norce_key",
     "parse_mapping",
     "to_mapped",
@@ -154,7 +157,7 @@ def _conv_str(arg: str | None) -> Callable[[Any], Any]:
 
 def _conv_int(arg: str | None) -> Callable[[Any], Any]:
     def conv(value: Any) -> Any:
-        if isinstance(value, int) and not isinstance(value, bool):
+        if type(value) is int or (isinstance(value, int) and not isinstance(value, bool)):
             return value
         d = _decimal_of(value)
         if not d.is_finite() or d != d.to_integral_value():
@@ -328,6 +331,39 @@ def _compile_conversion(text: str) -> Callable[[Any], Any]:
     if factory is None:
         raise ValueError(f"unknown conversion {name!r} (known: {', '.join(sorted(CONVERSIONS))})")
     return factory(arg.strip() if arg else None)
+
+
+_STR_METHODS = frozenset(("upper", "lower", "strip"))
+
+
+def _compile_chain(texts: list[str]) -> Callable[[Any], Any] | None:
+    """One callable for a list of conversions (None for none), so a field costs one call."""
+    convs = tuple(_compile_conversion(t) for t in texts)
+    if not convs:
+        return None
+    if len(convs) == 1:
+        return convs[0]
+    names = [t.partition(":")[0].strip() for t in texts]
+    if all(n in _STR_METHODS for n in names):
+        # Fused [strip, upper]-style chains: one type check, the same error as the first.
+        methods = tuple(getattr(str, n) for n in names)
+        first = names[0]
+
+        def str_chain(value: Any) -> Any:
+            if type(value) is not str and not isinstance(value, str):
+                raise ValueError(f"{first} needs a string, got {type(value).__name__}")
+            for method in methods:
+                value = method(value)
+            return value
+
+        return str_chain
+
+    def chain(value: Any) -> Any:
+        for conv in convs:
+            value = conv(value)
+        return value
+
+    return chain
 
 
 # --- the mapping model -------------------------------------------------------------------
@@ -516,15 +552,24 @@ class Mapper:
 
     @staticmethod
     def _compile_field(name: str, out: tuple[str | int, ...], spec: FieldSpec) -> tuple[Any, ...]:
-        target = out[0] if len(out) == 1 else out
+        # (name, target, nested target, column or getter or None for a const, conversion,
+        #  has default, default or const, source text, const needs a copy)
+        nested = len(out) > 1
+        target = out if nested else out[0]
         if spec.is_const:
             const = spec.const
             mutable = isinstance(const, dict | list)
-            return (name, target, None, tuple(), False, None, const, mutable)
+            return (name, target, nested, None, None, False, const, None, mutable)
         assert spec.from_ is not None
-        getter = _getter(_parse_path(spec.from_))
-        convs = tuple(_compile_conversion(c) for c in spec.convert)
-        return (name, target, getter, convs, spec.has_default, spec.default, spec.from_, False)
+        path = _parse_path(spec.from_)
+        column: Any = path[0] if len(path) == 1 else _getter(path)
+        conv = _compile_chain(spec.convert)
+        default = spec.default
+        return (name, target, nested, column, conv, spec.has_default, default, spec.from_, False)
+
+    @property
+    def has_hook(self) -> bool:
+        return self._hook is not None
 
     def __call__(
         self, row: Mapping[str, Any], *, partial: bool = False, context: Any = None
@@ -534,35 +579,39 @@ class Mapper:
         ``partial`` (deletes) maps only what the before-image holds: missing and null columns,
         defaults and constants are left out.
         """
+        return self.map(row, partial, context)
+
+    def map(self, row: Mapping[str, Any], partial: bool, context: Any) -> dict[str, Any]:
+        """``__call__`` with positional arguments: the per-change path."""
         out: dict[str, Any] = {}
-        for name, target, getter, convs, has_default, default, src, mutable in self._fields:
-            if getter is None:  # const
+        get = row.get
+        for name, target, nested, column, conv, has_default, default, src, mutable in self._fields:
+            if column is None:  # const
                 if partial:
                     continue
-                value = copy.deepcopy(src) if mutable else src
+                value = copy.deepcopy(default) if mutable else default
             else:
-                value = getter(row)
-                if partial and (value is _MISSING or value is None):
-                    # A before-image may hold only the key (Postgres REPLICA IDENTITY
-                    # DEFAULT leaves the other columns null): nulls there mean "unknown".
-                    continue
-                if value is _MISSING:
-                    if not has_default:
-                        raise MappingError(f"{name}: column {src!r} is missing from the row")
-                    value = default
-                elif value is None:
-                    if has_default:
+                value = get(column, _MISSING) if type(column) is str else column(row)
+                if value is None or value is _MISSING:
+                    if partial:
+                        # A before-image may hold only the key (Postgres REPLICA IDENTITY
+                        # DEFAULT leaves the other columns null): nulls there mean "unknown".
+                        continue
+                    if value is _MISSING:
+                        if not has_default:
+                            raise MappingError(f"{name}: column {src!r} is missing from the row")
                         value = default
-                else:
+                    elif has_default:
+                        value = default
+                elif conv is not None:
                     try:
-                        for conv in convs:
-                            value = conv(value)
+                        value = conv(value)
                     except (ValueError, TypeError, ArithmeticError) as exc:
                         raise MappingError(f"{name} from {src!r}: {exc}") from None
-            if type(target) is str:
-                out[target] = value
-            else:
+            if nested:
                 _assign(out, target, value)
+            else:
+                out[target] = value
         if self._hook is not None:
             try:
                 result = self._hook(out, context)
@@ -609,14 +658,27 @@ def _key_func(fields: tuple[str, ...]) -> Callable[[Mapping[str, Any]], str]:
     """Compiled once per key-field tuple: the key runs once per change."""
     func = _KEY_FUNCS.get(fields)
     if func is None:
-        getters = tuple((f, _getter(_parse_path(f))) for f in fields)
-        if len(getters) == 1:
-            ((name, get),) = getters
+        paths = [_parse_path(f) for f in fields]
+        if all(len(p) == 1 for p in paths):
+            # Top-level key fields (every flat kind): read the row directly.
+            names = tuple(fields)
 
             def func(row: Mapping[str, Any]) -> str:
-                return _key_text(get(row), name)
+                get = row.get
+                parts = []
+                for name in names:
+                    value = get(name)
+                    kind = type(value)
+                    if kind is str and value:
+                        parts.append(value)
+                    elif kind is int:  # as _key_text does
+                        parts.append(str(value))
+                    else:
+                        parts.append(_key_text(value, name))
+                return "|".join(parts)
 
         else:
+            getters = tuple((f, _getter(p)) for f, p in zip(fields, paths, strict=True))
 
             def func(row: Mapping[str, Any]) -> str:
                 return "|".join([_key_text(get(row), name) for name, get in getters])
@@ -636,14 +698,33 @@ def norce_key(kind: str, row: Mapping[str, Any], key_fields: tuple[str, ...] | N
     return _key_func(tuple(fields))(row)
 
 
+def key_function(binding: InputBinding) -> Callable[[Mapping[str, Any]], str]:
+    """The compiled Norce key of ``binding``'s mapped rows."""
+    return _key_func(binding.norce_key_fields)
+
+
+def map_for_import(
+    mapper: Mapper,
+    key_of: Callable[[Mapping[str, Any]], str],
+    row: Mapping[str, Any],
+    deleted: bool,
+    context: Any,
+) -> tuple[str, dict[str, Any]]:
+    """The import step shared by ``to_mapped`` and ``decode_mapped``: (Norce key, row)."""
+    out = mapper.map(row, deleted, context)
+    key = key_of(out)
+    if deleted:
+        out["IsActive"] = False
+    else:
+        out.setdefault("IsActive", True)
+    return key, out
+
+
 def to_mapped(change: ChangeEvent, binding: InputBinding) -> MappedChange:
     """Map a decoded change with its binding's compiled mapping. Raises ``MappingError``."""
-    row = binding.mapper(change.row, partial=change.deleted, context=change)
-    key = norce_key(binding.kind, row, binding.norce_key_fields)
-    if change.deleted:
-        row["IsActive"] = False
-    else:
-        row.setdefault("IsActive", True)
+    key, row = map_for_import(
+        binding.mapper, key_function(binding), change.row, change.deleted, change
+    )
     return MappedChange.trusted(
         source=change.source,
         kind=change.kind,

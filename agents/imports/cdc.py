@@ -36,10 +36,27 @@ the primary key there), joined the same way.
 
 Everything malformed raises ``CdcError`` with stage ``decode`` (not JSON, not an object)
 or ``validate`` (missing or mistyped fields, unknown op, missing key).
+
+The batch hot path: ``decode_mapped(value, key, binding) -> Mapped | None`` is
+``to_mapped(decode(value, key, binding), binding)`` in one step, with the same checks, the
+same errors (``CdcError`` as above, then ``MappingError`` with stage ``map``) and None for
+the same tombstones, but it builds no pydantic record: ``Mapped`` is a NamedTuple of
+
+- ``state_key``: ``source|kind|<Norce key>``, as ``MappedChange.state_key``;
+- ``version_key``: the sort key of the version (``streams.records.version_key``): compare
+  two with ``version_key_newer(new, held)``, or with ``>`` when ``key[0]`` is equal;
+- ``version``: ``[ts_ms, position]``, the stored form;
+- ``row``: the Norce row (with ``IsActive``), ``deleted``: whether it is a delete.
+
+Each binding is compiled once (``compile_decoder``; ``decoder_for`` caches per binding
+object): call ``decoder_for(binding)`` once per batch and then ``decoder(value, key)`` per
+record to skip even the cache look-up. A mapping hook still gets the ``ChangeEvent`` as its
+context, built only for bindings with a hook.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -49,13 +66,23 @@ from agents.config.mapping import (
     decimal_to_number,
     decode_decimal_bytes,
     decode_variable_scale_decimal,
+    key_function,
+    map_for_import,
 )
-from streams.records import ChangeEvent, PipelineError, Version
+from streams.records import ChangeEvent, Mapped, PipelineError, Version, version_key
 
 if TYPE_CHECKING:
     from agents.config.sync_config import InputBinding
 
-__all__ = ["CdcError", "decode", "source_version"]
+__all__ = [
+    "CdcError",
+    "Decoder",
+    "compile_decoder",
+    "decode",
+    "decode_mapped",
+    "decoder_for",
+    "source_version",
+]
 
 _DECIMAL = "org.apache.kafka.connect.data.Decimal"
 _VARIABLE_DECIMAL = "io.debezium.data.VariableScaleDecimal"
@@ -106,14 +133,105 @@ def decode(value: bytes | None, key: bytes | None, binding: InputBinding) -> Cha
     if value is None:
         return None
     if binding.format == "plain":
-        return _decode_plain(value, binding)
-    return _decode_debezium(value, key, binding)
+        parts = _parse_plain(value, binding.key_columns)
+    else:
+        parts = _parse_debezium(value, key, binding.key_columns)
+        if parts is None:
+            return None
+    op, ts_ms, position, row, deleted, source_key = parts
+    return ChangeEvent.trusted(
+        source=binding.source,
+        kind=binding.kind,
+        source_key=source_key,
+        op=op,
+        version=Version.trusted(ts_ms=ts_ms, position=position),
+        row=row,
+        deleted=deleted,
+    )
+
+
+# (op, ts_ms, position, row, deleted, source_key): a decoded change before any record.
+_Parts = tuple[str, int, int, dict[str, Any], bool, str]
+
+
+# --- the fused hot path ------------------------------------------------------------------
+
+Decoder = Callable[[bytes | None, bytes | None], Mapped | None]
+
+
+def compile_decoder(binding: InputBinding) -> Decoder:
+    """``decode_mapped`` for one binding, everything per binding looked up once."""
+    plain = binding.format == "plain"
+    key_columns = tuple(binding.key_columns)
+    mapper = binding.mapper
+    key_of = key_function(binding)
+    prefix = f"{binding.source}|{binding.kind}|"
+    source, kind, with_context = binding.source, binding.kind, mapper.has_hook
+
+    def decoder(value: bytes | None, key: bytes | None) -> Mapped | None:
+        if value is None:
+            return None
+        if plain:
+            parts: _Parts | None = _parse_plain(value, key_columns)
+        else:
+            parts = _parse_debezium(value, key, key_columns)
+            if parts is None:
+                return None
+        op, ts_ms, position, row, deleted, source_key = parts
+        context = None
+        if with_context:  # hooks get the ChangeEvent, as on the record path
+            context = ChangeEvent.trusted(
+                source=source,
+                kind=kind,
+                source_key=source_key,
+                op=op,
+                version=Version.trusted(ts_ms=ts_ms, position=position),
+                row=row,
+                deleted=deleted,
+            )
+        norce_key, mapped = map_for_import(mapper, key_of, row, deleted, context)
+        return _new_mapped(
+            Mapped,
+            (
+                prefix + norce_key,
+                version_key(ts_ms, position),
+                [ts_ms, position],
+                mapped,
+                deleted,
+            ),
+        )
+
+    return decoder
+
+
+_new_mapped = tuple.__new__  # skips NamedTuple's Python-level __new__
+_DECODERS: dict[int, tuple[InputBinding, Decoder]] = {}
+
+
+def decoder_for(binding: InputBinding) -> Decoder:
+    """The compiled decoder of ``binding``, compiled on first use and then cached."""
+    entry = _DECODERS.get(id(binding))
+    if entry is not None and entry[0] is binding:
+        return entry[1]
+    if len(_DECODERS) >= 1024:  # bindings are few; only tests make many
+        _DECODERS.clear()
+    decoder = compile_decoder(binding)
+    _DECODERS[id(binding)] = (binding, decoder)
+    return decoder
+
+
+def decode_mapped(value: bytes | None, key: bytes | None, binding: InputBinding) -> Mapped | None:
+    """``to_mapped(decode(value, key, binding), binding)`` as a ``Mapped`` tuple, in one step.
+
+    None for a tombstone; raises ``CdcError`` / ``MappingError`` as those two do.
+    """
+    return decoder_for(binding)(value, key)
 
 
 # --- Debezium ----------------------------------------------------------------------------
 
 
-def _decode_debezium(value: bytes, key: bytes | None, binding: InputBinding) -> ChangeEvent | None:
+def _parse_debezium(value: bytes, key: bytes | None, key_columns: Sequence[str]) -> _Parts | None:
     doc = _load_object(value, "message")
     schema: Any = None
     if "payload" in doc and "schema" in doc:
@@ -131,7 +249,7 @@ def _decode_debezium(value: bytes, key: bytes | None, binding: InputBinding) -> 
             raise _invalid("missing 'op'")
         raise _invalid(f"unknown op {op!r} (expected c, u, d or r)")
     source = payload.get("source")
-    if not isinstance(source, dict):
+    if type(source) is not dict:
         raise _invalid("missing 'source' block")
 
     deleted = op == "d"
@@ -139,38 +257,39 @@ def _decode_debezium(value: bytes, key: bytes | None, binding: InputBinding) -> 
     row = payload.get(image)
     if row is None and deleted and key is not None:
         row = _key_struct(key)  # no before-image (REPLICA IDENTITY NOTHING): the key remains
-    if not isinstance(row, dict):
+    if type(row) is not dict:
         raise _invalid(f"'{image}' is {_json_type(row)}, not an object, for op {op!r}")
     if schema is not None and (_DECIMAL_MARKERS[0] in value or _DECIMAL_MARKERS[1] in value):
         row = _decode_decimals(row, schema, image)
 
-    version = source_version(source, payload.get("ts_ms"))
-    if binding.key_columns:
-        source_key = _key_from_columns(row, binding.key_columns)
+    ts_ms = source.get("ts_ms")
+    if type(ts_ms) is not int:
+        ts_ms = _fallback_ts_ms(ts_ms, payload.get("ts_ms"))
+    position = source.get("lsn")
+    if type(position) is not int or position < 0:  # not Postgres: see _position
+        position = _position(source)
+    if key_columns:
+        source_key = _key_from_columns(row, key_columns)
     else:
         if key is None:
             raise _invalid("message has no Kafka key and the binding sets no key_columns")
         source_key = _join_key(_key_struct(key), "Kafka key")
-    return ChangeEvent.trusted(
-        source=binding.source,
-        kind=binding.kind,
-        source_key=source_key,
-        op=op,
-        version=version,
-        row=row,
-        deleted=deleted,
-    )
+    return op, ts_ms, position, row, deleted, source_key
 
 
 def source_version(source: dict[str, Any], envelope_ts_ms: Any = None) -> Version:
     """``Version`` from a Debezium ``source`` block (``ts_ms`` and the log position)."""
     ts_ms = source.get("ts_ms")
     if not _is_int(ts_ms):
-        if ts_ms is None and _is_int(envelope_ts_ms):
-            ts_ms = envelope_ts_ms
-        else:
-            raise _invalid("source.ts_ms is missing or not an integer")
+        ts_ms = _fallback_ts_ms(ts_ms, envelope_ts_ms)
     return Version.trusted(ts_ms=ts_ms, position=_position(source))
+
+
+def _fallback_ts_ms(ts_ms: Any, envelope_ts_ms: Any) -> int:
+    """The envelope's ``ts_ms`` stands in for a missing ``source.ts_ms``."""
+    if ts_ms is None and _is_int(envelope_ts_ms):
+        return envelope_ts_ms
+    raise _invalid("source.ts_ms is missing or not an integer")
 
 
 def _position(source: dict[str, Any]) -> int:
@@ -284,10 +403,16 @@ def _key_part(value: Any, what: str) -> str:
     raise _invalid(f"{what} is {_json_type(value)}, not a string or number")
 
 
-def _key_from_columns(row: dict[str, Any], columns: list[str]) -> str:
-    if len(columns) == 1:
-        return _key_part(row.get(columns[0]), f"key column {columns[0]!r}")
-    return "|".join(_key_part(row.get(c), f"key column {c!r}") for c in columns)
+def _key_from_columns(row: dict[str, Any], columns: Sequence[str]) -> str:
+    parts = []
+    for column in columns:
+        value = row.get(column)
+        if type(value) is int:  # as _key_part does, without building its message
+            value = str(value)
+        elif type(value) is not str or not value:
+            value = _key_part(value, f"key column {column!r}")
+        parts.append(value)
+    return parts[0] if len(parts) == 1 else "|".join(parts)
 
 
 def _join_key(struct: Any, what: str) -> str:
@@ -301,7 +426,7 @@ def _join_key(struct: Any, what: str) -> str:
 # --- plain format ------------------------------------------------------------------------
 
 
-def _decode_plain(value: bytes, binding: InputBinding) -> ChangeEvent:
+def _parse_plain(value: bytes, columns: Sequence[str]) -> _Parts:
     doc = _load_object(value, "message")
     op_text = doc.get("op")
     op = _PLAIN_OPS.get(op_text) if isinstance(op_text, str) else None
@@ -326,7 +451,6 @@ def _decode_plain(value: bytes, binding: InputBinding) -> ChangeEvent:
         raise _invalid(f"'data' is {_json_type(data)}, not an object")
 
     key = doc.get("key")
-    columns = binding.key_columns
     if key is None:
         if not columns:
             raise _invalid("missing 'key' and the binding sets no key_columns")
@@ -340,12 +464,4 @@ def _decode_plain(value: bytes, binding: InputBinding) -> ChangeEvent:
                     f"'key' {source_key!r} has {len(parts)} parts, key_columns {len(columns)}"
                 )
             data = {**dict(zip(columns, parts, strict=True)), **data}
-    return ChangeEvent.trusted(
-        source=binding.source,
-        kind=binding.kind,
-        source_key=source_key,
-        op=op,
-        version=Version.trusted(ts_ms=ts_ms, position=version),
-        row=data,
-        deleted=deleted,
-    )
+    return op, ts_ms, version, data, deleted, source_key
