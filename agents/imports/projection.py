@@ -19,14 +19,14 @@ from typing import Any
 
 import orjson
 
-from streams.records import Version
+from streams.records import version_key, version_key_newer
 
 Value = dict[str, Any]
 
 
-def version_of(value: Value) -> Version:
-    ts_ms, position = value["v"]
-    return Version.trusted(ts_ms=ts_ms, position=position)
+def is_newer(version: list[int], held: list[int]) -> bool:
+    """Whether ``version`` ([ts_ms, position]) is strictly newer than ``held``."""
+    return version_key_newer(version_key(*version), version_key(*held))
 
 
 def row_digest(row: dict[str, Any], deleted: bool) -> str:
@@ -35,7 +35,7 @@ def row_digest(row: dict[str, Any], deleted: bool) -> str:
 
 
 def fold_change(
-    current: Value | None, version: Version, row: dict[str, Any], deleted: bool, now: float
+    current: Value | None, version: list[int], row: dict[str, Any], deleted: bool, now: float
 ) -> Value | None:
     """The key's new value, or ``None`` when the change is not newer than what is held.
 
@@ -43,7 +43,7 @@ def fold_change(
     are dropped like older ones: no delta may ever carry an older value. A change whose
     row equals the row last sent to Norce is not pending (Norce already holds it).
     """
-    if current is not None and not version > version_of(current):
+    if current is not None and not is_newer(version, current["v"]):
         return None
     if deleted and current is not None:
         # A delete's before-image may hold only the key: keep the last known values, so
@@ -55,7 +55,7 @@ def fold_change(
         since = None
     elif since is None:
         since = now
-    return {"v": [version.ts_ms, version.position], "row": row, "d": deleted, "p": since, "h": sent}
+    return {"v": list(version), "row": row, "d": deleted, "p": since, "h": sent}
 
 
 def mark_sent(current: Value | None, sent_version: list[int]) -> Value | None:

@@ -47,13 +47,13 @@ from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.protocol.metadata import MetadataRequest
 from aiokafka.structs import OffsetAndMetadata
 from mode import Service
 
-from agents.config.mapping import to_mapped
 from agents.config.sync_config import InputBinding, SyncConfig
 from agents.imports import projection
-from agents.imports.cdc import decode
+from agents.imports.cdc import decoder_for
 from agents.imports.store import Checkpoint, PartitionStore
 from streams import metrics, topics
 from streams.dead_letters import note_dead_letter
@@ -145,22 +145,17 @@ class Projector(Service):
         await admin.start()
         try:
             waiting_logged = False
+            if self.settings.create_input_topics:
+                new = [
+                    NewTopic(
+                        t, self.settings.topic_partitions, self.settings.topic_replication_factor
+                    )
+                    for t in self.config.topics
+                ]
+                await _create(admin, new)
             while not self.should_stop:
                 described = await _partition_counts(admin, self.config.topics)
                 missing = [t for t in self.config.topics if t not in described]
-                if missing and self.settings.create_input_topics:
-                    await _create(
-                        admin,
-                        [
-                            NewTopic(
-                                t,
-                                self.settings.topic_partitions,
-                                self.settings.topic_replication_factor,
-                            )
-                            for t in missing
-                        ],
-                    )
-                    continue
                 if not missing:
                     self.partitions = described
                     break
@@ -387,19 +382,18 @@ class Projector(Service):
         binding = owned.binding
         source, kind = binding.source, binding.kind
         applied = stale = 0
+        decoder = decoder_for(binding)
         for record in records:
             try:
-                change = decode(record.value, record.key, binding)
-                if change is None:  # a tombstone after a delete: the delete itself counted
-                    continue
-                mapped = to_mapped(change, binding)
+                mapped = decoder(record.value, record.key)
             except PipelineError as error:
                 self._dead_letter(record, error)
                 continue
             except Exception as error:  # a mapping hook's bug must not stop the stream
-                self._dead_letter(
-                    record, PipelineError(Stage.MAP, f"{type(error).__name__}: {error}")
-                )
+                reason = f"{type(error).__name__}: {error}"
+                self._dead_letter(record, PipelineError(Stage.MAP, reason))
+                continue
+            if mapped is None:  # a tombstone after a delete: the delete itself counted
                 continue
             key = mapped.state_key.encode()
             current, was_pending = owned.current(key)
@@ -605,9 +599,12 @@ class Projector(Service):
 
 
 async def _partition_counts(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, int]:
-    """Topic -> partition count, for the topics the broker knows with every partition led."""
+    """Topic -> partition count, for the topics the broker knows with every partition led.
+    Asks without auto-creation: admin.describe_topics would let a broker with
+    ``auto.create.topics.enable`` create a missing topic with its default partitions."""
+    request = MetadataRequest(names, allow_auto_topic_creation=False)
     try:
-        described = await admin.describe_topics(names)
+        described = (await admin._send_request(request)).to_object()["topics"]
     except KafkaError:
         return {}
     counts = {}

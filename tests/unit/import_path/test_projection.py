@@ -4,11 +4,10 @@ version sent, unchanged values are not sent twice, requeue forgets what was sent
 from __future__ import annotations
 
 from agents.imports import projection
-from streams.records import Version
 
 
-def v(position: int) -> Version:
-    return Version.trusted(ts_ms=1_000, position=position)
+def v(position: int) -> list[int]:
+    return [1_000, position]
 
 
 def test_newer_change_replaces_and_becomes_pending() -> None:
