@@ -161,6 +161,15 @@ class Settings(BaseSettings):
     full_import_wait_s: float = Field(
         600.0, gt=0, description="How long a full import waits for open jobs of its kind."
     )
+    crash_in_checkpoint: Literal["none", "after_produce", "after_store"] = Field(
+        "none",
+        description="Testing only: SIGKILL the worker inside the projection's "
+        "``crash_at_checkpoint``-th checkpoint, after the changelog was acknowledged "
+        "(before the store write) or after the store write (before the offset commit).",
+    )
+    crash_at_checkpoint: int = Field(
+        1, ge=1, description="Testing only: which checkpoint ``crash_in_checkpoint`` hits."
+    )
     crash_after_post: bool = Field(
         False,
         description="Testing only: SIGKILL the worker right after a delta or full-import "

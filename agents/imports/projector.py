@@ -35,6 +35,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -475,6 +477,7 @@ class Projector(Service):
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
+        self._maybe_crash("after_produce")
         for owned in self.owned.values():
             changed = {
                 key: (projection.encode(value), projection.is_pending(value), was_pending)
@@ -482,7 +485,16 @@ class Projector(Service):
             }
             owned.store.write(changed, Checkpoint(owned.next_input, owned.next_commands))
             owned.dirty.clear()
+        self._maybe_crash("after_store")
         self.stats["batches"] += 1
+
+    def _maybe_crash(self, point: str) -> None:
+        """Testing only (``crash_in_checkpoint``): die inside a checkpoint."""
+        if self.settings.crash_in_checkpoint != point:
+            return
+        if self.stats["batches"] + 1 >= self.settings.crash_at_checkpoint:
+            log.warning("crash_in_checkpoint=%s: SIGKILL now", point)
+            os.kill(os.getpid(), signal.SIGKILL)
 
     async def _produce(self, dirty: list[OwnedPartition], dead: list[DeadLetter]) -> None:
         assert self._producer is not None

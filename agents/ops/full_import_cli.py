@@ -19,6 +19,9 @@ from streams.kafka import consumer
 from streams.main import app, settings
 from streams.pipeline import config, job_events
 
+# "1,234/5,678 rows": what people and scripts read from the bar.
+BAR_FORMAT = "{percentage:3.0f}%|{bar:24}| {n:,}/{total:,} rows [{elapsed}, {rate_fmt}]"
+
 
 @app.command(
     option("--source", required=True, help="Source system, e.g. erp."),
@@ -78,16 +81,18 @@ async def _follow(reader: Any, tp: TopicPartition, request_id: str, deadline: fl
                 record = apply_job_event(record, event)
                 if record is None:
                     continue
-                if event["type"] == "progress":
+                if event["type"] == "progress" and record.item_count > 0:
+                    # Shown once the row count is known (a heartbeat while the import waits
+                    # for open jobs carries none); "1,234/5,678 rows" as scripts read it.
                     if bar is None:
                         bar = tqdm(
-                            total=record.item_count if record.item_count > 0 else None,
+                            total=record.item_count,
+                            bar_format=BAR_FORMAT,
                             unit=" rows",
-                            unit_scale=True,
                             file=sys.stderr,
                         )
-                    if record.item_count > 0 and bar.total != record.item_count:
-                        bar.total = record.item_count  # the count can come after the first rows
+                    if bar.total != record.item_count:
+                        bar.total = record.item_count
                     bar.update(record.rows_streamed - bar.n)
                 elif event["type"] in ("posted", "status", "submit_failed"):
                     message_line = f"{record.status} (job {record.job_id})"

@@ -170,7 +170,11 @@ def norce_prices(sim: Any) -> dict[str, float]:
 
 
 async def deliver(
-    worker: WorkerProcess, sim: Any, expected: dict[str, float] | None = None
+    worker: WorkerProcess,
+    sim: Any,
+    expected: dict[str, float] | None = None,
+    *,
+    timeout: float = 120,
 ) -> None:
     """Run deltas (whenever no job of the pair is open) until nothing is pending, no job is
     open (the tracker saw Norce finish them), and (when given) Norce's prices are
@@ -183,4 +187,4 @@ async def deliver(
         idle = not status["pending"] and not status["open_jobs"]
         return idle and (expected is None or norce_prices(sim) == expected)
 
-    await wait_until(delivered, timeout=120, what="every change delivered")
+    await wait_until(delivered, timeout=timeout, what="every change delivered")

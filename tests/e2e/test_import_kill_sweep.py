@@ -1,0 +1,113 @@
+"""SIGKILL sweep: a worker killed again and again while change data flows in, deltas run
+on their schedule and 20% of Connect calls fail. Every key ends at its newest value in
+Norce, and no key's write history ever goes back to an older value."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+from norce_simulator import SimulatorConfig, SimulatorServer
+from tests.support.debezium import PRICE_KEY, envelope, key_bytes, price_row
+from tests.support.kafka import produce
+from tests.support.stack import (
+    deliver,
+    norce_prices,
+    start_worker,
+    worker_env,
+    write_config,
+)
+
+pytestmark = pytest.mark.e2e
+
+KEYS = 1_000
+VERSIONS = 6  # 6,000 changes
+# Each round: the worker starts, a version of every key is produced, and the worker dies:
+# inside a checkpoint (after the changelog was acknowledged but before the store write;
+# after the store write but before the offset commit) or at a random moment.
+ROUNDS: list[tuple[str, int]] = [
+    ("after_produce", 2),
+    ("random", 0),
+    ("after_store", 3),
+    ("random", 0),
+    ("after_produce", 5),
+]
+
+
+def change(n: int, version: int) -> tuple[bytes, dict]:
+    row = price_row(f"SKU-{n:06d}", float(n * 100 + version))
+    return key_bytes(row, PRICE_KEY), envelope("prices", "u", row, lsn=1_000_000 + version)
+
+
+async def test_sigkill_sweep_loses_nothing_and_never_regresses(
+    kafka_servers: str, unique: str, tmp_path: Path
+) -> None:
+    seed = int(os.environ.get("KILL_SWEEP_SEED", random.randrange(1 << 30)))
+    rng = random.Random(seed)
+    print(f"kill sweep seed {seed}")
+    config, topics = write_config(tmp_path, unique, delta_schedule="1s", max_items_per_job=400)
+    sim_config = SimulatorConfig(port=0, workers=2, lead_time_s=0.2, token_rate_limit=False)
+    async with SimulatorServer(sim_config) as sim:
+        sim.state.set_faults({"connect": {"error_rate": 0.2, "status": 503}})
+        env = worker_env(
+            kafka_servers,
+            unique,
+            sim.url,
+            config,
+            tmp_path,
+            NORCE_SYNC_BROKER_SESSION_TIMEOUT_S="10",
+            NORCE_SYNC_ORPHAN_GRACE_S="1",
+            NORCE_SYNC_PROJECTION_BATCH_MAX="300",
+        )
+        topic = topics["price"]
+        kills = 0
+        for round_no, (point, at) in enumerate(ROUNDS, start=1):
+            crash = {}
+            if point != "random":
+                crash = {
+                    "NORCE_SYNC_CRASH_IN_CHECKPOINT": point,
+                    "NORCE_SYNC_CRASH_AT_CHECKPOINT": str(at),
+                }
+            worker = await start_worker("streams", {**env, **crash}, tmp_path / "worker.log")
+            await produce(kafka_servers, topic, [change(n, round_no) for n in range(KEYS)])
+            if point == "random":
+                await asyncio.sleep(rng.uniform(0.2, 3.0))
+                worker.kill()
+            else:
+                # It kills itself inside its checkpoint; the load guarantees it gets there.
+                await asyncio.to_thread(worker.proc.wait, 120)
+            assert worker.proc.returncode == -9, worker.tail()
+            kills += 1
+        assert kills >= 3
+
+        # The last version arrives while no worker runs; then one recovers and delivers.
+        await produce(kafka_servers, topic, [change(n, VERSIONS) for n in range(KEYS)])
+        sim.state.set_faults({})
+        final = await start_worker("streams", env, tmp_path / "worker.log")
+        expected = {f"SKU-{n:06d}": float(n * 100 + VERSIONS) for n in range(KEYS)}
+        try:
+            await deliver(final, sim, expected, timeout=240)
+        except TimeoutError:
+            prices = norce_prices(sim)
+            wrong = {k: (prices.get(k), v) for k, v in expected.items() if prices.get(k) != v}
+            raise AssertionError(
+                f"{len(wrong)} keys not at their newest value, e.g. {list(wrong.items())[:5]}"
+            ) from None
+        finally:
+            final.stop()
+
+        writes = duplicates = 0
+        for n in range(KEYS):
+            written = [
+                h["values"]["PriceSale"] for h in sim.state.history("price", f"SKU-{n:06d}|STD|1")
+            ]
+            assert written == sorted(written), f"SKU-{n:06d} went back: {written}"
+            writes += len(written)
+            duplicates += sum(1 for a, b in itertools.pairwise(written) if a == b)
+        share = duplicates / writes
+        print(f"kill sweep: {kills} kills, {writes} writes, {duplicates} duplicates ({share:.1%})")
