@@ -13,16 +13,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from typing import Any
 
 from agents.config.runtime import sync_config
 from agents.imports.jobs import JobRecord
 from agents.ops.kafka_reads import TopicMirror
 from streams import topics
+from streams.kafka import declare_and_confirm
 from streams.main import app, settings
+from streams.own_topics import specs_of
 
 log = logging.getLogger(__name__)
 config = sync_config(settings)
@@ -78,26 +78,15 @@ def job_ledger_caught_up() -> bool:
 
 
 async def declare(*channels: Any, patience_s: float = 120.0) -> None:
-    """Create topics when missing. A broker that has just started can refuse for a moment
-    (KRaft: "all brokers are currently fenced"), or be away: retry, and never let this
-    crash the worker (a worker that stops meanwhile just stops trying)."""
-    deadline = time.monotonic() + patience_s
-    for channel in channels:
-        while not app.should_stop:
-            try:
-                await channel.maybe_declare()
-                break
-            except Exception as error:
-                if app.should_stop:
-                    return
-                if time.monotonic() > deadline:
-                    log.error("could not create %s: %s", channel, error)
-                    break
-                log.warning("creating %s failed, retrying: %s", channel, error)
-                await asyncio.sleep(1.0)
+    """Create these Faust topics when missing and wait until the broker lists them
+    (:func:`streams.kafka.declare_and_confirm`). Topics known at start belong in
+    ``app.register_topics`` instead: the worker makes those ready before it joins."""
+    specs = [spec for channel in channels for spec in specs_of(channel, app)]
+    await declare_and_confirm(
+        settings, specs, patience_s=patience_s, should_stop=lambda: app.should_stop
+    )
 
 
-@app.task
-async def declare_topics() -> None:
-    """Create the topics no agent consumes (Faust declares only agents' channels)."""
-    await declare(batches, dlq)
+# Written but consumed by no agent, so Faust would not create them: the worker creates
+# and confirms them at start with the agents' topics and the tables' changelogs.
+app.register_topics(batches, dlq, inputs)
