@@ -7,6 +7,7 @@ with the same factory so that every process is configured the same way.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,10 @@ import faust
 import streams.codecs  # noqa: F401  (registers the "orjson" codec with Faust)
 from streams.kafka import TopicSpec, declare_and_confirm
 from streams.own_topics import Registrable, StrictAssignor, collect
+from streams.secrets_check import check_secrets, ops_token_warning
 from streams.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 class ServiceApp(faust.App):  # type: ignore[misc]
@@ -35,6 +39,12 @@ class ServiceApp(faust.App):  # type: ignore[misc]
         """Topics the worker creates at start besides its agents' and tables' (topics it
         only writes to, or families of its own): Faust topics or plain specs."""
         self._registered.extend(items)
+
+    async def on_first_start(self) -> None:
+        check_secrets(self.settings)  # raises before anything is started
+        if warning := ops_token_warning(self.settings):
+            log.warning(warning)
+        await super().on_first_start()
 
     async def on_start(self) -> None:
         await super().on_start()
