@@ -86,6 +86,18 @@ class Settings(BaseSettings):
     dlq_topic: str = Field("norce-sync.dlq", description="Dead-letter topic.")
     log_format: Literal["text", "json"] = Field("text", description="Log line format.")
     log_level: str = Field("info", description="Log level.")
+    log_repeat_window_s: float = Field(
+        10.0,
+        gt=0,
+        description="A warning or error repeated within this window is logged once, then "
+        "summarised every window while it lasts, then once as cleared.",
+    )
+    broker_probe_interval_s: float = Field(
+        2.0,
+        gt=0,
+        description="How often the worker checks that it can reach the broker; `/ready` "
+        "answers 503 while it cannot.",
+    )
 
     # Norce
     norce_base_url: str | None = Field(
