@@ -75,6 +75,12 @@ def collect(app: faust.App, registered: Iterable[Registrable]) -> list[TopicSpec
     return list(by_name.values())
 
 
+def missing_own_topics(cluster: Any, member_metadata: Any, own: Iterable[str]) -> list[str]:
+    """Topics of ours the group subscribes to that the leader's metadata does not list."""
+    subscribed = {t for m in member_metadata.values() for t in m.subscription}
+    return sorted(t for t in subscribed & set(own) if not cluster.partitions_for_topic(t))
+
+
 class StrictAssignor(PartitionAssignor):  # type: ignore[misc]
     """Faust's assignor, except that a topic of ours missing from the leader's metadata
     is not ignored: the assignment goes out (the group must not stall), the topic is
@@ -82,9 +88,9 @@ class StrictAssignor(PartitionAssignor):  # type: ignore[misc]
     When the topic cannot be made ready, the worker crashes rather than run without it."""
 
     def assign(self, cluster: Any, member_metadata: Any) -> Any:
-        subscribed = {t for m in member_metadata.values() for t in m.subscription}
-        own = set(getattr(self.app, "own_topic_names", ()))
-        missing = sorted(t for t in subscribed & own if not cluster.partitions_for_topic(t))
+        missing = missing_own_topics(
+            cluster, member_metadata, getattr(self.app, "own_topic_names", ())
+        )
         if missing:
             log.error(
                 "own topics missing from the broker's metadata at assignment: %s; "
