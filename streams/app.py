@@ -7,17 +7,63 @@ with the same factory so that every process is configured the same way.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+from typing import Any
 
 import faust
 
 import streams.codecs  # noqa: F401  (registers the "orjson" codec with Faust)
+from streams.kafka import TopicSpec, declare_and_confirm
+from streams.own_topics import Registrable, StrictAssignor, collect
+from streams.secrets_check import check_secrets, ops_token_warning
 from streams.settings import Settings
 
+log = logging.getLogger(__name__)
 
-def create_app(settings: Settings, *, autodiscover: bool | list[str] = False) -> faust.App:
+
+class ServiceApp(faust.App):  # type: ignore[misc]
+    """A Faust app that makes every topic it owns ready before its consumer subscribes
+    (see :mod:`streams.own_topics`)."""
+
+    settings: Settings
+    topic_patience_s = 120.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._registered: list[Registrable] = []
+        self.own_topic_specs: list[TopicSpec] = []
+        self.own_topic_names: frozenset[str] = frozenset()
+
+    def register_topics(self, *items: Registrable) -> None:
+        """Topics the worker creates at start besides its agents' and tables' (topics it
+        only writes to, or families of its own): Faust topics or plain specs."""
+        self._registered.extend(items)
+
+    async def on_first_start(self) -> None:
+        check_secrets(self.settings)  # raises before anything is started
+        if warning := ops_token_warning(self.settings):
+            log.warning(warning)
+        await super().on_first_start()
+
+    async def on_start(self) -> None:
+        await super().on_start()
+        if self.producer_only or self.client_only:
+            return
+        # Runs before the children start: the consumer has not subscribed yet.
+        self.own_topic_specs = collect(self, self._registered)
+        self.own_topic_names = frozenset(s.name for s in self.own_topic_specs)
+        await declare_and_confirm(
+            self.settings,
+            self.own_topic_specs,
+            patience_s=self.topic_patience_s,
+            should_stop=lambda: self.should_stop,
+        )
+
+
+def create_app(settings: Settings, *, autodiscover: bool | list[str] = False) -> ServiceApp:
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
-    app = faust.App(
+    app = ServiceApp(
         settings.app_id,
         broker=settings.broker,
         store=settings.store_url,
@@ -43,6 +89,7 @@ def create_app(settings: Settings, *, autodiscover: bool | list[str] = False) ->
         producer_linger=0.005,
         producer_max_batch_size=512 * 1024,
         logging_config=None,
+        PartitionAssignor=StrictAssignor,
     )
     app.settings = settings  # type: ignore[attr-defined]  # agents read their settings here
     return app

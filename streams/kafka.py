@@ -1,20 +1,28 @@
-"""The one Kafka helper module: producing with the broker's acknowledgement (dead letters
-included) through the app's producer, and plain aiokafka access for what Faust streams
-don't cover: reading one stored record by offset, or a changelog up to a snapshot of its
-end offsets."""
+"""The one Kafka helper module: creating the topics the worker owns and confirming them in
+the broker's metadata (:func:`declare_and_confirm`); producing with the broker's
+acknowledgement (dead letters included) through the app's producer; and plain aiokafka
+access for what Faust streams don't cover: reading one stored record by offset, or a
+changelog up to a snapshot of its end offsets."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import faust
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
 
 from streams.dead_letters import note_dead_letter
 from streams.records import DeadLetter
 from streams.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 async def send_acked(
@@ -92,3 +100,124 @@ async def partition_records(
             if record.offset >= end:
                 return
             yield record
+
+
+# -- topics the worker owns: created and confirmed before it joins its group -------------
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """A topic this service creates when missing. ``partitions`` is what a new topic gets;
+    a topic that exists already is left as it is (Debezium may own an input topic)."""
+
+    name: str
+    partitions: int
+    compacted: bool = False
+    config: Mapping[str, str] = field(default_factory=dict)
+    replicas: int = 1
+
+    def new_topic(self) -> NewTopic:
+        config = dict(self.config)
+        if self.compacted and "cleanup.policy" not in config:
+            config["cleanup.policy"] = "compact"
+        return NewTopic(self.name, self.partitions, self.replicas, topic_configs=config)
+
+
+class TopicsNotReady(RuntimeError):
+    """Topics still missing (or without a leader for a partition) when patience ran out."""
+
+
+def admin_client(settings: Settings) -> AIOKafkaAdminClient:
+    return AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers(settings))
+
+
+async def declare_and_confirm(
+    settings: Settings,
+    specs: Iterable[TopicSpec],
+    *,
+    patience_s: float = 120.0,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> None:
+    """Create the topics that are missing, then wait until the broker's metadata lists
+    every one of them with a leader for each partition: a consumer group assigned before
+    that ignores the topic, and its agent never gets a partition.
+
+    A broker that has just started can refuse for a moment (KRaft: "all brokers are
+    currently fenced"), or be away: retry until ``patience_s``, then raise
+    :class:`TopicsNotReady` naming what is missing."""
+    wanted = {spec.name: spec for spec in specs}
+    if not wanted:
+        return
+    deadline = time.monotonic() + patience_s
+    missing: dict[str, str] = dict.fromkeys(wanted, "not checked")
+    attempt = 0
+    while not should_stop():
+        attempt += 1
+        try:
+            missing = await _create_and_check(settings, wanted)
+        except Exception as error:  # broker away or starting: keep trying
+            missing = {name: f"{type(error).__name__}: {error}" for name in wanted}
+        if not missing:
+            if attempt > 1:
+                log.info("topics ready after %d attempts: %d topics", attempt, len(wanted))
+            return
+        if time.monotonic() > deadline:
+            raise TopicsNotReady(
+                f"topics not ready after {patience_s:.0f}s: "
+                + "; ".join(f"{name} ({why})" for name, why in sorted(missing.items()))
+            )
+        if attempt == 1 or attempt % 10 == 0:
+            log.warning(
+                "waiting for %d of %d topics to be ready: %s",
+                len(missing),
+                len(wanted),
+                ", ".join(f"{n} ({w})" for n, w in sorted(missing.items())[:5]),
+            )
+        await asyncio.sleep(min(0.2 * attempt, 1.0))
+
+
+async def _create_and_check(settings: Settings, wanted: Mapping[str, TopicSpec]) -> dict[str, str]:
+    """One round: create the missing topics, then describe all. Returns name -> why not
+    ready, empty when every topic is there with a leader for each partition."""
+    admin = admin_client(settings)
+    await admin.start()
+    try:
+        listed = set(await admin.list_topics())
+        to_create = [spec.new_topic() for name, spec in wanted.items() if name not in listed]
+        if to_create:
+            response = await admin.create_topics(to_create)
+            for topic_error in response.to_object()["topic_errors"]:
+                code = topic_error["error_code"]
+                if code not in (0, TopicAlreadyExistsError.errno):
+                    log.warning(
+                        "creating topic %s failed: error %s %s",
+                        topic_error["topic"],
+                        code,
+                        topic_error.get("error_message") or "",
+                    )
+                else:
+                    log.info("created topic %s", topic_error["topic"])
+        return not_ready(await admin.describe_topics(list(wanted)), wanted)
+    finally:
+        await admin.close()
+
+
+def not_ready(described: Iterable[Mapping[str, Any]], wanted: Iterable[str]) -> dict[str, str]:
+    """name -> why not ready, from a metadata response's topics (``describe_topics``)."""
+    why = dict.fromkeys(wanted, "not in metadata")
+    for topic in described:
+        name = topic["topic"]
+        if name not in why:
+            continue
+        partitions = topic.get("partitions") or []
+        if topic["error_code"]:
+            why[name] = f"metadata error {topic['error_code']}"
+        elif not partitions:
+            why[name] = "no partitions yet"
+        elif leaderless := [
+            p["partition"] for p in partitions if p["leader"] < 0 or p["error_code"]
+        ]:
+            why[name] = f"partitions without a leader: {sorted(leaderless)}"
+        else:
+            del why[name]
+    return why

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -165,7 +166,10 @@ def logging_config(settings: Settings, *, min_level: int = logging.NOTSET) -> di
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"scrub": {"()": lambda: ScrubFilter(scrubber)}},
+        "filters": {
+            "repeats": {"()": lambda: RepeatFilter(settings.log_repeat_window_s)},
+            "scrub": {"()": lambda: ScrubFilter(scrubber)},
+        },
         "formatters": {"main": {"()": lambda: make_formatter(settings.log_format, scrubber)}},
         "handlers": {
             # stderr: app commands print their results on stdout.
@@ -173,8 +177,91 @@ def logging_config(settings: Settings, *, min_level: int = logging.NOTSET) -> di
                 "class": "logging.StreamHandler",
                 "stream": "ext://sys.stderr",
                 "formatter": "main",
-                "filters": ["scrub"],
+                "filters": ["repeats", "scrub"],
             }
         },
         "root": {"level": logging.getLevelName(level), "handlers": ["main"]},
     }
+
+
+class RepeatFilter(logging.Filter):
+    """Collapses a flood of one warning into three kinds of line: the first occurrence
+    as it is (it names what is affected), a summary every ``window_s`` while it repeats,
+    and one "cleared" line once it has not repeated for ``window_s``. A broker outage
+    otherwise writes thousands of identical aiokafka/Faust errors.
+
+    Keyed by (logger, level, message template); records below WARNING pass untouched.
+    Install it before the scrub filter, which replaces the template with the text."""
+
+    SELF = "norce_sync.log_repeats"
+
+    def __init__(self, window_s: float = 10.0, clock: Any = time.monotonic) -> None:
+        super().__init__()
+        self.window_s = window_s
+        self.clock = clock
+        self._seen: dict[tuple[str, int, str], _Repeats] = {}
+        self._lock = threading.Lock()
+        self._sweeper: threading.Thread | None = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING or record.name == self.SELF:
+            return True
+        key = (record.name, record.levelno, str(record.msg))
+        now = self.clock()
+        with self._lock:
+            seen = self._seen.get(key)
+            if seen is None:
+                self._seen[key] = _Repeats(now, record.getMessage()[:300])
+                self._start_sweeper()
+                return True
+            seen.last = now
+            seen.total += 1
+            seen.since_summary += 1
+            if now - seen.summarised < self.window_s:
+                return False
+            count, seen.since_summary, seen.summarised = seen.since_summary, 0, now
+        # The summary is this record, marked, without its traceback (logged at the start).
+        try:
+            text = record.getMessage()
+        except Exception:
+            text = str(record.msg)
+        record.msg = (
+            f"[repeated {count} times in the last {self.window_s:.0f}s, "
+            f"for {now - seen.first:.0f}s so far] {text}"
+        )
+        record.args, record.exc_info, record.exc_text = None, None, None
+        return True
+
+    def sweep(self) -> None:
+        """Say "cleared" for every repeated condition quiet for a window; forget the rest."""
+        now = self.clock()
+        with self._lock:
+            quiet = [k for k, s in self._seen.items() if now - s.last >= self.window_s]
+            ended = [(k, self._seen.pop(k)) for k in quiet]
+        for (name, level, _), seen in ended:
+            if seen.total:
+                logging.getLogger(self.SELF).warning(
+                    "cleared after %.0fs (%d repeats): [%s] %s %s",
+                    seen.last - seen.first,
+                    seen.total,
+                    name,
+                    logging.getLevelName(level),
+                    seen.text,
+                )
+
+    def _start_sweeper(self) -> None:
+        if self._sweeper is None:
+            self._sweeper = threading.Thread(target=self._sweep_forever, daemon=True)
+            self._sweeper.start()
+
+    def _sweep_forever(self) -> None:
+        while True:
+            time.sleep(min(1.0, self.window_s / 4))
+            self.sweep()
+
+
+class _Repeats:
+    def __init__(self, now: float, text: str) -> None:
+        self.first = self.last = self.summarised = now
+        self.total = self.since_summary = 0
+        self.text = text

@@ -1,7 +1,8 @@
 """The import path's topics and tables, declared once on the service app.
 
-- ``changes``: mapped changes and pending-table commands keyed by ``source|kind|key``;
-  the ``state`` and ``pending`` tables are partitioned like it.
+- the input topics (created when ``create_input_topics`` is on); the projection
+  (``agents.imports.projector``) declares their state changelogs and command topics
+  itself, since their partition counts follow the input topics'.
 - ``job_events``: the jobs ledger's events, keyed by batch id; folded into ``jobs`` by the
   one worker that owns its single partition. Every worker mirrors the ``jobs`` changelog
   (``job_ledger``) to see every open job before it submits. (A Faust GlobalTable would
@@ -13,16 +14,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from typing import Any
 
 from agents.config.runtime import sync_config
 from agents.imports.jobs import JobRecord
 from agents.ops.kafka_reads import TopicMirror
 from streams import topics
+from streams.kafka import TopicSpec, declare_and_confirm
 from streams.main import app, settings
+from streams.own_topics import specs_of
 
 log = logging.getLogger(__name__)
 config = sync_config(settings)
@@ -59,26 +60,23 @@ def job_ledger_caught_up() -> bool:
 
 
 async def declare(*channels: Any, patience_s: float = 120.0) -> None:
-    """Create topics when missing. A broker that has just started can refuse for a moment
-    (KRaft: "all brokers are currently fenced"), or be away: retry, and never let this
-    crash the worker (a worker that stops meanwhile just stops trying)."""
-    deadline = time.monotonic() + patience_s
-    for channel in channels:
-        while not app.should_stop:
-            try:
-                await channel.maybe_declare()
-                break
-            except Exception as error:
-                if app.should_stop:
-                    return
-                if time.monotonic() > deadline:
-                    log.error("could not create %s: %s", channel, error)
-                    break
-                log.warning("creating %s failed, retrying: %s", channel, error)
-                await asyncio.sleep(1.0)
+    """Create these Faust topics when missing and wait until the broker lists them
+    (:func:`streams.kafka.declare_and_confirm`). Topics known at start belong in
+    ``app.register_topics`` instead: the worker makes those ready before it joins."""
+    specs = [spec for channel in channels for spec in specs_of(channel, app)]
+    await declare_and_confirm(
+        settings, specs, patience_s=patience_s, should_stop=lambda: app.should_stop
+    )
 
 
-@app.task
-async def declare_topics() -> None:
-    """Create the topics no agent consumes (Faust declares only agents' channels)."""
-    await declare(batches, dlq)
+# Written but consumed by no agent, so Faust would not create them: the worker creates
+# and confirms them at start with the agents' topics and the tables' changelogs.
+app.register_topics(batches, dlq)
+if settings.create_input_topics:
+    # Created only when missing: an existing input topic (Debezium's) is left as it is.
+    app.register_topics(
+        *(
+            TopicSpec(topic, settings.topic_partitions, replicas=settings.topic_replication_factor)
+            for topic in config.topics
+        )
+    )

@@ -65,7 +65,10 @@ class Settings(BaseSettings):
         1, ge=1, description="Replication factor of the topics this service creates."
     )
     data_dir: Path = Field(Path("data"), description="Folder for table stores and local state.")
-    web_host: str = Field("127.0.0.1", description="Address the worker's web server binds to.")
+    web_host: str = Field(
+        "127.0.0.1",
+        description="Address the worker's web server binds to; not loopback: set `ops_token`.",
+    )
     web_port: int = Field(6066, description="Port of the worker's web server.")
     processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
         "at_least_once", description="Faust processing guarantee."
@@ -83,6 +86,18 @@ class Settings(BaseSettings):
     dlq_topic: str = Field("norce-sync.dlq", description="Dead-letter topic.")
     log_format: Literal["text", "json"] = Field("text", description="Log line format.")
     log_level: str = Field("info", description="Log level.")
+    log_repeat_window_s: float = Field(
+        10.0,
+        gt=0,
+        description="A warning or error repeated within this window is logged once, then "
+        "summarised every window while it lasts, then once as cleared.",
+    )
+    broker_probe_interval_s: float = Field(
+        2.0,
+        gt=0,
+        description="How often the worker checks that it can reach the broker; `/ready` "
+        "answers 503 while it cannot.",
+    )
 
     # Norce
     norce_base_url: str | None = Field(
@@ -98,20 +113,25 @@ class Settings(BaseSettings):
     norce_application_id: str = Field("demo-app", description="Norce `application-id` header.")
     norce_client_id: str = Field("norce-sync-demo", description="OAuth client id.")
     norce_client_secret: SecretStr = Field(
-        SecretStr("demo-secret"), description="OAuth client secret (secret)."
+        SecretStr(""),
+        description="OAuth client secret (secret). Required: a worker whose Norce base "
+        "URL is not a loopback address refuses to start while it is empty or a demo value.",
     )
 
     # Webhooks and ops
     webhook_token: SecretStr = Field(
-        SecretStr("demo-webhook-token"),
-        description="Static token Norce Event sends in `webhook_token_header` (secret).",
+        SecretStr(""),
+        description="Static token Norce Event sends in `webhook_token_header` (secret). "
+        "Empty refuses every webhook; required like `norce_client_secret`.",
     )
     webhook_token_header: str = Field(
         "x-norce-webhook-token", description="Header carrying the webhook token."
     )
     webhook_max_body_bytes: int = Field(1 << 20, description="Largest webhook body accepted.")
     ops_token: SecretStr | None = Field(
-        None, description="When set, ops views require `Authorization: Bearer <token>` (secret)."
+        None,
+        description="When set, ops views require `Authorization: Bearer <token>` (secret). "
+        "A worker whose web host is not loopback says so at start when it is not set.",
     )
     ops_backlog_interval_s: float = Field(
         5.0,

@@ -34,7 +34,8 @@ def default_text(field: FieldInfo) -> str:
     if value is None:
         return "(unset)"
     if isinstance(value, SecretStr):
-        return "(demo value)"  # never print a secret, not even a demo one
+        # never print a secret
+        return "(empty)" if not value.get_secret_value() else "(hidden)"
     if isinstance(value, Path) and value.is_absolute():
         with contextlib.suppress(ValueError):  # outside the project: shown as it is
             value = value.relative_to(PROJECT_ROOT)

@@ -12,10 +12,14 @@ export NORCE_SYNC_NORCE_BASE_URL=${NORCE_SYNC_NORCE_BASE_URL:-http://127.0.0.1:$
 export NORCE_SYNC_WEB_PORT=$WEB_PORT
 export NORCE_SYNC_APP_ID=${NORCE_SYNC_APP_ID:-norce-sync-demo}
 export NORCE_SYNC_DATA_DIR=${NORCE_SYNC_DATA_DIR:-data/demo}
-# The demo's system-account secrets; the simulator accepts the same ones.
+# The demo's secrets, set explicitly (the worker has no default secrets); the simulator
+# accepts the same ones. Demo values only work against a loopback Norce base URL.
 export NORCE_SYNC_ERP_CLIENT_SECRET=${NORCE_SYNC_ERP_CLIENT_SECRET:-erp-demo-secret}
 export NORCE_SYNC_PIM_CLIENT_SECRET=${NORCE_SYNC_PIM_CLIENT_SECRET:-pim-demo-secret}
-WEBHOOK_TOKEN=${NORCE_SYNC_WEBHOOK_TOKEN:-demo-webhook-token}
+export NORCE_SYNC_NORCE_CLIENT_SECRET=${NORCE_SYNC_NORCE_CLIENT_SECRET:-demo-secret}
+export NORCE_SIM_CLIENT_SECRET=$NORCE_SYNC_NORCE_CLIENT_SECRET
+export NORCE_SYNC_WEBHOOK_TOKEN=${NORCE_SYNC_WEBHOOK_TOKEN:-demo-webhook-token}
+WEBHOOK_TOKEN=$NORCE_SYNC_WEBHOOK_TOKEN
 mkdir -p "$NORCE_SYNC_DATA_DIR"
 logs=$NORCE_SYNC_DATA_DIR
 

@@ -49,8 +49,9 @@ from norce.errors import NorceError
 from norce.retry import RetryPolicy
 from streams import metrics
 from streams.dead_letters import note_dead_letter
-from streams.kafka import send_acked
+from streams.kafka import TopicSpec, declare_and_confirm, send_acked
 from streams.main import app, settings
+from streams.own_topics import specs_of
 from streams.records import DeadLetter, Stage
 from streams.topics import norce_events_topic
 
@@ -90,26 +91,36 @@ skipped_total = metrics.REGISTRY.counter(
     ["target", "kind"],
 )
 
+# One current record per key is the target topics' contract: compacted. Created and
+# confirmed at start with the worker's other topics.
+TARGET_TOPICS = [
+    TopicSpec(
+        spec.topic,
+        settings.topic_partitions,
+        compacted=True,
+        replicas=settings.topic_replication_factor,
+    )
+    for specs in SPECS.values()
+    for spec in specs
+]
+app.register_topics(*TARGET_TOPICS)
+
 _topics_ready = False
 _topics_lock = asyncio.Lock()
 
 
 async def ensure_export_topics() -> None:
-    """Create the events topic and the (compacted) target topics when missing."""
+    """The events topic and the target topics exist (the worker made them ready at start;
+    this covers an app that did not, and is free once done)."""
     global _topics_ready
     if _topics_ready:
         return
     async with _topics_lock:
         if _topics_ready:
             return
-        await norce_events.maybe_declare()
-        for specs in SPECS.values():
-            for spec in specs:
-                await app.topic(
-                    spec.topic,
-                    partitions=settings.topic_partitions,
-                    compacting=True,  # one current record per key is the contract
-                ).maybe_declare()
+        specs = [*specs_of(norce_events, app), *TARGET_TOPICS]
+        if not {s.name for s in specs} <= app.own_topic_names:
+            await declare_and_confirm(settings, specs, should_stop=lambda: app.should_stop)
         _topics_ready = True
 
 

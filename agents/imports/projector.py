@@ -46,9 +46,9 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaError
 from aiokafka.protocol.metadata import MetadataRequest
 from aiokafka.structs import OffsetAndMetadata
 from mode import Service
@@ -59,7 +59,7 @@ from agents.imports.cdc import decoder_for
 from agents.imports.store import Checkpoint, PartitionStore
 from streams import metrics, topics
 from streams.dead_letters import note_dead_letter
-from streams.kafka import bootstrap_servers
+from streams.kafka import TopicSpec, admin_client, bootstrap_servers, declare_and_confirm
 from streams.records import DeadLetter, PipelineError, Stage
 from streams.settings import Settings
 
@@ -141,20 +141,13 @@ class Projector(Service):
         return topics.import_commands_topic(self.settings, input_topic)
 
     async def _ensure_topics(self) -> None:
-        """Learn each input topic's partition count (creating the topic when configured
-        to) and create its changelog and command topics with the same count."""
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers(self.settings))
+        """Learn each input topic's partition count (the worker created the input topics
+        at start when configured to), then create and confirm its changelog and command
+        topics with the same count, before this service joins its group."""
+        admin = admin_client(self.settings)
         await admin.start()
         try:
             waiting_logged = False
-            if self.settings.create_input_topics:
-                new = [
-                    NewTopic(
-                        t, self.settings.topic_partitions, self.settings.topic_replication_factor
-                    )
-                    for t in self.config.topics
-                ]
-                await _create(admin, new)
             while not self.should_stop:
                 described = await _partition_counts(admin, self.config.topics)
                 missing = [t for t in self.config.topics if t not in described]
@@ -165,27 +158,14 @@ class Projector(Service):
                     log.warning("projection waits for input topics %s to exist", missing)
                     waiting_logged = True
                 await asyncio.sleep(2.0)
-            rf = self.settings.topic_replication_factor
-            wanted = []
-            for topic, count in self.partitions.items():
-                wanted.append(
-                    NewTopic(
-                        self.state_topic(topic),
-                        count,
-                        rf,
-                        topic_configs={"cleanup.policy": "compact"},
-                    )
-                )
-                wanted.append(NewTopic(self.commands_topic(topic), count, rf))
-            await _create(admin, wanted)
-            names = [t.name for t in wanted]
-            while not self.should_stop:
-                counts = await _partition_counts(admin, names)
-                if all(counts.get(t.name) == t.num_partitions for t in wanted):
-                    return
-                await asyncio.sleep(0.5)
         finally:
             await admin.close()
+        rf = self.settings.topic_replication_factor
+        specs = []
+        for topic, count in self.partitions.items():
+            specs.append(TopicSpec(self.state_topic(topic), count, compacted=True, replicas=rf))
+            specs.append(TopicSpec(self.commands_topic(topic), count, replicas=rf))
+        await declare_and_confirm(self.settings, specs, should_stop=lambda: self.should_stop)
 
     # --- lifecycle -----------------------------------------------------------------
 
@@ -627,15 +607,3 @@ async def _partition_counts(admin: AIOKafkaAdminClient, names: list[str]) -> dic
         if partitions and all(p.get("leader", -1) >= 0 for p in partitions):
             counts[topic["topic"]] = len(partitions)
     return counts
-
-
-async def _create(admin: AIOKafkaAdminClient, new: list[NewTopic]) -> None:
-    for topic in new:
-        try:
-            await admin.create_topics([topic])
-        except TopicAlreadyExistsError:
-            pass
-        except KafkaError as error:
-            log.warning(
-                "creating topic %s failed (retried at next start-up step): %s", topic.name, error
-            )

@@ -1,33 +1,115 @@
-"""Liveness and readiness views (``/health``, ``/ready``) for any app of this project."""
+"""Liveness and readiness views (``/health``, ``/ready``) for any app of this project.
+
+``/ready`` is 503 while the worker cannot reach the broker (a cheap metadata request
+every ``broker_probe_interval_s``), so an orchestrator routes webhooks elsewhere."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import time
 from collections.abc import Callable
 
 import faust
+from aiokafka import AIOKafkaClient
 from faust.web import Request, Response, View
+
+from streams.kafka import bootstrap_servers
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class BrokerProbe:
+    """Whether the broker answers a metadata request; logs each change once."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.reachable = True  # until a probe says otherwise
+        self.since = time.monotonic()
+        self._client: AIOKafkaClient | None = None
+
+    async def probe(self) -> bool:
+        timeout = max(1.0, self.settings.broker_probe_interval_s * 2)
+        try:
+            if self._client is None:
+                self._client = AIOKafkaClient(
+                    bootstrap_servers=bootstrap_servers(self.settings),
+                    request_timeout_ms=int(timeout * 1000),
+                )
+                await asyncio.wait_for(self._client.bootstrap(), timeout)
+            await asyncio.wait_for(self._client.fetch_all_metadata(), timeout)
+        except Exception as error:
+            await self.close()
+            self._set(False, f"{type(error).__name__}: {error}")
+            return False
+        self._set(True, "")
+        return True
+
+    def _set(self, reachable: bool, why: str) -> None:
+        if reachable == self.reachable:
+            return
+        lasted = time.monotonic() - self.since
+        self.reachable, self.since = reachable, time.monotonic()
+        if reachable:
+            log.warning("broker reachable again after %.0fs; /ready answers 200", lasted)
+        else:
+            log.error(
+                "broker unreachable (%s): %s; /ready answers 503, webhooks are refused, "
+                "imports and exports wait",
+                self.settings.broker,
+                why,
+            )
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            with contextlib.suppress(Exception):  # its broker may be gone
+                await client.close()
+
+    async def run(self, app: faust.App) -> None:
+        try:
+            while not app.should_stop:
+                await self.probe()
+                await asyncio.sleep(self.settings.broker_probe_interval_s)
+        finally:
+            await self.close()
+
 
 # Services outside Faust's own machinery (the import projection) add their readiness here.
 READY_CHECKS: list[Callable[[], bool]] = []
 
 
-def is_ready(app: faust.App) -> bool:
-    """Partitions assigned, tables recovered and every service loaded: the worker serves
-    current state."""
+def is_ready(app: faust.App, probe: BrokerProbe | None = None) -> bool:
+    """Partitions assigned, tables recovered, every service loaded and the broker
+    reachable: the worker serves current state."""
     recovery = app.tables.recovery
-    if not recovery.completed.is_set() or app.rebalancing:
+    reachable = probe is None or probe.reachable
+    if not (reachable and recovery.completed.is_set() and not app.rebalancing):
         return False
     return all(check() for check in READY_CHECKS)
 
 
 def install_health_views(app: faust.App) -> None:
+    settings: Settings | None = getattr(app, "settings", None)
+    probe = BrokerProbe(settings) if settings is not None else None
+    if probe is not None:
+
+        @app.task
+        async def probe_broker() -> None:
+            await probe.run(app)
+
     @app.page("/health")
     async def health(self: View, request: Request) -> Response:
         return self.json({"status": "ok", "app": app.conf.id})
 
     @app.page("/ready")
     async def ready(self: View, request: Request) -> Response:
-        ok = is_ready(app)
-        return self.json(
-            {"ready": ok, "rebalancing": bool(app.rebalancing)}, status=200 if ok else 503
-        )
+        ok = is_ready(app, probe)
+        body = {
+            "ready": ok,
+            "rebalancing": bool(app.rebalancing),
+            "broker_reachable": probe is None or probe.reachable,
+        }
+        return self.json(body, status=200 if ok else 503)

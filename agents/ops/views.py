@@ -52,7 +52,6 @@ from norce.errors import NorceError
 from streams import metrics
 from streams.logging import logging_config
 from streams.main import app, settings
-from streams.pipeline import declare
 
 log = logging.getLogger(__name__)
 
@@ -110,9 +109,7 @@ backlog = TopicMirror(backlog_reports.get_topic_name(), BacklogReport.model_vali
 dead_letters = DlqAggregate()
 
 
-@app.task
-async def declare_backlog_topic() -> None:
-    await declare(backlog_reports)
+app.register_topics(backlog_reports)  # created and confirmed at start
 
 
 @app.task

@@ -78,6 +78,35 @@ def _local_broker() -> Iterator[str]:
         subprocess.run([str(KAFKA_SH), "down"], env=env, capture_output=True)
 
 
+class PrivateBroker:
+    """A broker of one test's own (tools/kafka, own ports, empty data dir), which the test
+    may stop and start again; the session broker that other tests share is never stopped."""
+
+    def __init__(self, prefix: str = "norce-sync-kafka-private-") -> None:
+        self.port = free_port()
+        self.env = {
+            **os.environ,
+            "KAFKA_PORT": str(self.port),
+            "KAFKA_CONTROLLER_PORT": str(free_port()),
+            "KAFKA_DATA_DIR": tempfile.mkdtemp(prefix=prefix),
+        }
+
+    @property
+    def servers(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def _run(self, *args: str) -> None:
+        done = subprocess.run([str(KAFKA_SH), *args], env=self.env, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise BrokerUnavailable(f"kafka.sh {args}: {done.stdout}\n{done.stderr}")
+
+    def up(self) -> None:
+        self._run("up", "--watch-pid", str(os.getpid()))
+
+    def down(self) -> None:
+        self._run("down")
+
+
 @contextmanager
 def kafka_broker() -> Iterator[str]:
     """Yield bootstrap servers (``host:port``) of a running broker."""

@@ -22,9 +22,12 @@ from tests.support.worker import WorkerProcess
 EXAMPLE = ROOT / "config" / "example.yaml"
 NEVER = "0 0 1 1 *"  # a cron that fires once a year: tests trigger deltas themselves
 
+# The worker has no default secrets: these are the simulator's defaults.
 SECRETS = {
     "NORCE_SYNC_ERP_CLIENT_SECRET": "erp-demo-secret",
     "NORCE_SYNC_PIM_CLIENT_SECRET": "pim-demo-secret",
+    "NORCE_SYNC_NORCE_CLIENT_SECRET": "demo-secret",
+    "NORCE_SYNC_WEBHOOK_TOKEN": "demo-webhook-token",
 }
 
 

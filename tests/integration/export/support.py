@@ -55,6 +55,7 @@ def worker_env(
         "NORCE_SYNC_TOPIC_PARTITIONS": "2",
         "NORCE_SYNC_DLQ_TOPIC": f"{app_id}-dlq",
         "NORCE_SYNC_WEBHOOK_TOKEN": TOKEN,
+        "NORCE_SYNC_NORCE_CLIENT_SECRET": "demo-secret",  # the simulator's (sim_config)
         "NORCE_SYNC_EXPORT_TOPIC_PREFIX": f"{app_id}.",
         "NORCE_SYNC_EXPORT_QUERY_BASE_DELAY_S": "0.1",
         # the example config's import sources read their secrets from the environment

@@ -8,9 +8,6 @@ other tests share is never stopped.
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -31,39 +28,14 @@ from tests.integration.export.support import (
     subscribe,
     worker_env,
 )
-from tests.support.broker import KAFKA_SH, free_port
+from tests.support.broker import PrivateBroker
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
-class PrivateBroker:
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.env = {
-            **os.environ,
-            "KAFKA_PORT": str(self.port),
-            "KAFKA_CONTROLLER_PORT": str(free_port()),
-            "KAFKA_DATA_DIR": tempfile.mkdtemp(prefix="norce-sync-kafka-outage-"),
-        }
-
-    @property
-    def servers(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def _run(self, *args: str) -> None:
-        done = subprocess.run([str(KAFKA_SH), *args], env=self.env, capture_output=True, text=True)
-        assert done.returncode == 0, f"kafka.sh {args}: {done.stdout}\n{done.stderr}"
-
-    def up(self) -> None:
-        self._run("up", "--watch-pid", str(os.getpid()))
-
-    def down(self) -> None:
-        self._run("down")
-
-
 @pytest.fixture(scope="module")
 def broker() -> Iterator[PrivateBroker]:
-    private = PrivateBroker()
+    private = PrivateBroker("norce-sync-kafka-outage-")
     private.up()
     try:
         yield private

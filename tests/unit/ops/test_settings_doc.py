@@ -18,7 +18,7 @@ class Example(BaseModel):
 def test_table_rows_never_show_secrets() -> None:
     table = settings_table(Example)
     assert "| `NORCE_SYNC_NAME` | str | `x` | A name \\| with a bar. |" in table
-    assert "| `NORCE_SYNC_TOKEN` | secret | (demo value) | A secret. |" in table
+    assert "| `NORCE_SYNC_TOKEN` | secret | (hidden) | A secret. |" in table
     assert "| `NORCE_SYNC_MAYBE` | int | (unset) | Optional. |" in table
     assert "very-secret" not in table
 

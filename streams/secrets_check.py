@@ -1,0 +1,110 @@
+"""Start-up checks of the secret settings: no publicly known secret in a deployment.
+
+The demo's values are in the README, the demo script and the simulator; a worker that
+talks to a real Norce (a base URL that is not a loopback address) refuses to start while
+any secret is empty or still one of them. Messages name the setting, never its value.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from urllib.parse import urlparse
+
+from pydantic import SecretStr
+
+from streams.settings import ENV_PREFIX, Settings
+
+log = logging.getLogger(__name__)
+
+# Published in this repository (demo script, simulator defaults, tests): never secret.
+DEMO_SECRETS = frozenset(
+    {"demo-secret", "demo-webhook-token", "erp-demo-secret", "pim-demo-secret"}
+)
+# Secret settings a worker needs; ``ops_token`` is optional (see ``ops_token_warning``).
+REQUIRED = ("norce_client_secret", "webhook_token")
+
+
+class InsecureSettings(RuntimeError):
+    pass
+
+
+def is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def talks_to_real_norce(settings: Settings) -> bool:
+    """No explicit base URL means the Norce host pattern: real Norce."""
+    url = settings.norce_base_url
+    return url is None or not is_loopback(urlparse(url).hostname)
+
+
+def secret_problems(settings: Settings) -> list[str]:
+    """One line per secret that is empty or a demo value, naming where it is set."""
+    problems = []
+    for name in REQUIRED:
+        value = getattr(settings, name)
+        text = value.get_secret_value() if isinstance(value, SecretStr) else ""
+        setting = f"{ENV_PREFIX}{name.upper()}"
+        if not text:
+            problems.append(f"{setting} is empty")
+        elif text in DEMO_SECRETS:
+            problems.append(f"{setting} holds a demo value")
+    token = settings.ops_token
+    if token is not None and token.get_secret_value() in DEMO_SECRETS:
+        problems.append(f"{ENV_PREFIX}OPS_TOKEN holds a demo value")
+    problems += _source_problems(settings)
+    return problems
+
+
+def _source_problems(settings: Settings) -> list[str]:
+    from agents.config.runtime import sync_config
+
+    problems = []
+    for source_name, source in sync_config(settings).sources.items():
+        credentials = source.credentials
+        where = (
+            credentials.client_secret_env
+            if credentials.client_secret_env is not None
+            else f"secret file {credentials.client_secret_file}"
+        )
+        try:
+            value = credentials.resolve_secret()
+        except Exception:  # not set, unreadable or empty
+            problems.append(f"{where} (client secret of source {source_name}) is empty")
+            continue
+        if value in DEMO_SECRETS:
+            problems.append(f"{where} (client secret of source {source_name}) holds a demo value")
+    return problems
+
+
+def check_secrets(settings: Settings) -> None:
+    """Raise :class:`InsecureSettings` when a worker talking to real Norce would start
+    with an empty or publicly known secret."""
+    if not talks_to_real_norce(settings):
+        return
+    problems = secret_problems(settings)
+    if problems:
+        raise InsecureSettings(
+            "refusing to start: the Norce base URL is not a loopback address and "
+            + "; ".join(problems)
+            + ". Set each to a secret of your own (environment or secret file)."
+        )
+
+
+def ops_token_warning(settings: Settings) -> str | None:
+    """One line when the ops views are reachable from other hosts without a token."""
+    if is_loopback(settings.web_host) or settings.ops_token is not None:
+        return None
+    return (
+        f"ops views are open: the web server binds to {settings.web_host} and "
+        f"{ENV_PREFIX}OPS_TOKEN is not set, so anyone who reaches it sees jobs, "
+        "dead letters and metrics"
+    )
