@@ -111,7 +111,7 @@ async def _earlier_attempt(binding: InputBinding, request_id: str | None) -> boo
     if any(r.job_id is not None for r in mine):
         log.info("full import request %s already has a job; tracking it", request_id)
         return True
-    orphans = [r for r in mine if r.status == "intent"]
+    orphans = [r for r in mine if r.status in ("intent", "lost")]
     if not orphans:
         return False
     known = {r.job_id for r in records if r.job_id is not None}
@@ -134,7 +134,8 @@ async def _earlier_attempt(binding: InputBinding, request_id: str | None) -> boo
         await record_job_event(orphan.batch_id, {"type": "posted", "job_id": job.job_id})
         return True
     for r in orphans:
-        await record_job_event(r.batch_id, {"type": "lost"})
+        if r.status == "intent":
+            await record_job_event(r.batch_id, {"type": "lost"})
     return False
 
 

@@ -109,8 +109,11 @@ def apply_job_event(record: JobRecord | None, event: dict[str, Any]) -> JobRecor
         r.item_count = event.get("item_count", r.item_count)
         r.validation_failures = int(event.get("validation_failures", 0))
         r.rejected_rows = list(event.get("rejected_rows", []))
-        if r.status == "intent":
+        if r.status in ("intent", "lost"):
+            # "lost" meant "outcome unknown": a JobId found later (a full import adopting
+            # the job Norce has) reopens the record, and it is tracked like any other.
             r.status = "queued"
+            r.finished_at = None
         r.next_poll_at = now
     elif kind == "submit_failed":
         r.status = "submit_failed"

@@ -19,6 +19,7 @@ from tests.support.stack import (
     deliver,
     norce_prices,
     start_worker,
+    wait_until,
     worker_env,
     write_config,
 )
@@ -26,17 +27,19 @@ from tests.support.stack import (
 pytestmark = pytest.mark.e2e
 
 KEYS = 1_000
-VERSIONS = 6  # 6,000 changes
 # Each round: the worker starts, a version of every key is produced, and the worker dies:
 # inside a checkpoint (after the changelog was acknowledged but before the store write;
-# after the store write but before the offset commit) or at a random moment.
+# after the store write but before the offset commit), or at a random moment once the
+# round's first delta job reached Norce (so deltas are in flight: intents, POSTs, marks).
 ROUNDS: list[tuple[str, int]] = [
     ("after_produce", 2),
     ("random", 0),
     ("after_store", 3),
     ("random", 0),
+    ("random", 0),
     ("after_produce", 5),
 ]
+VERSIONS = len(ROUNDS) + 1  # 7,000 changes
 
 
 def change(n: int, version: int) -> tuple[bytes, dict]:
@@ -65,7 +68,7 @@ async def test_sigkill_sweep_loses_nothing_and_never_regresses(
             NORCE_SYNC_PROJECTION_BATCH_MAX="300",
         )
         topic = topics["price"]
-        kills = 0
+        kills = rounds_with_jobs = 0
         for round_no, (point, at) in enumerate(ROUNDS, start=1):
             crash = {}
             if point != "random":
@@ -74,9 +77,19 @@ async def test_sigkill_sweep_loses_nothing_and_never_regresses(
                     "NORCE_SYNC_CRASH_AT_CHECKPOINT": str(at),
                 }
             worker = await start_worker("streams", {**env, **crash}, tmp_path / "worker.log")
+            jobs_before = sim.state.stats()["jobs"]["total"]
             await produce(kafka_servers, topic, [change(n, round_no) for n in range(KEYS)])
             if point == "random":
-                await asyncio.sleep(rng.uniform(0.2, 3.0))
+                try:
+                    await wait_until(
+                        lambda: sim.state.stats()["jobs"]["total"] > jobs_before,
+                        timeout=60,
+                        what="a delta job this round",
+                    )
+                    rounds_with_jobs += 1
+                except TimeoutError:
+                    pass  # killed anyway; counted below
+                await asyncio.sleep(rng.uniform(0.0, 2.0))
                 worker.kill()
             else:
                 # It kills itself inside its checkpoint; the load guarantees it gets there.
@@ -84,6 +97,8 @@ async def test_sigkill_sweep_loses_nothing_and_never_regresses(
             assert worker.proc.returncode == -9, worker.tail()
             kills += 1
         assert kills >= 3
+        # The sweep must have killed workers while deltas were running, not only ingest.
+        assert rounds_with_jobs >= 2, f"only {rounds_with_jobs} rounds posted a delta job"
 
         # The last version arrives while no worker runs; then one recovers and delivers.
         await produce(kafka_servers, topic, [change(n, VERSIONS) for n in range(KEYS)])
@@ -110,4 +125,8 @@ async def test_sigkill_sweep_loses_nothing_and_never_regresses(
             writes += len(written)
             duplicates += sum(1 for a, b in itertools.pairwise(written) if a == b)
         share = duplicates / writes
-        print(f"kill sweep: {kills} kills, {writes} writes, {duplicates} duplicates ({share:.1%})")
+        jobs = sim.state.stats()["jobs"]["total"]
+        print(
+            f"kill sweep: {kills} kills ({rounds_with_jobs} with deltas in flight), {jobs} jobs, "
+            f"{writes} writes, {duplicates} duplicates ({share:.1%})"
+        )
