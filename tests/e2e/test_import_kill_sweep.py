@@ -82,7 +82,7 @@ async def test_sigkill_sweep_loses_nothing_and_never_regresses(
             if point == "random":
                 try:
                     await wait_until(
-                        lambda: sim.state.stats()["jobs"]["total"] > jobs_before,
+                        lambda before=jobs_before: sim.state.stats()["jobs"]["total"] > before,
                         timeout=60,
                         what="a delta job this round",
                     )
