@@ -117,14 +117,23 @@ async def submit_deltas(binding: InputBinding) -> list[str]:
             blocking[0].batch_id,
         )
         return []
-    items = await projector.pending_items(binding)
     size = binding.max_items_per_job
     posted = []
-    for start in range(0, len(items), size):
-        batch_id = await submit_batch(binding, items[start : start + size])
-        if batch_id is not None:
-            posted.append(batch_id)
+    # As few jobs as possible, holding at most about two jobs' rows in memory.
+    ready: list[PendingItem] = []
+    async for chunk in projector.pending_chunks(binding, size):
+        ready.extend(chunk)
+        while len(ready) >= size:
+            batch, ready = ready[:size], ready[size:]
+            posted += await _submit(binding, batch)
+    if ready:
+        posted += await _submit(binding, ready)
     return posted
+
+
+async def _submit(binding: InputBinding, items: list[PendingItem]) -> list[str]:
+    batch_id = await submit_batch(binding, items)
+    return [] if batch_id is None else [batch_id]
 
 
 async def submit_batch(binding: InputBinding, items: list[PendingItem]) -> str | None:

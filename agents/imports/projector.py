@@ -34,11 +34,12 @@ by primary key).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 import signal
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,7 @@ from mode import Service
 from agents.config.sync_config import InputBinding, SyncConfig
 from agents.imports import projection
 from agents.imports.cdc import decoder_for
-from agents.imports.store import Checkpoint, PartitionStore
+from agents.imports.store import Change, Checkpoint, PartitionStore
 from streams import metrics, topics
 from streams.dead_letters import note_dead_letter
 from streams.kafka import TopicSpec, admin_client, bootstrap_servers, declare_and_confirm
@@ -64,6 +65,8 @@ from streams.records import DeadLetter, PipelineError, Stage
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
+# Records folded between two yields to the event loop.
+YIELD_EVERY = 500
 
 
 @dataclass(slots=True)
@@ -77,19 +80,21 @@ class OwnedPartition:
     store: PartitionStore
     next_input: int
     next_commands: int
-    # Changed values of the batch in progress: key -> (value, pending before).
-    dirty: dict[bytes, tuple[projection.Value, bool]] = field(default_factory=dict)
+    # Changed values of the batch in progress: key -> (value, pending since as stored).
+    dirty: dict[bytes, tuple[projection.Value, float | None]] = field(default_factory=dict)
 
-    def current(self, key: bytes) -> tuple[projection.Value | None, bool]:
+    def current(self, key: bytes) -> tuple[projection.Value | None, float | None]:
+        """The key's value (the batch's newest, else the store's), and its pending time
+        as the store holds it."""
         held = self.dirty.get(key)
         if held is not None:
             return held
         value = self.store.get(key)
-        return value, value is not None and projection.is_pending(value)
+        return value, None if value is None else value.get("p")
 
-    def put(self, key: bytes, value: projection.Value, was_pending: bool) -> None:
+    def put(self, key: bytes, value: projection.Value, stored_since: float | None) -> None:
         held = self.dirty.get(key)
-        self.dirty[key] = (value, held[1] if held is not None else was_pending)
+        self.dirty[key] = (value, held[1] if held is not None else stored_since)
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,7 +229,7 @@ class Projector(Service):
                 await asyncio.sleep(1.0)
                 continue
             async with self._lock:
-                touched = self._fold(batch)
+                touched = await self._fold(batch)
                 touched |= self._apply_marks()
                 if not touched:
                     continue
@@ -338,7 +343,7 @@ class Projector(Service):
 
     # --- the batch -----------------------------------------------------------------
 
-    def _fold(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> set[TopicPartition]:
+    async def _fold(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> set[TopicPartition]:
         touched: set[TopicPartition] = set()
         now = time.time()
         for tp, records in batch.items():
@@ -346,7 +351,7 @@ class Projector(Service):
                 continue
             owned = self.owned.get(tp)
             if owned is not None:
-                self._fold_changes(owned, records, now)
+                await self._fold_changes(owned, records, now)
                 owned.next_input = records[-1].offset + 1
                 touched.add(tp)
                 continue
@@ -358,14 +363,18 @@ class Projector(Service):
         self.stats["records"] += sum(len(r) for r in batch.values())
         return touched
 
-    def _fold_changes(
+    async def _fold_changes(
         self, owned: OwnedPartition, records: list[ConsumerRecord], now: float
     ) -> None:
         binding = owned.binding
         source, kind = binding.source, binding.kind
         applied = stale = 0
         decoder = decoder_for(binding)
-        for record in records:
+        for index, record in enumerate(records):
+            if index and index % YIELD_EVERY == 0:
+                # Let the web server (webhook intake, views) in between: a batch is
+                # several milliseconds of pure CPU.
+                await asyncio.sleep(0)
             try:
                 mapped = decoder(record.value, record.key)
             except PipelineError as error:
@@ -378,13 +387,13 @@ class Projector(Service):
             if mapped is None:  # a tombstone after a delete: the delete itself counted
                 continue
             key = mapped.state_key.encode()
-            current, was_pending = owned.current(key)
+            current, stored_since = owned.current(key)
             new = projection.fold_change(current, mapped.version, mapped.row, mapped.deleted, now)
             applied += 1
             if new is None:
                 stale += 1
                 continue
-            owned.put(key, new, was_pending)
+            owned.put(key, new, stored_since)
         if applied:
             metrics.events_in.inc(applied, source=source, kind=kind)
             metrics.applied_changes.inc(applied, source=source, kind=kind)
@@ -402,10 +411,10 @@ class Projector(Service):
                 continue
             if command.get("type") != "requeue" or record.key is None:
                 continue
-            current, was_pending = owned.current(record.key)
+            current, stored_since = owned.current(record.key)
             new = projection.requeue(current, now)
             if new is not None:
-                owned.put(record.key, new, was_pending)
+                owned.put(record.key, new, stored_since)
 
     def _apply_marks(self) -> set[TopicPartition]:
         touched: set[TopicPartition] = set()
@@ -415,10 +424,10 @@ class Projector(Service):
             if owned is None:
                 continue  # given away meanwhile: its new owner sends the keys again
             for key, version in items:
-                current, was_pending = owned.current(key)
+                current, stored_since = owned.current(key)
                 new = projection.mark_sent(current, version)
                 if new is not None:
-                    owned.put(key, new, was_pending)
+                    owned.put(key, new, stored_since)
                     touched.add(owned.input)
         return touched
 
@@ -439,34 +448,34 @@ class Projector(Service):
         stores. Retries until the broker takes them (nothing is committed meanwhile)."""
         assert self._producer is not None
         dead, self._dead = self._dead, []
-        dirty = [o for o in self.owned.values() if o.dirty]
-        if not dirty and not dead:
-            for owned in self.owned.values():
-                owned.store.write({}, Checkpoint(owned.next_input, owned.next_commands))
-            return
+        changes = {
+            owned.input: {
+                key: Change(projection.encode(value), value.get("p"), stored_since)
+                for key, (value, stored_since) in owned.dirty.items()
+            }
+            for owned in self.owned.values()
+            if owned.dirty
+        }
         delay = 0.5
-        while True:
+        while changes or dead:
             try:
-                await self._produce(dirty, dead)
+                await self._produce(changes, dead)
                 break
             except KafkaError as error:
-                if self.should_stop and not self.owned:
-                    raise
                 log.warning(
                     "projection checkpoint: produce failed (%s); retrying in %.1fs", error, delay
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
-        self._maybe_crash("after_produce")
+        if changes:
+            self._maybe_crash("after_produce")
         for owned in self.owned.values():
-            changed = {
-                key: (projection.encode(value), projection.is_pending(value), was_pending)
-                for key, (value, was_pending) in owned.dirty.items()
-            }
-            owned.store.write(changed, Checkpoint(owned.next_input, owned.next_commands))
+            checkpoint = Checkpoint(owned.next_input, owned.next_commands)
+            owned.store.write(changes.get(owned.input, {}), checkpoint)
             owned.dirty.clear()
-        self._maybe_crash("after_store")
-        self.stats["batches"] += 1
+        if changes:
+            self._maybe_crash("after_store")
+            self.stats["batches"] += 1
 
     def _maybe_crash(self, point: str) -> None:
         """Testing only (``crash_in_checkpoint``): die inside a checkpoint."""
@@ -476,29 +485,23 @@ class Projector(Service):
             log.warning("crash_in_checkpoint=%s: SIGKILL now", point)
             os.kill(os.getpid(), signal.SIGKILL)
 
-    async def _produce(self, dirty: list[OwnedPartition], dead: list[DeadLetter]) -> None:
+    async def _produce(
+        self, changes: dict[TopicPartition, dict[bytes, Change]], dead: list[DeadLetter]
+    ) -> None:
         assert self._producer is not None
         producer = self._producer
         futures = []
-        for owned in dirty:
+        for tp, changed in changes.items():
+            topic, partition = self.owned[tp].state_topic, tp.partition
             builder = producer.create_batch()
-            for key, (value, _) in owned.dirty.items():
-                encoded = projection.encode(value)
-                if builder.append(key=key, value=encoded, timestamp=None) is None:
-                    futures.append(
-                        await producer.send_batch(
-                            builder, owned.state_topic, partition=owned.input.partition
-                        )
-                    )
+            for key, change in changed.items():
+                if builder.append(key=key, value=change.encoded, timestamp=None) is None:
+                    futures.append(await producer.send_batch(builder, topic, partition=partition))
                     builder = producer.create_batch()
-                    builder.append(key=key, value=encoded, timestamp=None)
+                    builder.append(key=key, value=change.encoded, timestamp=None)
             if builder.record_count():
-                futures.append(
-                    await producer.send_batch(
-                        builder, owned.state_topic, partition=owned.input.partition
-                    )
-                )
-            self.stats["changelog_records"] += len(owned.dirty)
+                futures.append(await producer.send_batch(builder, topic, partition=partition))
+            self.stats["changelog_records"] += len(changed)
         for letter in dead:
             key = (letter.state_key or "").encode() or None
             futures.append(await producer.send(self.settings.dlq_topic, letter.to_bytes(), key=key))
@@ -536,57 +539,43 @@ class Projector(Service):
         for (topic, partition), keys in by_partition.items():
             self._marks.append((topic, partition, keys))
 
-    async def pending_items(
-        self, binding: InputBinding, limit: int | None = None
-    ) -> list[PendingItem]:
-        """This worker's pending keys of the binding, with their current rows."""
+    async def pending_chunks(
+        self, binding: InputBinding, size: int
+    ) -> AsyncIterator[list[PendingItem]]:
+        """This worker's pending keys of the binding with their current rows, at most
+        ``size`` at a time (memory holds one chunk, whatever the backlog)."""
         prefix = f"{binding.source}|{binding.kind}|".encode()
-        items: list[PendingItem] = []
-        async with self._lock:
-            for owned in self.owned.values():
-                if owned.binding.pair != binding.pair:
-                    continue
-                keys = list(owned.store.pending_keys(prefix))
-                for key, value in zip(keys, owned.store.get_many(keys), strict=True):
-                    if value is None or not projection.is_pending(value):
-                        continue
-                    items.append(
-                        PendingItem(
-                            key,
-                            list(value["v"]),
-                            value["row"],
-                            owned.input.partition,
-                            owned.input.topic,
-                        )
-                    )
-                    if limit is not None and len(items) >= limit:
-                        return items
-        return items
+        for tp in sorted(self.owned):
+            after: bytes | None = None
+            while True:
+                async with self._lock:
+                    owned = self.owned.get(tp)
+                    if owned is None or owned.binding.pair != binding.pair:
+                        break
+                    keys = list(itertools.islice(owned.store.pending_keys(prefix, after), size))
+                    values = owned.store.get_many(keys)
+                if not keys:
+                    break
+                after = keys[-1]
+                yield [
+                    PendingItem(key, list(value["v"]), value["row"], tp.partition, tp.topic)
+                    for key, value in zip(keys, values, strict=True)
+                    if value is not None and projection.is_pending(value)
+                ]
 
     def pending_count(self, binding: InputBinding) -> int:
-        prefix = f"{binding.source}|{binding.kind}|".encode()
-        return sum(
-            sum(1 for _ in o.store.pending_keys(prefix))
-            for o in self.owned.values()
-            if o.binding.pair == binding.pair
-        )
+        return sum(o.store.pending for o in self.owned.values() if o.binding.pair == binding.pair)
 
     def backlog(self) -> dict[int, dict[str, dict[str, float]]]:
         """Pending keys per owned partition number and ``source|kind``, with the oldest
         pending time (for the ops views)."""
         reports: dict[int, dict[str, dict[str, float]]] = {}
         for owned in self.owned.values():
-            pair = f"{owned.binding.source}|{owned.binding.kind}"
             report = reports.setdefault(owned.input.partition, {})
-            keys = list(owned.store.pending_keys(f"{pair}|".encode()))
-            if not keys:
-                continue
-            oldest = float("inf")
-            for start in range(0, len(keys), 10_000):
-                for value in owned.store.get_many(keys[start : start + 10_000]):
-                    if value is not None and value.get("p") is not None:
-                        oldest = min(oldest, float(value["p"]))
-            report[pair] = {"keys": len(keys), "oldest": oldest}
+            oldest = owned.store.oldest_pending_since()
+            if owned.store.pending and oldest is not None:
+                pair = f"{owned.binding.source}|{owned.binding.kind}"
+                report[pair] = {"keys": owned.store.pending, "oldest": oldest}
         return reports
 
 
