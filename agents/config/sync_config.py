@@ -224,6 +224,25 @@ class Schedule:
         )
 
 
+class DueTimes:
+    """When each (source, kind)'s schedule fires next, counted from this process's first
+    look: the one bookkeeping of the delta and full-import timers."""
+
+    def __init__(self) -> None:
+        self._next: dict[tuple[str, str], float] = {}
+
+    def take(
+        self, pair: tuple[str, str], schedule: Schedule, now: float, *, busy: bool = False
+    ) -> bool:
+        """True when the pair is due (and not ``busy``): its next tick is then counted from
+        ``now``. A busy pair stays due, so it runs as soon as it is free."""
+        due = self._next.setdefault(pair, schedule.next_after(now))
+        if now < due or busy:
+            return False
+        self._next[pair] = schedule.next_after(now)
+        return True
+
+
 # --- sources -----------------------------------------------------------------------------
 
 _NAME = re.compile(r"^[a-z][a-z0-9_-]*$")

@@ -30,10 +30,11 @@ from aiohttp import web
 from faust.web import Request, Response, View
 
 from agents.export.enrich import ensure_export_topics
-from agents.export.events import EventRejected, JobCompleted, parse_event
+from agents.export.events import EventRejected, parse_event
 from streams import metrics
 from streams.kafka import send_acked
 from streams.main import app, settings
+from streams.messages import JobCompleted
 from streams.topics import job_events_topic, norce_events_topic
 
 log = logging.getLogger(__name__)

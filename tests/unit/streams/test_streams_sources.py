@@ -15,6 +15,7 @@ from agents.config.sync_config import (
     ConfigError,
     Credentials,
     Cron,
+    DueTimes,
     Schedule,
     SyncConfig,
     load_config,
@@ -414,3 +415,16 @@ class TestSchedule:
         with pytest.raises(ValueError) as info:
             Schedule(cron)
         assert reason in str(info.value)
+
+
+def test_due_times_fire_once_per_tick_and_wait_while_busy() -> None:
+    due = DueTimes()
+    every_minute = Schedule("60s")
+    pair = ("erp", "price")
+    assert not due.take(pair, every_minute, 10.0)  # first look: next tick at 60
+    assert not due.take(pair, every_minute, 59.0)
+    assert not due.take(pair, every_minute, 61.0, busy=True)  # stays due while busy
+    assert due.take(pair, every_minute, 62.0)
+    assert not due.take(pair, every_minute, 63.0)  # next tick at 120
+    assert due.take(pair, every_minute, 120.0)
+    assert not due.take(("erp", "stock"), every_minute, 120.0)  # pairs count separately
