@@ -55,7 +55,7 @@ _new = object.__new__
 _set = object.__setattr__
 
 
-class _Record(BaseModel):
+class Record(BaseModel):
     # extra="ignore": records stored in Kafka by a newer release must stay readable.
     model_config = ConfigDict(frozen=True, extra="ignore")
 
@@ -107,7 +107,7 @@ def _by_time(key: VersionKey) -> tuple[int, int]:
     return (key[2], key[1]) if key[0] else (key[1], 0)
 
 
-class Version(_Record):
+class Version(Record):
     """A comparable position in a source's change history.
 
     ``position`` is the connector's log position (Postgres LSN, MySQL binlog
@@ -156,7 +156,7 @@ class Version(_Record):
         return hash((self.ts_ms, self.position))
 
 
-class ChangeEvent(_Record):
+class ChangeEvent(Record):
     """One source change, decoded. ``row`` is the after-image; for deletes the before-image."""
 
     source: str
@@ -168,7 +168,7 @@ class ChangeEvent(_Record):
     deleted: bool = False
 
 
-class MappedChange(_Record):
+class MappedChange(Record):
     """A change as a Norce row. ``key`` is the Norce match key, values joined by ``|``."""
 
     source: str
@@ -201,7 +201,7 @@ def _b64(value: bytes | None) -> str | None:
     return None if value is None else base64.b64encode(value).decode("ascii")
 
 
-class DeadLetter(_Record):
+class DeadLetter(Record):
     """A message that failed a stage. In JSON the original bytes are base64 strings.
 
     ``topic``/``partition``/``offset`` locate the original message; they are None for
@@ -237,6 +237,12 @@ class DeadLetter(_Record):
         if isinstance(value, int) and not isinstance(value, bool):
             return str(value)
         return value
+
+    @property
+    def kafka_key(self) -> bytes | None:
+        """The key on the dead-letter topic: the state key when known, else the original
+        message's key (the dead-letter topic is not compacted: keys only help reading)."""
+        return self.state_key.encode() if self.state_key else self.key
 
     @field_serializer("key", "value", when_used="json")
     def _to_base64(self, value: bytes | None) -> str | None:

@@ -41,6 +41,7 @@ from pydantic import (
     GetCoreSchemaHandler,
     PrivateAttr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -224,6 +225,25 @@ class Schedule:
         )
 
 
+class DueTimes:
+    """When each (source, kind)'s schedule fires next, counted from this process's first
+    look: the one bookkeeping of the delta and full-import timers."""
+
+    def __init__(self) -> None:
+        self._next: dict[tuple[str, str], float] = {}
+
+    def take(
+        self, pair: tuple[str, str], schedule: Schedule, now: float, *, busy: bool = False
+    ) -> bool:
+        """True when the pair is due (and not ``busy``): its next tick is then counted from
+        ``now``. A busy pair stays due, so it runs as soon as it is free."""
+        due = self._next.setdefault(pair, schedule.next_after(now))
+        if now < due or busy:
+            return False
+        self._next[pair] = schedule.next_after(now)
+        return True
+
+
 # --- sources -----------------------------------------------------------------------------
 
 _NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
@@ -369,10 +389,10 @@ class InputBinding(_Model):
         return value
 
     @model_validator(mode="after")
-    def _check(self) -> InputBinding:
+    def _check(self, info: ValidationInfo) -> InputBinding:
         where = f"input {self.topic!r}"
         try:
-            mapper = Mapper(self.mapping, hook=self.hook)
+            mapper = Mapper(self.mapping, hook=self.hook, base_dir=_base_dir(info))
         except ValueError as exc:
             raise ValueError(f"{where}: mapping: {exc}") from None
         self.__pydantic_private__["_mapper"] = mapper
@@ -426,9 +446,9 @@ class TargetMapping(_Model):
     _mapper: Mapper = PrivateAttr()
 
     @model_validator(mode="after")
-    def _compile(self) -> TargetMapping:
+    def _compile(self, info: ValidationInfo) -> TargetMapping:
         try:
-            mapper = Mapper(self.mapping, hook=self.hook)
+            mapper = Mapper(self.mapping, hook=self.hook, base_dir=_base_dir(info))
         except ValueError as exc:
             raise ValueError(f"mapping: {exc}") from None
         self.__pydantic_private__["_mapper"] = mapper
@@ -523,12 +543,20 @@ def _format_errors(origin: str, exc: ValidationError) -> str:
     return "\n".join(lines)
 
 
-def parse_config(data: Any, origin: str = "<config>") -> SyncConfig:
-    """Validate already-parsed config data; errors become one ``ConfigError``."""
+def _base_dir(info: ValidationInfo) -> Path | None:
+    """Where ``file.py:function`` hooks are looked up: the config file's folder."""
+    return (info.context or {}).get("base_dir")
+
+
+def parse_config(
+    data: Any, origin: str = "<config>", *, base_dir: Path | None = None
+) -> SyncConfig:
+    """Validate already-parsed config data; errors become one ``ConfigError``.
+    ``base_dir``: the folder file-path hooks are relative to (default: the working one)."""
     if not isinstance(data, dict):
         raise ConfigError(f"{origin}: the config must be a mapping at the top level")
     try:
-        return SyncConfig.model_validate(data)
+        return SyncConfig.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as exc:
         raise ConfigError(_format_errors(origin, exc)) from None
 
@@ -546,4 +574,4 @@ def load_config(path: str | os.PathLike[str]) -> SyncConfig:
         detail = " ".join(str(exc).split())
         kind = "JSON" if path.suffix.lower() == ".json" else "YAML"
         raise ConfigError(f"{path}: not valid {kind}: {detail}") from None
-    return parse_config(data, str(path))
+    return parse_config(data, str(path), base_dir=path.parent)

@@ -21,10 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import faust
@@ -48,8 +47,7 @@ from norce.config import NorceCredentials
 from norce.errors import NorceError
 from norce.retry import RetryPolicy
 from streams import metrics
-from streams.dead_letters import note_dead_letter
-from streams.kafka import TopicSpec, declare_and_confirm, send_acked
+from streams.kafka import TopicSpec, declare_and_confirm, send_dead_letter, send_until_acked
 from streams.main import app, settings
 from streams.own_topics import specs_of
 from streams.records import DeadLetter, Stage
@@ -122,26 +120,6 @@ async def ensure_export_topics() -> None:
         if not {s.name for s in specs} <= app.own_topic_names:
             await declare_and_confirm(settings, specs, should_stop=lambda: app.should_stop)
         _topics_ready = True
-
-
-async def _send_until_acked(
-    topic: str, key: bytes | None, value: bytes | None, headers: Iterable[tuple[str, bytes]]
-) -> None:
-    # The events stay unacknowledged meanwhile, so giving up would only delay them to the
-    # next restart; keep trying (the broker is the only way forward) until we stop.
-    delay = 0.2
-    while True:
-        try:
-            await send_acked(app, topic, key, value, headers)
-            return
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            if app.should_stop:
-                raise
-            log.warning("produce to %s failed (%s); retrying in %.1fs", topic, exc, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
 
 
 class Enricher:
@@ -250,7 +228,11 @@ class Enricher:
                 skipped_total.inc(target=r.target, kind=r.kind)
         if not todo:
             return
-        await asyncio.gather(*(_send_until_acked(r.topic, r.key, r.value, r.headers) for r in todo))
+        # The events stay unacknowledged meanwhile, so giving up would only delay them to
+        # the next restart: keep trying (the broker is the only way forward) until we stop.
+        await asyncio.gather(
+            *(send_until_acked(app, r.topic, r.key, r.value, r.headers) for r in todo)
+        )
         for r in todo:
             metrics.events_out.inc(target=r.target, kind=r.kind)
         self.records_out += len(todo)
@@ -269,8 +251,7 @@ class Enricher:
             stage=str(stage),
             reason=reason[:2000],
         )
-        note_dead_letter(letter)
-        await _send_until_acked(settings.dlq_topic, message.key, letter.to_bytes(), ())
+        await send_dead_letter(app, letter, until_acked=True)
         self.dead_letters += 1
 
 
@@ -293,11 +274,6 @@ async def enrich(stream: faust.StreamT[bytes]) -> None:
 
 @app.page("/export/stats")
 class ExportStats(View):
+    # Guarded by the ops token like every view (agents.ops.views.ops_auth, deny by default).
     async def get(self, request: Request) -> Response:
-        token = settings.ops_token
-        if token is not None:
-            given = request.headers.get("Authorization", "")
-            expected = f"Bearer {token.get_secret_value()}"
-            if not hmac.compare_digest(given.encode(), expected.encode()):
-                return self.json({"error": "unauthorized"}, status=401)
         return self.json({**enricher.stats(), "time": time.time()})

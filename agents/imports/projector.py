@@ -44,7 +44,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.admin import AIOKafkaAdminClient
@@ -61,6 +60,7 @@ from agents.imports.store import Change, Checkpoint, PartitionStore
 from streams import metrics, topics
 from streams.dead_letters import note_dead_letter
 from streams.kafka import TopicSpec, admin_client, bootstrap_servers, declare_and_confirm
+from streams.messages import RequeueCommand
 from streams.records import DeadLetter, PipelineError, Stage
 from streams.settings import Settings
 
@@ -405,11 +405,11 @@ class Projector(Service):
     ) -> None:
         for record in records:
             try:
-                command = orjson.loads(record.value)
-            except orjson.JSONDecodeError:
-                log.warning("import command %s@%d not JSON; skipped", record.topic, record.offset)
+                RequeueCommand.from_bytes(record.value)  # the only command so far
+            except ValueError as error:  # not JSON, or not a requeue command
+                log.warning("import command %s@%d skipped: %s", record.topic, record.offset, error)
                 continue
-            if command.get("type") != "requeue" or record.key is None:
+            if record.key is None:
                 continue
             current, stored_since = owned.current(record.key)
             new = projection.requeue(current, now)
@@ -502,9 +502,12 @@ class Projector(Service):
             if builder.record_count():
                 futures.append(await producer.send_batch(builder, topic, partition=partition))
             self.stats["changelog_records"] += len(changed)
+        # Not streams.kafka.send_dead_letter: these letters ride on the checkpoint's own
+        # producer (the projector is outside the Faust app) and are awaited with its values,
+        # before the input offsets they come from are committed.
         for letter in dead:
-            key = (letter.state_key or "").encode() or None
-            futures.append(await producer.send(self.settings.dlq_topic, letter.to_bytes(), key=key))
+            dlq, value = self.settings.dlq_topic, letter.to_bytes()
+            futures.append(await producer.send(dlq, value, key=letter.kafka_key))
         if futures:
             await asyncio.gather(*futures)
 

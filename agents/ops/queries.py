@@ -4,7 +4,6 @@ group, dead-letter aggregates, and the bearer-token check."""
 
 from __future__ import annotations
 
-import hmac
 import re
 import time
 from collections import Counter, deque
@@ -16,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from agents.imports.jobs import JobRecord
 from streams.records import DeadLetter
+from streams.secrets_check import secret_matches
 
 # -- auth -----------------------------------------------------------------------------
 
@@ -23,9 +23,7 @@ from streams.records import DeadLetter
 def bearer_ok(authorization: str | None, token: str) -> bool:
     """``Authorization: Bearer <token>``, compared in constant time."""
     scheme, _, given = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer":
-        return False
-    return hmac.compare_digest(given.strip().encode(), token.encode())
+    return scheme.lower() == "bearer" and secret_matches(given.strip(), token)
 
 
 # -- jobs -----------------------------------------------------------------------------
