@@ -319,7 +319,10 @@ class InputBinding(_Model):
     topic: str
     source: str
     kind: Kind
-    format: Literal["debezium", "plain"] = "debezium"
+    format: Literal["debezium", "debezium-flat", "plain"] = "debezium"
+    # debezium-flat: the fields ExtractNewRecordState added (add.fields), e.g.
+    # [__source_ts_ms, __lsn] or [__source_ts_ms, __file, __pos, __row, __op].
+    flat_fields: list[str] = Field(default_factory=list)
     # Source columns forming the source key, joined by "|". Empty: the Kafka message key
     # (Debezium writes the primary key there).
     key_columns: list[str] = Field(default_factory=list)
@@ -385,6 +388,20 @@ class InputBinding(_Model):
                 )
         if self.ignore_empty_price_fields and self.kind != "price":
             raise ValueError(f"{where}: ignore_empty_price_fields applies to prices only")
+        if self.format == "debezium-flat":
+            from agents.imports.cdc import flat_roles  # the decoder owns the roles
+
+            try:
+                roles = set(flat_roles(self.flat_fields).values())
+            except ValueError as exc:
+                raise ValueError(f"{where}: {exc}") from None
+            if not roles - {"op", "connector"}:
+                raise ValueError(
+                    f"{where}: format debezium-flat needs flat_fields naming the version "
+                    "fields added by ExtractNewRecordState (e.g. [__source_ts_ms, __lsn])"
+                )
+        elif self.flat_fields:
+            raise ValueError(f"{where}: flat_fields applies to format debezium-flat only")
         if self.key_fields is not None and not self.key_fields:
             raise ValueError(f"{where}: key_fields must not be empty")
         if self.hook is None:  # a hook may add fields; only the declarative part is checked

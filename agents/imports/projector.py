@@ -55,7 +55,7 @@ from mode import Service
 
 from agents.config.sync_config import InputBinding, SyncConfig
 from agents.imports import projection
-from agents.imports.cdc import decoder_for
+from agents.imports.cdc import NotAChange, decoder_for
 from agents.imports.store import Checkpoint, PartitionStore
 from streams import metrics, topics
 from streams.dead_letters import note_dead_letter
@@ -131,6 +131,9 @@ class Projector(Service):
         self.assigned_once = asyncio.Event()
         self.partitions: dict[str, int] = {}
         self.stats = {"batches": 0, "records": 0, "changelog_records": 0, "rebuilt": 0}
+        # "source|kind" -> time of the last truncate seen by this worker (for the ops views;
+        # in memory: a restart forgets it, the metric and the log line remain).
+        self.truncated: dict[str, float] = {}
 
     # --- topics --------------------------------------------------------------------
 
@@ -368,6 +371,9 @@ class Projector(Service):
         for record in records:
             try:
                 mapped = decoder(record.value, record.key)
+            except NotAChange as signal_:
+                self._not_a_change(binding, record, signal_.kind, now)
+                continue
             except PipelineError as error:
                 self._dead_letter(record, error)
                 continue
@@ -390,6 +396,25 @@ class Projector(Service):
             metrics.applied_changes.inc(applied, source=source, kind=kind)
         if stale:
             metrics.stale_dropped.inc(stale, source=source, kind=kind)
+
+    def _not_a_change(
+        self, binding: InputBinding, record: ConsumerRecord, kind: str, now: float
+    ) -> None:
+        metrics.non_row_messages.inc(source=binding.source, kind=binding.kind, type=kind)
+        if kind != "truncate":
+            return
+        # Never deletes: the rows Norce holds stay until a full import decides.
+        metrics.truncates.inc(source=binding.source, kind=binding.kind)
+        self.truncated[f"{binding.source}|{binding.kind}"] = now
+        log.warning(
+            "truncate on %s[%d]@%d (%s %s): no rows deleted; run a full import if the "
+            "table is meant to be empty",
+            record.topic,
+            record.partition,
+            record.offset,
+            binding.source,
+            binding.kind,
+        )
 
     def _fold_commands(
         self, owned: OwnedPartition, records: list[ConsumerRecord], now: float
@@ -579,6 +604,9 @@ class Projector(Service):
             pair = f"{owned.binding.source}|{owned.binding.kind}"
             report = reports.setdefault(owned.input.partition, {})
             keys = list(owned.store.pending_keys(f"{pair}|".encode()))
+            truncated = self.truncated.get(pair)
+            if truncated is not None:
+                report[pair] = {"keys": 0, "oldest": float("inf"), "truncated_at": truncated}
             if not keys:
                 continue
             oldest = float("inf")
@@ -587,6 +615,8 @@ class Projector(Service):
                     if value is not None and value.get("p") is not None:
                         oldest = min(oldest, float(value["p"]))
             report[pair] = {"keys": len(keys), "oldest": oldest}
+            if truncated is not None:
+                report[pair]["truncated_at"] = truncated
         return reports
 
 
