@@ -429,9 +429,7 @@ def _mysql(source: dict[str, Any], payload: dict[str, Any]) -> Position:
 
 def _sqlserver(source: dict[str, Any], payload: dict[str, Any]) -> Position:
     commit, change = _lsn_int(source, "commit_lsn"), _lsn_int(source, "change_lsn")
-    serial = source.get("event_serial_no") or 0
-    if not _is_int(serial):
-        raise _invalid(f"source.event_serial_no {serial!r} is not an integer")
+    serial = _decimal(source, "event_serial_no")  # the docs' example writes it as text
     return (commit >> 63, commit & _LOW_63, change >> 63, change & _LOW_63, serial)
 
 
