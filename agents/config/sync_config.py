@@ -8,7 +8,7 @@ YAML or JSON, loaded with ``load_config(path)``; ``config/example.yaml`` shows e
       - {topic: erp.public.prices, source: erp, kind: price, format: debezium,
          key_columns: [...], mapping: {...}, hook: null, owned_fields: {...},
          delta_schedule: 30s, full_schedule: "0 3 * * 0", max_items_per_job: 10000,
-         ignore_empty_price_fields: false}
+         mandatory_price_fields: []}
     targets:            # export path: per target, per kind (sku|price|stock|customer)
       search: {sku: {mapping: {...}, hook: null, topic: null}}
 
@@ -336,7 +336,10 @@ class InputBinding(_Model):
     delta_schedule: Schedule = Field(default_factory=lambda: Schedule("15m"))
     full_schedule: Schedule = Field(default_factory=lambda: Schedule("0 3 * * 0"))
     max_items_per_job: int = Field(default=10_000, ge=1)
-    ignore_empty_price_fields: bool = False
+    ignore_empty_price_fields: bool = False  # replaced by mandatory_price_fields
+    # IgnoreSkuPriceListFieldsWhenEmpty: the price fields a row must carry, or Norce
+    # ignores the row whole. A subset of SkuPriceListFieldsThatAreSet.
+    mandatory_price_fields: list[str | int] = Field(default_factory=list)
 
     _mapper: Mapper = PrivateAttr()
 
@@ -388,6 +391,22 @@ class InputBinding(_Model):
                 )
         if self.ignore_empty_price_fields and self.kind != "price":
             raise ValueError(f"{where}: ignore_empty_price_fields applies to prices only")
+        if self.ignore_empty_price_fields:
+            raise ValueError(
+                f"{where}: ignore_empty_price_fields is gone: Norce's "
+                "IgnoreSkuPriceListFieldsWhenEmpty lists mandatory fields; set "
+                "mandatory_price_fields (a subset of SkuPriceListFieldsThatAreSet)"
+            )
+        if self.mandatory_price_fields:
+            owned = self.owned_fields.get("SkuPriceListFieldsThatAreSet", [])
+            if self.kind != "price":
+                raise ValueError(f"{where}: mandatory_price_fields applies to prices only")
+            lacking = [f for f in self.mandatory_price_fields if f not in owned]
+            if lacking:
+                raise ValueError(
+                    f"{where}: mandatory_price_fields {lacking} are not in "
+                    "owned_fields.SkuPriceListFieldsThatAreSet"
+                )
         if self.format == "debezium-flat":
             from agents.imports.cdc import flat_roles  # the decoder owns the roles
 

@@ -26,6 +26,7 @@ from agents.config.sync_config import InputBinding
 from agents.imports.headers import IMPORT_KIND, connect_header
 from agents.imports.ingest import projector
 from agents.imports.jobs import rejected_rows
+from agents.imports.price_values import note_unwritable
 from agents.imports.projector import PendingItem
 from agents.imports.submit import clients, open_jobs, record_job_event
 from agents.ops.health import is_ready
@@ -155,6 +156,7 @@ async def submit_batch(binding: InputBinding, items: list[PendingItem]) -> str |
     source = config.sources[binding.source]
     header = connect_header(binding, source.account_id, full=False)
     rows = [item.row for item in items]
+    note_unwritable(binding, rows)
     try:
         response = await clients.for_source(binding.source).connect.import_items(
             IMPORT_KIND[binding.kind], header, rows

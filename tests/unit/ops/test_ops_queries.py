@@ -94,6 +94,8 @@ def test_group_backlog_sums_the_latest_report_of_each_partition() -> None:
             "keys": 7,
             "oldest_pending_since": 50.0,
             "oldest_pending_age_s": 50.0,
+            "truncated": False,
+            "truncated_at": None,
         }
     ]
     assert result["total_keys"] == 7
