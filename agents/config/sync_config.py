@@ -8,7 +8,7 @@ YAML or JSON, loaded with ``load_config(path)``; ``config/example.yaml`` shows e
       - {topic: erp.public.prices, source: erp, kind: price, format: debezium,
          key_columns: [...], mapping: {...}, hook: null, owned_fields: {...},
          delta_schedule: 30s, full_schedule: "0 3 * * 0", max_items_per_job: 10000,
-         ignore_empty_price_fields: false}
+         mandatory_price_fields: []}
     targets:            # export path: per target, per kind (sku|price|stock|customer)
       search: {sku: {mapping: {...}, hook: null, topic: null}}
 
@@ -339,7 +339,10 @@ class InputBinding(_Model):
     topic: str
     source: str
     kind: Kind
-    format: Literal["debezium", "plain"] = "debezium"
+    format: Literal["debezium", "debezium-flat", "plain"] = "debezium"
+    # debezium-flat: the fields ExtractNewRecordState added (add.fields), e.g.
+    # [__source_ts_ms, __lsn] or [__source_ts_ms, __file, __pos, __row, __op].
+    flat_fields: list[str] = Field(default_factory=list)
     # Source columns forming the source key, joined by "|". Empty: the Kafka message key
     # (Debezium writes the primary key there).
     key_columns: list[str] = Field(default_factory=list)
@@ -353,7 +356,10 @@ class InputBinding(_Model):
     delta_schedule: Schedule = Field(default_factory=lambda: Schedule("15m"))
     full_schedule: Schedule = Field(default_factory=lambda: Schedule("0 3 * * 0"))
     max_items_per_job: int = Field(default=10_000, ge=1)
-    ignore_empty_price_fields: bool = False
+    ignore_empty_price_fields: bool = False  # replaced by mandatory_price_fields
+    # IgnoreSkuPriceListFieldsWhenEmpty: the price fields a row must carry, or Norce
+    # ignores the row whole. A subset of SkuPriceListFieldsThatAreSet.
+    mandatory_price_fields: list[str | int] = Field(default_factory=list)
 
     _mapper: Mapper = PrivateAttr()
 
@@ -405,6 +411,36 @@ class InputBinding(_Model):
                 )
         if self.ignore_empty_price_fields and self.kind != "price":
             raise ValueError(f"{where}: ignore_empty_price_fields applies to prices only")
+        if self.ignore_empty_price_fields:
+            raise ValueError(
+                f"{where}: ignore_empty_price_fields is gone: Norce's "
+                "IgnoreSkuPriceListFieldsWhenEmpty lists mandatory fields; set "
+                "mandatory_price_fields (a subset of SkuPriceListFieldsThatAreSet)"
+            )
+        if self.mandatory_price_fields:
+            owned = self.owned_fields.get("SkuPriceListFieldsThatAreSet", [])
+            if self.kind != "price":
+                raise ValueError(f"{where}: mandatory_price_fields applies to prices only")
+            lacking = [f for f in self.mandatory_price_fields if f not in owned]
+            if lacking:
+                raise ValueError(
+                    f"{where}: mandatory_price_fields {lacking} are not in "
+                    "owned_fields.SkuPriceListFieldsThatAreSet"
+                )
+        if self.format == "debezium-flat":
+            from agents.imports.cdc import flat_roles  # the decoder owns the roles
+
+            try:
+                roles = set(flat_roles(self.flat_fields).values())
+            except ValueError as exc:
+                raise ValueError(f"{where}: {exc}") from None
+            if not roles - {"op", "connector"}:
+                raise ValueError(
+                    f"{where}: format debezium-flat needs flat_fields naming the version "
+                    "fields added by ExtractNewRecordState (e.g. [__source_ts_ms, __lsn])"
+                )
+        elif self.flat_fields:
+            raise ValueError(f"{where}: flat_fields applies to format debezium-flat only")
         if self.key_fields is not None and not self.key_fields:
             raise ValueError(f"{where}: key_fields must not be empty")
         if self.hook is None:  # a hook may add fields; only the declarative part is checked

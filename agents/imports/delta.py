@@ -25,6 +25,7 @@ from faust.web import Request, Response, View
 from agents.config.sync_config import DueTimes, InputBinding
 from agents.imports.headers import IMPORT_KIND, connect_header
 from agents.imports.ingest import projector
+from agents.imports.price_values import note_unwritable
 from agents.imports.projector import PendingItem
 from agents.imports.submit import clients, open_jobs, record_job_event
 from agents.ops.health import is_ready
@@ -157,6 +158,7 @@ async def submit_batch(binding: InputBinding, items: list[PendingItem]) -> str |
     source = config.sources[binding.source]
     header = connect_header(binding, source.account_id, full=False)
     rows = [item.row for item in items]
+    note_unwritable(binding, rows)
     try:
         response = await clients.for_source(binding.source).connect.import_items(
             IMPORT_KIND[binding.kind], header, rows

@@ -31,6 +31,7 @@ from pydantic import ValidationError
 from agents.config.sync_config import DueTimes, InputBinding
 from agents.imports.full_file import StateSnapshot
 from agents.imports.headers import IMPORT_KIND, connect_header
+from agents.imports.price_values import note_unwritable
 from agents.imports.submit import clients, job_records, open_jobs, record_job_event
 from norce.errors import NorceError
 from streams import metrics, topics
@@ -168,9 +169,16 @@ async def run_full_import(binding: InputBinding, request_id: str | None) -> None
         async def progress(rows: int) -> None:
             await record_job_event(Progress(batch_id=batch_id, rows=rows, total=total))
 
+        async def checked(
+            source: AsyncIterator[dict[str, Any]],
+        ) -> AsyncIterator[dict[str, Any]]:
+            async for row in source:
+                note_unwritable(binding, (row,))
+                yield row
+
         def rows() -> AsyncIterator[dict[str, Any]]:
             # A factory, so a retried POST streams the same snapshot again.
-            return snapshot.rows(progress, PROGRESS_EVERY)
+            return checked(snapshot.rows(progress, PROGRESS_EVERY))
 
         header = connect_header(binding, config.sources[binding.source].account_id, full=True)
         try:

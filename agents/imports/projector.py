@@ -55,7 +55,7 @@ from mode import Service
 
 from agents.config.sync_config import InputBinding, SyncConfig
 from agents.imports import projection
-from agents.imports.cdc import decoder_for
+from agents.imports.cdc import NotAChange, decoder_for
 from agents.imports.store import Change, Checkpoint, PartitionStore
 from streams import metrics, topics
 from streams.dead_letters import note_dead_letter
@@ -136,6 +136,9 @@ class Projector(Service):
         self.assigned_once = asyncio.Event()
         self.partitions: dict[str, int] = {}
         self.stats = {"batches": 0, "records": 0, "changelog_records": 0, "rebuilt": 0}
+        # "source|kind" -> time of the last truncate seen by this worker (for the ops views;
+        # in memory: a restart forgets it, the metric and the log line remain).
+        self.truncated: dict[str, float] = {}
 
     # --- topics --------------------------------------------------------------------
 
@@ -377,6 +380,9 @@ class Projector(Service):
                 await asyncio.sleep(0)
             try:
                 mapped = decoder(record.value, record.key)
+            except NotAChange as signal_:
+                self._not_a_change(binding, record, signal_.kind, now)
+                continue
             except PipelineError as error:
                 self._dead_letter(record, error)
                 continue
@@ -399,6 +405,25 @@ class Projector(Service):
             metrics.applied_changes.inc(applied, source=source, kind=kind)
         if stale:
             metrics.stale_dropped.inc(stale, source=source, kind=kind)
+
+    def _not_a_change(
+        self, binding: InputBinding, record: ConsumerRecord, kind: str, now: float
+    ) -> None:
+        metrics.non_row_messages.inc(source=binding.source, kind=binding.kind, type=kind)
+        if kind != "truncate":
+            return
+        # Never deletes: the rows Norce holds stay until a full import decides.
+        metrics.truncates.inc(source=binding.source, kind=binding.kind)
+        self.truncated[f"{binding.source}|{binding.kind}"] = now
+        log.warning(
+            "truncate on %s[%d]@%d (%s %s): no rows deleted; run a full import if the "
+            "table is meant to be empty",
+            record.topic,
+            record.partition,
+            record.offset,
+            binding.source,
+            binding.kind,
+        )
 
     def _fold_commands(
         self, owned: OwnedPartition, records: list[ConsumerRecord], now: float
@@ -575,10 +600,15 @@ class Projector(Service):
         reports: dict[int, dict[str, dict[str, float]]] = {}
         for owned in self.owned.values():
             report = reports.setdefault(owned.input.partition, {})
+            pair = f"{owned.binding.source}|{owned.binding.kind}"
             oldest = owned.store.oldest_pending_since()
+            truncated = self.truncated.get(pair)
             if owned.store.pending and oldest is not None:
-                pair = f"{owned.binding.source}|{owned.binding.kind}"
                 report[pair] = {"keys": owned.store.pending, "oldest": oldest}
+            elif truncated is not None:
+                report[pair] = {"keys": 0, "oldest": float("inf")}
+            if truncated is not None:
+                report[pair]["truncated_at"] = truncated
         return reports
 
 

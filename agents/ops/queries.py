@@ -141,9 +141,12 @@ def group_backlog(
             reported[report.partition] = report
     for report in reported.values():
         for pair, entry in report.counts.items():
-            total = totals.setdefault(pair, {"keys": 0, "oldest": float("inf")})
+            total = totals.setdefault(
+                pair, {"keys": 0, "oldest": float("inf"), "truncated_at": 0.0}
+            )
             total["keys"] += entry["keys"]
             total["oldest"] = min(total["oldest"], entry["oldest"])
+            total["truncated_at"] = max(total["truncated_at"], entry.get("truncated_at", 0.0))
     backlog = []
     for pair, total in sorted(totals.items()):
         source, _, kind = pair.partition("|")
@@ -155,6 +158,9 @@ def group_backlog(
                 "keys": int(total["keys"]),
                 "oldest_pending_since": oldest,
                 "oldest_pending_age_s": round(now - oldest, 3) if oldest else None,
+                # A truncate seen on the input (op t): never applied as deletes.
+                "truncated": bool(total["truncated_at"]),
+                "truncated_at": total["truncated_at"] or None,
             }
         )
     stale = sorted(p for p, r in reported.items() if now - r.at > stale_after)
