@@ -87,6 +87,9 @@ def consumer(settings: Settings) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(
         bootstrap_servers=bootstrap_servers(settings),
         enable_auto_commit=False,
+        # Readers here assign and seek to the beginning; with the default "latest", the
+        # offset reset that assign() schedules can land after the seek and skip the data.
+        auto_offset_reset="earliest",
         # Large enough for a 10,000-key batch record; small enough that a full import's
         # fetch buffers stay a few MiB.
         max_partition_fetch_bytes=16 * 1024 * 1024,
