@@ -318,6 +318,9 @@ class Projector(Service):
         reader = AIOKafkaConsumer(
             bootstrap_servers=bootstrap_servers(self.settings),
             enable_auto_commit=False,
+            # Not the default "latest": the reset that assign() schedules can land after
+            # seek_to_beginning, and the rebuild then reads nothing (an empty store).
+            auto_offset_reset="earliest",
             max_partition_fetch_bytes=8 * 1024 * 1024,
         )
         await reader.start()
