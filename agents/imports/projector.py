@@ -351,13 +351,20 @@ class Projector(Service):
             reader.assign([tp])
             end = (await reader.end_offsets([tp]))[tp]
             await reader.seek_to_beginning(tp)
-            records: list[tuple[bytes, bytes | None]] = []
+            count = 0
+            # Streamed into the store a fetch at a time: memory holds one fetch, never
+            # the partition (a rebuild of 250,000 keys would otherwise hold them all).
             while await reader.position(tp) < end:
                 fetched = await reader.getmany(tp, timeout_ms=1000, max_records=10_000)
-                for record in fetched.get(tp, []):
-                    if record.offset < end and record.key is not None:
-                        records.append((record.key, record.value))
-            return store.load(records, checkpoint)
+                records = [
+                    (record.key, record.value)
+                    for record in fetched.get(tp, [])
+                    if record.offset < end and record.key is not None
+                ]
+                store.load_values(records)
+                count += len(records)
+            store.finish_load(checkpoint)
+            return count
         finally:
             await reader.stop()
 

@@ -125,29 +125,40 @@ class PartitionStore:
                 batch.put(_PENDING + key, b"")
                 self.pending += 1
 
-    def load(self, records: Iterable[tuple[bytes, bytes | None]], checkpoint: Checkpoint) -> int:
-        """Fill an empty store from changelog records (key, value; None = deleted), in
-        changelog order: the last record of a key wins."""
-        latest: dict[bytes, bytes | None] = {}
-        count = 0
-        for key, raw in records:
-            latest[key] = raw
-            count += 1
+    def load_values(self, records: Iterable[tuple[bytes, bytes | None]]) -> None:
+        """Write changelog records (key, value; None = deleted) in changelog order into a
+        store being rebuilt: a later record of a key overwrites an earlier one. The
+        pending indexes are built once at the end (:meth:`finish_load`)."""
         batch = WriteBatch(raw_mode=True)
-        written = 0
-        for key, raw in latest.items():
+        for key, raw in records:
             if raw is None:
+                batch.delete(_STATE + key)
+            else:
+                batch.put(_STATE + key, raw)
+        self.db.write(batch)
+
+    def finish_load(self, checkpoint: Checkpoint) -> None:
+        """Index the pending keys of the loaded values and write the checkpoint."""
+        batch = WriteBatch(raw_mode=True)
+        indexed = 0
+        for key, value in self.values():
+            since = value.get("p")
+            if since is None:
                 continue
-            batch.put(_STATE + key, raw)
-            since = projection.decode(raw).get("p")
             self._index(batch, key, since, None)
-            written += 1
-            if written % 50_000 == 0:
+            indexed += 1
+            if indexed % 50_000 == 0:
                 self.db.write(batch)
                 batch = WriteBatch(raw_mode=True)
         batch.put(_CHECKPOINT, _checkpoint_bytes(checkpoint))
         self.db.write(batch)
-        return count
+
+    def load(self, records: Iterable[tuple[bytes, bytes | None]], checkpoint: Checkpoint) -> int:
+        """Fill an empty store from changelog records; the number of records read."""
+        records = list(records)
+        self.load_values(records)
+        self.finish_load(checkpoint)
+        return len(records)
 
     def pending_keys(self, prefix: bytes = b"", after: bytes | None = None) -> Iterator[bytes]:
         """Pending state keys starting with ``prefix``, in key order, after ``after``."""
