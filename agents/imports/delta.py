@@ -23,13 +23,12 @@ import orjson
 from faust.web import Request, Response, View
 
 from agents.config.sync_config import DueTimes, InputBinding
-from agents.imports.headers import IMPORT_KIND, connect_header
-from agents.imports.ingest import projector
 from agents.imports.price_values import note_unwritable
-from agents.imports.projector import PendingItem
+from agents.imports.projector import PendingItem, projector
 from agents.imports.submit import clients, open_jobs, record_job_event
 from agents.ops.health import is_ready
 from norce.errors import NorceError
+from norce.imports import IMPORT_KIND, connect_header
 from streams import metrics
 from streams.kafka import send_dead_letter
 from streams.main import app, settings

@@ -30,10 +30,10 @@ from pydantic import ValidationError
 
 from agents.config.sync_config import DueTimes, InputBinding
 from agents.imports.full_file import StateSnapshot
-from agents.imports.headers import IMPORT_KIND, connect_header
 from agents.imports.price_values import note_unwritable
 from agents.imports.submit import clients, job_records, open_jobs, record_job_event
 from norce.errors import NorceError
+from norce.imports import IMPORT_KIND, connect_header
 from streams import metrics, topics
 from streams.kafka import consumer
 from streams.main import app, settings

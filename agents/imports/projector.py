@@ -657,3 +657,19 @@ async def _partition_counts(admin: AIOKafkaAdminClient, names: list[str]) -> dic
         if partitions and all(p.get("leader", -1) >= 0 for p in partitions):
             counts[topic["topic"]] = len(partitions)
     return counts
+
+
+# --- the service app's projector ---------------------------------------------------------
+# Imported here (not at the top) so the class above stays importable without the app.
+from agents.ops.health import READY_CHECKS  # noqa: E402
+from streams.main import app, settings  # noqa: E402
+from streams.pipeline import config  # noqa: E402
+
+projector = Projector(settings, config)
+READY_CHECKS.append(lambda: projector.ready)
+
+
+@app.task
+async def start_projector() -> None:
+    # Started and stopped with the app (what ``@app.service`` does for a class).
+    await app.add_runtime_dependency(projector)

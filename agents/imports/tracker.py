@@ -16,9 +16,10 @@ import time
 
 from pydantic import ValidationError
 
-from agents.imports.decisions import (
+from agents.imports.jobs import (
     Action,
     FlagOverdue,
+    JobRecord,
     LateFinishResend,
     Limits,
     Memory,
@@ -26,9 +27,9 @@ from agents.imports.decisions import (
     ResolveOrphan,
     SettleFailure,
     Supersede,
+    apply_job_event,
     decide,
 )
-from agents.imports.jobs import JobRecord, apply_job_event
 from agents.imports.submit import clients, job_records, record_job_event
 from norce.errors import NorceError
 from norce.jobs import LogSeverity

@@ -32,8 +32,8 @@ from aiohttp import web as aioweb
 from faust.web import Request, Response, View
 from pydantic import ValidationError
 
-from agents.imports.ingest import projector
 from agents.imports.jobs import JobRecord
+from agents.imports.projector import projector
 from agents.imports.submit import clients, job_records
 from agents.ops.health import is_ready
 from agents.ops.kafka_reads import TopicMirror, tail_dead_letters

@@ -8,7 +8,7 @@ import pytest
 
 from agents.config.sync_config import load_config
 from agents.imports import price_values
-from agents.imports.headers import connect_header
+from norce.imports import connect_header
 from streams import metrics
 from tests.unit.streams.test_streams_cdc import EXAMPLE, with_changes
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import orjson
 
 from agents.config.sync_config import load_config
-from agents.imports.headers import connect_header
+from norce.imports import connect_header
 from norce.jobs import ValidationSummary
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "config" / "example.yaml"

@@ -1,11 +1,12 @@
-"""The job tracker's decisions, one branch at a time (``agents.imports.decisions``)."""
+"""The job tracker's decisions, one branch at a time (``agents.imports.jobs``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from agents.imports.decisions import (
+from agents.imports.jobs import (
     FlagOverdue,
+    JobRecord,
     LateFinishResend,
     Limits,
     Memory,
@@ -15,7 +16,6 @@ from agents.imports.decisions import (
     Supersede,
     decide,
 )
-from agents.imports.jobs import JobRecord
 
 LIMITS = Limits(
     lead_time_limit_s=100.0,

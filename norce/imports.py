@@ -1,10 +1,27 @@
-"""``X-StormConnect-Header`` and import endpoint for an input binding."""
+"""Norce Connect's import kinds: the endpoint per entity kind and the
+``X-StormConnect-Header`` of an import, with the field codes the client's enums do not
+name. Contract knowledge; the caller's binding only needs the attributes of
+:class:`ImportBinding`."""
 
 from __future__ import annotations
 
-from agents.config.sync_config import InputBinding
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
 from norce.connect import ImportKind
 from norce.connect_header import ConnectHeader
+
+
+class ImportBinding(Protocol):
+    """What a header is built from (``agents.config.sync_config.InputBinding`` has it)."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def owned_fields(self) -> Mapping[str, Sequence[int | str]]: ...
+    @property
+    def mandatory_price_fields(self) -> Sequence[int | str]: ...
+
 
 IMPORT_KIND = {
     "price": ImportKind.SKU_PRICE_LISTS,
@@ -18,7 +35,7 @@ SKU_CULTURE_FIELDS = {"ErpName": 0, "ErpNameCreateOnly": 1, "Comment": 2, "Comme
 _BY_LIST = {"SkuCultureFieldsThatAreSet": SKU_CULTURE_FIELDS}
 
 
-def connect_header(binding: InputBinding, account_id: int, *, full: bool) -> ConnectHeader:
+def connect_header(binding: ImportBinding, account_id: int, *, full: bool) -> ConnectHeader:
     fields: dict[str, list[int | str]] = {}
     for list_name, names in binding.owned_fields.items():
         codes = _BY_LIST.get(list_name)
