@@ -25,6 +25,7 @@ import hmac
 import logging
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import faust
@@ -33,7 +34,7 @@ from faust.web import Request, Response, View
 from pydantic import ValidationError
 
 from agents.config.runtime import norce_endpoints, sync_config
-from agents.export.coalesce import Coalescer
+from agents.export.coalesce import BatchCoalescer
 from agents.export.events import NorceEvent, split_entity_key
 from agents.export.targets import (
     SUPPORTED_KINDS,
@@ -41,6 +42,7 @@ from agents.export.targets import (
     OutRecord,
     TargetSpec,
     build_records,
+    key_value,
     target_specs,
 )
 from norce.client import NorceClient
@@ -80,7 +82,20 @@ norce_events = app.topic(
 digests = app.Table("export-digests", partitions=settings.topic_partitions, key_type=bytes)
 
 lookups_total = metrics.REGISTRY.counter(
-    "norce_sync_export_lookups_total", "Query lookups made by enrichment.", ["kind"]
+    "norce_sync_export_lookups_total",
+    "Query group lookups made by enrichment (one request each, plus nextLink pages).",
+    ["kind"],
+)
+query_errors_total = metrics.REGISTRY.counter(
+    "norce_sync_export_query_errors_total",
+    "Query group lookups that failed after retries (their events were dead-lettered).",
+    ["kind"],
+)
+latency_seconds = metrics.REGISTRY.histogram(
+    "norce_sync_export_latency_seconds",
+    "From webhook intake (received-at) to the target records acknowledged by the broker.",
+    ["kind"],
+    buckets=(0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30, 60, 300),
 )
 coalesced_total = metrics.REGISTRY.counter(
     "norce_sync_export_events_total", "Events enriched (after coalescing).", ["kind"]
@@ -144,6 +159,22 @@ async def _send_until_acked(
             delay = min(delay * 2, 10.0)
 
 
+@dataclass
+class _Entity:
+    """One key's due window, decoded."""
+
+    key: str
+    kind: str
+    entity_id: str
+    events: list[EventT]
+    decoded: list[NorceEvent]
+
+
+def _ack(events: list[EventT]) -> None:
+    for event in events:
+        event.ack()
+
+
 class Enricher:
     """The flush side of the coalescer: lookup, map, dedupe, produce, then acknowledge."""
 
@@ -151,12 +182,19 @@ class Enricher:
         self.specs = specs
         self._client: NorceClient | None = None
         self._lookup: EntityLookup | None = None
-        self.coalescer: Coalescer[str, EventT] = Coalescer(
-            settings.export_window_s, self.flush, max_pending=settings.export_max_pending
+        self.coalescer: BatchCoalescer[str, EventT] = BatchCoalescer(
+            settings.export_window_s,
+            self.flush,
+            interval=settings.export_flush_interval_s,
+            max_pending=settings.export_max_pending,
+            max_flushes=settings.export_max_flushes,
         )
         self.records_out = 0
         self.unchanged = 0
         self.dead_letters = 0
+        self.query_errors = 0
+        self.entities = 0
+        self.groups = 0
 
     @property
     def lookup(self) -> EntityLookup:
@@ -179,6 +217,8 @@ class Enricher:
                 self._client.query,
                 concurrency=settings.export_query_concurrency,
                 reference_ttl=settings.export_reference_ttl_s,
+                group_size=settings.export_lookup_group_size,
+                max_url=settings.export_lookup_max_url,
             )
         return self._lookup
 
@@ -192,19 +232,48 @@ class Enricher:
             "events_in": c.items_in,
             "flushes": c.flushes,
             "pending": c.pending,
+            "waiting": c.pending - c.in_flush,
+            "in_flush": c.in_flush,
+            "peak_pending": c.peak_pending,
+            "max_pending": c.max_pending,
+            "entities": self.entities,
+            "lookup_groups": self.groups,
             "lookups": self._lookup.lookups if self._lookup else 0,
+            "query_errors": self.query_errors,
             "records_out": self.records_out,
             "unchanged": self.unchanged,
             "dead_letters": self.dead_letters,
             "flush_errors": c.errors,
         }
 
-    async def flush(self, key: str, events: list[EventT]) -> None:
-        await self._enrich(key, events)
-        for event in events:  # only now may the committed offset pass them
-            event.ack()
+    async def flush(self, batches: list[tuple[str, list[EventT]]]) -> None:
+        """Every window due now: grouped by kind into Query requests of up to
+        ``export_lookup_group_size`` entities, groups concurrently (Query concurrency is
+        bounded by the lookup). Each key's events are acknowledged once its records (or
+        dead letters) are; a failure of one group leaves the others' acknowledged."""
+        by_kind: dict[str, dict[str, _Entity]] = {}
+        done: list[list[EventT]] = []  # keys with nothing to look up
+        for key, events in batches:
+            entity = await self._decode(key, events)
+            if entity is None:
+                done.append(events)
+            else:
+                by_kind.setdefault(entity.kind, {})[entity.entity_id] = entity
+        for events in done:
+            _ack(events)
+        jobs = [
+            self._enrich_group(kind, [entities[i] for i in group])
+            for kind, entities in by_kind.items()
+            for group in self.lookup.plan(kind, entities)
+        ]
+        results = await asyncio.gather(*jobs, return_exceptions=True)
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if failures:
+            raise failures[0]
 
-    async def _enrich(self, key: str, events: list[EventT]) -> None:
+    async def _decode(self, key: str, events: list[EventT]) -> _Entity | None:
+        """The window's entity, or None when there is nothing to look up (its undecodable
+        events are dead-lettered first)."""
         decoded: list[NorceEvent] = []
         for event in events:
             try:
@@ -212,32 +281,55 @@ class Enricher:
             except ValidationError as exc:
                 await self._dead_letter(event, Stage.DECODE, f"not a Norce event: {exc}")
         if not decoded:
-            return
+            return None
         kind, entity_id = split_entity_key(key)
-        specs = self.specs.get(kind, [])
-        if not specs:
-            return  # no target wants this kind: nothing to look up
+        if not self.specs.get(kind):
+            return None  # no target wants this kind: nothing to look up
+        try:
+            key_value(kind, entity_id)
+        except ValueError as exc:
+            await self._dead_letter(events[-1], Stage.ENRICH, f"bad entity key: {exc}")
+            return None
         coalesced_total.inc(len(decoded), kind=kind)
+        return _Entity(key, kind, entity_id, events, decoded)
+
+    async def _enrich_group(self, kind: str, group: list[_Entity]) -> None:
+        self.groups += 1
+        self.entities += len(group)
         try:
             lookups_total.inc(kind=kind)
-            document = await self.lookup.fetch(kind, entity_id)
+            documents = await self.lookup.fetch_group(kind, [e.entity_id for e in group])
         except (NorceError, ValueError) as exc:
-            await self._dead_letter(events[-1], Stage.ENRICH, f"Query lookup failed: {exc}")
+            self.query_errors += 1
+            query_errors_total.inc(kind=kind)
+            reason = f"Query lookup failed: {exc}"
+            await asyncio.gather(
+                *(self._dead_letter(e.events[-1], Stage.ENRICH, reason) for e in group)
+            )
+            for entity in group:
+                _ack(entity.events)
             return
+        await asyncio.gather(*(self._emit(e, documents.get(e.entity_id)) for e in group))
+
+    async def _emit(self, entity: _Entity, document: dict[str, Any] | None) -> None:
+        decoded = entity.decoded
+        received_at = min(e.received_at for e in decoded)
         built = build_records(
-            kind,
-            entity_id,
+            entity.kind,
+            entity.entity_id,
             document,
-            specs,
+            self.specs[entity.kind],
             event_types=[e.event_type for e in decoded],
-            received_at=min(e.received_at for e in decoded),
+            received_at=received_at,
             count=len(decoded),
         )
         for spec, error in built.errors:
             await self._dead_letter(
-                events[-1], Stage.ENRICH, f"target {spec.target}: {error.reason}"
+                entity.events[-1], Stage.ENRICH, f"target {spec.target}: {error.reason}"
             )
-        await self._produce(key, built.records)
+        await self._produce(entity.key, built.records)
+        latency_seconds.observe(max(0.0, time.time() - received_at), kind=entity.kind)
+        _ack(entity.events)  # only now may the committed offset pass them
 
     async def _produce(self, key: str, records: Sequence[OutRecord]) -> None:
         held: dict[str, str] = {}
