@@ -143,8 +143,9 @@ class BatchCoalescer(Generic[K, T]):
     """Per-key windows as in ``Coalescer``, but every window that is due at a flush goes
     to one ``flush(batches)`` call, so its keys can share Query requests.
 
-    A scheduler wakes at the earliest due window, and at most every ``interval`` seconds
-    (a window closes at most ``interval`` late; waiting windows then flush together). A
+    A scheduler wakes at the earliest due window, and at most every ``interval`` seconds;
+    each flush takes every window due by then or within the next ``interval`` (so a
+    window lasts ``window`` give or take ``interval``). A
     key's window never flushes while an earlier window of the same key is still being
     flushed: it waits for the next flush, so per key the output stays in order.
 
@@ -243,7 +244,9 @@ class BatchCoalescer(Generic[K, T]):
                 await self._wake.wait()
 
     def _take_due(self) -> list[_Window[K, T]]:
-        now = self._clock()
+        # A window due within the next interval joins this flush: it closes at most that
+        # much early instead of flushing alone an interval later (fewer, fuller groups).
+        now = self._clock() + self.interval
         taken: list[_Window[K, T]] = []
         keys: set[K] = set()
         kept: list[_Window[K, T]] = []

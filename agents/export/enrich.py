@@ -24,11 +24,13 @@ import contextlib
 import hmac
 import logging
 import time
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import faust
+from faust.streams import _current_event
 from faust.types import EventT
 from faust.web import Request, Response, View
 from pydantic import ValidationError
@@ -312,6 +314,10 @@ class Enricher:
         await asyncio.gather(*(self._emit(e, documents.get(e.entity_id)) for e in group))
 
     async def _emit(self, entity: _Entity, document: dict[str, Any] | None) -> None:
+        # A table write goes to the changelog partition of the "current event", a context
+        # variable: this task's copy came from whichever event started the scheduler, so
+        # name this entity's own (an own task per entity: gather wraps each coroutine).
+        _current_event.set(weakref.ref(entity.events[-1]))
         decoded = entity.decoded
         received_at = min(e.received_at for e in decoded)
         built = build_records(

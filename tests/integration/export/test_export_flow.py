@@ -255,7 +255,8 @@ async def test_query_429_is_retried_and_the_records_still_arrive(env: Env) -> No
 
     await eventually(arrived, timeout=60, what="records after 429s")
     assert env.sim.state.faults.query.error_next == 0, "the 429s were served"
-    assert query_calls(env.sim) - before >= len(part_nos) + 4
+    # the four 429s plus at least one answered group lookup (the five SKUs share groups)
+    assert query_calls(env.sim) - before >= 4 + 1
     by_key = await records_by_key(env.servers, env.topic("out.marketplace.sku"))
     for part_no in part_nos:
         [record] = by_key[part_no.encode()]
@@ -276,3 +277,37 @@ async def test_a_sku_gone_from_query_becomes_a_tombstone(env: Env) -> None:
         [record] = (await records_by_key(env.servers, env.topic(topic)))[b"GONE-1"]
         assert record.value is None
         assert dict(record.headers)["norce-deleted"] == b"true"
+
+
+async def test_distinct_skus_in_one_window_share_group_lookups_and_all_arrive(env: Env) -> None:
+    group = 50  # the default export_lookup_group_size
+    present = [f"G{i:03d}" for i in range(110)]
+    gone = [f"GX{i:02d}" for i in range(10)]  # never in Query: tombstones from the groups
+    seed_skus(env.sim, present)
+    part_nos = present + gone
+    before = query_calls(env.sim)
+    started = time.monotonic()
+    async with httpx.AsyncClient(timeout=10) as http:
+        answers = await asyncio.gather(
+            *(post_event(http, env, "SkuPriceChangedNotification", {"PartNo": p}) for p in part_nos)
+        )
+    took = time.monotonic() - started
+    assert [a.status_code for a in answers] == [200] * len(part_nos)
+    assert took < WINDOW_S / 2, f"posting took {took:.2f}s: the events may span two flushes"
+
+    async def exported() -> bool:
+        by_key = await records_by_key(env.servers, env.topic("out.marketplace.sku"))
+        return all(p.encode() in by_key for p in part_nos)
+
+    await eventually(exported, timeout=30, what="every SKU's record")
+    assert query_calls(env.sim) - before == -(-len(part_nos) // group)  # ceil: 3 requests
+    for topic in TARGET_TOPICS:
+        by_key = await records_by_key(env.servers, env.topic(topic))
+        for p in present:
+            [record] = by_key[p.encode()]
+            assert record.value is not None
+            assert orjson.loads(record.value)  # mapped from the group answer
+        for p in gone:
+            [record] = by_key[p.encode()]
+            assert record.value is None
+            assert dict(record.headers)["norce-deleted"] == b"true"
