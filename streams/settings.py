@@ -272,6 +272,15 @@ class Settings(BaseSettings):
     export_max_flushes: int = Field(
         4, ge=1, description="Flushes (each several Query requests) running at once."
     )
+    export_monitor_interval_s: float = Field(
+        5.0,
+        gt=0,
+        description="How often each worker samples the export backlog and the consumer "
+        "lag of the events and input topics (`/export/stats`, `/metrics`, dashboard).",
+    )
+    export_monitor_history: int = Field(
+        120, ge=1, description="Samples kept for the backlog and lag chart (120 x 5 s: 10 min)."
+    )
     export_reference_ttl_s: float = Field(
         300.0, ge=0, description="How long reference data (price list heads) is cached."
     )

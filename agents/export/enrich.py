@@ -38,6 +38,7 @@ from pydantic import ValidationError
 from agents.config.runtime import norce_endpoints, sync_config
 from agents.export.coalesce import BatchCoalescer
 from agents.export.events import NorceEvent, split_entity_key
+from agents.export.monitor import History, LagReader, LatencyWindow, Sample
 from agents.export.targets import (
     SUPPORTED_KINDS,
     EntityLookup,
@@ -47,13 +48,14 @@ from agents.export.targets import (
     key_value,
     target_specs,
 )
+from agents.imports.ingest import projector
 from norce.client import NorceClient
 from norce.config import NorceCredentials
 from norce.errors import NorceError
 from norce.retry import RetryPolicy
 from streams import metrics
 from streams.dead_letters import note_dead_letter
-from streams.kafka import TopicSpec, declare_and_confirm, send_acked
+from streams.kafka import TopicSpec, bootstrap_servers, declare_and_confirm, send_acked
 from streams.main import app, settings
 from streams.own_topics import specs_of
 from streams.records import DeadLetter, Stage
@@ -92,6 +94,20 @@ query_errors_total = metrics.REGISTRY.counter(
     "norce_sync_export_query_errors_total",
     "Query group lookups that failed after retries (their events were dead-lettered).",
     ["kind"],
+)
+waiting_events = metrics.REGISTRY.gauge(
+    "norce_sync_export_waiting_events",
+    "Events this worker holds in coalescing windows (not yet looked up).",
+)
+in_flush_events = metrics.REGISTRY.gauge(
+    "norce_sync_export_in_flush_events",
+    "Events this worker is looking up and producing now.",
+)
+consumer_lag = metrics.REGISTRY.gauge(
+    "norce_sync_consumer_lag_records",
+    "Records not yet committed by a consumer group, per topic (whole group: every worker "
+    "answers the same; aggregate with max()).",
+    ["group", "topic"],
 )
 latency_seconds = metrics.REGISTRY.histogram(
     "norce_sync_export_latency_seconds",
@@ -197,6 +213,8 @@ class Enricher:
         self.query_errors = 0
         self.entities = 0
         self.groups = 0
+        self.latencies = LatencyWindow()
+        self.history = History(settings.export_monitor_history)
 
     @property
     def lookup(self) -> EntityLookup:
@@ -246,6 +264,14 @@ class Enricher:
             "unchanged": self.unchanged,
             "dead_letters": self.dead_letters,
             "flush_errors": c.errors,
+            "latency": self.latencies.percentiles(),
+            "settings": {
+                "window_s": c.window,
+                "flush_interval_s": c.interval,
+                "group_size": settings.export_lookup_group_size,
+                "max_url": settings.export_lookup_max_url,
+                "query_concurrency": settings.export_query_concurrency,
+            },
         }
 
     async def flush(self, batches: list[tuple[str, list[EventT]]]) -> None:
@@ -334,7 +360,9 @@ class Enricher:
                 entity.events[-1], Stage.ENRICH, f"target {spec.target}: {error.reason}"
             )
         await self._produce(entity.key, built.records)
-        latency_seconds.observe(max(0.0, time.time() - received_at), kind=entity.kind)
+        latency = max(0.0, time.time() - received_at)
+        latency_seconds.observe(latency, kind=entity.kind)
+        self.latencies.add(latency)
         _ack(entity.events)  # only now may the committed offset pass them
 
     async def _produce(self, key: str, records: Sequence[OutRecord]) -> None:
@@ -389,6 +417,43 @@ async def enrich(stream: faust.StreamT[bytes]) -> None:
             await asyncio.wait_for(enricher.coalescer.drain(), settings.export_window_s + 10)
 
 
+lag_reader = LagReader(bootstrap_servers(settings))
+
+
+async def sample_export() -> Sample:
+    """One backlog and lag sample (also sets the gauges)."""
+    c = enricher.coalescer
+    waiting_events.set(c.pending - c.in_flush)
+    in_flush_events.set(c.in_flush)
+    events_lag = input_lag = None
+    groups = {
+        settings.app_id: [norce_events_topic(settings)],
+        f"{settings.app_id}-projection": sorted(projector.partitions),
+    }
+    try:
+        for group, topics in groups.items():
+            lag = await lag_reader.lag(group, topics)
+            for topic, n in lag.items():
+                consumer_lag.set(n, group=group, topic=topic)
+            total = sum(lag.values()) if lag else None
+            if group == settings.app_id:
+                events_lag = total
+            else:
+                input_lag = total
+    except Exception as exc:  # the broker may be away: the sample says "unknown"
+        log.warning("consumer lag not read: %s", exc)
+        await lag_reader.close()
+    sample = Sample(time.time(), c.pending - c.in_flush, c.in_flush, events_lag, input_lag,
+                    enricher.records_out)  # fmt: skip
+    enricher.history.add(sample)
+    return sample
+
+
+@app.timer(settings.export_monitor_interval_s)
+async def monitor_export() -> None:
+    await sample_export()
+
+
 @app.page("/export/stats")
 class ExportStats(View):
     async def get(self, request: Request) -> Response:
@@ -398,4 +463,6 @@ class ExportStats(View):
             expected = f"Bearer {token.get_secret_value()}"
             if not hmac.compare_digest(given.encode(), expected.encode()):
                 return self.json({"error": "unauthorized"}, status=401)
-        return self.json({**enricher.stats(), "time": time.time()})
+        return self.json(
+            {**enricher.stats(), "history": enricher.history.view(), "time": time.time()}
+        )
