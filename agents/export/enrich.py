@@ -193,6 +193,43 @@ def _ack(events: list[EventT]) -> None:
         event.ack()
 
 
+async def _send_all_acked(records: Sequence[OutRecord]) -> None:
+    """Produce every record and wait until the broker acknowledged each; failed ones are
+    sent again (backing off) until they are, as ``_send_until_acked`` does for one."""
+    todo = list(records)
+    delay = 0.2
+    while todo:
+        futures: list[asyncio.Future[Any]] = []
+        failed: list[OutRecord] = []
+        error: BaseException | None = None
+        try:
+            producer = await app.maybe_start_producer()
+            for r in todo:
+                futures.append(
+                    await producer.send(r.topic, r.key, r.value, None, None, list(r.headers))
+                )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # not even enqueued: these and the rest go again
+            failed, error = todo[len(futures) :], exc
+        # shield: being cancelled must not cancel the producer's own delivery futures
+        results = await asyncio.shield(asyncio.gather(*futures, return_exceptions=True))
+        for r, result in zip(todo, results, strict=False):
+            if isinstance(result, BaseException):
+                failed.append(r)
+                error = result
+        if not failed:
+            return
+        if app.should_stop:
+            raise RuntimeError(f"stopping with {len(failed)} records not acknowledged")
+        log.warning(
+            "produce of %d records failed (%s); retrying in %.1fs", len(failed), error, delay
+        )
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 10.0)
+        todo = failed
+
+
 class Enricher:
     """The flush side of the coalescer: lookup, map, dedupe, produce, then acknowledge."""
 
@@ -214,6 +251,9 @@ class Enricher:
         self.entities = 0
         self.groups = 0
         self.latencies = LatencyWindow()
+        # where a group's time goes (summed over groups, which overlap): for tuning
+        self.lookup_seconds = 0.0
+        self.produce_seconds = 0.0
         self.history = History(settings.export_monitor_history)
 
     @property
@@ -260,6 +300,8 @@ class Enricher:
             "lookup_groups": self.groups,
             "lookups": self._lookup.lookups if self._lookup else 0,
             "query_errors": self.query_errors,
+            "group_lookup_s": round(self.lookup_seconds, 3),
+            "group_produce_s": round(self.produce_seconds, 3),
             "records_out": self.records_out,
             "unchanged": self.unchanged,
             "dead_letters": self.dead_letters,
@@ -324,6 +366,7 @@ class Enricher:
     async def _enrich_group(self, kind: str, group: list[_Entity]) -> None:
         self.groups += 1
         self.entities += len(group)
+        started = time.monotonic()
         try:
             lookups_total.inc(kind=kind)
             documents = await self.lookup.fetch_group(kind, [e.entity_id for e in group])
@@ -337,52 +380,63 @@ class Enricher:
             for entity in group:
                 _ack(entity.events)
             return
-        await asyncio.gather(*(self._emit(e, documents.get(e.entity_id)) for e in group))
+        looked_up = time.monotonic()
+        self.lookup_seconds += looked_up - started
+        await self._emit(group, documents)
+        self.produce_seconds += time.monotonic() - looked_up
 
-    async def _emit(self, entity: _Entity, document: dict[str, Any] | None) -> None:
-        # A table write goes to the changelog partition of the "current event", a context
-        # variable: this task's copy came from whichever event started the scheduler, so
-        # name this entity's own (an own task per entity: gather wraps each coroutine).
-        _current_event.set(weakref.ref(entity.events[-1]))
-        decoded = entity.decoded
-        received_at = min(e.received_at for e in decoded)
-        built = build_records(
-            entity.kind,
-            entity.entity_id,
-            document,
-            self.specs[entity.kind],
-            event_types=[e.event_type for e in decoded],
-            received_at=received_at,
-            count=len(decoded),
-        )
-        for spec, error in built.errors:
-            await self._dead_letter(
-                entity.events[-1], Stage.ENRICH, f"target {spec.target}: {error.reason}"
+    async def _emit(self, group: list[_Entity], documents: dict[str, Any]) -> None:
+        """Map the group, produce every changed record at once (one future each, no task
+        per record), then per entity: remember the digests, acknowledge its events."""
+        out: list[tuple[_Entity, list[OutRecord], float]] = []
+        for entity in group:
+            decoded = entity.decoded
+            received_at = min(e.received_at for e in decoded)
+            built = build_records(
+                entity.kind,
+                entity.entity_id,
+                documents.get(entity.entity_id),
+                self.specs[entity.kind],
+                event_types=[e.event_type for e in decoded],
+                received_at=received_at,
+                count=len(decoded),
             )
-        await self._produce(entity.key, built.records)
-        latency = max(0.0, time.time() - received_at)
-        latency_seconds.observe(latency, kind=entity.kind)
-        self.latencies.add(latency)
-        _ack(entity.events)  # only now may the committed offset pass them
+            for spec, error in built.errors:
+                await self._dead_letter(
+                    entity.events[-1], Stage.ENRICH, f"target {spec.target}: {error.reason}"
+                )
+            out.append((entity, self._changed(entity.key, built.records), received_at))
+        await _send_all_acked([r for _, records, _ in out for r in records])
+        now = time.time()
+        for entity, records, received_at in out:
+            for r in records:
+                metrics.events_out.inc(target=r.target, kind=r.kind)
+            self.records_out += len(records)
+            if settings.export_dedupe and records:
+                # A table write goes to the changelog partition of Faust's "current event"
+                # (a context variable this flush task inherited from whichever event
+                # started the scheduler): name the entity's own event first.
+                _current_event.set(weakref.ref(entity.events[-1]))
+                key = entity.key.encode()
+                held = dict(digests.get(key) or {})
+                held.update({r.topic: r.digest for r in records})
+                digests[key] = held
+            latency = max(0.0, now - received_at)
+            latency_seconds.observe(latency, kind=entity.kind)
+            self.latencies.add(latency)
+            _ack(entity.events)  # only now may the committed offset pass them
 
-    async def _produce(self, key: str, records: Sequence[OutRecord]) -> None:
-        held: dict[str, str] = {}
-        if settings.export_dedupe:
-            held = dict(digests.get(key.encode()) or {})
+    def _changed(self, key: str, records: Sequence[OutRecord]) -> list[OutRecord]:
+        """The records that differ from the last ones produced for the key."""
+        if not settings.export_dedupe:
+            return list(records)
+        held = digests.get(key.encode()) or {}
         todo = [r for r in records if held.get(r.topic) != r.digest]
         for r in records:
             if r not in todo:
                 self.unchanged += 1
                 skipped_total.inc(target=r.target, kind=r.kind)
-        if not todo:
-            return
-        await asyncio.gather(*(_send_until_acked(r.topic, r.key, r.value, r.headers) for r in todo))
-        for r in todo:
-            metrics.events_out.inc(target=r.target, kind=r.kind)
-        self.records_out += len(todo)
-        if settings.export_dedupe:
-            held.update({r.topic: r.digest for r in todo})
-            digests[key.encode()] = held
+        return todo
 
     async def _dead_letter(self, event: EventT, stage: str, reason: str) -> None:
         message = event.message
