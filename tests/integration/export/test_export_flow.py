@@ -42,6 +42,7 @@ from tests.support.worker import WorkerProcess
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 WINDOW_S = 1.0
+MAX_PENDING = 150  # events enrichment may hold: small, so a burst here meets the bound
 
 
 class Env:
@@ -74,6 +75,7 @@ async def env(kafka_servers: str, tmp_path_factory: pytest.TempPathFactory) -> A
             tmp / "data",
             NORCE_SYNC_EXPORT_WINDOW_S=str(WINDOW_S),
             NORCE_SYNC_EXPORT_MONITOR_INTERVAL_S="1",
+            NORCE_SYNC_EXPORT_MAX_PENDING=str(MAX_PENDING),
         )
         worker = await start_worker(environ, tmp / "worker.log")
         try:
@@ -356,3 +358,32 @@ async def test_the_operator_view_shows_backlog_lag_and_latency(env: Env) -> None
     assert "norce_sync_export_waiting_events 0.0" in metrics
     assert 'norce_sync_export_latency_seconds_count{kind="sku"}' in metrics
     assert 'norce_sync_webhooks_total{code="200",event_type="SkuChangedNotification"}' in metrics
+
+
+async def test_a_burst_larger_than_the_bound_is_held_to_it_and_fully_exported(env: Env) -> None:
+    part_nos = [f"H{i:04d}" for i in range(4 * MAX_PENDING)]
+    seed_skus(env.sim, part_nos)
+    before = query_calls(env.sim)
+    events = [
+        parse_event(
+            "SkuChangedNotification",
+            orjson.dumps({"ClientId": 1, "ApplicationId": 2, "PartNo": p}),
+            received_at=time.time(),
+        )
+        for p in part_nos
+    ]
+    await produce(env.servers, env.events_topic, [(e.key.encode(), e.to_bytes()) for e in events],
+                  raw=True)  # fmt: skip
+
+    async def exported() -> bool:
+        by_key = await records_by_key(env.servers, env.topic("out.search.sku"))
+        return all(p.encode() in by_key for p in part_nos)
+
+    await eventually(exported, timeout=60, what="every SKU of the burst")
+    async with httpx.AsyncClient(timeout=10) as http:
+        stats = (await http.get(f"{env.worker.url}/export/stats")).json()
+    assert stats["max_pending"] == MAX_PENDING
+    # the bound was reached (the burst was larger) and never passed
+    assert stats["peak_pending"] == MAX_PENDING
+    # held to 150 at a time, the 600 entities still went in full groups of 50
+    assert query_calls(env.sim) - before <= len(part_nos) // 50 + 4
