@@ -27,7 +27,7 @@ import time
 import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import faust
 from faust.streams import _current_event
@@ -193,20 +193,28 @@ def _ack(events: list[EventT]) -> None:
         event.ack()
 
 
-async def _send_all_acked(records: Sequence[OutRecord]) -> None:
+class _Send(NamedTuple):
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: Sequence[tuple[str, bytes]] = ()
+    partition: int | None = None
+
+
+async def _send_all_acked(sends: Sequence[_Send]) -> None:
     """Produce every record and wait until the broker acknowledged each; failed ones are
     sent again (backing off) until they are, as ``_send_until_acked`` does for one."""
-    todo = list(records)
+    todo = list(sends)
     delay = 0.2
     while todo:
         futures: list[asyncio.Future[Any]] = []
-        failed: list[OutRecord] = []
+        failed: list[_Send] = []
         error: BaseException | None = None
         try:
             producer = await app.maybe_start_producer()
             for r in todo:
                 futures.append(
-                    await producer.send(r.topic, r.key, r.value, None, None, list(r.headers))
+                    await producer.send(r.topic, r.key, r.value, r.partition, None, list(r.headers))
                 )
         except asyncio.CancelledError:
             raise
@@ -406,21 +414,38 @@ class Enricher:
                     entity.events[-1], Stage.ENRICH, f"target {spec.target}: {error.reason}"
                 )
             out.append((entity, self._changed(entity.key, built.records), received_at))
-        await _send_all_acked([r for _, records, _ in out for r in records])
+        sends = [
+            _Send(r.topic, r.key, r.value, r.headers) for _, records, _ in out for r in records
+        ]
+        held: dict[str, dict[str, str]] = {}
+        if settings.export_dedupe:
+            # The digests' changelog records go with the target records, acknowledged
+            # together, straight to the entity's changelog partition: a table write
+            # (``digests[key] = ...``) would queue them in Faust's producer buffer, which
+            # takes one at a time and pauses the consumer while it holds more than 100.
+            changelog = digests.changelog_topic
+            for entity, records, _ in out:
+                if not records:
+                    continue
+                key = entity.key.encode()
+                digest = dict(digests.get(key) or {})
+                digest.update({r.topic: r.digest for r in records})
+                held[entity.key] = digest
+                raw_key, _ = changelog.prepare_key(key, digests.key_serializer)
+                raw_value, _ = changelog.prepare_value(digest, digests.value_serializer)
+                partition = entity.events[-1].message.partition
+                sends.append(_Send(changelog.get_topic_name(), raw_key, raw_value, (), partition))
+        await _send_all_acked(sends)
         now = time.time()
         for entity, records, received_at in out:
             for r in records:
                 metrics.events_out.inc(target=r.target, kind=r.kind)
             self.records_out += len(records)
-            if settings.export_dedupe and records:
-                # A table write goes to the changelog partition of Faust's "current event"
-                # (a context variable this flush task inherited from whichever event
-                # started the scheduler): name the entity's own event first.
+            if entity.key in held:
+                # the local copy (the changelog record is out): a store keyed by partition
+                # finds it through Faust's "current event", so name the entity's own
                 _current_event.set(weakref.ref(entity.events[-1]))
-                key = entity.key.encode()
-                held = dict(digests.get(key) or {})
-                held.update({r.topic: r.digest for r in records})
-                digests[key] = held
+                digests.data[entity.key.encode()] = held[entity.key]
             latency = max(0.0, now - received_at)
             latency_seconds.observe(latency, kind=entity.kind)
             self.latencies.add(latency)

@@ -387,3 +387,11 @@ async def test_a_burst_larger_than_the_bound_is_held_to_it_and_fully_exported(en
     assert stats["peak_pending"] == MAX_PENDING
     # held to 150 at a time, the 600 entities still went in full groups of 50
     assert query_calls(env.sim) - before <= len(part_nos) // 50 + 4
+    # the dedupe digests reached the table's changelog, in the entity's own partition
+    events_partition = {r.key: r.partition for r in await read_all(env.servers, env.events_topic)}
+    changelog = await read_all(env.servers, f"{env.app_id}-export-digests-changelog")
+    digests = {r.key: r for r in changelog if r.key is not None and r.key.startswith(b"sku:H")}
+    assert set(digests) == {f"sku:{p}".encode() for p in part_nos}
+    for key, record in digests.items():
+        assert record.partition == events_partition[key]
+        assert set(orjson.loads(record.value)) == {env.topic(t) for t in TARGET_TOPICS}
