@@ -6,10 +6,11 @@ PY := $(VENV)/bin/python
 KAFKA_PORT ?= 9092
 export KAFKA_PORT
 
-.PHONY: help install demo test lint format kafka-up kafka-down kafka-fetch bench clean browser
+.PHONY: help install demo demo-check test lint format kafka-up kafka-down kafka-fetch bench clean browser
 
 help:
 	@echo "make demo        local broker + Norce simulator + worker + sample change data"
+	@echo "make demo-check  the demo unattended, on its own broker; fails unless it all works"
 	@echo "make test        lint, then all tests (starts its own broker from tools/kafka)"
 	@echo "make kafka-up    start the local Kafka broker on 127.0.0.1:$(KAFKA_PORT)"
 	@echo "make kafka-down  stop it"
@@ -51,6 +52,10 @@ test: install lint kafka-fetch browser
 
 demo: install kafka-up
 	tools/demo.sh
+
+# Starts its own broker on free ports; tests/e2e/test_demo_check.py runs it in `make test`.
+demo-check: install kafka-fetch
+	tools/demo.sh --check
 
 bench: install
 	$(PY) bench/run_all.py

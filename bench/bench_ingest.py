@@ -1,8 +1,23 @@
-"""Ingest throughput: change events per second through one worker (decode, map, re-key,
-fold into the state and pending tables), next to a plain aiokafka consumer reading the
-same topic in the same run.
+"""Ingest throughput: change events per second through one worker's projection (decode,
+map, version check, fold, checkpoint to the state changelog and the local store), next
+to a plain aiokafka consumer reading the same topic in the same run; and the webhook
+intake's answer latency while the worker ingests flat out.
 
-    .venv/bin/python bench/bench_ingest.py --events 50000
+    .venv/bin/python bench/bench_ingest.py --events 200000 --keys 10000 --partitions 4
+
+How the worker's rate is measured: all events are produced BEFORE the worker starts (on
+an input topic this script creates with ``--partitions``), so neither produce time nor
+start-up is in the figure. The worker is then started and ``GET /delta/erp/price`` polled
+every 0.1 s from the moment the process starts; the rate is the changes folded between
+the first poll that sees ``applied`` > 0 and the first that sees ``applied`` == events,
+divided by the time between the two polls (``worker_events_per_s``). The plain consumer
+reads the same topic from the beginning after the worker stopped.
+
+Webhook probe: from the worker's first ``/ready`` 200 until ingest is done, one
+``SkuPriceChangedNotification`` POST every 1/``--webhook-rate`` s (each awaited in its own
+task, so a slow answer never delays the next); answer latency p50/p95/p99 of the POSTs
+sent while ingest ran (goal p99 < 100 ms). Few samples at small sizes: the ingest window
+is short.
 
 Starts its own broker (tools/kafka) unless KAFKA_BOOTSTRAP_SERVERS is set, and the
 simulator in-process; prints one JSON line.
@@ -18,22 +33,33 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
+
+import aiohttp
+import httpx
+import orjson
+from aiokafka import AIOKafkaConsumer
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from aiokafka import AIOKafkaConsumer  # noqa: E402
-
+from bench.common import (  # noqa: E402
+    check_alive,
+    create_topic,
+    get_json,
+    is_ready,
+    latency_summary_ms,
+    price_change,
+    produce_batched,
+    spawn,
+)
 from norce_simulator import SimulatorConfig, SimulatorServer  # noqa: E402
 from tests.support.broker import kafka_broker  # noqa: E402
-from tests.support.debezium import PRICE_KEY, envelope, key_bytes, price_row  # noqa: E402
-from tests.support.kafka import produce  # noqa: E402
-from tests.support.stack import (  # noqa: E402
-    delta_status,
-    start_worker,
-    worker_env,
-    write_config,
-)
+from tests.support.stack import SECRETS, worker_env, write_config  # noqa: E402
+from tests.support.worker import WorkerProcess  # noqa: E402
+
+TOKEN_HEADER = "x-norce-webhook-token"  # settings.webhook_token_header's default
+POLL_S = 0.1
 
 
 async def plain_consumer_rate(servers: str, topic: str, count: int) -> float:
@@ -52,55 +78,160 @@ async def plain_consumer_rate(servers: str, topic: str, count: int) -> float:
         await consumer.stop()
 
 
-async def run(events: int, keys: int, partitions: int) -> dict[str, float | int]:
+class WebhookProbe:
+    """POSTs Norce webhook events at a steady rate and notes each answer's latency."""
+
+    def __init__(self, url: str, rate: float) -> None:
+        self.url = url
+        self.rate = rate
+        self.latencies: list[float] = []
+        self.statuses: dict[int, int] = {}
+        self.sent = 0
+        self._stop = asyncio.Event()
+
+    async def run(self, http: aiohttp.ClientSession) -> None:
+        tasks: list[asyncio.Task[None]] = []
+        start = time.monotonic()
+        while not self._stop.is_set():
+            delay = start + self.sent / self.rate - time.monotonic()
+            if delay > 0:
+                try:
+                    await asyncio.wait_for(self._stop.wait(), delay)
+                    break
+                except TimeoutError:
+                    pass
+            tasks.append(asyncio.create_task(self._post(http, f"SKU-{self.sent % 1000:06d}")))
+            self.sent += 1
+        await asyncio.gather(*tasks)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def _post(self, http: aiohttp.ClientSession, part_no: str) -> None:
+        body = orjson.dumps({"ClientId": 1, "ApplicationId": 2, "PartNo": part_no})
+        headers = {TOKEN_HEADER: SECRETS["NORCE_SYNC_WEBHOOK_TOKEN"]}
+        started = time.monotonic()
+        try:
+            async with http.post(self.url, data=body, headers=headers) as answer:
+                await answer.read()
+                status = answer.status
+        except aiohttp.ClientError:
+            status = -1
+        if status == 200:
+            self.latencies.append(time.monotonic() - started)
+        self.statuses[status] = self.statuses.get(status, 0) + 1
+
+
+async def measure_worker(worker: WorkerProcess, events: int, webhook_rate: float) -> dict[str, Any]:
+    """Start the worker and poll its delta view every 0.1 s until every event is applied;
+    run the webhook probe from /ready until then."""
+    delta_url = f"{worker.url}/delta/erp/price"
+    probe = WebhookProbe(f"{worker.url}/norce/events/SkuPriceChangedNotification", webhook_rate)
+    probe_task: asyncio.Task[None] | None = None
+    first: tuple[float, int] | None = None
+    ready_at: float | None = None
+    # aiohttp for the probe: httpx's pool costs more CPU per request than the worker's
+    # intake does, and the probe would measure itself.
+    connector = aiohttp.TCPConnector(limit=64)
+    async with (
+        httpx.AsyncClient(timeout=10) as http,
+        aiohttp.ClientSession(connector=connector) as webhooks,
+    ):
+        started = spawn(worker)
+        deadline = started + 900
+        while True:
+            check_alive(worker)
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{events} changes not applied in 900s: {worker.tail()}")
+            if ready_at is None and await is_ready(http, worker):
+                ready_at = time.monotonic()
+                probe_task = asyncio.create_task(probe.run(webhooks))
+            status = await get_json(http, delta_url)
+            now = time.monotonic()
+            applied = int(status["applied"]) if status else 0
+            if applied > 0 and first is None:
+                first = (now, applied)
+            if applied >= events:
+                break
+            await asyncio.sleep(POLL_S)
+        probe.stop()
+        if probe_task is not None:
+            await probe_task
+    assert first is not None
+    window = now - first[0]
+    counted = events - first[1]
+    return {
+        "ready_seconds": round((ready_at or now) - started, 2),
+        "first_applied_at_seconds": round(first[0] - started, 2),
+        "applied_at_first_poll": first[1],
+        "ingest_window_seconds": round(window, 2),
+        # All events folded before the first poll saw any: too small a run to measure.
+        "worker_events_per_s": round(counted / window) if window > 0 and counted else None,
+        "webhook_probe": {
+            "rate_per_s": webhook_rate,
+            "sent": probe.sent,
+            "statuses": {str(k): v for k, v in sorted(probe.statuses.items())},
+            "answer": latency_summary_ms(probe.latencies),
+        },
+    }
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
     unique = uuid.uuid4().hex[:8]
     tmp = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     with kafka_broker() as servers:
         config, topics = write_config(tmp, unique)
+        topic = topics["price"]
+        await create_topic(servers, topic, args.partitions)
+        messages = (
+            price_change(f"SKU-{i % args.keys:06d}", float(i), 10_000 + i)
+            for i in range(args.events)
+        )
+        started = time.perf_counter()
+        await produce_batched(servers, topic, args.partitions, messages)
+        produced = time.perf_counter() - started
         sim_config = SimulatorConfig(port=0, token_rate_limit=False, record_history=False)
         async with SimulatorServer(sim_config) as sim:
             env = worker_env(
-                servers, unique, sim.url, config, tmp, NORCE_SYNC_TOPIC_PARTITIONS=str(partitions)
+                servers,
+                unique,
+                sim.url,
+                config,
+                tmp,
+                NORCE_SYNC_TOPIC_PARTITIONS=str(args.partitions),
+                NORCE_SYNC_EXPORT_TOPIC_PREFIX=f"bench-{unique}.",
+                NORCE_SYNC_LOG_LEVEL="warning",
             )
-            worker = await start_worker(
-                "streams", {**env, "NORCE_SYNC_LOG_LEVEL": "warning"}, tmp / "w.log"
-            )
+            worker = WorkerProcess("streams", env, tmp / "w.log")
             try:
-                messages = []
-                for i in range(events):
-                    row = price_row(f"SKU-{i % keys:06d}", float(i))
-                    messages.append(
-                        (key_bytes(row, PRICE_KEY), envelope("prices", "u", row, lsn=10_000 + i))
-                    )
-                started = time.perf_counter()
-                await produce(servers, topics["price"], messages)
-                produced = time.perf_counter() - started
-                while (await delta_status(worker, "erp", "price"))["applied"] < events:
-                    await asyncio.sleep(0.2)
-                worker_seconds = time.perf_counter() - started
+                measured = await measure_worker(worker, args.events, args.webhook_rate)
             finally:
-                worker.stop()
-            plain = await plain_consumer_rate(servers, topics["price"], events)
-    worker_rate = events / worker_seconds
+                if worker.proc is not None:
+                    await asyncio.to_thread(worker.stop)
+        plain = await plain_consumer_rate(servers, topic, args.events)
+    rate = measured["worker_events_per_s"]
     return {
-        "events": events,
-        "keys": keys,
-        "partitions": partitions,
+        "bench": "ingest",
+        "events": args.events,
+        "keys": args.keys,
+        "partitions": args.partitions,
         "produce_seconds": round(produced, 2),
-        "worker_seconds": round(worker_seconds, 2),
-        "worker_events_per_s": round(worker_rate),
+        **measured,
         "plain_consumer_events_per_s": round(plain),
-        "ratio_worker_to_plain": round(worker_rate / plain, 3),
+        "ratio_worker_to_plain": round(rate / plain, 3) if rate else None,
+        "workdir": str(tmp),
     }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--events", type=int, default=50_000)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--keys", type=int, default=10_000)
     parser.add_argument("--partitions", type=int, default=4)
-    args = parser.parse_args()
-    print(json.dumps(asyncio.run(run(args.events, args.keys, args.partitions))))
+    parser.add_argument("--webhook-rate", type=float, default=50.0, help="webhook POSTs per second")
+    print(json.dumps(asyncio.run(run(parser.parse_args()))))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,11 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 RUNS = [
-    ["bench_ingest.py", "--events", "50000"],
+    ["bench_ingest.py", "--events", "200000", "--keys", "10000", "--partitions", "4"],
+    ["bench_state_scale.py", "--keys", "1000000"],
+    ["bench_state_scale.py", "--keys", "1000000", "--wipe-store"],
+    ["bench_kill_sweep.py"],
+    ["bench_kill_sweep.py", "--no-kills", "--no-faults"],
     ["bench_mapping.py", "--events", "100000"],
     ["bench_full_import.py", "--keys", "1000000"],
     ["bench_connect_stream.py"],

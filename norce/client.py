@@ -51,7 +51,9 @@ class NorceClient:
         self.http = NorceHttp(
             self.http_client, self.tokens, credentials.application_id, retry=retry
         )
-        self.connect = ConnectClient(self.http, endpoints.connect_url)
+        self.connect = ConnectClient(
+            self.http, endpoints.connect_url, job_path_prefix=endpoints.job_path_prefix
+        )
         self.query = QueryClient(self.http, endpoints.query_url)
 
     async def aclose(self) -> None:

@@ -9,6 +9,7 @@ explicit ``base_url``.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, SecretStr, field_validator, model_validator
 
@@ -32,6 +33,8 @@ class NorceEndpoints(BaseModel):
     region: str | None = None
     environment: Environment = Environment.PROD
     base_url: str | None = None
+    # Job/* under Connect: "" (public client code) or "api/" (the vendor's reference).
+    job_path_prefix: Literal["", "api/"] = ""
 
     @field_validator("base_url")
     @classmethod

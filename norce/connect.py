@@ -57,9 +57,15 @@ class JobTimeout(NorceError):
 
 class ConnectClient:
     def __init__(
-        self, http: NorceHttp, connect_url: str, *, chunk_size: int = DEFAULT_CHUNK_SIZE
+        self,
+        http: NorceHttp,
+        connect_url: str,
+        *,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        job_path_prefix: str = "",
     ) -> None:
         self._http = http
+        self._job = job_path_prefix
         self._base = connect_url if connect_url.endswith("/") else connect_url + "/"
         self._chunk_size = chunk_size
 
@@ -122,12 +128,14 @@ class ConnectClient:
     # -- jobs ----------------------------------------------------------------------
 
     async def get_job(self, job_id: int | str) -> Job:
-        response = await self._http.request("GET", self._url("Job/Get"), params={"id": str(job_id)})
+        response = await self._http.request(
+            "GET", self._url(self._job + "Job/Get"), params={"id": str(job_id)}
+        )
         return Job.model_validate_json(response.content)
 
     async def get_job_log(self, job_id: int | str) -> list[JobLogEntry]:
         response = await self._http.request(
-            "GET", self._url("Job/GetLog"), params={"id": str(job_id)}
+            "GET", self._url(self._job + "Job/GetLog"), params={"id": str(job_id)}
         )
         return _LOG.validate_json(response.content)
 
@@ -148,7 +156,7 @@ class ConnectClient:
             query["isFinished"] = "true" if is_finished else "false"
         if top is not None:
             query["top"] = str(top)
-        response = await self._http.request("GET", self._url("Job/List"), params=query)
+        response = await self._http.request("GET", self._url(self._job + "Job/List"), params=query)
         data: Any = orjson.loads(response.content)
         if isinstance(data, dict):  # tolerate an envelope such as {"Items": [...]}
             data = next((v for v in data.values() if isinstance(v, list)), [])
@@ -156,7 +164,7 @@ class ConnectClient:
 
     async def ping(self) -> bool:
         """``Job/Ping``: True when Connect answers 2xx with our token."""
-        await self._http.request("GET", self._url("Job/Ping"), ok=(200, 204))
+        await self._http.request("GET", self._url(self._job + "Job/Ping"), ok=(200, 204))
         return True
 
     async def wait_for_job(

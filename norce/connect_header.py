@@ -56,6 +56,7 @@ def _codes(enum: type[IntEnum] | None, *, strict: bool) -> BeforeValidator:
 
 
 Codes = list[int] | None
+_MANDATORY_PRICE_CODES = {3, 4, 5, 6, 7, 8, 10}
 
 
 class ConnectHeader(BaseModel):
@@ -78,7 +79,11 @@ class ConnectHeader(BaseModel):
     serialization_type: int = 0  # 0 = JSON, the only body format these clients send
     supplier_id: int | None = None
     storage_name: str | None = None
-    ignore_sku_price_list_fields_when_empty: bool | None = None
+    # The MANDATORY price fields (codes 3-8, 10): Norce ignores a row lacking one whole.
+    # Every one must also be in sku_price_list_fields_that_are_set.
+    ignore_sku_price_list_fields_when_empty: Annotated[
+        Codes, _codes(SkuPriceListField, strict=True)
+    ] = None
     # The contract calls this a "body flag" of customer imports without saying where it
     # goes; the body is a bare array, so it travels in the header (inferred).
     is_customer_list_delta: bool | None = None
@@ -94,6 +99,19 @@ class ConnectHeader(BaseModel):
     variant_culture_fields_that_are_set: Annotated[Codes, _codes(None, strict=False)] = None
     customer_fields_that_are_set: Annotated[Codes, _codes(CustomerField, strict=False)] = None
     company_fields_that_are_set: Annotated[Codes, _codes(None, strict=False)] = None
+
+    @model_validator(mode="after")
+    def _mandatory_fields_are_set(self) -> ConnectHeader:
+        mandatory = set(self.ignore_sku_price_list_fields_when_empty or ())
+        if not mandatory:
+            return self
+        if not mandatory <= _MANDATORY_PRICE_CODES:
+            raise ValueError("IgnoreSkuPriceListFieldsWhenEmpty: only codes 3-8 and 10 apply")
+        if not mandatory <= set(self.sku_price_list_fields_that_are_set or ()):
+            raise ValueError(
+                "IgnoreSkuPriceListFieldsWhenEmpty lists fields SkuPriceListFieldsThatAreSet lacks"
+            )
+        return self
 
     @model_validator(mode="after")
     def _extras_are_pascal_case(self) -> ConnectHeader:

@@ -33,6 +33,7 @@ class SkuPriceListField(IntEnum):
     IsActive = 10
     IsPriceDiscountableCreateOnly = 11
     PriceRule = 12
+    FullfileResetInheritance = 13  # clears earlier overridden rules on products not imported
 
 
 class ProductField(IntEnum):

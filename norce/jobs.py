@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from enum import IntEnum
 from typing import Any
@@ -27,8 +28,23 @@ class JobStatus(IntEnum):
     def is_success(self) -> bool:
         return self is JobStatus.SUCCEEDED
 
+    @property
+    def label(self) -> str:
+        """The status as the jobs ledger and the ops views name it: ``validation_failed``."""
+        return self.name.lower()
+
 
 _FINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.VALIDATION_FAILED})
+# Norce has started on the job: it is past the queue.
+RUNNING = frozenset({JobStatus.INITIALIZED, JobStatus.VALIDATING})
+
+
+def status_label(status_id: int) -> str:
+    """``JobStatus(status_id).label``; ``status-<n>`` for an id this client does not know."""
+    try:
+        return JobStatus(status_id).label
+    except ValueError:
+        return f"status-{status_id}"
 
 
 class LogSeverity(IntEnum):
@@ -37,10 +53,22 @@ class LogSeverity(IntEnum):
     ERROR = 3
 
 
+_ROW_INDEX = re.compile(r"\[(\d+)\]")
+
+
 class ValidationSummary(NorceModel):
     nr_of_items_in_total: int = 0
     nr_of_validation_failures: int = 0
     messages: list[Any] = Field(default_factory=list)
+
+    def rejected_rows(self) -> dict[int, str]:
+        """Row index -> reason, from messages like ``Item [3] (PartNo 'A'): ...``."""
+        rows: dict[int, str] = {}
+        for message in map(str, self.messages):
+            match = _ROW_INDEX.search(message)
+            if match:
+                rows.setdefault(int(match.group(1)), message)
+        return rows
 
 
 class JobResponse(NorceModel):

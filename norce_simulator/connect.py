@@ -46,12 +46,15 @@ class ConnectHandlers:
     def routes(self) -> list[web.RouteDef]:
         base = "/commerce/connect/4.0/"
         defs = [web.post(base + path, self._import_handler(kind)) for path, kind in IMPORTS.items()]
-        defs += [
-            web.get(base + "Job/Get", self.job_get),
-            web.get(base + "Job/GetLog", self.job_log),
-            web.get(base + "Job/List", self.job_list),
-            web.get(base + "Job/Ping", self.ping),
-        ]
+        # The vendor's reference lists the job service under "api/", public client code
+        # calls it without: both forms answer.
+        for prefix in ("", "api/"):
+            defs += [
+                web.get(base + prefix + "Job/Get", self.job_get),
+                web.get(base + prefix + "Job/GetLog", self.job_log),
+                web.get(base + prefix + "Job/List", self.job_list),
+                web.get(base + prefix + "Job/Ping", self.ping),
+            ]
         return defs
 
     def _import_handler(self, kind: str) -> Any:

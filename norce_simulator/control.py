@@ -120,7 +120,14 @@ class ControlHandlers:
     async def jobs(self, request: web.Request) -> web.Response:
         return _json(
             [
-                {**job.to_api(), "Kind": job.kind, "Endpoint": job.endpoint, "Hung": job.hung}
+                {
+                    **job.to_api(),
+                    "Kind": job.kind,
+                    "Endpoint": job.endpoint,
+                    "AccountId": job.header.AccountId,
+                    "FullFile": job.header.FullFile,
+                    "Hung": job.hung,
+                }
                 for job in self.state.jobs.values()
             ]
         )

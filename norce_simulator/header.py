@@ -19,7 +19,13 @@ SKU_PRICE_LIST_FIELDS: dict[int, str | None] = {
     3: "PriceSale", 4: "CostPurchase", 5: "CostUnit", 6: "PriceRecommended",
     7: "PricePrevious", 8: "PriceCatalog", 9: "IsPriceDiscountable", 10: "IsActive",
     11: "IsPriceDiscountableCreateOnly", 12: "PriceRule",
+    13: None,  # FullfileResetInheritance: clears inherited rule overrides; not modelled
 }  # fmt: skip
+# Names of the codes (header lists may name fields instead of giving codes).
+SKU_PRICE_LIST_NAMES = {"FullfileResetInheritance": 13}
+# IgnoreSkuPriceListFieldsWhenEmpty may list these (the mandatory fields of a price row).
+MANDATORY_PRICE_CODES = frozenset((3, 4, 5, 6, 7, 8, 10))
+SERIALIZATION_TYPES = {"Json": 0, "Xml": 1}
 PRODUCT_FIELDS: dict[int, str | None] = {
     0: "ManufacturerCode", 1: "ManufacturerName", 2: "Alias", 3: "Code", 4: "Variants",
     5: "Cultures", 6: "Categories", 7: "MainImage", 8: "AdditionalImages", 9: "Family",
@@ -69,7 +75,8 @@ class ConnectHeader(BaseModel):
     SerializationType: int = 0
     StorageName: str | None = None
     SupplierId: int | None = None
-    IgnoreSkuPriceListFieldsWhenEmpty: bool = False
+    # The mandatory price fields: a row missing one of them is ignored whole.
+    IgnoreSkuPriceListFieldsWhenEmpty: list[int] | None = None
     IsCustomerListDelta: bool | None = None
     SkuOnhandFieldsThatAreSet: list[int] | None = None
     SkuPriceListFieldsThatAreSet: list[int] | None = None
@@ -105,6 +112,7 @@ def parse_header(raw: str | None) -> ConnectHeader:
     unknown_lists = [k for k in data if k.endswith("FieldsThatAreSet") and k not in FIELD_LISTS]
     if unknown_lists:
         raise HeaderError(f"X-StormConnect-Header: unknown field list {unknown_lists[0]}")
+    data = _codes_by_name(data)
     try:
         header = ConnectHeader.model_validate(data)
     except ValidationError as exc:
@@ -117,4 +125,52 @@ def parse_header(raw: str | None) -> ConnectHeader:
         for code in getattr(header, name) or ():
             if code not in table:
                 raise HeaderError(f"X-StormConnect-Header: unknown code {code} in {name}")
+    mandatory = header.IgnoreSkuPriceListFieldsWhenEmpty or []
+    for code in mandatory:
+        if code not in MANDATORY_PRICE_CODES:
+            raise HeaderError(
+                f"X-StormConnect-Header: IgnoreSkuPriceListFieldsWhenEmpty: code {code} "
+                "cannot be mandatory (3-8, 10)"
+            )
+    set_ = header.SkuPriceListFieldsThatAreSet
+    if mandatory and set_ is not None and not set(mandatory) <= set(set_):
+        raise HeaderError(
+            "X-StormConnect-Header: IgnoreSkuPriceListFieldsWhenEmpty lists fields that "
+            "SkuPriceListFieldsThatAreSet does not"
+        )
     return header
+
+
+def _code_of(table: dict[int, str | None], extra: dict[str, int], value: Any, where: str) -> Any:
+    if not isinstance(value, str):
+        return value
+    names = {name: code for code, name in table.items() if name is not None} | extra
+    if value not in names:
+        raise HeaderError(f"X-StormConnect-Header: unknown field name {value!r} in {where}")
+    return names[value]
+
+
+def _codes_by_name(data: dict[str, Any]) -> dict[str, Any]:
+    """Header enums and field lists given as names, turned into their integer codes."""
+    out = dict(data)
+    for name, table in FIELD_LISTS.items():
+        extra = SKU_PRICE_LIST_NAMES if name == "SkuPriceListFieldsThatAreSet" else {}
+        if isinstance(out.get(name), list):
+            out[name] = [_code_of(table, extra, v, name) for v in out[name]]
+    mandatory = out.get("IgnoreSkuPriceListFieldsWhenEmpty")
+    if isinstance(mandatory, bool):
+        raise HeaderError(
+            "X-StormConnect-Header: IgnoreSkuPriceListFieldsWhenEmpty is an array of field "
+            "codes (the mandatory fields), not a flag"
+        )
+    if isinstance(mandatory, list):
+        out["IgnoreSkuPriceListFieldsWhenEmpty"] = [
+            _code_of(SKU_PRICE_LIST_FIELDS, {}, v, "IgnoreSkuPriceListFieldsWhenEmpty")
+            for v in mandatory
+        ]
+    serialization = out.get("SerializationType")
+    if isinstance(serialization, str):
+        if serialization not in SERIALIZATION_TYPES:
+            raise HeaderError(f"X-StormConnect-Header: unknown SerializationType {serialization!r}")
+        out["SerializationType"] = SERIALIZATION_TYPES[serialization]
+    return out

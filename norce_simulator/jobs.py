@@ -210,7 +210,8 @@ class JobRunner:
         writer = Writer(self.state, self.events.item_changed)
         res = WriteResult()
         for i, row in enumerate(job.rows()):
-            writer.apply(job.kind, row, job.header, job.id, res)
+            if not writer.apply(job.kind, row, job.header, job.id, res):
+                job.add_log(SEVERITY_WARNING, "Row ignored: a mandatory price field is empty.", i)
             if i % 500 == 499:
                 job.inserts, job.updates = res.inserts, res.updates
                 await asyncio.sleep(0)  # let HTTP handlers and other workers run

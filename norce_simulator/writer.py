@@ -6,8 +6,11 @@
   written. Key fields are always written; fields without a field code (price
   ``CurrencyCode``, ``PriceRuleValue`` which follows ``PriceRule``) are written when given.
 - ``IsActive: null`` never overwrites (null means "not set" for this nullable flag).
-- ``IgnoreSkuPriceListFieldsWhenEmpty``: listed price fields that are null or 0 are
-  skipped.
+- Price rows: a price value (PriceSale, CostPurchase, CostUnit, PriceRecommended,
+  PricePrevious, PriceCatalog) that is null or 0 never overwrites (the vendor's
+  SkuPriceList schema says so for every price field).
+- ``IgnoreSkuPriceListFieldsWhenEmpty`` lists the mandatory price fields: a row missing
+  one of them (absent or null) is ignored whole (``Writer.apply`` returns False).
 - Products and SKUs have no IsActive field code: importing one makes it active.
   ``Variants`` are written when code 4 is listed (or no list); each SKU then follows
   ``SkuFieldsThatAreSet``.
@@ -24,7 +27,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from norce_simulator.header import ConnectHeader
+from norce_simulator.header import SKU_PRICE_LIST_FIELDS, ConnectHeader
 from norce_simulator.kinds import KINDS, ItemError, key_of, prepare
 from norce_simulator.state import Row, SimState
 
@@ -54,9 +57,12 @@ class WriteResult:
     variants_written: bool = False
 
 
-def _select(
-    kind: str, row: Row, header: ConnectHeader, ignore_empty: bool = False
-) -> dict[str, Any]:
+_PRICE_VALUES = frozenset(
+    ("PriceSale", "CostPurchase", "CostUnit", "PriceRecommended", "PricePrevious", "PriceCatalog")
+)
+
+
+def _select(kind: str, row: Row, header: ConnectHeader) -> dict[str, Any]:
     spec = KINDS[kind]
     selected = header.fields(spec.field_list) if spec.field_list else None
     keys = set(spec.key_fields)
@@ -68,8 +74,10 @@ def _select(
             names.add("PriceRuleValue")
         names |= _CODELESS.get(kind, set()) & row.keys()
         values = {k: row.get(k) for k in names if k not in keys}
-    if ignore_empty:
-        values = {k: v for k, v in values.items() if v is not None and v != 0}
+    if kind == "price":
+        values = {
+            k: v for k, v in values.items() if k not in _PRICE_VALUES or (v is not None and v != 0)
+        }
     if values.get("IsActive", True) is None:
         del values["IsActive"]
     return values
@@ -93,12 +101,17 @@ class Writer:
 
     def apply(
         self, kind: str, row: Row, header: ConnectHeader, job_id: int | None, res: WriteResult
-    ) -> None:
+    ) -> bool:
+        """Write one row; False when Norce ignores it whole (a mandatory field is empty)."""
+        if kind == "price" and header.IgnoreSkuPriceListFieldsWhenEmpty:
+            names = [SKU_PRICE_LIST_FIELDS[c] for c in header.IgnoreSkuPriceListFieldsWhenEmpty]
+            if any(row.get(name) is None for name in names if name):
+                return False
         key = key_of(kind, row)
         res.imported_keys.add(key)
         keyvals = {f: row[f] for f in KINDS[kind].key_fields}
         if kind == "price":
-            values = _select(kind, row, header, header.IgnoreSkuPriceListFieldsWhenEmpty)
+            values = _select(kind, row, header)
             # PriceListId is how Query and webhooks name the list beside its code.
             pid = self.state.pricelist_id(row["PriceListCode"])
             defaults = {**keyvals, "PriceListId": pid, **_PRICE_DEFAULTS}
@@ -127,6 +140,7 @@ class Writer:
             res.scopes.add(row["SupplierId"])
         else:
             raise ValueError(f"kind {kind!r} is not imported directly")
+        return True
 
     def _product(
         self, row: Row, header: ConnectHeader, job_id: int | None, res: WriteResult

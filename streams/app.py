@@ -8,6 +8,7 @@ with the same factory so that every process is configured the same way.
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,12 @@ class ServiceApp(faust.App):  # type: ignore[misc]
 
     settings: Settings
     topic_patience_s = 120.0
+
+    def _on_autodiscovery_error(self, name: str) -> None:
+        # Faust logs a warning and runs on without the module: a worker missing its
+        # views or agents (e.g. after a config error) must not look healthy. Fail.
+        error = sys.exc_info()[1]
+        raise RuntimeError(f"importing {name} failed: {error}") from error
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

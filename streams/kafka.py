@@ -41,11 +41,40 @@ async def send_acked(
     return await asyncio.shield(future)
 
 
-async def send_dead_letter(app: faust.App, letter: DeadLetter) -> None:
-    """Log, count and produce a dead letter; returns once the broker has it."""
+async def send_dead_letter(
+    app: faust.App, letter: DeadLetter, *, until_acked: bool = False
+) -> None:
+    """Log, count and produce a dead letter; returns once the broker has it.
+
+    ``until_acked``: retry a failed produce until it succeeds or the app stops (for a
+    caller that cannot go on without it, like enrichment holding its events unacked)."""
     note_dead_letter(letter)
-    key = (letter.state_key or "").encode() or None
-    await send_acked(app, app.settings.dlq_topic, key, letter.to_bytes())  # type: ignore[attr-defined]
+    send = send_until_acked if until_acked else send_acked
+    await send(app, app.settings.dlq_topic, letter.kafka_key, letter.to_bytes())  # type: ignore[attr-defined]
+
+
+async def send_until_acked(
+    app: faust.App,
+    topic: str,
+    key: bytes | None,
+    value: bytes | None,
+    headers: Iterable[tuple[str, bytes]] = (),
+) -> None:
+    """``send_acked``, retried with backoff (0.2 s doubling to 10 s) until the broker has
+    the record; raises only once the app stops (or on cancellation)."""
+    delay = 0.2
+    while True:
+        try:
+            await send_acked(app, topic, key, value, headers)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if app.should_stop:
+                raise
+            log.warning("produce to %s failed (%s); retrying in %.1fs", topic, exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
 
 
 def bootstrap_servers(settings: Settings) -> str:
@@ -58,6 +87,9 @@ def consumer(settings: Settings) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(
         bootstrap_servers=bootstrap_servers(settings),
         enable_auto_commit=False,
+        # Readers here assign and seek to the beginning; with the default "latest", the
+        # offset reset that assign() schedules can land after the seek and skip the data.
+        auto_offset_reset="earliest",
         # Large enough for a 10,000-key batch record; small enough that a full import's
         # fetch buffers stay a few MiB.
         max_partition_fetch_bytes=16 * 1024 * 1024,

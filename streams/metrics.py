@@ -169,6 +169,22 @@ stale_dropped = REGISTRY.counter(
 dead_letters = REGISTRY.counter(
     "norce_sync_dead_letters_total", "Messages sent to the dead-letter topic.", ["stage"]
 )
+non_row_messages = REGISTRY.counter(
+    "norce_sync_non_row_messages_total",
+    "Valid Debezium messages that are not row changes (heartbeat, transaction, "
+    "schema_change, message, truncate): skipped, not dead-lettered.",
+    ["source", "kind", "type"],
+)
+truncates = REGISTRY.counter(
+    "norce_sync_truncates_total",
+    "Truncate events (op t) seen on an input: never turned into deletes.",
+    ["source", "kind"],
+)
+unwritable_prices = REGISTRY.counter(
+    "norce_sync_unwritable_price_values_total",
+    "Owned price fields sent as null or 0, which Norce ignores (it keeps its current value).",
+    ["source", "kind", "field"],
+)
 applied_changes = REGISTRY.counter(
     "norce_sync_changes_applied_total",
     "Changes folded into the state table by this worker (stale ones included).",

@@ -55,7 +55,7 @@ _new = object.__new__
 _set = object.__setattr__
 
 
-class _Record(BaseModel):
+class Record(BaseModel):
     # extra="ignore": records stored in Kafka by a newer release must stay readable.
     model_config = ConfigDict(frozen=True, extra="ignore")
 
@@ -81,58 +81,75 @@ class _Record(BaseModel):
         return cls.model_validate(orjson.loads(data))
 
 
-VersionKey = tuple[int, int, int]
+VersionKey = tuple[int, tuple[int, ...], int]
 
 
-def version_key(ts_ms: int, position: int) -> VersionKey:
-    """Sort key of a version, by the rule documented on ``Version``.
+def version_key(ts_ms: int, *position: int) -> VersionKey:
+    """Sort key of a version (the stored list ``[ts_ms, *position]``), by the rule
+    documented on ``Version``.
 
-    ``(1, position, ts_ms)`` when the log position is known, else ``(0, ts_ms, 0)``. Two
-    keys with the same first element (the same mode: every version of a key in practice)
-    order exactly as the rule with plain tuple comparison; ``version_key_newer`` is exact
-    for every pair, including one side without a position.
+    ``(len(position), position, ts_ms)`` when the log position is known (any component
+    non-zero), else ``(0, (), ts_ms)``. Two keys with the same first element (one position
+    shape: every version of a key in practice) order exactly as the rule with plain tuple
+    comparison; ``version_key_newer`` is exact for every pair, including one side without
+    a position or with a position of another shape.
     """
-    return (1, position, ts_ms) if position else (0, ts_ms, 0)
+    if any(position):
+        return (len(position), position, ts_ms)
+    return (0, (), ts_ms)
 
 
 def version_key_newer(new: VersionKey, held: VersionKey) -> bool:
     """Whether ``new`` is strictly newer than ``held`` (equal versions are not)."""
     if new[0] == held[0]:
         return new > held
-    # One side has no log position: time decides, then position.
-    return _by_time(new) > _by_time(held)
+    # Positions of different shapes (or one missing): time decides, then position.
+    return (new[2], new[1]) > (held[2], held[1])
 
 
-def _by_time(key: VersionKey) -> tuple[int, int]:
-    return (key[2], key[1]) if key[0] else (key[1], 0)
-
-
-class Version(_Record):
+class Version(Record):
     """A comparable position in a source's change history.
 
-    ``position`` is the connector's log position (Postgres LSN, MySQL binlog
-    ``file_seq << 32 | pos``, SQL Server LSN as an int, Oracle SCN) or the plain format's
-    ``version``; 0 when unknown.
+    ``position`` is the first component of the connector's log position and ``rest`` the
+    others (``agents.imports.cdc`` documents each connector's: Postgres ``[lsn]``, MySQL
+    ``[binlog file number, pos, row]``, SQL Server ``[commit_lsn, change_lsn,
+    event_serial_no]`` with each LSN as two ints, Oracle ``[commit_scn, scn, order]``,
+    MongoDB ``[seconds, ord]``) or the plain format's ``version``; 0 when unknown. The
+    stored form is the flat list ``[ts_ms, position, *rest]``; values stored before
+    ``rest`` existed are ``[ts_ms, position]`` and read the same.
 
-    Ordering rule: when both positions are non-zero, compare ``(position, ts_ms)``: the log
-    position is the source's own commit order, while commit timestamps can tie or step back
-    between concurrent transactions. Otherwise compare ``(ts_ms, position)``. Versions are
-    only compared within one state key (``source|kind|key``), so both sides come from one
-    source and share a position space; mixing zero and non-zero positions only happens if
-    a connector stops reporting positions, and then time decides. Equality is field
-    equality, consistent with the rule (equal fields compare equal under both orders).
-    The rule is implemented once, by ``version_key`` and ``version_key_newer``.
+    Ordering rule: when both positions are known and have the same shape, compare
+    ``(position, ts_ms)`` lexicographically: the log position is the source's own commit
+    order, while commit timestamps can tie or step back between concurrent transactions.
+    Otherwise compare ``(ts_ms, position)``: versions are only compared within one state
+    key (``source|kind|key``), so both sides come from one source and share a position
+    shape; a shape changes only when a connector stops reporting positions or when an
+    upgrade meets a value stored in an older shape, and then time decides. Equality is
+    field equality, consistent with the rule. The rule is implemented once, by
+    ``version_key`` and ``version_key_newer``.
     """
 
     ts_ms: int = 0
     position: int = 0
+    rest: tuple[int, ...] = ()
 
-    def as_tuple(self) -> tuple[int, int]:
-        return (self.ts_ms, self.position)
+    def as_tuple(self) -> tuple[int, ...]:
+        return (self.ts_ms, self.position, *self.rest)
+
+    def as_list(self) -> list[int]:
+        """The stored form."""
+        return [self.ts_ms, self.position, *self.rest]
+
+    @classmethod
+    def of(cls, stored: list[int] | tuple[int, ...]) -> Version:
+        """From the stored form ``[ts_ms, position, *rest]``."""
+        return cls.trusted(
+            ts_ms=stored[0], position=stored[1] if len(stored) > 1 else 0, rest=tuple(stored[2:])
+        )
 
     @property
     def sort_key(self) -> VersionKey:
-        return version_key(self.ts_ms, self.position)
+        return version_key(self.ts_ms, self.position, *self.rest)
 
     # Each pair is ordered by one lexicographic order, so a <= b is "not a > b".
     def __lt__(self, other: Version) -> bool:  # type: ignore[override]
@@ -150,13 +167,13 @@ class Version(_Record):
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Version):
             return NotImplemented
-        return self.ts_ms == other.ts_ms and self.position == other.position
+        return self.as_tuple() == other.as_tuple()
 
     def __hash__(self) -> int:
-        return hash((self.ts_ms, self.position))
+        return hash(self.as_tuple())
 
 
-class ChangeEvent(_Record):
+class ChangeEvent(Record):
     """One source change, decoded. ``row`` is the after-image; for deletes the before-image."""
 
     source: str
@@ -168,7 +185,7 @@ class ChangeEvent(_Record):
     deleted: bool = False
 
 
-class MappedChange(_Record):
+class MappedChange(Record):
     """A change as a Norce row. ``key`` is the Norce match key, values joined by ``|``."""
 
     source: str
@@ -187,7 +204,7 @@ class MappedChange(_Record):
 class Mapped(NamedTuple):
     """A mapped change on the batch hot path: plain values, no validation, no copies.
 
-    ``version`` is ``[ts_ms, position]`` as stored; ``version_key`` its sort key.
+    ``version`` is ``[ts_ms, *position]`` as stored; ``version_key`` its sort key.
     """
 
     state_key: str
@@ -201,7 +218,7 @@ def _b64(value: bytes | None) -> str | None:
     return None if value is None else base64.b64encode(value).decode("ascii")
 
 
-class DeadLetter(_Record):
+class DeadLetter(Record):
     """A message that failed a stage. In JSON the original bytes are base64 strings.
 
     ``topic``/``partition``/``offset`` locate the original message; they are None for
@@ -237,6 +254,12 @@ class DeadLetter(_Record):
         if isinstance(value, int) and not isinstance(value, bool):
             return str(value)
         return value
+
+    @property
+    def kafka_key(self) -> bytes | None:
+        """The key on the dead-letter topic: the state key when known, else the original
+        message's key (the dead-letter topic is not compacted: keys only help reading)."""
+        return self.state_key.encode() if self.state_key else self.key
 
     @field_serializer("key", "value", when_used="json")
     def _to_base64(self, value: bytes | None) -> str | None:

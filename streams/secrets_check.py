@@ -7,6 +7,7 @@ any secret is empty or still one of them. Messages name the setting, never its v
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
 import logging
 from urllib.parse import urlparse
@@ -27,6 +28,14 @@ REQUIRED = ("norce_client_secret", "webhook_token")
 
 class InsecureSettings(RuntimeError):
     pass
+
+
+def secret_matches(given: str | None, expected: str) -> bool:
+    """A presented secret (a header value) against the configured one, in constant time.
+    False when either is missing or empty: an unset secret opens nothing."""
+    if not given or not expected:
+        return False
+    return hmac.compare_digest(given.encode(), expected.encode())
 
 
 def is_loopback(host: str | None) -> bool:

@@ -105,6 +105,11 @@ class Settings(BaseSettings):
         description="Explicit Norce base URL (the simulator's). Empty to use the host "
         "pattern from slug, region and environment.",
     )
+    norce_job_path_prefix: Literal["", "api/"] = Field(
+        "",
+        description="Prefix of Connect's job service paths (Job/Get, Job/GetLog, ...): "
+        "empty as public client code calls it, or `api/` as the vendor's reference lists it.",
+    )
     norce_slug: str = Field("demo", description="Norce tenant slug, the first host label.")
     norce_region: str = Field("se", description="Norce region in `api-{region}`.")
     norce_environment: Literal["prod", "stage", "playground"] = Field(

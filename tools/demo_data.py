@@ -25,6 +25,10 @@ from tests.support.debezium import (
     stock_row,
 )
 
+# The example config's input topics this writes (tools/demo_check.py expects a delta job
+# for each of their (source, kind) pairs).
+TOPICS = ("erp.public.items", "pim.public.products", "erp.public.prices", "erp.public.stock")
+
 
 async def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)

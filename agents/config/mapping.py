@@ -20,8 +20,9 @@ A mapping is a dict from output field to a spec::
   indexes must be contiguous from 0, and no output path may be a prefix of another.
 
 A mapping is compiled once into a ``Mapper``; an optional hook ``"package.module:function"``
-then runs as ``hook(row, context) -> dict`` (``context`` is the ``ChangeEvent`` on the
-import path). ``to_mapped`` turns a ``ChangeEvent`` into a ``MappedChange``: a delete maps
+(or ``"file.py:function"``, relative to the config file) then runs as
+``hook(row, context) -> dict`` (``context`` is the ``ChangeEvent`` on the import path).
+``to_mapped`` turns a ``ChangeEvent`` into a ``MappedChange``: a delete maps
 only what its before-image holds (no defaults or constants; nulls count as unknown, since
 Postgres fills only the key of a default-identity before-image), must still yield the key
 fields, and gets ``IsActive: False``; a state that merges it onto the held row keeps the
@@ -34,12 +35,17 @@ from __future__ import annotations
 
 import base64
 import copy
+import hashlib
 import importlib
+import importlib.util
 import math
 import re
+import sys
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
@@ -507,14 +513,20 @@ def _assign(out: dict[str, Any], tokens: tuple[str | int, ...], value: Any) -> N
     node[last] = value
 
 
-def load_hook(ref: str) -> Hook:
-    """Resolve ``"package.module:function"`` to a callable."""
+def load_hook(ref: str, base_dir: Path | None = None) -> Hook:
+    """Resolve ``"package.module:function"``, or ``"file.py:function"`` (a path relative to
+    ``base_dir``, the config file's folder, or absolute), to a callable."""
     module_name, sep, attr = ref.partition(":")
     if not sep or not module_name or not attr:
-        raise ValueError(f"hook must look like 'package.module:function', got {ref!r}")
+        raise ValueError(
+            f"hook must look like 'package.module:function' or 'file.py:function', got {ref!r}"
+        )
     try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
+        if module_name.endswith(".py"):
+            module = _module_from_file((base_dir or Path.cwd()) / module_name)
+        else:
+            module = importlib.import_module(module_name)
+    except (ImportError, OSError) as exc:
         raise ValueError(f"hook {ref!r}: cannot import {module_name!r}: {exc}") from None
     target: Any = module
     for part in attr.split("."):
@@ -526,12 +538,38 @@ def load_hook(ref: str) -> Hook:
     return target
 
 
+def _module_from_file(path: Path) -> ModuleType:
+    """Import a hook file once per resolved path (two mappings naming the same file share
+    its functions, so their mappers compare equal)."""
+    path = path.resolve()
+    name = f"norce_sync_hooks_{hashlib.sha1(str(path).encode()).hexdigest()[:12]}"
+    if (loaded := sys.modules.get(name)) is not None:
+        return loaded
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"not a Python file: {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
+
+
 class Mapper:
     """A compiled mapping: ``mapper(row, partial=..., context=...) -> dict``."""
 
     __slots__ = ("_fields", "_hook", "_specs", "hook_name", "output_paths")
 
-    def __init__(self, spec: Mapping[str, Any], hook: str | Hook | None = None) -> None:
+    def __init__(
+        self,
+        spec: Mapping[str, Any],
+        hook: str | Hook | None = None,
+        *,
+        base_dir: Path | None = None,
+    ) -> None:
         specs = {
             name: s if isinstance(s, FieldSpec) else FieldSpec.model_validate(s)
             for name, s in spec.items()
@@ -545,7 +583,7 @@ class Mapper:
         self._fields = tuple(self._compile_field(name, paths[name], s) for name, s in specs.items())
         if isinstance(hook, str):
             self.hook_name: str | None = hook
-            self._hook: Hook | None = load_hook(hook)
+            self._hook: Hook | None = load_hook(hook, base_dir)
         else:
             self.hook_name = getattr(hook, "__qualname__", None) if hook else None
             self._hook = hook

@@ -22,10 +22,12 @@ def sync_config(settings: Settings) -> SyncConfig:
 
 def norce_endpoints(settings: Settings) -> NorceEndpoints:
     if settings.norce_base_url:
-        return NorceEndpoints.from_base_url(settings.norce_base_url)
-    return NorceEndpoints.for_tenant(
-        settings.norce_slug, settings.norce_region, settings.norce_environment
-    )
+        endpoints = NorceEndpoints.from_base_url(settings.norce_base_url)
+    else:
+        endpoints = NorceEndpoints.for_tenant(
+            settings.norce_slug, settings.norce_region, settings.norce_environment
+        )
+    return endpoints.model_copy(update={"job_path_prefix": settings.norce_job_path_prefix})
 
 
 class NorceClients:

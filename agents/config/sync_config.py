@@ -8,7 +8,7 @@ YAML or JSON, loaded with ``load_config(path)``; ``config/example.yaml`` shows e
       - {topic: erp.public.prices, source: erp, kind: price, format: debezium,
          key_columns: [...], mapping: {...}, hook: null, owned_fields: {...},
          delta_schedule: 30s, full_schedule: "0 3 * * 0", max_items_per_job: 10000,
-         ignore_empty_price_fields: false}
+         mandatory_price_fields: []}
     targets:            # export path: per target, per kind (sku|price|stock|customer)
       search: {sku: {mapping: {...}, hook: null, topic: null}}
 
@@ -41,6 +41,7 @@ from pydantic import (
     GetCoreSchemaHandler,
     PrivateAttr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -224,6 +225,25 @@ class Schedule:
         )
 
 
+class DueTimes:
+    """When each (source, kind)'s schedule fires next, counted from this process's first
+    look: the one bookkeeping of the delta and full-import timers."""
+
+    def __init__(self) -> None:
+        self._next: dict[tuple[str, str], float] = {}
+
+    def take(
+        self, pair: tuple[str, str], schedule: Schedule, now: float, *, busy: bool = False
+    ) -> bool:
+        """True when the pair is due (and not ``busy``): its next tick is then counted from
+        ``now``. A busy pair stays due, so it runs as soon as it is free."""
+        due = self._next.setdefault(pair, schedule.next_after(now))
+        if now < due or busy:
+            return False
+        self._next[pair] = schedule.next_after(now)
+        return True
+
+
 # --- sources -----------------------------------------------------------------------------
 
 _NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
@@ -319,7 +339,10 @@ class InputBinding(_Model):
     topic: str
     source: str
     kind: Kind
-    format: Literal["debezium", "plain"] = "debezium"
+    format: Literal["debezium", "debezium-flat", "plain"] = "debezium"
+    # debezium-flat: the fields ExtractNewRecordState added (add.fields), e.g.
+    # [__source_ts_ms, __lsn] or [__source_ts_ms, __file, __pos, __row, __op].
+    flat_fields: list[str] = Field(default_factory=list)
     # Source columns forming the source key, joined by "|". Empty: the Kafka message key
     # (Debezium writes the primary key there).
     key_columns: list[str] = Field(default_factory=list)
@@ -333,7 +356,10 @@ class InputBinding(_Model):
     delta_schedule: Schedule = Field(default_factory=lambda: Schedule("15m"))
     full_schedule: Schedule = Field(default_factory=lambda: Schedule("0 3 * * 0"))
     max_items_per_job: int = Field(default=10_000, ge=1)
-    ignore_empty_price_fields: bool = False
+    ignore_empty_price_fields: bool = False  # replaced by mandatory_price_fields
+    # IgnoreSkuPriceListFieldsWhenEmpty: the price fields a row must carry, or Norce
+    # ignores the row whole. A subset of SkuPriceListFieldsThatAreSet.
+    mandatory_price_fields: list[str | int] = Field(default_factory=list)
 
     _mapper: Mapper = PrivateAttr()
 
@@ -369,10 +395,10 @@ class InputBinding(_Model):
         return value
 
     @model_validator(mode="after")
-    def _check(self) -> InputBinding:
+    def _check(self, info: ValidationInfo) -> InputBinding:
         where = f"input {self.topic!r}"
         try:
-            mapper = Mapper(self.mapping, hook=self.hook)
+            mapper = Mapper(self.mapping, hook=self.hook, base_dir=_base_dir(info))
         except ValueError as exc:
             raise ValueError(f"{where}: mapping: {exc}") from None
         self.__pydantic_private__["_mapper"] = mapper
@@ -385,6 +411,36 @@ class InputBinding(_Model):
                 )
         if self.ignore_empty_price_fields and self.kind != "price":
             raise ValueError(f"{where}: ignore_empty_price_fields applies to prices only")
+        if self.ignore_empty_price_fields:
+            raise ValueError(
+                f"{where}: ignore_empty_price_fields is gone: Norce's "
+                "IgnoreSkuPriceListFieldsWhenEmpty lists mandatory fields; set "
+                "mandatory_price_fields (a subset of SkuPriceListFieldsThatAreSet)"
+            )
+        if self.mandatory_price_fields:
+            owned = self.owned_fields.get("SkuPriceListFieldsThatAreSet", [])
+            if self.kind != "price":
+                raise ValueError(f"{where}: mandatory_price_fields applies to prices only")
+            lacking = [f for f in self.mandatory_price_fields if f not in owned]
+            if lacking:
+                raise ValueError(
+                    f"{where}: mandatory_price_fields {lacking} are not in "
+                    "owned_fields.SkuPriceListFieldsThatAreSet"
+                )
+        if self.format == "debezium-flat":
+            from agents.imports.cdc import flat_roles  # the decoder owns the roles
+
+            try:
+                roles = set(flat_roles(self.flat_fields).values())
+            except ValueError as exc:
+                raise ValueError(f"{where}: {exc}") from None
+            if not roles - {"op", "connector"}:
+                raise ValueError(
+                    f"{where}: format debezium-flat needs flat_fields naming the version "
+                    "fields added by ExtractNewRecordState (e.g. [__source_ts_ms, __lsn])"
+                )
+        elif self.flat_fields:
+            raise ValueError(f"{where}: flat_fields applies to format debezium-flat only")
         if self.key_fields is not None and not self.key_fields:
             raise ValueError(f"{where}: key_fields must not be empty")
         if self.hook is None:  # a hook may add fields; only the declarative part is checked
@@ -426,9 +482,9 @@ class TargetMapping(_Model):
     _mapper: Mapper = PrivateAttr()
 
     @model_validator(mode="after")
-    def _compile(self) -> TargetMapping:
+    def _compile(self, info: ValidationInfo) -> TargetMapping:
         try:
-            mapper = Mapper(self.mapping, hook=self.hook)
+            mapper = Mapper(self.mapping, hook=self.hook, base_dir=_base_dir(info))
         except ValueError as exc:
             raise ValueError(f"mapping: {exc}") from None
         self.__pydantic_private__["_mapper"] = mapper
@@ -523,12 +579,20 @@ def _format_errors(origin: str, exc: ValidationError) -> str:
     return "\n".join(lines)
 
 
-def parse_config(data: Any, origin: str = "<config>") -> SyncConfig:
-    """Validate already-parsed config data; errors become one ``ConfigError``."""
+def _base_dir(info: ValidationInfo) -> Path | None:
+    """Where ``file.py:function`` hooks are looked up: the config file's folder."""
+    return (info.context or {}).get("base_dir")
+
+
+def parse_config(
+    data: Any, origin: str = "<config>", *, base_dir: Path | None = None
+) -> SyncConfig:
+    """Validate already-parsed config data; errors become one ``ConfigError``.
+    ``base_dir``: the folder file-path hooks are relative to (default: the working one)."""
     if not isinstance(data, dict):
         raise ConfigError(f"{origin}: the config must be a mapping at the top level")
     try:
-        return SyncConfig.model_validate(data)
+        return SyncConfig.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as exc:
         raise ConfigError(_format_errors(origin, exc)) from None
 
@@ -546,4 +610,4 @@ def load_config(path: str | os.PathLike[str]) -> SyncConfig:
         detail = " ".join(str(exc).split())
         kind = "JSON" if path.suffix.lower() == ".json" else "YAML"
         raise ConfigError(f"{path}: not valid {kind}: {detail}") from None
-    return parse_config(data, str(path))
+    return parse_config(data, str(path), base_dir=path.parent)

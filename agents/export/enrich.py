@@ -21,11 +21,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import logging
 import time
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -54,8 +53,12 @@ from norce.config import NorceCredentials
 from norce.errors import NorceError
 from norce.retry import RetryPolicy
 from streams import metrics
-from streams.dead_letters import note_dead_letter
-from streams.kafka import TopicSpec, bootstrap_servers, declare_and_confirm, send_acked
+from streams.kafka import (
+    TopicSpec,
+    bootstrap_servers,
+    declare_and_confirm,
+    send_dead_letter,
+)
 from streams.main import app, settings
 from streams.own_topics import specs_of
 from streams.records import DeadLetter, Stage
@@ -157,26 +160,6 @@ async def ensure_export_topics() -> None:
         _topics_ready = True
 
 
-async def _send_until_acked(
-    topic: str, key: bytes | None, value: bytes | None, headers: Iterable[tuple[str, bytes]]
-) -> None:
-    # The events stay unacknowledged meanwhile, so giving up would only delay them to the
-    # next restart; keep trying (the broker is the only way forward) until we stop.
-    delay = 0.2
-    while True:
-        try:
-            await send_acked(app, topic, key, value, headers)
-            return
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            if app.should_stop:
-                raise
-            log.warning("produce to %s failed (%s); retrying in %.1fs", topic, exc, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
-
-
 @dataclass
 class _Entity:
     """One key's due window, decoded."""
@@ -203,7 +186,7 @@ class _Send(NamedTuple):
 
 async def _send_all_acked(sends: Sequence[_Send]) -> None:
     """Produce every record and wait until the broker acknowledged each; failed ones are
-    sent again (backing off) until they are, as ``_send_until_acked`` does for one."""
+    sent again (backing off) until they are, as ``send_until_acked`` does for one."""
     todo = list(sends)
     delay = 0.2
     while todo:
@@ -474,8 +457,7 @@ class Enricher:
             stage=str(stage),
             reason=reason[:2000],
         )
-        note_dead_letter(letter)
-        await _send_until_acked(settings.dlq_topic, message.key, letter.to_bytes(), ())
+        await send_dead_letter(app, letter, until_acked=True)
         self.dead_letters += 1
 
 
@@ -535,13 +517,8 @@ async def monitor_export() -> None:
 
 @app.page("/export/stats")
 class ExportStats(View):
+    # Guarded by the ops token like every view (agents.ops.views.ops_auth, deny by default).
     async def get(self, request: Request) -> Response:
-        token = settings.ops_token
-        if token is not None:
-            given = request.headers.get("Authorization", "")
-            expected = f"Bearer {token.get_secret_value()}"
-            if not hmac.compare_digest(given.encode(), expected.encode()):
-                return self.json({"error": "unauthorized"}, status=401)
         return self.json(
             {**enricher.stats(), "history": enricher.history.view(), "time": time.time()}
         )

@@ -7,7 +7,8 @@ or the ``x-norce-event-type`` header does. Every event type we accept has a rout
   keyed by ``<kind>:<id>`` and the enrichment agent looks the entity up in Query. Price
   and stock notifications (and supplier SKU notifications) re-read the whole SKU, so all
   of a SKU's notifications coalesce into one lookup;
-- the *job* route (``JobCompletedEvent``): goes to the import path's job tracker.
+- the *job* route (``JobCompletedEvent``): goes to the import path's job tracker, as a
+  ``streams.messages.JobCompleted``.
 
 Types we do not route (order events, ``CompanyChangedNotification``) are unknown (404),
 so a wrong subscription shows up in Norce's delivery log instead of being swallowed.
@@ -21,6 +22,8 @@ from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from streams.messages import JobCompleted
 
 EntityKind = Literal["sku", "customer"]
 ENTITY_KINDS: tuple[EntityKind, ...] = ("sku", "customer")
@@ -136,24 +139,6 @@ class NorceEvent(BaseModel):
     @property
     def key(self) -> str:
         return entity_key(self.kind, self.entity_id)
-
-    def to_bytes(self) -> bytes:
-        return orjson.dumps(self.model_dump(mode="json"))
-
-
-class JobCompleted(BaseModel):
-    """What the import path's job tracker reads from the job events topic."""
-
-    model_config = ConfigDict(frozen=True)
-
-    type: Literal["job_completed"] = "job_completed"
-    job_id: int
-    status_id: int
-    received_at: float
-
-    @property
-    def key(self) -> str:
-        return f"job:{self.job_id}"
 
     def to_bytes(self) -> bytes:
         return orjson.dumps(self.model_dump(mode="json"))

@@ -22,7 +22,6 @@ Kafka later anyway (the ack came too late) is just such a redelivery.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import time
 
@@ -30,10 +29,12 @@ from aiohttp import web
 from faust.web import Request, Response, View
 
 from agents.export.enrich import ensure_export_topics
-from agents.export.events import EventRejected, JobCompleted, parse_event
+from agents.export.events import EventRejected, parse_event
 from streams import metrics
 from streams.kafka import send_acked
 from streams.main import app, settings
+from streams.messages import JobCompleted
+from streams.secrets_check import secret_matches
 from streams.topics import job_events_topic, norce_events_topic
 
 log = logging.getLogger(__name__)
@@ -47,10 +48,7 @@ class BodyTooLarge(Exception):
 
 
 def token_ok(given: str | None) -> bool:
-    expected = settings.webhook_token.get_secret_value()
-    if given is None or not expected:
-        return False
-    return hmac.compare_digest(given.encode(), expected.encode())
+    return secret_matches(given, settings.webhook_token.get_secret_value())
 
 
 async def read_limited(request: web.Request, limit: int) -> bytes:

@@ -132,26 +132,37 @@ def decode(value: bytes | None, key: bytes | None, binding: InputBinding) -> Cha
     """Decode one Kafka message of ``binding``'s topic; None for a tombstone."""
     if value is None:
         return None
-    if binding.format == "plain":
-        parts = _parse_plain(value, binding.key_columns)
-    else:
-        parts = _parse_debezium(value, key, binding.key_columns)
-        if parts is None:
-            return None
+    parse = _parser(binding)
+    parts = parse(value, key)
+    if parts is None:
+        return None
     op, ts_ms, position, row, deleted, source_key = parts
     return ChangeEvent.trusted(
         source=binding.source,
         kind=binding.kind,
         source_key=source_key,
         op=op,
-        version=Version.trusted(ts_ms=ts_ms, position=position),
+        version=Version.of([ts_ms, *position]),
         row=row,
         deleted=deleted,
     )
 
 
 # (op, ts_ms, position, row, deleted, source_key): a decoded change before any record.
-_Parts = tuple[str, int, int, dict[str, Any], bool, str]
+Position = tuple[int, ...]
+_Parts = tuple[str, int, Position, dict[str, Any], bool, str]
+_Parser = Callable[[bytes, bytes | None], "_Parts | None"]
+
+
+def _parser(binding: InputBinding) -> _Parser:
+    """The format's parse function for ``binding``, its options bound."""
+    key_columns = tuple(binding.key_columns)
+    if binding.format == "plain":
+        return lambda value, key: _parse_plain(value, key_columns)
+    if binding.format == "debezium-flat":
+        roles = flat_roles(binding.flat_fields)
+        return lambda value, key: _parse_flat(value, key, key_columns, roles)
+    return lambda value, key: _parse_debezium(value, key, key_columns)
 
 
 # --- the fused hot path ------------------------------------------------------------------
@@ -161,8 +172,7 @@ Decoder = Callable[[bytes | None, bytes | None], Mapped | None]
 
 def compile_decoder(binding: InputBinding) -> Decoder:
     """``decode_mapped`` for one binding, everything per binding looked up once."""
-    plain = binding.format == "plain"
-    key_columns = tuple(binding.key_columns)
+    parse = _parser(binding)
     mapper = binding.mapper
     key_of = key_function(binding)
     prefix = f"{binding.source}|{binding.kind}|"
@@ -171,12 +181,9 @@ def compile_decoder(binding: InputBinding) -> Decoder:
     def decoder(value: bytes | None, key: bytes | None) -> Mapped | None:
         if value is None:
             return None
-        if plain:
-            parts: _Parts | None = _parse_plain(value, key_columns)
-        else:
-            parts = _parse_debezium(value, key, key_columns)
-            if parts is None:
-                return None
+        parts = parse(value, key)
+        if parts is None:
+            return None
         op, ts_ms, position, row, deleted, source_key = parts
         context = None
         if with_context:  # hooks get the ChangeEvent, as on the record path
@@ -185,7 +192,7 @@ def compile_decoder(binding: InputBinding) -> Decoder:
                 kind=kind,
                 source_key=source_key,
                 op=op,
-                version=Version.trusted(ts_ms=ts_ms, position=position),
+                version=Version.of([ts_ms, *position]),
                 row=row,
                 deleted=deleted,
             )
@@ -194,8 +201,8 @@ def compile_decoder(binding: InputBinding) -> Decoder:
             Mapped,
             (
                 prefix + norce_key,
-                version_key(ts_ms, position),
-                [ts_ms, position],
+                version_key(ts_ms, *position),
+                [ts_ms, *position],
                 mapped,
                 deleted,
             ),
@@ -246,7 +253,12 @@ def _parse_debezium(value: bytes, key: bytes | None, key_columns: Sequence[str])
     op = payload.get("op")
     if op not in _DEBEZIUM_OPS:
         if op is None:
-            raise _invalid("missing 'op'")
+            kind = _non_row_kind(payload, schema)
+            if kind is None:
+                raise _invalid("missing 'op'")
+            raise NotAChange(kind)
+        if op in _MARKER_OPS:
+            raise NotAChange(_MARKER_OPS[op])
         raise _invalid(f"unknown op {op!r} (expected c, u, d or r)")
     source = payload.get("source")
     if type(source) is not dict:
@@ -255,6 +267,8 @@ def _parse_debezium(value: bytes, key: bytes | None, key_columns: Sequence[str])
     deleted = op == "d"
     image = "before" if deleted else "after"
     row = payload.get(image)
+    if type(row) is str and source.get("connector") == "mongodb":
+        row = _load_object(row.encode(), f"'{image}'")  # extended JSON text
     if row is None and deleted and key is not None:
         row = _key_struct(key)  # no before-image (REPLICA IDENTITY NOTHING): the key remains
     if type(row) is not dict:
@@ -265,16 +279,20 @@ def _parse_debezium(value: bytes, key: bytes | None, key_columns: Sequence[str])
     ts_ms = source.get("ts_ms")
     if type(ts_ms) is not int:
         ts_ms = _fallback_ts_ms(ts_ms, payload.get("ts_ms"))
-    position = source.get("lsn")
-    if type(position) is not int or position < 0:  # not Postgres: see _position
-        position = _position(source)
-    if key_columns:
-        source_key = _key_from_columns(row, key_columns)
+    lsn = source.get("lsn")
+    if type(lsn) is int and lsn >= 0 and "commit_lsn" not in source:
+        position: Position = (lsn,)  # PostgreSQL, the common case: no dispatch
     else:
-        if key is None:
-            raise _invalid("message has no Kafka key and the binding sets no key_columns")
-        source_key = _join_key(_key_struct(key), "Kafka key")
-    return op, ts_ms, position, row, deleted, source_key
+        position = _position(source, payload)
+    return op, ts_ms, position, row, deleted, _source_key(row, key, key_columns)
+
+
+def _source_key(row: dict[str, Any], key: bytes | None, key_columns: Sequence[str]) -> str:
+    if key_columns:
+        return _key_from_columns(row, key_columns)
+    if key is None:
+        raise _invalid("message has no Kafka key and the binding sets no key_columns")
+    return _join_key(_key_struct(key), "Kafka key")
 
 
 def source_version(source: dict[str, Any], envelope_ts_ms: Any = None) -> Version:
@@ -282,7 +300,7 @@ def source_version(source: dict[str, Any], envelope_ts_ms: Any = None) -> Versio
     ts_ms = source.get("ts_ms")
     if not _is_int(ts_ms):
         ts_ms = _fallback_ts_ms(ts_ms, envelope_ts_ms)
-    return Version.trusted(ts_ms=ts_ms, position=_position(source))
+    return Version.of([ts_ms, *_position(source, {})])
 
 
 def _fallback_ts_ms(ts_ms: Any, envelope_ts_ms: Any) -> int:
@@ -292,34 +310,171 @@ def _fallback_ts_ms(ts_ms: Any, envelope_ts_ms: Any) -> int:
     raise _invalid("source.ts_ms is missing or not an integer")
 
 
-def _position(source: dict[str, Any]) -> int:
-    lsn = source.get("lsn")  # postgres
-    if lsn is not None:
-        if not _is_int(lsn) or lsn < 0:
-            raise _invalid(f"source.lsn {lsn!r} is not a non-negative integer")
-        return lsn
-    pos = source.get("pos")  # mysql: binlog file sequence number, then offset in the file
-    if pos is not None and "file" in source:
-        file = source["file"]
-        if not _is_int(pos) or pos < 0 or not isinstance(file, str):
-            raise _invalid(f"source.file/pos {file!r}/{pos!r} are not a binlog position")
-        suffix = file.rpartition(".")[2]
-        if not suffix.isdigit():
-            raise _invalid(f"source.file {file!r} has no sequence number")
-        return (int(suffix) << 32) | pos
-    for name in ("change_lsn", "commit_lsn"):  # sqlserver, "0000002a:00000c48:0003"
-        text = source.get(name)
-        if text is not None:
-            try:
-                return int(text.replace(":", ""), 16)
-            except (AttributeError, ValueError):
-                raise _invalid(f"source.{name} {text!r} is not an LSN") from None
-    scn = source.get("scn")  # oracle, a decimal string
-    if scn is not None:
-        if isinstance(scn, str) and scn.isdigit():
-            return int(scn)
-        raise _invalid(f"source.scn {scn!r} is not an SCN")
-    return 0
+# --- messages that are Debezium output but not row changes --------------------------------
+
+
+class NotAChange(Exception):
+    """Valid Debezium output that is not a row change: skipped and counted, not dead-lettered.
+
+    ``kind`` is ``heartbeat``, ``transaction`` (BEGIN/END metadata), ``schema_change``,
+    ``message`` (a Postgres logical decoding message, ``op: m``) or ``truncate``
+    (``op: t``, which the projector reports to operators and never turns into deletes).
+    """
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
+
+
+NON_ROW_KINDS = ("heartbeat", "transaction", "schema_change", "message", "truncate")
+_MARKER_OPS = {"t": "truncate", "m": "message"}
+_TX_STATUSES = frozenset(("BEGIN", "END"))
+_HEARTBEAT_SCHEMA = "io.debezium.connector.common.Heartbeat"
+
+
+def _non_row_kind(payload: dict[str, Any], schema: Any) -> str | None:
+    """Which non-row Debezium message ``payload`` is, or None when it is none of them.
+
+    - heartbeat (``__debezium-heartbeat.<prefix>``): ``{"ts_ms": ...}`` only;
+    - transaction metadata (``<prefix>.transaction``): ``status`` BEGIN or END with ``id``;
+    - schema change (``<prefix>`` topic): ``ddl`` / ``tableChanges`` with ``databaseName``.
+    """
+    if payload.get("status") in _TX_STATUSES and "id" in payload:
+        return "transaction"
+    if "ddl" in payload or "tableChanges" in payload:
+        return "schema_change"
+    if "ts_ms" in payload and len(payload) == 1:
+        return "heartbeat"
+    if isinstance(schema, dict) and schema.get("name") == _HEARTBEAT_SCHEMA:
+        return "heartbeat"
+    return None
+
+
+# --- log positions, per connector -----------------------------------------------------------
+#
+# Each connector's position is a fixed-length tuple of ints (each < 2**63, so orjson stores
+# it), compared lexicographically; per key it follows the order in which Debezium emits the
+# key's changes, snapshot records included. Sources, the ``source`` block field tables of
+# https://debezium.io/documentation/reference/stable/connectors/<connector>.html:
+#
+# - postgresql (#postgresql-create-events): ``(lsn,)``. A key's changes are serialised by
+#   its row lock, so their LSNs rise in commit order; snapshot records carry the LSN the
+#   snapshot was taken at. ``sequence`` (``["<last commit lsn>", "<lsn>"]``) supplies the
+#   LSN when ``lsn`` is absent; its first element is null on snapshot records and after a
+#   restart, so it cannot put a later re-snapshot above older streamed changes.
+# - mysql / mariadb (#mysql-create-events): ``(binlog file number, pos, row)``: ``row``
+#   numbers the rows of one multi-row binlog event. ``gtid`` does not order (one per server).
+# - sqlserver (#sqlserver-create-events): ``(commit_lsn, change_lsn, event_serial_no)``,
+#   each LSN as two ints; snapshot records have a null ``change_lsn`` (lowest). A change of
+#   a transaction in flight during the snapshot has a lower ``change_lsn`` but a higher
+#   ``commit_lsn`` than the snapshot, and is newer.
+# - oracle (#oracle-create-events): ``(commit_scn, scn, transaction.total_order)``:
+#   LogMiner emits transactions in commit order; snapshot records have no ``commit_scn``
+#   and stand at their ``scn`` (the flashback SCN the snapshot read AS OF).
+# - mongodb (#mongodb-change-events): ``(ts_ms // 1000, ord)``: the oplog timestamp
+#   (seconds, ordinal within the second).
+# - anything else: ``(0,)``, the change time decides (``streams.records.Version``).
+
+_LOW_63 = (1 << 63) - 1
+_NO_POSITION = (0,)  # stored [ts_ms, 0], as before per-connector positions
+
+
+def _lsn_int(source: dict[str, Any], name: str) -> int:
+    text = source.get(name)
+    if text is None:
+        return 0
+    try:
+        return int(text.replace(":", ""), 16)
+    except (AttributeError, ValueError):
+        raise _invalid(f"source.{name} {text!r} is not an LSN") from None
+
+
+def _decimal(source: dict[str, Any], name: str) -> int:
+    value = source.get(name)
+    if value is None:
+        return 0
+    if _is_int(value) and value >= 0:
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    raise _invalid(f"source.{name} {value!r} is not a non-negative number")
+
+
+def _postgres(source: dict[str, Any], payload: dict[str, Any]) -> Position:
+    lsn = source.get("lsn")
+    if lsn is None and isinstance(source.get("sequence"), str):
+        try:
+            lsn = orjson.loads(source["sequence"])[-1]
+            lsn = int(lsn) if lsn is not None else None
+        except (orjson.JSONDecodeError, TypeError, ValueError, IndexError):
+            raise _invalid(f"source.sequence {source['sequence']!r} is not a list") from None
+    if lsn is None:
+        return _NO_POSITION
+    if not _is_int(lsn) or lsn < 0:
+        raise _invalid(f"source.lsn {lsn!r} is not a non-negative integer")
+    return (lsn,)
+
+
+def _mysql(source: dict[str, Any], payload: dict[str, Any]) -> Position:
+    file, pos, row = source.get("file"), source.get("pos"), source.get("row", 0)
+    if row is None:
+        row = 0
+    if not _is_int(pos) or pos < 0 or not isinstance(file, str) or not _is_int(row):
+        raise _invalid(f"source.file/pos/row {file!r}/{pos!r}/{row!r} are not a binlog position")
+    suffix = file.rpartition(".")[2]
+    if not suffix.isdigit():
+        raise _invalid(f"source.file {file!r} has no sequence number")
+    return (int(suffix), pos, row)
+
+
+def _sqlserver(source: dict[str, Any], payload: dict[str, Any]) -> Position:
+    commit, change = _lsn_int(source, "commit_lsn"), _lsn_int(source, "change_lsn")
+    serial = _decimal(source, "event_serial_no")  # the docs' example writes it as text
+    return (commit >> 63, commit & _LOW_63, change >> 63, change & _LOW_63, serial)
+
+
+def _oracle(source: dict[str, Any], payload: dict[str, Any]) -> Position:
+    scn = _decimal(source, "scn")
+    commit = _decimal(source, "commit_scn") or scn
+    transaction = payload.get("transaction")
+    order = transaction.get("total_order") if type(transaction) is dict else None
+    return (commit, scn, order if _is_int(order) else 0)
+
+
+def _mongodb(source: dict[str, Any], payload: dict[str, Any]) -> Position:
+    ts_ms, ord_ = source.get("ts_ms"), source.get("ord")
+    if not _is_int(ord_) or not _is_int(ts_ms):
+        return _NO_POSITION
+    return (ts_ms // 1000, ord_)
+
+
+_POSITIONS: dict[str, Callable[[dict[str, Any], dict[str, Any]], Position]] = {
+    "postgresql": _postgres,
+    "mysql": _mysql,
+    "mariadb": _mysql,
+    "sqlserver": _sqlserver,
+    "oracle": _oracle,
+    "mongodb": _mongodb,
+}
+
+
+def _position(source: dict[str, Any], payload: dict[str, Any]) -> Position:
+    """The connector's log position (see above); by the fields present when ``connector``
+    is missing or unknown (a flattened record's ``add.fields``)."""
+    connector = source.get("connector")
+    position = _POSITIONS.get(connector) if isinstance(connector, str) else None
+    if position is None:
+        if "commit_lsn" in source or "change_lsn" in source:
+            position = _sqlserver
+        elif "lsn" in source or "sequence" in source:
+            position = _postgres
+        elif "pos" in source and "file" in source:
+            position = _mysql
+        elif "scn" in source:
+            position = _oracle
+        else:
+            return _NO_POSITION
+    return position(source, payload)
 
 
 def _decode_decimals(row: dict[str, Any], schema: Any, image: str) -> dict[str, Any]:
@@ -423,6 +578,81 @@ def _join_key(struct: Any, what: str) -> str:
     return _key_part(struct, what)
 
 
+# --- flattened Debezium (ExtractNewRecordState) --------------------------------------------
+#
+# https://debezium.io/documentation/reference/stable/transformations/event-flattening.html:
+# the row's fields at the top level; ``add.fields`` adds source / envelope fields named
+# ``<prefix><field>`` (``source.ts_ms`` -> ``__source_ts_ms``, ``lsn`` -> ``__lsn``);
+# ``delete.handling.mode=rewrite`` (``delete.tombstone.handling.mode=rewrite`` since 2.5)
+# writes a delete as its before-image with ``__deleted: "true"``. The binding's
+# ``flat_fields`` names the added fields; their roles (the ``source`` field each carries)
+# build a ``source`` block that orders exactly like the envelope's.
+
+FLAT_ROLES = frozenset(
+    (
+        "ts_ms", "op", "connector", "lsn", "sequence", "file", "pos", "row", "commit_lsn",
+        "change_lsn", "event_serial_no", "scn", "commit_scn", "ord",
+    )
+)  # fmt: skip
+_DELETED_FIELD = "__deleted"
+
+
+def flat_roles(fields: Sequence[str]) -> dict[str, str]:
+    """Added field name -> role: the name without its ``_`` prefix and ``source_``;
+    ``source_ts_ms`` wins over the envelope's ``ts_ms``. Raises ``ValueError`` for a name
+    whose role is not one that orders or identifies a change."""
+    roles: dict[str, str] = {}
+    for name in fields:
+        bare = name.lstrip("_")
+        role = bare.removeprefix("source_")
+        if role not in FLAT_ROLES:
+            raise ValueError(
+                f"flat field {name!r}: {role!r} is not one of {', '.join(sorted(FLAT_ROLES))}"
+            )
+        if role == "ts_ms" and bare == "ts_ms" and "ts_ms" in roles.values():
+            continue  # the envelope's ts_ms only stands in for source.ts_ms
+        if role == "ts_ms":
+            roles = {n: r for n, r in roles.items() if r != "ts_ms"}
+        roles[name] = role
+    return roles
+
+
+def _parse_flat(
+    value: bytes, key: bytes | None, key_columns: Sequence[str], roles: dict[str, str]
+) -> _Parts | None:
+    doc = _load_object(value, "message")
+    if "payload" in doc and "schema" in doc:
+        doc = doc["payload"]
+        if doc is None:
+            return None
+        if not isinstance(doc, dict):
+            raise _invalid(f"payload is {_json_type(doc)}, not an object")
+    source: dict[str, Any] = {}
+    for name, role in roles.items():
+        if name in doc:
+            source[role] = doc.pop(name)
+    if not source:
+        kind = _non_row_kind(doc, None)
+        if kind is not None:
+            raise NotAChange(kind)
+        raise _invalid(f"none of the flat fields {', '.join(roles)} is present")
+    op = source.pop("op", None)
+    deleted = doc.pop(_DELETED_FIELD, None) in ("true", True)
+    if op in _MARKER_OPS:
+        raise NotAChange(_MARKER_OPS[op])
+    if op is None:
+        op = "d" if deleted else "u"
+    elif op not in _DEBEZIUM_OPS:
+        raise _invalid(f"unknown {'/'.join(n for n, r in roles.items() if r == 'op')} {op!r}")
+    deleted = deleted or op == "d"
+    ts_ms = source.get("ts_ms", 0)
+    if ts_ms is None:
+        ts_ms = 0
+    elif not _is_int(ts_ms):
+        raise _invalid(f"flat ts_ms {ts_ms!r} is not an integer")
+    return op, ts_ms, _position(source, {}), doc, deleted, _source_key(doc, key, key_columns)
+
+
 # --- plain format ------------------------------------------------------------------------
 
 
@@ -464,4 +694,4 @@ def _parse_plain(value: bytes, columns: Sequence[str]) -> _Parts:
                     f"'key' {source_key!r} has {len(parts)} parts, key_columns {len(columns)}"
                 )
             data = {**dict(zip(columns, parts, strict=True)), **data}
-    return op, ts_ms, version, data, deleted, source_key
+    return op, ts_ms, (version,), data, deleted, source_key

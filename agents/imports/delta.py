@@ -22,10 +22,10 @@ from typing import Any
 import orjson
 from faust.web import Request, Response, View
 
-from agents.config.sync_config import InputBinding
+from agents.config.sync_config import DueTimes, InputBinding
 from agents.imports.headers import IMPORT_KIND, connect_header
 from agents.imports.ingest import projector
-from agents.imports.jobs import rejected_rows
+from agents.imports.price_values import note_unwritable
 from agents.imports.projector import PendingItem
 from agents.imports.submit import clients, open_jobs, record_job_event
 from agents.ops.health import is_ready
@@ -33,13 +33,14 @@ from norce.errors import NorceError
 from streams import metrics
 from streams.kafka import send_dead_letter
 from streams.main import app, settings
+from streams.messages import BatchIntent, Intent, Posted, SubmitFailed
 from streams.metrics import applied_changes
 from streams.pipeline import batches, config, job_ledger_caught_up
 from streams.records import DeadLetter, Stage
 
 log = logging.getLogger(__name__)
 
-_next_due: dict[tuple[str, str], float] = {}
+_due = DueTimes()
 _running: set[tuple[str, str]] = set()
 
 
@@ -50,10 +51,8 @@ async def delta_schedules() -> None:
     now = time.time()
     for binding in config.inputs:
         pair = binding.pair
-        due = _next_due.setdefault(pair, binding.delta_schedule.next_after(now))
-        if now < due or pair in _running:
+        if not _due.take(pair, binding.delta_schedule, now, busy=pair in _running):
             continue
-        _next_due[pair] = binding.delta_schedule.next_after(now)
         _running.add(pair)
         task = asyncio.ensure_future(submit_deltas(binding))
         task.add_done_callback(lambda t, pair=pair: _finished(pair, t))
@@ -117,44 +116,49 @@ async def submit_deltas(binding: InputBinding) -> list[str]:
             blocking[0].batch_id,
         )
         return []
-    items = await projector.pending_items(binding)
     size = binding.max_items_per_job
     posted = []
-    for start in range(0, len(items), size):
-        batch_id = await submit_batch(binding, items[start : start + size])
-        if batch_id is not None:
-            posted.append(batch_id)
+    # As few jobs as possible, holding at most about two jobs' rows in memory.
+    ready: list[PendingItem] = []
+    async for chunk in projector.pending_chunks(binding, size):
+        ready.extend(chunk)
+        while len(ready) >= size:
+            batch, ready = ready[:size], ready[size:]
+            posted += await _submit(binding, batch)
+    if ready:
+        posted += await _submit(binding, ready)
     return posted
+
+
+async def _submit(binding: InputBinding, items: list[PendingItem]) -> list[str]:
+    batch_id = await submit_batch(binding, items)
+    return [] if batch_id is None else [batch_id]
 
 
 async def submit_batch(binding: InputBinding, items: list[PendingItem]) -> str | None:
     batch_id = uuid.uuid4().hex
-    stored = await (
-        await batches.send(
-            key=batch_id.encode(),
-            value={
-                "batch_id": batch_id,
-                "topic": binding.topic,
-                "keys": [item.key.decode() for item in items],
-                "versions": [item.version for item in items],
-                "partitions": [item.partition for item in items],
-            },
-        )
+    intent = BatchIntent.trusted(  # values from the projection: checked there
+        batch_id=batch_id,
+        topic=binding.topic,
+        keys=[item.key.decode() for item in items],
+        versions=[item.version for item in items],
+        partitions=[item.partition for item in items],
     )
+    stored = await (await batches.send(key=batch_id.encode(), value=intent))
     await record_job_event(
-        batch_id,
-        {
-            "type": "intent",
-            "source": binding.source,
-            "kind": binding.kind,
-            "mode": "delta",
-            "item_count": len(items),
-            "batch_ref": [stored.partition, stored.offset],
-        },
+        Intent(
+            batch_id=batch_id,
+            source=binding.source,
+            kind=binding.kind,
+            mode="delta",
+            item_count=len(items),
+            batch_ref=[stored.partition, stored.offset],
+        )
     )
     source = config.sources[binding.source]
     header = connect_header(binding, source.account_id, full=False)
     rows = [item.row for item in items]
+    note_unwritable(binding, rows)
     try:
         response = await clients.for_source(binding.source).connect.import_items(
             IMPORT_KIND[binding.kind], header, rows
@@ -162,22 +166,21 @@ async def submit_batch(binding: InputBinding, items: list[PendingItem]) -> str |
     except NorceError as error:
         metrics.norce_calls.inc(api="connect", outcome="error")
         log.warning("delta %s: POST failed, keys stay pending: %s", batch_id, error)
-        await record_job_event(batch_id, {"type": "submit_failed", "reason": str(error)})
+        await record_job_event(SubmitFailed(batch_id=batch_id, reason=str(error)))
         return None
     metrics.norce_calls.inc(api="connect", outcome="ok")
     if settings.crash_after_post:
         os.kill(os.getpid(), signal.SIGKILL)
     summary = response.validation_summary
-    rejected = rejected_rows([str(m) for m in summary.messages] if summary else [])
+    rejected = summary.rejected_rows() if summary else {}
     await record_job_event(
-        batch_id,
-        {
-            "type": "posted",
-            "job_id": response.job_id_int,
-            "item_count": len(items),
-            "validation_failures": summary.nr_of_validation_failures if summary else 0,
-            "rejected_rows": sorted(rejected),
-        },
+        Posted(
+            batch_id=batch_id,
+            job_id=response.job_id_int,
+            item_count=len(items),
+            validation_failures=summary.nr_of_validation_failures if summary else 0,
+            rejected_rows=sorted(rejected),
+        )
     )
     metrics.jobs_submitted.inc(source=binding.source, kind=binding.kind, mode="delta")
     log.info("delta %s: job %s with %d items", batch_id, response.job_id, len(items))

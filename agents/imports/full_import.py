@@ -26,59 +26,56 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from agents.config.sync_config import InputBinding
+from pydantic import ValidationError
+
+from agents.config.sync_config import DueTimes, InputBinding
 from agents.imports.full_file import StateSnapshot
 from agents.imports.headers import IMPORT_KIND, connect_header
+from agents.imports.price_values import note_unwritable
 from agents.imports.submit import clients, job_records, open_jobs, record_job_event
 from norce.errors import NorceError
 from streams import metrics, topics
 from streams.kafka import consumer
 from streams.main import app, settings
+from streams.messages import FullImportRequest, Intent, Lost, Posted, Progress, SubmitFailed
 from streams.pipeline import commands, config, job_ledger_caught_up
 
 log = logging.getLogger(__name__)
 PROGRESS_EVERY = 10_000
 
-_next_due: dict[tuple[str, str], float] = {}
+_due = DueTimes()
 
 
 @app.timer(10.0, on_leader=True)
 async def full_import_schedules() -> None:
     now = time.time()
     for binding in config.inputs:
-        due = _next_due.setdefault(binding.pair, binding.full_schedule.next_after(now))
-        if now >= due:
-            _next_due[binding.pair] = binding.full_schedule.next_after(now)
+        if _due.take(binding.pair, binding.full_schedule, now):
             await request_full_import(binding.source, binding.kind, requested_by="schedule")
 
 
 async def request_full_import(source: str, kind: str, *, requested_by: str) -> str:
     request_id = uuid.uuid4().hex
-    await commands.send(
-        key=b"full-import",
-        value={
-            "type": "full_import",
-            "source": source,
-            "kind": kind,
-            "request_id": request_id,
-            "by": requested_by,
-        },
-    )
+    request = FullImportRequest(source=source, kind=kind, request_id=request_id, by=requested_by)
+    await commands.send(key=b"full-import", value=request)
     return request_id
 
 
 @app.agent(commands)
 async def run_commands(stream):  # type: ignore[no-untyped-def]
-    async for command in stream:
-        if command.get("type") != "full_import":
+    async for value in stream:
+        try:
+            command = FullImportRequest.model_validate(value)
+        except ValidationError as error:
+            log.error("command ignored, not a full import request: %s", error)
             continue
         try:
-            binding = config.binding_for(command["source"], command["kind"])
+            binding = config.binding_for(command.source, command.kind)
         except KeyError as error:
             log.error("full import request ignored: %s", error)
             continue
         try:
-            await run_full_import(binding, command.get("request_id"))
+            await run_full_import(binding, command.request_id)
         except Exception:
             log.exception("full import of %s failed", binding.pair)
 
@@ -94,7 +91,7 @@ async def _wait_for_open_jobs(binding: InputBinding, batch_id: str) -> None:
         if not others:
             return
         if time.monotonic() - beat > 10:  # a sign of life, so it is not taken for an orphan
-            await record_job_event(batch_id, {"type": "progress", "rows": 0})
+            await record_job_event(Progress(batch_id=batch_id, rows=0))
             beat = time.monotonic()
         await asyncio.sleep(0.5)
     log.warning("full import %s: open jobs still running; going ahead", batch_id)
@@ -131,11 +128,11 @@ async def _earlier_attempt(binding: InputBinding, request_id: str | None) -> boo
             request_id,
             job.job_id,
         )
-        await record_job_event(orphan.batch_id, {"type": "posted", "job_id": job.job_id})
+        await record_job_event(Posted(batch_id=orphan.batch_id, job_id=job.job_id))
         return True
     for r in orphans:
         if r.status == "intent":
-            await record_job_event(r.batch_id, {"type": "lost"})
+            await record_job_event(Lost(batch_id=r.batch_id))
     return False
 
 
@@ -144,15 +141,13 @@ async def run_full_import(binding: InputBinding, request_id: str | None) -> None
         return
     batch_id = uuid.uuid4().hex
     await record_job_event(
-        batch_id,
-        {
-            "type": "intent",
-            "source": binding.source,
-            "kind": binding.kind,
-            "mode": "full",
-            "request_id": request_id,
-            "item_count": 0,
-        },
+        Intent(
+            batch_id=batch_id,
+            source=binding.source,
+            kind=binding.kind,
+            mode="full",
+            request_id=request_id,
+        )
     )
     await _wait_for_open_jobs(binding, batch_id)
     topic = topics.state_topic(settings, binding.topic)
@@ -167,16 +162,23 @@ async def run_full_import(binding: InputBinding, request_id: str | None) -> None
             # every item of the kind. Nothing in state means nothing to send.
             reason = "no rows in state for this source and kind; empty full file not sent"
             log.warning("full import %s: %s", batch_id, reason)
-            await record_job_event(batch_id, {"type": "submit_failed", "reason": reason})
+            await record_job_event(SubmitFailed(batch_id=batch_id, reason=reason))
             return
-        await record_job_event(batch_id, {"type": "progress", "rows": 0, "total": total})
+        await record_job_event(Progress(batch_id=batch_id, rows=0, total=total))
 
         async def progress(rows: int) -> None:
-            await record_job_event(batch_id, {"type": "progress", "rows": rows, "total": total})
+            await record_job_event(Progress(batch_id=batch_id, rows=rows, total=total))
+
+        async def checked(
+            source: AsyncIterator[dict[str, Any]],
+        ) -> AsyncIterator[dict[str, Any]]:
+            async for row in source:
+                note_unwritable(binding, (row,))
+                yield row
 
         def rows() -> AsyncIterator[dict[str, Any]]:
             # A factory, so a retried POST streams the same snapshot again.
-            return snapshot.rows(progress, PROGRESS_EVERY)
+            return checked(snapshot.rows(progress, PROGRESS_EVERY))
 
         header = connect_header(binding, config.sources[binding.source].account_id, full=True)
         try:
@@ -185,16 +187,14 @@ async def run_full_import(binding: InputBinding, request_id: str | None) -> None
             )
         except NorceError as error:
             log.error("full import %s: POST failed: %s", batch_id, error)
-            await record_job_event(batch_id, {"type": "submit_failed", "reason": str(error)})
+            await record_job_event(SubmitFailed(batch_id=batch_id, reason=str(error)))
             return
     finally:
         await reader.stop()
     if settings.crash_after_post:
         os.kill(os.getpid(), signal.SIGKILL)
     # The file holds exactly the snapshot's rows: the keys counted, at the same offsets.
-    await record_job_event(batch_id, {"type": "progress", "rows": total, "total": total})
-    await record_job_event(
-        batch_id, {"type": "posted", "job_id": response.job_id_int, "item_count": total}
-    )
+    await record_job_event(Progress(batch_id=batch_id, rows=total, total=total))
+    await record_job_event(Posted(batch_id=batch_id, job_id=response.job_id_int, item_count=total))
     metrics.jobs_submitted.inc(source=binding.source, kind=binding.kind, mode="full")
     log.info("full import %s: job %s with %d rows", batch_id, response.job_id, total)

@@ -24,8 +24,8 @@ def connect_header(binding: InputBinding, account_id: int, *, full: bool) -> Con
         codes = _BY_LIST.get(list_name)
         fields[list_name] = [codes.get(n, n) if codes and isinstance(n, str) else n for n in names]
     extra: dict[str, object] = {}
-    if binding.ignore_empty_price_fields:
-        extra["IgnoreSkuPriceListFieldsWhenEmpty"] = True
+    if binding.mandatory_price_fields:
+        extra["IgnoreSkuPriceListFieldsWhenEmpty"] = list(binding.mandatory_price_fields)
     if binding.kind == "customer":
         # Customer imports have no FullFile; a delta says so with IsCustomerListDelta.
         extra["IsCustomerListDelta"] = not full

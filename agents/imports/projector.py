@@ -34,16 +34,16 @@ by primary key).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 import signal
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.admin import AIOKafkaAdminClient
@@ -55,15 +55,32 @@ from mode import Service
 
 from agents.config.sync_config import InputBinding, SyncConfig
 from agents.imports import projection
-from agents.imports.cdc import decoder_for
-from agents.imports.store import Checkpoint, PartitionStore
+from agents.imports.cdc import NotAChange, decoder_for
+from agents.imports.store import Change, Checkpoint, PartitionStore
 from streams import metrics, topics
 from streams.dead_letters import note_dead_letter
 from streams.kafka import TopicSpec, admin_client, bootstrap_servers, declare_and_confirm
+from streams.messages import RequeueCommand
 from streams.records import DeadLetter, PipelineError, Stage
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
+# The projection's CPU work is cut into slices of about this long, with a yield to the
+# event loop in between, so webhook intake and the views answer while ingest runs flat
+# out. Checked every YIELD_CHECK records (a clock read per record would cost more).
+SLICE_S = 0.004
+YIELD_CHECK = 32
+
+
+class _Pacer:
+    def __init__(self) -> None:
+        self.since = time.perf_counter()
+
+    async def tick(self) -> None:
+        now = time.perf_counter()
+        if now - self.since > SLICE_S:
+            await asyncio.sleep(0)
+            self.since = time.perf_counter()
 
 
 @dataclass(slots=True)
@@ -77,19 +94,21 @@ class OwnedPartition:
     store: PartitionStore
     next_input: int
     next_commands: int
-    # Changed values of the batch in progress: key -> (value, pending before).
-    dirty: dict[bytes, tuple[projection.Value, bool]] = field(default_factory=dict)
+    # Changed values of the batch in progress: key -> (value, pending since as stored).
+    dirty: dict[bytes, tuple[projection.Value, float | None]] = field(default_factory=dict)
 
-    def current(self, key: bytes) -> tuple[projection.Value | None, bool]:
+    def current(self, key: bytes) -> tuple[projection.Value | None, float | None]:
+        """The key's value (the batch's newest, else the store's), and its pending time
+        as the store holds it."""
         held = self.dirty.get(key)
         if held is not None:
             return held
         value = self.store.get(key)
-        return value, value is not None and projection.is_pending(value)
+        return value, None if value is None else value.get("p")
 
-    def put(self, key: bytes, value: projection.Value, was_pending: bool) -> None:
+    def put(self, key: bytes, value: projection.Value, stored_since: float | None) -> None:
         held = self.dirty.get(key)
-        self.dirty[key] = (value, held[1] if held is not None else was_pending)
+        self.dirty[key] = (value, held[1] if held is not None else stored_since)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +150,9 @@ class Projector(Service):
         self.assigned_once = asyncio.Event()
         self.partitions: dict[str, int] = {}
         self.stats = {"batches": 0, "records": 0, "changelog_records": 0, "rebuilt": 0}
+        # "source|kind" -> time of the last truncate seen by this worker (for the ops views;
+        # in memory: a restart forgets it, the metric and the log line remain).
+        self.truncated: dict[str, float] = {}
 
     # --- topics --------------------------------------------------------------------
 
@@ -224,7 +246,7 @@ class Projector(Service):
                 await asyncio.sleep(1.0)
                 continue
             async with self._lock:
-                touched = self._fold(batch)
+                touched = await self._fold(batch)
                 touched |= self._apply_marks()
                 if not touched:
                     continue
@@ -318,6 +340,9 @@ class Projector(Service):
         reader = AIOKafkaConsumer(
             bootstrap_servers=bootstrap_servers(self.settings),
             enable_auto_commit=False,
+            # Not the default "latest": the reset that assign() schedules can land after
+            # seek_to_beginning, and the rebuild then reads nothing (an empty store).
+            auto_offset_reset="earliest",
             max_partition_fetch_bytes=8 * 1024 * 1024,
         )
         await reader.start()
@@ -326,19 +351,26 @@ class Projector(Service):
             reader.assign([tp])
             end = (await reader.end_offsets([tp]))[tp]
             await reader.seek_to_beginning(tp)
-            records: list[tuple[bytes, bytes | None]] = []
+            count = 0
+            # Streamed into the store a fetch at a time: memory holds one fetch, never
+            # the partition (a rebuild of 250,000 keys would otherwise hold them all).
             while await reader.position(tp) < end:
                 fetched = await reader.getmany(tp, timeout_ms=1000, max_records=10_000)
-                for record in fetched.get(tp, []):
-                    if record.offset < end and record.key is not None:
-                        records.append((record.key, record.value))
-            return store.load(records, checkpoint)
+                records = [
+                    (record.key, record.value)
+                    for record in fetched.get(tp, [])
+                    if record.offset < end and record.key is not None
+                ]
+                store.load_values(records)
+                count += len(records)
+            store.finish_load(checkpoint)
+            return count
         finally:
             await reader.stop()
 
     # --- the batch -----------------------------------------------------------------
 
-    def _fold(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> set[TopicPartition]:
+    async def _fold(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> set[TopicPartition]:
         touched: set[TopicPartition] = set()
         now = time.time()
         for tp, records in batch.items():
@@ -346,7 +378,7 @@ class Projector(Service):
                 continue
             owned = self.owned.get(tp)
             if owned is not None:
-                self._fold_changes(owned, records, now)
+                await self._fold_changes(owned, records, now)
                 owned.next_input = records[-1].offset + 1
                 touched.add(tp)
                 continue
@@ -358,16 +390,22 @@ class Projector(Service):
         self.stats["records"] += sum(len(r) for r in batch.values())
         return touched
 
-    def _fold_changes(
+    async def _fold_changes(
         self, owned: OwnedPartition, records: list[ConsumerRecord], now: float
     ) -> None:
         binding = owned.binding
         source, kind = binding.source, binding.kind
         applied = stale = 0
         decoder = decoder_for(binding)
-        for record in records:
+        pacer = _Pacer()
+        for index, record in enumerate(records):
+            if not index % YIELD_CHECK:
+                await pacer.tick()
             try:
                 mapped = decoder(record.value, record.key)
+            except NotAChange as signal_:
+                self._not_a_change(binding, record, signal_.kind, now)
+                continue
             except PipelineError as error:
                 self._dead_letter(record, error)
                 continue
@@ -378,34 +416,53 @@ class Projector(Service):
             if mapped is None:  # a tombstone after a delete: the delete itself counted
                 continue
             key = mapped.state_key.encode()
-            current, was_pending = owned.current(key)
+            current, stored_since = owned.current(key)
             new = projection.fold_change(current, mapped.version, mapped.row, mapped.deleted, now)
             applied += 1
             if new is None:
                 stale += 1
                 continue
-            owned.put(key, new, was_pending)
+            owned.put(key, new, stored_since)
         if applied:
             metrics.events_in.inc(applied, source=source, kind=kind)
             metrics.applied_changes.inc(applied, source=source, kind=kind)
         if stale:
             metrics.stale_dropped.inc(stale, source=source, kind=kind)
 
+    def _not_a_change(
+        self, binding: InputBinding, record: ConsumerRecord, kind: str, now: float
+    ) -> None:
+        metrics.non_row_messages.inc(source=binding.source, kind=binding.kind, type=kind)
+        if kind != "truncate":
+            return
+        # Never deletes: the rows Norce holds stay until a full import decides.
+        metrics.truncates.inc(source=binding.source, kind=binding.kind)
+        self.truncated[f"{binding.source}|{binding.kind}"] = now
+        log.warning(
+            "truncate on %s[%d]@%d (%s %s): no rows deleted; run a full import if the "
+            "table is meant to be empty",
+            record.topic,
+            record.partition,
+            record.offset,
+            binding.source,
+            binding.kind,
+        )
+
     def _fold_commands(
         self, owned: OwnedPartition, records: list[ConsumerRecord], now: float
     ) -> None:
         for record in records:
             try:
-                command = orjson.loads(record.value)
-            except orjson.JSONDecodeError:
-                log.warning("import command %s@%d not JSON; skipped", record.topic, record.offset)
+                RequeueCommand.from_bytes(record.value)  # the only command so far
+            except ValueError as error:  # not JSON, or not a requeue command
+                log.warning("import command %s@%d skipped: %s", record.topic, record.offset, error)
                 continue
-            if command.get("type") != "requeue" or record.key is None:
+            if record.key is None:
                 continue
-            current, was_pending = owned.current(record.key)
+            current, stored_since = owned.current(record.key)
             new = projection.requeue(current, now)
             if new is not None:
-                owned.put(record.key, new, was_pending)
+                owned.put(record.key, new, stored_since)
 
     def _apply_marks(self) -> set[TopicPartition]:
         touched: set[TopicPartition] = set()
@@ -415,10 +472,10 @@ class Projector(Service):
             if owned is None:
                 continue  # given away meanwhile: its new owner sends the keys again
             for key, version in items:
-                current, was_pending = owned.current(key)
+                current, stored_since = owned.current(key)
                 new = projection.mark_sent(current, version)
                 if new is not None:
-                    owned.put(key, new, was_pending)
+                    owned.put(key, new, stored_since)
                     touched.add(owned.input)
         return touched
 
@@ -439,34 +496,36 @@ class Projector(Service):
         stores. Retries until the broker takes them (nothing is committed meanwhile)."""
         assert self._producer is not None
         dead, self._dead = self._dead, []
-        dirty = [o for o in self.owned.values() if o.dirty]
-        if not dirty and not dead:
-            for owned in self.owned.values():
-                owned.store.write({}, Checkpoint(owned.next_input, owned.next_commands))
-            return
+        changes: dict[TopicPartition, dict[bytes, Change]] = {}
+        pacer = _Pacer()
+        for owned in self.owned.values():
+            if not owned.dirty:
+                continue
+            changed = changes[owned.input] = {}
+            for index, (key, (value, stored_since)) in enumerate(owned.dirty.items()):
+                if not index % YIELD_CHECK:
+                    await pacer.tick()
+                changed[key] = Change(projection.encode(value), value.get("p"), stored_since)
         delay = 0.5
-        while True:
+        while changes or dead:
             try:
-                await self._produce(dirty, dead)
+                await self._produce(changes, dead)
                 break
             except KafkaError as error:
-                if self.should_stop and not self.owned:
-                    raise
                 log.warning(
                     "projection checkpoint: produce failed (%s); retrying in %.1fs", error, delay
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
-        self._maybe_crash("after_produce")
+        if changes:
+            self._maybe_crash("after_produce")
         for owned in self.owned.values():
-            changed = {
-                key: (projection.encode(value), projection.is_pending(value), was_pending)
-                for key, (value, was_pending) in owned.dirty.items()
-            }
-            owned.store.write(changed, Checkpoint(owned.next_input, owned.next_commands))
+            checkpoint = Checkpoint(owned.next_input, owned.next_commands)
+            owned.store.write(changes.get(owned.input, {}), checkpoint)
             owned.dirty.clear()
-        self._maybe_crash("after_store")
-        self.stats["batches"] += 1
+        if changes:
+            self._maybe_crash("after_store")
+            self.stats["batches"] += 1
 
     def _maybe_crash(self, point: str) -> None:
         """Testing only (``crash_in_checkpoint``): die inside a checkpoint."""
@@ -476,32 +535,32 @@ class Projector(Service):
             log.warning("crash_in_checkpoint=%s: SIGKILL now", point)
             os.kill(os.getpid(), signal.SIGKILL)
 
-    async def _produce(self, dirty: list[OwnedPartition], dead: list[DeadLetter]) -> None:
+    async def _produce(
+        self, changes: dict[TopicPartition, dict[bytes, Change]], dead: list[DeadLetter]
+    ) -> None:
         assert self._producer is not None
         producer = self._producer
         futures = []
-        for owned in dirty:
+        for tp, changed in changes.items():
+            topic, partition = self.owned[tp].state_topic, tp.partition
             builder = producer.create_batch()
-            for key, (value, _) in owned.dirty.items():
-                encoded = projection.encode(value)
-                if builder.append(key=key, value=encoded, timestamp=None) is None:
-                    futures.append(
-                        await producer.send_batch(
-                            builder, owned.state_topic, partition=owned.input.partition
-                        )
-                    )
+            pacer = _Pacer()
+            for index, (key, change) in enumerate(changed.items()):
+                if not index % YIELD_CHECK:
+                    await pacer.tick()
+                if builder.append(key=key, value=change.encoded, timestamp=None) is None:
+                    futures.append(await producer.send_batch(builder, topic, partition=partition))
                     builder = producer.create_batch()
-                    builder.append(key=key, value=encoded, timestamp=None)
+                    builder.append(key=key, value=change.encoded, timestamp=None)
             if builder.record_count():
-                futures.append(
-                    await producer.send_batch(
-                        builder, owned.state_topic, partition=owned.input.partition
-                    )
-                )
-            self.stats["changelog_records"] += len(owned.dirty)
+                futures.append(await producer.send_batch(builder, topic, partition=partition))
+            self.stats["changelog_records"] += len(changed)
+        # Not streams.kafka.send_dead_letter: these letters ride on the checkpoint's own
+        # producer (the projector is outside the Faust app) and are awaited with its values,
+        # before the input offsets they come from are committed.
         for letter in dead:
-            key = (letter.state_key or "").encode() or None
-            futures.append(await producer.send(self.settings.dlq_topic, letter.to_bytes(), key=key))
+            dlq, value = self.settings.dlq_topic, letter.to_bytes()
+            futures.append(await producer.send(dlq, value, key=letter.kafka_key))
         if futures:
             await asyncio.gather(*futures)
 
@@ -536,57 +595,48 @@ class Projector(Service):
         for (topic, partition), keys in by_partition.items():
             self._marks.append((topic, partition, keys))
 
-    async def pending_items(
-        self, binding: InputBinding, limit: int | None = None
-    ) -> list[PendingItem]:
-        """This worker's pending keys of the binding, with their current rows."""
+    async def pending_chunks(
+        self, binding: InputBinding, size: int
+    ) -> AsyncIterator[list[PendingItem]]:
+        """This worker's pending keys of the binding with their current rows, at most
+        ``size`` at a time (memory holds one chunk, whatever the backlog)."""
         prefix = f"{binding.source}|{binding.kind}|".encode()
-        items: list[PendingItem] = []
-        async with self._lock:
-            for owned in self.owned.values():
-                if owned.binding.pair != binding.pair:
-                    continue
-                keys = list(owned.store.pending_keys(prefix))
-                for key, value in zip(keys, owned.store.get_many(keys), strict=True):
-                    if value is None or not projection.is_pending(value):
-                        continue
-                    items.append(
-                        PendingItem(
-                            key,
-                            list(value["v"]),
-                            value["row"],
-                            owned.input.partition,
-                            owned.input.topic,
-                        )
-                    )
-                    if limit is not None and len(items) >= limit:
-                        return items
-        return items
+        for tp in sorted(self.owned):
+            after: bytes | None = None
+            while True:
+                async with self._lock:
+                    owned = self.owned.get(tp)
+                    if owned is None or owned.binding.pair != binding.pair:
+                        break
+                    keys = list(itertools.islice(owned.store.pending_keys(prefix, after), size))
+                    values = owned.store.get_many(keys)
+                if not keys:
+                    break
+                after = keys[-1]
+                yield [
+                    PendingItem(key, list(value["v"]), value["row"], tp.partition, tp.topic)
+                    for key, value in zip(keys, values, strict=True)
+                    if value is not None and projection.is_pending(value)
+                ]
 
     def pending_count(self, binding: InputBinding) -> int:
-        prefix = f"{binding.source}|{binding.kind}|".encode()
-        return sum(
-            sum(1 for _ in o.store.pending_keys(prefix))
-            for o in self.owned.values()
-            if o.binding.pair == binding.pair
-        )
+        return sum(o.store.pending for o in self.owned.values() if o.binding.pair == binding.pair)
 
     def backlog(self) -> dict[int, dict[str, dict[str, float]]]:
         """Pending keys per owned partition number and ``source|kind``, with the oldest
         pending time (for the ops views)."""
         reports: dict[int, dict[str, dict[str, float]]] = {}
         for owned in self.owned.values():
-            pair = f"{owned.binding.source}|{owned.binding.kind}"
             report = reports.setdefault(owned.input.partition, {})
-            keys = list(owned.store.pending_keys(f"{pair}|".encode()))
-            if not keys:
-                continue
-            oldest = float("inf")
-            for start in range(0, len(keys), 10_000):
-                for value in owned.store.get_many(keys[start : start + 10_000]):
-                    if value is not None and value.get("p") is not None:
-                        oldest = min(oldest, float(value["p"]))
-            report[pair] = {"keys": len(keys), "oldest": oldest}
+            pair = f"{owned.binding.source}|{owned.binding.kind}"
+            oldest = owned.store.oldest_pending_since()
+            truncated = self.truncated.get(pair)
+            if owned.store.pending and oldest is not None:
+                report[pair] = {"keys": owned.store.pending, "oldest": oldest}
+            elif truncated is not None:
+                report[pair] = {"keys": 0, "oldest": float("inf")}
+            if truncated is not None:
+                report[pair]["truncated_at"] = truncated
         return reports
 
 

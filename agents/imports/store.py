@@ -1,14 +1,19 @@
 """The projection's local store: one RocksDB database (rocksdict) per input partition.
 
-Keys: ``s:<state key>`` -> the value (``agents.imports.projection``, orjson bytes);
-``p:<state key>`` -> empty, present while the key is pending (so a delta finds its keys
-with a prefix scan instead of reading every value); ``~checkpoint`` -> the input and
-command offsets the store covers. A checkpoint is one write batch (RocksDB's WAL makes
-it atomic and survives SIGKILL), written only after the changelog records of the same
-batch were acknowledged by the broker.
+Keys:
+- ``s:<state key>`` -> the value (``agents.imports.projection``, orjson bytes);
+- ``p:<state key>`` -> present while the key is pending, so a delta finds its keys with a
+  prefix scan instead of reading every value;
+- ``q:<since, 8 bytes big-endian ms><state key>`` -> the same keys ordered by the time
+  they became pending, so the oldest pending key is the first one (the ops backlog);
+- ``~checkpoint`` -> the input and command offsets the store covers.
 
-The store only makes restarts fast: the changelog topic stays the source of truth, and a
-store whose checkpoint is behind the group's committed offset is rebuilt from it.
+A checkpoint is one write batch (RocksDB's WAL makes it atomic and survives SIGKILL),
+written only after the changelog records of the same batch were acknowledged by the
+broker. The store only makes restarts fast: the changelog topic stays the source of
+truth, and a store whose checkpoint is behind the group's committed offset is rebuilt
+from it. An input partition holds one binding, so one (source, kind): counts per store
+are counts per pair.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from agents.imports import projection
 
 _STATE = b"s:"
 _PENDING = b"p:"
+_BY_AGE = b"q:"
 _CHECKPOINT = b"~checkpoint"
 
 
@@ -36,6 +42,15 @@ class Checkpoint:
     commands: int
 
 
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One key's new value in a write, with its pending time before and after."""
+
+    encoded: bytes
+    since: float | None
+    since_before: float | None
+
+
 def _options() -> Options:
     options = Options(raw_mode=True)
     options.create_if_missing(True)
@@ -45,12 +60,20 @@ def _options() -> Options:
     return options
 
 
+def _age_key(since: float, key: bytes) -> bytes:
+    return _BY_AGE + int(since * 1000).to_bytes(8, "big") + key
+
+
+def _checkpoint_bytes(checkpoint: Checkpoint) -> bytes:
+    return orjson.dumps({"input": checkpoint.input, "commands": checkpoint.commands})
+
+
 class PartitionStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self.db = Rdict(str(path), _options())
-        self.pending = self._count(_PENDING)
+        self.pending = sum(1 for _ in self._scan(_PENDING))
 
     @classmethod
     def fresh(cls, path: Path) -> PartitionStore:
@@ -77,67 +100,80 @@ class PartitionStore:
         raw = self.db.get(_STATE + key)
         return None if raw is None else projection.decode(raw)
 
-    def write(
-        self,
-        changed: dict[bytes, tuple[bytes, bool, bool]],
-        checkpoint: Checkpoint,
-    ) -> None:
-        """One atomic write: ``changed`` maps state key -> (encoded value, pending now,
-        pending before), plus the checkpoint."""
+    def write(self, changed: dict[bytes, Change], checkpoint: Checkpoint) -> None:
+        """One atomic write of the changed values and the checkpoint."""
         batch = WriteBatch(raw_mode=True)
-        for key, (encoded, pending, was_pending) in changed.items():
-            batch.put(_STATE + key, encoded)
-            if pending and not was_pending:
-                batch.put(_PENDING + key, b"")
-                self.pending += 1
-            elif was_pending and not pending:
-                batch.delete(_PENDING + key)
-                self.pending -= 1
-        batch.put(
-            _CHECKPOINT, orjson.dumps({"input": checkpoint.input, "commands": checkpoint.commands})
-        )
+        for key, change in changed.items():
+            batch.put(_STATE + key, change.encoded)
+            self._index(batch, key, change.since, change.since_before)
+        batch.put(_CHECKPOINT, _checkpoint_bytes(checkpoint))
         self.db.write(batch)
 
-    def load(self, records: Iterable[tuple[bytes, bytes | None]], checkpoint: Checkpoint) -> int:
-        """Fill an empty store from changelog records (key, value; None = deleted)."""
-        count = 0
+    def _index(
+        self, batch: WriteBatch, key: bytes, since: float | None, before: float | None
+    ) -> None:
+        if since == before:
+            return
+        if before is not None:
+            batch.delete(_age_key(before, key))
+            if since is None:
+                batch.delete(_PENDING + key)
+                self.pending -= 1
+        if since is not None:
+            batch.put(_age_key(since, key), b"")
+            if before is None:
+                batch.put(_PENDING + key, b"")
+                self.pending += 1
+
+    def load_values(self, records: Iterable[tuple[bytes, bytes | None]]) -> None:
+        """Write changelog records (key, value; None = deleted) in changelog order into a
+        store being rebuilt: a later record of a key overwrites an earlier one. The
+        pending indexes are built once at the end (:meth:`finish_load`)."""
         batch = WriteBatch(raw_mode=True)
         for key, raw in records:
             if raw is None:
                 batch.delete(_STATE + key)
-                batch.delete(_PENDING + key)
             else:
                 batch.put(_STATE + key, raw)
-                if projection.is_pending(projection.decode(raw)):
-                    batch.put(_PENDING + key, b"")
-                else:
-                    batch.delete(_PENDING + key)
-            count += 1
-            if count % 50_000 == 0:
+        self.db.write(batch)
+
+    def finish_load(self, checkpoint: Checkpoint) -> None:
+        """Index the pending keys of the loaded values and write the checkpoint."""
+        batch = WriteBatch(raw_mode=True)
+        indexed = 0
+        for key, value in self.values():
+            since = value.get("p")
+            if since is None:
+                continue
+            self._index(batch, key, since, None)
+            indexed += 1
+            if indexed % 50_000 == 0:
                 self.db.write(batch)
                 batch = WriteBatch(raw_mode=True)
-        batch.put(
-            _CHECKPOINT, orjson.dumps({"input": checkpoint.input, "commands": checkpoint.commands})
-        )
+        batch.put(_CHECKPOINT, _checkpoint_bytes(checkpoint))
         self.db.write(batch)
-        self.pending = self._count(_PENDING)
-        return count
 
-    def pending_keys(self, prefix: bytes = b"") -> Iterator[bytes]:
-        """Pending state keys starting with ``prefix``, in key order."""
+    def load(self, records: Iterable[tuple[bytes, bytes | None]], checkpoint: Checkpoint) -> int:
+        """Fill an empty store from changelog records; the number of records read."""
+        records = list(records)
+        self.load_values(records)
+        self.finish_load(checkpoint)
+        return len(records)
+
+    def pending_keys(self, prefix: bytes = b"", after: bytes | None = None) -> Iterator[bytes]:
+        """Pending state keys starting with ``prefix``, in key order, after ``after``."""
         start = _PENDING + prefix
-        it = self.db.iter()
-        it.seek(start)
-        while it.valid():
-            key = it.key()
-            if not key.startswith(start):
-                break
+        for key in self._scan(start, _PENDING + after if after is not None else None):
             yield key[len(_PENDING) :]
-            it.next()
+
+    def oldest_pending_since(self) -> float | None:
+        for key in self._scan(_BY_AGE):
+            return int.from_bytes(key[len(_BY_AGE) : len(_BY_AGE) + 8], "big") / 1000
+        return None
 
     def values(self, prefix: bytes = b"") -> Iterator[tuple[bytes, projection.Value]]:
-        start = _STATE + prefix
         it = self.db.iter()
+        start = _STATE + prefix
         it.seek(start)
         while it.valid():
             key = it.key()
@@ -146,11 +182,14 @@ class PartitionStore:
             yield key[len(_STATE) :], projection.decode(it.value())
             it.next()
 
-    def _count(self, prefix: bytes) -> int:
+    def _scan(self, prefix: bytes, after: bytes | None = None) -> Iterator[bytes]:
         it = self.db.iter()
-        it.seek(prefix)
-        count = 0
-        while it.valid() and it.key().startswith(prefix):
-            count += 1
+        it.seek(after if after is not None else prefix)
+        if after is not None and it.valid() and it.key() == after:
             it.next()
-        return count
+        while it.valid():
+            key = it.key()
+            if not key.startswith(prefix):
+                break
+            yield key
+            it.next()

@@ -3,12 +3,12 @@ jobs with the same keys from running at once, and Norce clients per source."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from agents.config.runtime import NorceClients
 from agents.imports.jobs import JobRecord
 from streams.main import app, settings
+from streams.messages import JobEvent
 from streams.pipeline import job_events, job_ledger
 
 clients = NorceClients(settings)
@@ -19,12 +19,11 @@ async def _close_clients(app_: Any, **_: Any) -> None:
     await clients.aclose()
 
 
-async def record_job_event(batch_id: str, event: dict[str, Any]) -> None:
+async def record_job_event(event: JobEvent) -> None:
     """Append an event to the jobs ledger and wait for the broker's acknowledgement, so
     the crash-safe order (intent -> POST -> JobId) holds on disk, not only in memory."""
-    event.setdefault("at", time.time())
-    event["batch_id"] = batch_id
-    future = await job_events.send(key=batch_id.encode(), value=event)
+    # The topic's orjson codec writes the record as its JSON (``Record.to_bytes``'s shape).
+    future = await job_events.send(key=event.batch_id.encode(), value=event)
     await future
 
 

@@ -8,7 +8,6 @@ import sys
 import time
 from typing import Any
 
-import orjson
 from aiokafka import TopicPartition
 from faust.cli import AppCommand, option
 from tqdm import tqdm
@@ -17,6 +16,15 @@ from agents.imports.full_import import request_full_import
 from agents.imports.jobs import JobRecord, apply_job_event
 from streams.kafka import consumer
 from streams.main import app, settings
+from streams.messages import (
+    Intent,
+    JobCompleted,
+    Posted,
+    Progress,
+    Status,
+    SubmitFailed,
+    job_events_message,
+)
 from streams.pipeline import config, job_events
 
 # "1,234/5,678 rows": what people and scripts read from the bar.
@@ -73,15 +81,20 @@ async def _follow(reader: Any, tp: TopicPartition, request_id: str, deadline: fl
         while time.monotonic() < deadline:
             batch = await reader.getmany(tp, timeout_ms=500)
             for message in batch.get(tp, []):
-                event = orjson.loads(message.value)
-                if batch_id is None and event.get("request_id") == request_id:
-                    batch_id = event["batch_id"]
-                if batch_id is None or event.get("batch_id") != batch_id:
+                try:
+                    event = job_events_message(message.value)
+                except ValueError:
+                    continue  # not ours to read (a newer release's event)
+                if isinstance(event, JobCompleted):
+                    continue
+                if isinstance(event, Intent) and event.request_id == request_id:
+                    batch_id = event.batch_id
+                if batch_id is None or event.batch_id != batch_id:
                     continue
                 record = apply_job_event(record, event)
                 if record is None:
                     continue
-                if event["type"] == "progress" and record.item_count > 0:
+                if isinstance(event, Progress) and record.item_count > 0:
                     # Shown once the row count is known (a heartbeat while the import waits
                     # for open jobs carries none); "1,234/5,678 rows" as scripts read it.
                     if bar is None:
@@ -94,7 +107,7 @@ async def _follow(reader: Any, tp: TopicPartition, request_id: str, deadline: fl
                     if bar.total != record.item_count:
                         bar.total = record.item_count
                     bar.update(record.rows_streamed - bar.n)
-                elif event["type"] in ("posted", "status", "submit_failed"):
+                elif isinstance(event, Posted | Status | SubmitFailed):
                     message_line = f"{record.status} (job {record.job_id})"
                     if bar is not None:
                         bar.write(message_line, file=sys.stderr)

@@ -4,7 +4,6 @@ group, dead-letter aggregates, and the bearer-token check."""
 
 from __future__ import annotations
 
-import hmac
 import re
 import time
 from collections import Counter, deque
@@ -16,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from agents.imports.jobs import JobRecord
 from streams.records import DeadLetter
+from streams.secrets_check import secret_matches
 
 # -- auth -----------------------------------------------------------------------------
 
@@ -23,9 +23,7 @@ from streams.records import DeadLetter
 def bearer_ok(authorization: str | None, token: str) -> bool:
     """``Authorization: Bearer <token>``, compared in constant time."""
     scheme, _, given = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer":
-        return False
-    return hmac.compare_digest(given.strip().encode(), token.encode())
+    return scheme.lower() == "bearer" and secret_matches(given.strip(), token)
 
 
 # -- jobs -----------------------------------------------------------------------------
@@ -143,9 +141,12 @@ def group_backlog(
             reported[report.partition] = report
     for report in reported.values():
         for pair, entry in report.counts.items():
-            total = totals.setdefault(pair, {"keys": 0, "oldest": float("inf")})
+            total = totals.setdefault(
+                pair, {"keys": 0, "oldest": float("inf"), "truncated_at": 0.0}
+            )
             total["keys"] += entry["keys"]
             total["oldest"] = min(total["oldest"], entry["oldest"])
+            total["truncated_at"] = max(total["truncated_at"], entry.get("truncated_at", 0.0))
     backlog = []
     for pair, total in sorted(totals.items()):
         source, _, kind = pair.partition("|")
@@ -157,6 +158,9 @@ def group_backlog(
                 "keys": int(total["keys"]),
                 "oldest_pending_since": oldest,
                 "oldest_pending_age_s": round(now - oldest, 3) if oldest else None,
+                # A truncate seen on the input (op t): never applied as deletes.
+                "truncated": bool(total["truncated_at"]),
+                "truncated_at": total["truncated_at"] or None,
             }
         )
     stale = sorted(p for p, r in reported.items() if now - r.at > stale_after)

@@ -4,6 +4,7 @@ path (Norce webhooks -> Query -> target topics) at debug level with JSON logs.""
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from pathlib import Path
 
@@ -41,6 +42,8 @@ def write_config(tmp_path: Path, unique: str) -> tuple[Path, str]:
     data["inputs"][0].update(topic=topic, delta_schedule=NEVER, full_schedule=NEVER)
     path = tmp_path / "sync.yaml"
     path.write_text(yaml.safe_dump(data))
+    # The example's export hooks are a file beside the config, named relative to it.
+    shutil.copy(ROOT / "config" / "example_hooks.py", tmp_path / "example_hooks.py")
     return path, topic
 
 

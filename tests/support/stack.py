@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
 import yaml
 
 from agents.imports.jobs import JobRecord, apply_job_event
+from streams.messages import JobCompleted, job_events_message
 from tests.support.broker import ROOT
 from tests.support.kafka import read_all
 from tests.support.worker import WorkerProcess
@@ -140,12 +140,12 @@ async def ledger(kafka_servers: str, app_id: str) -> dict[str, JobRecord]:
     """The jobs ledger as the tracker folds it, read straight from the job events topic."""
     records: dict[str, JobRecord] = {}
     for message in await read_all(kafka_servers, f"{app_id}-job-events"):
-        event = orjson.loads(message.value)
-        if "batch_id" not in event:
+        event = job_events_message(message.value)
+        if isinstance(event, JobCompleted):
             continue
-        updated = apply_job_event(records.get(event["batch_id"]), event)
+        updated = apply_job_event(records.get(event.batch_id), event)
         if updated is not None:
-            records[event["batch_id"]] = updated
+            records[event.batch_id] = updated
     return records
 
 

@@ -276,3 +276,14 @@ def test_endpoints_from_base_url_match_the_simulator(sim: SimulatorServer) -> No
     assert endpoints.identity_url == sim.identity_url
     assert endpoints.connect_url == sim.connect_url
     assert endpoints.query_url == sim.query_url
+
+
+async def test_job_service_under_the_api_prefix(sim: SimulatorServer, demo, fast_retry) -> None:  # type: ignore[no-untyped-def]
+    endpoints = NorceEndpoints(base_url=sim.url, job_path_prefix="api/")
+    async with NorceClient(demo, endpoints, retry=fast_retry) as norce:
+        header, items, _, _ = CASES[ImportKind.ONHANDS]
+        response = await norce.connect.import_onhands(header, items)
+        job = await norce.connect.wait_for_job(response.job_id_int, poll_interval=0.02, max_wait=10)
+        assert job.is_finished
+        assert await norce.connect.ping() is True
+        assert await norce.connect.get_job_log(response.job_id_int)  # under api/Job/GetLog

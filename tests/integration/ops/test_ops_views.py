@@ -77,6 +77,7 @@ async def test_views_answer_for_the_group_behind_the_token(
             assert (await get(a, "/jobs/", headers=wrong)).status_code == 401
             assert (await get(a, "/table/", headers=wrong)).status_code == 401  # Faust's own
             assert (await get(a, "/metrics")).status_code == 401
+            assert (await get(a, "/export/stats")).status_code == 401  # the export flow's
             assert (await get(a, "/health")).status_code == 200
             assert (await get(a, "/")).status_code == 200  # the static page, no data
             async with httpx.AsyncClient(timeout=30) as client:

@@ -33,13 +33,14 @@ async def test_unlisted_price_fields_stay_untouched(api) -> None:
     assert hist[1]["values"] == {"PriceSale": 12.0}
 
 
-async def test_listed_but_missing_field_is_blanked(api) -> None:
+async def test_listed_but_missing_price_stays(api) -> None:
+    # A listed field the row lacks is null, and a null price never overwrites in Norce.
     state = api.sim.state
     state.seed({"price": [price("A", PriceSale=10, CostPurchase=5, CostUnit=4)]})
     header = {"AccountId": 1, "SkuPriceListFieldsThatAreSet": [3, 4]}
     await api.run(PRICES, [price("A", PriceSale=11)], header)
     row = state.item("price", "A|STD|1")
-    assert (row["PriceSale"], row["CostPurchase"], row["CostUnit"]) == (11, None, 4)
+    assert (row["PriceSale"], row["CostPurchase"], row["CostUnit"]) == (11, 5, 4)
 
 
 async def test_without_field_list_every_given_field_is_written(api) -> None:
@@ -50,24 +51,32 @@ async def test_without_field_list_every_given_field_is_written(api) -> None:
     assert (row["PriceSale"], row["CostPurchase"], row["CostUnit"]) == (11, 6, 4)
 
 
-async def test_ignore_price_fields_when_empty(api) -> None:
+async def test_null_or_zero_price_never_overwrites(api) -> None:
+    state = api.sim.state
+    state.seed({"price": [price("A", PriceSale=10, CostPurchase=5, PriceRecommended=20)]})
+    header = {"AccountId": 1, "SkuPriceListFieldsThatAreSet": ["PriceSale", 4, 6]}
+    update = {"PriceSale": 0, "CostPurchase": None, "PriceRecommended": 15}
+    await api.run(PRICES, [price("A", **update)], header)
+    row = state.item("price", "A|STD|1")
+    assert (row["PriceSale"], row["CostPurchase"], row["PriceRecommended"]) == (10, 5, 15)
+
+
+async def test_mandatory_price_fields_ignore_a_row_whole(api) -> None:
     state = api.sim.state
     seed = price("A", PriceSale=10, CostPurchase=5, PriceRecommended=20)
     state.seed({"price": [seed, {**seed, "PartNo": "B"}]})
     header = {
         "AccountId": 1,
-        "SkuPriceListFieldsThatAreSet": [3, 4, 6],
-        "IgnoreSkuPriceListFieldsWhenEmpty": True,
+        "SkuPriceListFieldsThatAreSet": [3, 4, 6, "FullfileResetInheritance"],
+        "IgnoreSkuPriceListFieldsWhenEmpty": ["CostPurchase"],
+        "SerializationType": "Json",
     }
-    update = {"PriceSale": 0, "CostPurchase": None, "PriceRecommended": 15}
-    await api.run(PRICES, [price("A", **update)], header)
-    row = state.item("price", "A|STD|1")
-    assert (row["PriceSale"], row["CostPurchase"], row["PriceRecommended"]) == (10, 5, 15)
-    # Without the flag the same row blanks and zeroes.
-    header["IgnoreSkuPriceListFieldsWhenEmpty"] = False
-    await api.run(PRICES, [price("B", PriceSale=0, PriceRecommended=15)], header)
-    row = state.item("price", "B|STD|1")
-    assert (row["PriceSale"], row["CostPurchase"], row["PriceRecommended"]) == (0, None, 15)
+    lacking = price("A", PriceSale=11, CostPurchase=None, PriceRecommended=15)
+    complete = price("B", PriceSale=12, CostPurchase=6, PriceRecommended=16)
+    await api.run(PRICES, [lacking, complete], header)
+    a, b = state.item("price", "A|STD|1"), state.item("price", "B|STD|1")
+    assert (a["PriceSale"], a["PriceRecommended"]) == (10, 20)  # ignored whole
+    assert (b["PriceSale"], b["CostPurchase"], b["PriceRecommended"]) == (12, 6, 16)
 
 
 async def test_unlisted_stock_fields_stay_untouched(api) -> None:

@@ -4,13 +4,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.imports.jobs import JobRecord, apply_job_event
+import orjson
+
+from agents.imports import jobs
+from agents.imports.jobs import JobRecord
+from streams.messages import JobCompleted, JobEvent, job_events_message
+
+
+def event(body: dict[str, Any]) -> JobEvent:
+    """The typed event of batch b1 from its JSON form (the wire shape stays readable)."""
+    message = job_events_message({"batch_id": "b1", **body})
+    assert not isinstance(message, JobCompleted)
+    return message
+
+
+def apply_job_event(record: JobRecord | None, body: dict[str, Any]) -> JobRecord | None:
+    return jobs.apply_job_event(record, event(body))
 
 
 def fold(*events: dict[str, Any]) -> JobRecord | None:
     record = None
-    for event in events:
-        record = apply_job_event(record, {"batch_id": "b1", **event})
+    for body in events:
+        record = apply_job_event(record, body)
     return record
 
 
@@ -57,3 +72,18 @@ def test_events_for_an_unknown_batch_are_ignored_and_intents_are_idempotent() ->
     assert fold({"type": "status", "status_id": 2}) is None
     once = fold(INTENT, {"type": "posted", "job_id": 7})
     assert apply_job_event(once, {**INTENT, "batch_id": "b1"}) == once
+
+
+def test_status_names_come_from_the_norce_contract() -> None:
+    failed = fold(INTENT, {"type": "posted", "job_id": 7}, {"type": "status", "status_id": 4})
+    assert failed is not None and failed.status == "validation_failed" and failed.is_final
+    odd = fold(INTENT, {"type": "posted", "job_id": 7}, {"type": "status", "status_id": 99})
+    assert odd is not None and odd.status == "status-99" and not odd.is_final
+
+
+def test_job_events_keep_their_json_shape() -> None:
+    body = {"type": "requeued", "reason": "overdue", "keys": 3, "batch_id": "b1", "at": 5.0}
+    message = event(body)
+    assert orjson.loads(message.to_bytes()) == body
+    requeued = jobs.apply_job_event(fold(INTENT), message)
+    assert requeued is not None and requeued.resubmitted

@@ -8,7 +8,7 @@ import orjson
 
 from agents.config.sync_config import load_config
 from agents.imports.headers import connect_header
-from agents.imports.jobs import rejected_rows
+from norce.jobs import ValidationSummary
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "config" / "example.yaml"
 
@@ -37,4 +37,5 @@ def test_rejected_rows_are_read_from_validation_messages() -> None:
         "Item [1] (PartNo 'B'): a second complaint about the same row",
         "3 more rows failed.",
     ]
-    assert rejected_rows(messages) == {1: messages[0], 4: messages[1]}
+    summary = ValidationSummary(nr_of_validation_failures=2, messages=messages)
+    assert summary.rejected_rows() == {1: messages[0], 4: messages[1]}

@@ -26,16 +26,33 @@ def test_field_names_enums_and_codes_mix() -> None:
     header = ConnectHeader(
         account_id=2,
         full_file=True,
-        ignore_sku_price_list_fields_when_empty=True,
+        ignore_sku_price_list_fields_when_empty=["PriceSale", 10],
         sku_price_list_fields_that_are_set=["PriceSale", SkuPriceListField.CostPurchase, 10],
     )
     assert json.loads(header.to_json()) == {
         "AccountId": 2,
         "FullFile": True,
         "SerializationType": 0,
-        "IgnoreSkuPriceListFieldsWhenEmpty": True,
+        "IgnoreSkuPriceListFieldsWhenEmpty": [3, 10],
         "SkuPriceListFieldsThatAreSet": [3, 4, 10],
     }
+
+
+def test_mandatory_price_fields_must_be_set_and_mandatory_codes() -> None:
+    with pytest.raises(ValueError, match="SkuPriceListFieldsThatAreSet lacks"):
+        ConnectHeader(
+            account_id=2,
+            ignore_sku_price_list_fields_when_empty=["CostUnit"],
+            sku_price_list_fields_that_are_set=["PriceSale"],
+        )
+    with pytest.raises(ValueError, match="only codes 3-8 and 10"):
+        ConnectHeader(
+            account_id=2,
+            ignore_sku_price_list_fields_when_empty=[9],
+            sku_price_list_fields_that_are_set=[9],
+        )
+    header = ConnectHeader(account_id=2, sku_price_list_fields_that_are_set=[13])
+    assert header.to_dict()["SkuPriceListFieldsThatAreSet"] == [13]  # FullfileResetInheritance
 
 
 def test_enum_codes_match_the_contract() -> None:

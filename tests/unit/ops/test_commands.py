@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -63,3 +65,30 @@ def test_worker_modules_do_not_load_the_simulator() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().endswith("ok")
+
+
+def test_worker_with_a_broken_config_exits_instead_of_running_half_loaded(
+    tmp_path: Path,
+) -> None:
+    # Faust's autodiscovery would log a warning and run on without the modules that
+    # failed to import (no views, no agents); the worker must stop and say why.
+    (tmp_path / "sync.yaml").write_text(
+        (ROOT / "config" / "example.yaml").read_text()  # its hook file is not beside it
+    )
+    env = {
+        **os.environ,
+        "NORCE_SYNC_CONFIG_FILE": str(tmp_path / "sync.yaml"),
+        "NORCE_SYNC_BROKER": "kafka://127.0.0.1:1",
+        "NORCE_SYNC_NORCE_BASE_URL": "http://127.0.0.1:9",
+        "NORCE_SYNC_DATA_DIR": str(tmp_path / "data"),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "streams", "worker"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode != 0
+    assert "example_hooks.py" in done.stderr + done.stdout

@@ -94,6 +94,8 @@ def test_group_backlog_sums_the_latest_report_of_each_partition() -> None:
             "keys": 7,
             "oldest_pending_since": 50.0,
             "oldest_pending_age_s": 50.0,
+            "truncated": False,
+            "truncated_at": None,
         }
     ]
     assert result["total_keys"] == 7
@@ -146,3 +148,14 @@ def test_bearer_ok() -> None:
     assert not bearer_ok("Basic s3cret", "s3cret")
     assert not bearer_ok(None, "s3cret")
     assert not bearer_ok("Bearer ", "s3cret")
+
+
+def test_group_backlog_flags_a_truncated_input_without_pending_keys() -> None:
+    truncated = {"erp|price": {"keys": 0, "oldest": float("inf"), "truncated_at": 70.0}}
+    plain = {"erp|price": {"keys": 2, "oldest": 60.0}}
+    reports = [
+        BacklogReport(partition=0, worker="w1", at=99, counts=truncated),
+        BacklogReport(partition=1, worker="w1", at=99, counts=plain),
+    ]
+    (entry,) = group_backlog(reports, partitions=2, now=100, stale_after=15)["backlog"]
+    assert entry["keys"] == 2 and entry["truncated"] is True and entry["truncated_at"] == 70.0

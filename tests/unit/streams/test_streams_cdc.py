@@ -288,7 +288,7 @@ class TestVersions:
             "query": None,
         }
         version = self.decode_source(prices, source)
-        assert version.position == (3 << 32) | 154
+        assert version.as_tuple() == (1714000000000, 3, 154, 0)
         later_file = self.decode_source(prices, {**source, "file": "mysql-bin.000004", "pos": 4})
         assert later_file > version
 
@@ -300,9 +300,10 @@ class TestVersions:
             "commit_lsn": "00000025:00000d78:0005",
             "event_serial_no": 1,
         }
-        assert self.decode_source(prices, source).position == 0x0000002500000D780003
-        snapshot = {**source, "change_lsn": None}
-        assert self.decode_source(prices, snapshot).position == 0x0000002500000D780005
+        commit, change = 0x0000002500000D780005, 0x0000002500000D780003
+        assert self.decode_source(prices, source).as_tuple()[1:] == (0, commit, 0, change, 1)
+        snapshot = {**source, "change_lsn": None, "event_serial_no": None}
+        assert self.decode_source(prices, snapshot).as_tuple()[1:] == (0, commit, 0, 0, 0)
 
     def test_unknown_connector_has_position_zero(self, prices: InputBinding) -> None:
         version = self.decode_source(prices, {"connector": "x", "ts_ms": 99})
@@ -336,7 +337,7 @@ class TestDebeziumMalformed:
         ("change", "reason"),
         [
             ({"op": None}, "missing 'op'"),
-            ({"op": "t"}, "unknown op 't'"),
+            ({"op": "x"}, "unknown op 'x'"),
             ({"op": 3}, "unknown op 3"),
             ({"after": "A-100"}, "'after' is a string, not an object"),
             ({"after": None}, "'after' is null"),

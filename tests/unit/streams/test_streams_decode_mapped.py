@@ -19,7 +19,7 @@ import pytest
 
 from agents.config.mapping import to_mapped
 from agents.config.sync_config import InputBinding, load_config
-from agents.imports.cdc import compile_decoder, decode, decode_mapped
+from agents.imports.cdc import NotAChange, compile_decoder, decode, decode_mapped
 from streams.records import Mapped, PipelineError, Version, version_key, version_key_newer
 from tests.unit.streams import test_streams_cdc as cdc
 from tests.unit.streams import test_streams_mapping as mapping
@@ -214,6 +214,8 @@ def outcome(fn: Any, value: bytes | None, key: bytes | None, binding: InputBindi
         result = fn(value, key, binding)
     except PipelineError as exc:
         return (type(exc).__name__, exc.stage, exc.reason)
+    except NotAChange as exc:
+        return ("NotAChange", exc.kind)
     if result is None:
         return None
     return (
@@ -234,7 +236,7 @@ def old_path(value: bytes | None, key: bytes | None, binding: InputBinding) -> M
     return Mapped(
         mapped.state_key,
         version.sort_key,
-        [version.ts_ms, version.position],
+        version.as_list(),
         mapped.row,
         mapped.deleted,
     )

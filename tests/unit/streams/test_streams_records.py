@@ -52,7 +52,11 @@ class TestVersionOrdering:
         ver = v(1_714_000_000_123, 24_023_928)
         assert ver.as_tuple() == (1_714_000_000_123, 24_023_928)
         assert Version.from_bytes(ver.to_bytes()) == ver
-        assert orjson.loads(ver.to_bytes()) == {"ts_ms": 1_714_000_000_123, "position": 24_023_928}
+        assert orjson.loads(ver.to_bytes()) == {
+            "ts_ms": 1_714_000_000_123,
+            "position": 24_023_928,
+            "rest": [],
+        }
 
 
 class TestRecords:

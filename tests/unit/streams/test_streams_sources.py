@@ -15,6 +15,7 @@ from agents.config.sync_config import (
     ConfigError,
     Credentials,
     Cron,
+    DueTimes,
     Schedule,
     SyncConfig,
     load_config,
@@ -35,7 +36,7 @@ def variant(raw: dict[str, Any]) -> dict[str, Any]:
 
 def config_error(data: dict[str, Any]) -> str:
     with pytest.raises(ConfigError) as info:
-        parse_config(data, "test.yaml")
+        parse_config(data, "test.yaml", base_dir=EXAMPLE.parent)
     return str(info.value)
 
 
@@ -134,9 +135,12 @@ class TestExampleConfig:
     def test_json_and_dump_round_trip(self, raw: dict[str, Any], tmp_path: Path) -> None:
         path = tmp_path / "config.json"
         path.write_bytes(orjson.dumps(raw))
+        # File hooks are looked up beside the config file, so they travel with it.
+        hooks = EXAMPLE.with_name("example_hooks.py").read_bytes()
+        (tmp_path / "example_hooks.py").write_bytes(hooks)
         from_json = load_config(path)
         dumped = from_json.model_dump(mode="json")
-        again = parse_config(dumped)
+        again = parse_config(dumped, base_dir=tmp_path)
         assert again == from_json
         assert again.model_dump(mode="json") == dumped
         assert dumped["inputs"][0]["mapping"]["PriceListCode"] == {
@@ -414,3 +418,33 @@ class TestSchedule:
         with pytest.raises(ValueError) as info:
             Schedule(cron)
         assert reason in str(info.value)
+
+
+def test_due_times_fire_once_per_tick_and_wait_while_busy() -> None:
+    due = DueTimes()
+    every_minute = Schedule("60s")
+    pair = ("erp", "price")
+    assert not due.take(pair, every_minute, 10.0)  # first look: next tick at 60
+    assert not due.take(pair, every_minute, 59.0)
+    assert not due.take(pair, every_minute, 61.0, busy=True)  # stays due while busy
+    assert due.take(pair, every_minute, 62.0)
+    assert not due.take(pair, every_minute, 63.0)  # next tick at 120
+    assert due.take(pair, every_minute, 120.0)
+    assert not due.take(("erp", "stock"), every_minute, 120.0)  # pairs count separately
+
+
+def test_file_hooks_resolve_beside_the_config_and_name_the_missing_file(
+    raw: dict[str, Any], tmp_path: Path
+) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError, match=r"hook 'example_hooks.py:search_sku': cannot import"):
+        load_config(path)
+    (tmp_path / "example_hooks.py").write_text(
+        "def search_sku(out, context):\n    return {**out, 'copied': True}\n"
+        "def marketplace_sku(out, context):\n    return out\n"
+    )
+    copied = load_config(path).targets["search"]["sku"].mapper
+    original = load_config(EXAMPLE).targets["search"]["sku"].mapper
+    assert copied.hook_name == original.hook_name == "example_hooks.py:search_sku"
+    assert copied != original  # another file, other functions

@@ -1,0 +1,182 @@
+"""The messages of the internal topics, one typed record each (JSON on the wire).
+
+- ``<app>-job-events``: ``JobEvent`` (one class per ``type``), written by delta, full
+  import and the tracker, folded by the tracker (and followed by ``full-import``); and
+  ``JobCompleted``, keyed ``job:<JobId>``, from the export intake to the tracker.
+- ``<app>-batches``: ``BatchIntent``, written by delta, read back by the tracker to
+  re-queue a batch's keys.
+- ``<app>-commands``: ``FullImportRequest``, from the schedule or ``full-import`` to the
+  full import agent.
+- ``<app>-import-commands.<input topic>``: ``RequeueCommand``, tracker -> projector.
+- the dead-letter topic: ``streams.records.DeadLetter``, from every stage to the ops views.
+
+The field names are the ones the dict messages had, so records already on a topic read
+back. ``at`` is when the event happened (epoch seconds); the ledger's times come from it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, TypeAdapter
+
+from streams.records import Record
+
+Mode = Literal["delta", "full"]
+
+
+class _JobEvent(Record):
+    batch_id: str
+    at: float = Field(default_factory=time.time)
+
+
+class Intent(_JobEvent):
+    """Recorded (and acknowledged) before the POST: the crash-safe order starts here."""
+
+    type: Literal["intent"] = "intent"
+    source: str
+    kind: str
+    mode: Mode
+    item_count: int = 0
+    batch_ref: list[int] | None = None  # [partition, offset] of the BatchIntent
+    request_id: str | None = None  # the FullImportRequest it answers
+
+
+class Posted(_JobEvent):
+    type: Literal["posted"] = "posted"
+    job_id: int
+    item_count: int | None = None
+    validation_failures: int = 0
+    rejected_rows: list[int] = Field(default_factory=list)
+
+
+class SubmitFailed(_JobEvent):
+    type: Literal["submit_failed"] = "submit_failed"
+    reason: str = "submission failed"
+
+
+class Status(_JobEvent):
+    """A ``Job/Get`` answer."""
+
+    type: Literal["status"] = "status"
+    status_id: int
+    inserts: int | None = None
+    updates: int | None = None
+    fail: int | None = None
+    next_poll_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+
+
+class JobLog(_JobEvent):
+    """Errors from ``Job/GetLog`` of a failed job."""
+
+    type: Literal["log"] = "log"
+    errors: list[str] = Field(default_factory=list)
+
+
+class Settled(_JobEvent):
+    type: Literal["settled"] = "settled"
+
+
+class Superseded(_JobEvent):
+    type: Literal["superseded"] = "superseded"
+    by: str | None = None  # batch id of the full import that succeeded later
+
+
+class Overdue(_JobEvent):
+    type: Literal["overdue"] = "overdue"
+    reason: str = "lead time limit exceeded"
+
+
+RequeueReason = Literal["failed", "overdue", "late_finish"]
+
+
+class Requeued(_JobEvent):
+    type: Literal["requeued"] = "requeued"
+    reason: RequeueReason
+    keys: int = 0
+
+
+class LateFinish(_JobEvent):
+    type: Literal["late_finish"] = "late_finish"
+
+
+class Lost(_JobEvent):
+    type: Literal["lost"] = "lost"
+    reason: str = "outcome of the POST unknown; keys stayed pending"
+
+
+class Progress(_JobEvent):
+    type: Literal["progress"] = "progress"
+    rows: int
+    total: int = 0
+
+
+class JobCompleted(Record):
+    """A ``JobCompletedEvent`` webhook, routed by the export intake to the job tracker."""
+
+    type: Literal["job_completed"] = "job_completed"
+    job_id: int
+    status_id: int
+    received_at: float
+
+    @property
+    def key(self) -> str:
+        return f"job:{self.job_id}"
+
+
+JobEvent = Annotated[
+    Intent
+    | Posted
+    | SubmitFailed
+    | Status
+    | JobLog
+    | Settled
+    | Superseded
+    | Overdue
+    | Requeued
+    | LateFinish
+    | Lost
+    | Progress,
+    Field(discriminator="type"),
+]
+JobEventsMessage = Annotated[JobEvent | JobCompleted, Field(discriminator="type")]
+_job_events: TypeAdapter[Any] = TypeAdapter(JobEventsMessage)
+
+
+def job_events_message(value: bytes | str | dict[str, Any]) -> JobEvent | JobCompleted:
+    """A message of the job events topic, from its JSON or its decoded dict.
+
+    Raises ``pydantic.ValidationError`` (a ``ValueError``) for anything else."""
+    if isinstance(value, dict):
+        return _job_events.validate_python(value)  # type: ignore[no-any-return]
+    return _job_events.validate_json(value)  # type: ignore[no-any-return]
+
+
+class BatchIntent(Record):
+    """A delta batch's keys, versions and input partitions, index by index; the ledger's
+    ``Intent.batch_ref`` points here, so a failed job's keys can be re-queued."""
+
+    batch_id: str
+    topic: str  # the input topic the keys' state belongs to
+    keys: list[str]
+    versions: list[list[int]]
+    partitions: list[int]
+
+
+class FullImportRequest(Record):
+    type: Literal["full_import"] = "full_import"
+    source: str
+    kind: str
+    request_id: str
+    by: str  # "schedule" or "cli"
+
+
+class RequeueCommand(Record):
+    """Put one key (the message key) back in pending, from its current state."""
+
+    type: Literal["requeue"] = "requeue"
+    reason: RequeueReason
+    batch_id: str
