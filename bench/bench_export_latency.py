@@ -1,17 +1,21 @@
-"""Bench: webhook-to-target-topic latency at a steady rate, and Query calls per event in a burst.
+"""Bench: webhook-to-target-topic latency at steady rates, and a burst of distinct SKUs.
 
 Runs a real broker (``KAFKA_BOOTSTRAP_SERVERS``, else Docker or tools/kafka as the tests
-do), the simulator in-process and a worker process (``python -m streams worker``), then:
+do), the simulator in-process and one worker process (``python -m streams worker``), then:
 
-1. steady: ``--rate`` webhooks per second for ``--seconds``, each for a SKU of its own
-   (``SkuPriceChangedNotification``); latency = from just before the POST until the record
-   is read from ``out.search.sku`` (so it includes the coalescing window, ``--window``);
-2. burst: ``--burst-skus`` SKUs x ``--burst-events`` notifications each, sent at once;
-   Query calls per event = ``Products/ProductSkus`` calls / events.
+1. steady, for each of ``--rates``: that many webhooks per second for ``--seconds``, each
+   for a SKU of its own (``SkuPriceChangedNotification``); latency = from just before the
+   POST until the record is read from ``out.search.sku`` (includes the window, ``--window``);
+2. repeat burst: ``--repeat-skus`` SKUs x ``--repeat-events`` notifications each, at once;
+3. burst: ``--burst-skus`` distinct SKUs, one event each, posted as fast as intake takes
+   them (``--burst-concurrency`` requests in flight); drain rate = events / (last record
+   on the target topic - first POST), Query calls per event (``Products/ProductSkus``
+   requests / events) and the worker's peak RSS (``VmHWM``) and peak events held.
 
 Prints one JSON object.
 
-    .venv/bin/python bench/bench_export_latency.py [--rate 200 --seconds 30 --window 0.5]
+    .venv/bin/python bench/bench_export_latency.py --rates 200,500 --seconds 20 \
+        --burst-skus 100000
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import statistics
 import sys
 import tempfile
@@ -118,7 +123,12 @@ async def post(http: aiohttp.ClientSession, url: str, part_no: str) -> float:
 
 
 async def steady(
-    http: aiohttp.ClientSession, url: str, arrivals: Arrivals, rate: float, seconds: float
+    http: aiohttp.ClientSession,
+    url: str,
+    arrivals: Arrivals,
+    rate: float,
+    seconds: float,
+    prefix: str = "S",
 ) -> dict[str, Any]:
     count = int(rate * seconds)
     sent: dict[bytes, float] = {}
@@ -128,7 +138,7 @@ async def steady(
         delay = start + i / rate - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
-        part_no = f"S{i:06d}"
+        part_no = f"{prefix}{i:06d}"
         sent[part_no.encode()] = time.monotonic()
         tasks.append(asyncio.create_task(post(http, url, part_no)))
     send_seconds = time.monotonic() - start
@@ -143,6 +153,93 @@ async def steady(
         "arrived": len(latencies),
         "webhook_to_target": summary_ms(latencies),
         "intake_answer": summary_ms(intake),
+    }
+
+
+def rss_mib(pid: int) -> dict[str, float]:
+    """Current and peak resident set size of a process (Linux ``/proc``)."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            fields[name] = round(int(value.split()[0]) / 1024, 1)
+    return {"rss_mib": fields.get("VmRSS", 0.0), "peak_rss_mib": fields.get("VmHWM", 0.0)}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (``/proc/<pid>/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def export_stats(http: aiohttp.ClientSession, base: str) -> dict[str, Any]:
+    async with http.get(f"{base}/export/stats") as answer:
+        return dict(await answer.json())
+
+
+async def distinct_burst(
+    http: aiohttp.ClientSession,
+    worker_url: str,
+    arrivals: Arrivals,
+    sim: SimulatorServer,
+    pid: int,
+    skus: int,
+    concurrency: int,
+    profile: str | None = None,
+) -> dict[str, Any]:
+    url = f"{worker_url}/norce/events/SkuPriceChangedNotification"
+    before = query_calls(sim)
+    part_nos = [f"D{i:06d}" for i in range(skus)]
+    wanted = {p.encode() for p in part_nos}
+    limit = asyncio.Semaphore(concurrency)
+    rss_before = rss_mib(pid)
+
+    async def one(part_no: str) -> float:
+        async with limit:
+            return await post(http, url, part_no)
+
+    spy = None
+    if profile:  # py-spy on the worker through the burst (collapsed stacks)
+        spy = await asyncio.create_subprocess_exec(
+            str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid),
+            "--duration", "30", "--format", "raw", "--output", profile, "--nonblocking",
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+    cpu_before, own_before = cpu_seconds(pid), time.process_time()
+    started = time.monotonic()
+    intake = await asyncio.gather(*(one(p) for p in part_nos))
+    posted_in = time.monotonic() - started
+    deadline = time.monotonic() + max(120.0, skus / 200)
+    while len(arrivals.seen.keys() & wanted) < skus and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    arrived = [arrivals.seen[k] for k in wanted if k in arrivals.seen]
+    worker_cpu, own_cpu = cpu_seconds(pid) - cpu_before, time.process_time() - own_before
+    drained_in = (max(arrived) - started) if arrived else float("nan")
+    calls = query_calls(sim) - before
+    stats = await export_stats(http, worker_url)
+    if spy is not None:
+        await spy.wait()
+    return {
+        "skus": skus,
+        "events": skus,
+        "arrived": len(arrived),
+        "intake_s": round(posted_in, 2),
+        "intake_events_per_s": round(skus / posted_in, 1),
+        "intake_answer": summary_ms(intake),
+        "drained_in_s": round(drained_in, 2),
+        "drain_events_per_s": round(len(arrived) / drained_in, 1),
+        "query_calls": calls,
+        "query_calls_per_event": round(calls / skus, 4),
+        # CPU figures make a shared machine's runs comparable: events per CPU-second of
+        # the worker is what one dedicated core would drain (intake included).
+        "worker_cpu_s": round(worker_cpu, 1),
+        "worker_cpu_ms_per_event": round(worker_cpu * 1000 / skus, 3),
+        "events_per_worker_cpu_s": round(skus / worker_cpu, 1) if worker_cpu else None,
+        "bench_process_cpu_s": round(own_cpu, 1),  # client, simulator, topic reader
+        "load_average": os.getloadavg(),
+        "worker_rss_before_mib": rss_before["rss_mib"],
+        "worker": {**rss_mib(pid), "peak_pending_events": stats.get("peak_pending")},
+        "max_pending_setting": stats.get("max_pending"),
     }
 
 
@@ -178,51 +275,68 @@ async def burst(
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     app_id = f"bench-exp-{uuid.uuid4().hex[:8]}"
     tmp = Path(tempfile.mkdtemp(prefix="bench-export-"))
+    rates = [float(r) for r in args.rates.split(",") if r]
+    result: dict[str, Any] = {
+        "bench": "export_latency",
+        "window_s": args.window,
+        "seconds": args.seconds,
+        "steady": [],
+    }
     with kafka_broker() as servers:
         async with SimulatorServer(sim_config()) as sim:
-            count = int(args.rate * args.seconds)
-            sim.state.seed(
-                {
-                    "sku": [{"PartNo": f"S{i:06d}"} for i in range(count)]
-                    + [{"PartNo": f"B{i:04d}"} for i in range(args.burst_skus)],
-                }
-            )
+            seeds = [
+                {"PartNo": f"S{i:06d}"} for i in range(int(max(rates, default=0) * args.seconds))
+            ]
+            seeds += [{"PartNo": f"B{i:04d}"} for i in range(args.repeat_skus)]
+            seeds += [{"PartNo": f"D{i:06d}"} for i in range(args.burst_skus)]
+            sim.state.seed({"sku": seeds})
             env = worker_env(
                 app_id, servers, sim, tmp / "data", NORCE_SYNC_EXPORT_WINDOW_S=str(args.window)
             )
             worker = await start_worker(env, tmp / "worker.log")
+            assert worker.proc is not None
+            pid = worker.proc.pid
             arrivals = Arrivals(servers, f"{app_id}.out.search.sku")
             try:
                 url = f"{worker.url}/norce/events/SkuPriceChangedNotification"
                 # aiohttp, not httpx: httpx's pool costs more CPU per request than the
                 # worker under test does, and the bench would measure itself.
-                connector = aiohttp.TCPConnector(limit=64)
+                connector = aiohttp.TCPConnector(limit=max(64, args.burst_concurrency))
                 async with aiohttp.ClientSession(connector=connector) as http:
                     await post(http, url, "S-warmup")  # creates the topics, connects
                     await arrivals.start()
-                    steady_result = await steady(http, url, arrivals, args.rate, args.seconds)
-                    burst_result = await burst(
-                        http, url, arrivals, sim, args.burst_skus, args.burst_events, args.window
-                    )
+                    for n, rate in enumerate(rates):
+                        before = query_calls(sim)
+                        one = await steady(http, url, arrivals, rate, args.seconds, f"S{n}-")
+                        one["rate_per_s"] = rate
+                        one["query_calls"] = query_calls(sim) - before
+                        result["steady"].append(one)
+                    if args.repeat_skus:
+                        result["repeat_burst"] = await burst(
+                            http, url, arrivals, sim, args.repeat_skus, args.repeat_events,
+                            args.window,
+                        )  # fmt: skip
+                    if args.burst_skus:
+                        result["burst"] = await distinct_burst(
+                            http, worker.url, arrivals, sim, pid, args.burst_skus,
+                            args.burst_concurrency, args.profile,
+                        )  # fmt: skip
+                    result["export_stats"] = await export_stats(http, worker.url)
             finally:
                 await arrivals.stop()
                 await stop_worker(worker)
-    return {
-        "bench": "export_latency",
-        "rate_per_s": args.rate,
-        "seconds": args.seconds,
-        "window_s": args.window,
-        "steady": steady_result,
-        "burst": burst_result,
-    }
+    return result
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rate", type=float, default=200.0)
-    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--rates", default="200,500", help="steady rates, comma separated")
+    parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--window", type=float, default=0.5)
-    parser.add_argument("--burst-skus", type=int, default=20)
-    parser.add_argument("--burst-events", type=int, default=50)
+    parser.add_argument("--repeat-skus", type=int, default=20)
+    parser.add_argument("--repeat-events", type=int, default=50)
+    parser.add_argument("--burst-skus", type=int, default=100_000)
+    parser.add_argument("--burst-concurrency", type=int, default=64)
+    parser.add_argument("--profile", help="py-spy the worker for 30 s of the burst into this file")
     result = asyncio.run(main(parser.parse_args()))
     print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())

@@ -49,6 +49,10 @@ class QueryClient:
         self._http = http
         self._base = query_url if query_url.endswith("/") else query_url + "/"
 
+    @property
+    def base_url(self) -> str:
+        return self._base
+
     def _url(self, entity_set: str) -> str:
         return self._base + entity_set.strip("/")
 

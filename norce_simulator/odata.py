@@ -141,6 +141,28 @@ def parse_filter(text: str | None) -> Predicate | None:
     return _Parser(text).parse()
 
 
+def key_disjunction(text: str | None, prop: str) -> list[Any] | None:
+    """The literals of a filter that is only ``prop eq a or prop eq b ...`` (parentheses
+    allowed), else None: lets Query answer a batch lookup from its index, not a scan."""
+    if text is None or not text.strip():
+        return None
+    try:
+        toks = [t for t in _tokens(text) if t[0] not in ("lp", "rp")]
+    except ODataError:
+        return None
+    values: list[Any] = []
+    for i in range(0, len(toks), 4):
+        term = toks[i : i + 4]
+        if len(term) < 3 or term[0] != ("word", prop) or term[1] != ("word", "eq"):
+            return None
+        if term[2][0] != "lit":
+            return None
+        if len(term) == 4 and term[3] != ("word", "or"):
+            return None
+        values.append(term[2][1])
+    return values if toks and toks[-1][0] == "lit" else None
+
+
 def parse_select(text: str | None) -> list[str] | None:
     if text is None or not text.strip():
         return None

@@ -250,7 +250,41 @@ class Settings(BaseSettings):
         8, ge=1, description="Query lookups in flight at once, per worker."
     )
     export_max_pending: int = Field(
-        20_000, ge=1, description="Events held for coalescing before intake from Kafka pauses."
+        20_000,
+        ge=1,
+        description="Events held by enrichment (in coalescing windows or being looked up "
+        "and produced) before it stops reading the events topic: the bound on entities in "
+        "flight during a burst.",
+    )
+    export_lookup_group_size: int = Field(
+        50,
+        ge=1,
+        description="Entities read by one Query request (`$filter=PartNo eq 'A' or ...`) "
+        "when their windows close in the same flush.",
+    )
+    export_lookup_max_url: int = Field(
+        2048,
+        ge=256,
+        description="Longest Query request URL a group lookup may send, in characters "
+        "(a group is cut shorter to stay within it; IIS refuses long query strings).",
+    )
+    export_flush_interval_s: float = Field(
+        0.05,
+        ge=0,
+        description="Least time between two flushes: windows that close meanwhile are "
+        "flushed together, so their entities share Query requests.",
+    )
+    export_max_flushes: int = Field(
+        4, ge=1, description="Flushes (each several Query requests) running at once."
+    )
+    export_monitor_interval_s: float = Field(
+        5.0,
+        gt=0,
+        description="How often each worker samples the export backlog and the consumer "
+        "lag of the events and input topics (`/export/stats`, `/metrics`, dashboard).",
+    )
+    export_monitor_history: int = Field(
+        120, ge=1, description="Samples kept for the backlog and lag chart (120 x 5 s: 10 min)."
     )
     export_reference_ttl_s: float = Field(
         300.0, ge=0, description="How long reference data (price list heads) is cached."

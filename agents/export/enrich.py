@@ -23,31 +23,42 @@ import asyncio
 import contextlib
 import logging
 import time
+import weakref
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import faust
+from faust.streams import _current_event
 from faust.types import EventT
 from faust.web import Request, Response, View
 from pydantic import ValidationError
 
 from agents.config.runtime import norce_endpoints, sync_config
-from agents.export.coalesce import Coalescer
+from agents.export.coalesce import BatchCoalescer
 from agents.export.events import NorceEvent, split_entity_key
+from agents.export.monitor import History, LagReader, LatencyWindow, Sample
 from agents.export.targets import (
     SUPPORTED_KINDS,
     EntityLookup,
     OutRecord,
     TargetSpec,
     build_records,
+    key_value,
     target_specs,
 )
+from agents.imports.ingest import projector
 from norce.client import NorceClient
 from norce.config import NorceCredentials
 from norce.errors import NorceError
 from norce.retry import RetryPolicy
 from streams import metrics
-from streams.kafka import TopicSpec, declare_and_confirm, send_dead_letter, send_until_acked
+from streams.kafka import (
+    TopicSpec,
+    bootstrap_servers,
+    declare_and_confirm,
+    send_dead_letter,
+)
 from streams.main import app, settings
 from streams.own_topics import specs_of
 from streams.records import DeadLetter, Stage
@@ -78,7 +89,34 @@ norce_events = app.topic(
 digests = app.Table("export-digests", partitions=settings.topic_partitions, key_type=bytes)
 
 lookups_total = metrics.REGISTRY.counter(
-    "norce_sync_export_lookups_total", "Query lookups made by enrichment.", ["kind"]
+    "norce_sync_export_lookups_total",
+    "Query group lookups made by enrichment (one request each, plus nextLink pages).",
+    ["kind"],
+)
+query_errors_total = metrics.REGISTRY.counter(
+    "norce_sync_export_query_errors_total",
+    "Query group lookups that failed after retries (their events were dead-lettered).",
+    ["kind"],
+)
+waiting_events = metrics.REGISTRY.gauge(
+    "norce_sync_export_waiting_events",
+    "Events this worker holds in coalescing windows (not yet looked up).",
+)
+in_flush_events = metrics.REGISTRY.gauge(
+    "norce_sync_export_in_flush_events",
+    "Events this worker is looking up and producing now.",
+)
+consumer_lag = metrics.REGISTRY.gauge(
+    "norce_sync_consumer_lag_records",
+    "Records not yet committed by a consumer group, per topic (whole group: every worker "
+    "answers the same; aggregate with max()).",
+    ["group", "topic"],
+)
+latency_seconds = metrics.REGISTRY.histogram(
+    "norce_sync_export_latency_seconds",
+    "From webhook intake (received-at) to the target records acknowledged by the broker.",
+    ["kind"],
+    buckets=(0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30, 60, 300),
 )
 coalesced_total = metrics.REGISTRY.counter(
     "norce_sync_export_events_total", "Events enriched (after coalescing).", ["kind"]
@@ -122,6 +160,67 @@ async def ensure_export_topics() -> None:
         _topics_ready = True
 
 
+@dataclass
+class _Entity:
+    """One key's due window, decoded."""
+
+    key: str
+    kind: str
+    entity_id: str
+    events: list[EventT]
+    decoded: list[NorceEvent]
+
+
+def _ack(events: list[EventT]) -> None:
+    for event in events:
+        event.ack()
+
+
+class _Send(NamedTuple):
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: Sequence[tuple[str, bytes]] = ()
+    partition: int | None = None
+
+
+async def _send_all_acked(sends: Sequence[_Send]) -> None:
+    """Produce every record and wait until the broker acknowledged each; failed ones are
+    sent again (backing off) until they are, as ``send_until_acked`` does for one."""
+    todo = list(sends)
+    delay = 0.2
+    while todo:
+        futures: list[asyncio.Future[Any]] = []
+        failed: list[_Send] = []
+        error: BaseException | None = None
+        try:
+            producer = await app.maybe_start_producer()
+            for r in todo:
+                futures.append(
+                    await producer.send(r.topic, r.key, r.value, r.partition, None, list(r.headers))
+                )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # not even enqueued: these and the rest go again
+            failed, error = todo[len(futures) :], exc
+        # shield: being cancelled must not cancel the producer's own delivery futures
+        results = await asyncio.shield(asyncio.gather(*futures, return_exceptions=True))
+        for r, result in zip(todo, results, strict=False):
+            if isinstance(result, BaseException):
+                failed.append(r)
+                error = result
+        if not failed:
+            return
+        if app.should_stop:
+            raise RuntimeError(f"stopping with {len(failed)} records not acknowledged")
+        log.warning(
+            "produce of %d records failed (%s); retrying in %.1fs", len(failed), error, delay
+        )
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 10.0)
+        todo = failed
+
+
 class Enricher:
     """The flush side of the coalescer: lookup, map, dedupe, produce, then acknowledge."""
 
@@ -129,12 +228,24 @@ class Enricher:
         self.specs = specs
         self._client: NorceClient | None = None
         self._lookup: EntityLookup | None = None
-        self.coalescer: Coalescer[str, EventT] = Coalescer(
-            settings.export_window_s, self.flush, max_pending=settings.export_max_pending
+        self.coalescer: BatchCoalescer[str, EventT] = BatchCoalescer(
+            settings.export_window_s,
+            self.flush,
+            interval=settings.export_flush_interval_s,
+            max_pending=settings.export_max_pending,
+            max_flushes=settings.export_max_flushes,
         )
         self.records_out = 0
         self.unchanged = 0
         self.dead_letters = 0
+        self.query_errors = 0
+        self.entities = 0
+        self.groups = 0
+        self.latencies = LatencyWindow()
+        # where a group's time goes (summed over groups, which overlap): for tuning
+        self.lookup_seconds = 0.0
+        self.produce_seconds = 0.0
+        self.history = History(settings.export_monitor_history)
 
     @property
     def lookup(self) -> EntityLookup:
@@ -157,6 +268,8 @@ class Enricher:
                 self._client.query,
                 concurrency=settings.export_query_concurrency,
                 reference_ttl=settings.export_reference_ttl_s,
+                group_size=settings.export_lookup_group_size,
+                max_url=settings.export_lookup_max_url,
             )
         return self._lookup
 
@@ -170,19 +283,58 @@ class Enricher:
             "events_in": c.items_in,
             "flushes": c.flushes,
             "pending": c.pending,
+            "waiting": c.pending - c.in_flush,
+            "in_flush": c.in_flush,
+            "peak_pending": c.peak_pending,
+            "max_pending": c.max_pending,
+            "entities": self.entities,
+            "lookup_groups": self.groups,
             "lookups": self._lookup.lookups if self._lookup else 0,
+            "query_errors": self.query_errors,
+            "group_lookup_s": round(self.lookup_seconds, 3),
+            "group_produce_s": round(self.produce_seconds, 3),
             "records_out": self.records_out,
             "unchanged": self.unchanged,
             "dead_letters": self.dead_letters,
             "flush_errors": c.errors,
+            "latency": self.latencies.percentiles(),
+            "settings": {
+                "window_s": c.window,
+                "flush_interval_s": c.interval,
+                "group_size": settings.export_lookup_group_size,
+                "max_url": settings.export_lookup_max_url,
+                "query_concurrency": settings.export_query_concurrency,
+            },
         }
 
-    async def flush(self, key: str, events: list[EventT]) -> None:
-        await self._enrich(key, events)
-        for event in events:  # only now may the committed offset pass them
-            event.ack()
+    async def flush(self, batches: list[tuple[str, list[EventT]]]) -> None:
+        """Every window due now: grouped by kind into Query requests of up to
+        ``export_lookup_group_size`` entities, groups concurrently (Query concurrency is
+        bounded by the lookup). Each key's events are acknowledged once its records (or
+        dead letters) are; a failure of one group leaves the others' acknowledged."""
+        by_kind: dict[str, dict[str, _Entity]] = {}
+        done: list[list[EventT]] = []  # keys with nothing to look up
+        for key, events in batches:
+            entity = await self._decode(key, events)
+            if entity is None:
+                done.append(events)
+            else:
+                by_kind.setdefault(entity.kind, {})[entity.entity_id] = entity
+        for events in done:
+            _ack(events)
+        jobs = [
+            self._enrich_group(kind, [entities[i] for i in group])
+            for kind, entities in by_kind.items()
+            for group in self.lookup.plan(kind, entities)
+        ]
+        results = await asyncio.gather(*jobs, return_exceptions=True)
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if failures:
+            raise failures[0]
 
-    async def _enrich(self, key: str, events: list[EventT]) -> None:
+    async def _decode(self, key: str, events: list[EventT]) -> _Entity | None:
+        """The window's entity, or None when there is nothing to look up (its undecodable
+        events are dead-lettered first)."""
         decoded: list[NorceEvent] = []
         for event in events:
             try:
@@ -190,55 +342,109 @@ class Enricher:
             except ValidationError as exc:
                 await self._dead_letter(event, Stage.DECODE, f"not a Norce event: {exc}")
         if not decoded:
-            return
+            return None
         kind, entity_id = split_entity_key(key)
-        specs = self.specs.get(kind, [])
-        if not specs:
-            return  # no target wants this kind: nothing to look up
+        if not self.specs.get(kind):
+            return None  # no target wants this kind: nothing to look up
+        try:
+            key_value(kind, entity_id)
+        except ValueError as exc:
+            await self._dead_letter(events[-1], Stage.ENRICH, f"bad entity key: {exc}")
+            return None
         coalesced_total.inc(len(decoded), kind=kind)
+        return _Entity(key, kind, entity_id, events, decoded)
+
+    async def _enrich_group(self, kind: str, group: list[_Entity]) -> None:
+        self.groups += 1
+        self.entities += len(group)
+        started = time.monotonic()
         try:
             lookups_total.inc(kind=kind)
-            document = await self.lookup.fetch(kind, entity_id)
+            documents = await self.lookup.fetch_group(kind, [e.entity_id for e in group])
         except (NorceError, ValueError) as exc:
-            await self._dead_letter(events[-1], Stage.ENRICH, f"Query lookup failed: {exc}")
-            return
-        built = build_records(
-            kind,
-            entity_id,
-            document,
-            specs,
-            event_types=[e.event_type for e in decoded],
-            received_at=min(e.received_at for e in decoded),
-            count=len(decoded),
-        )
-        for spec, error in built.errors:
-            await self._dead_letter(
-                events[-1], Stage.ENRICH, f"target {spec.target}: {error.reason}"
+            self.query_errors += 1
+            query_errors_total.inc(kind=kind)
+            reason = f"Query lookup failed: {exc}"
+            await asyncio.gather(
+                *(self._dead_letter(e.events[-1], Stage.ENRICH, reason) for e in group)
             )
-        await self._produce(key, built.records)
+            for entity in group:
+                _ack(entity.events)
+            return
+        looked_up = time.monotonic()
+        self.lookup_seconds += looked_up - started
+        await self._emit(group, documents)
+        self.produce_seconds += time.monotonic() - looked_up
 
-    async def _produce(self, key: str, records: Sequence[OutRecord]) -> None:
-        held: dict[str, str] = {}
+    async def _emit(self, group: list[_Entity], documents: dict[str, Any]) -> None:
+        """Map the group, produce every changed record at once (one future each, no task
+        per record), then per entity: remember the digests, acknowledge its events."""
+        out: list[tuple[_Entity, list[OutRecord], float]] = []
+        for entity in group:
+            decoded = entity.decoded
+            received_at = min(e.received_at for e in decoded)
+            built = build_records(
+                entity.kind,
+                entity.entity_id,
+                documents.get(entity.entity_id),
+                self.specs[entity.kind],
+                event_types=[e.event_type for e in decoded],
+                received_at=received_at,
+                count=len(decoded),
+            )
+            for spec, error in built.errors:
+                await self._dead_letter(
+                    entity.events[-1], Stage.ENRICH, f"target {spec.target}: {error.reason}"
+                )
+            out.append((entity, self._changed(entity.key, built.records), received_at))
+        sends = [
+            _Send(r.topic, r.key, r.value, r.headers) for _, records, _ in out for r in records
+        ]
+        held: dict[str, dict[str, str]] = {}
         if settings.export_dedupe:
-            held = dict(digests.get(key.encode()) or {})
+            # The digests' changelog records go with the target records, acknowledged
+            # together, straight to the entity's changelog partition: a table write
+            # (``digests[key] = ...``) would queue them in Faust's producer buffer, which
+            # takes one at a time and pauses the consumer while it holds more than 100.
+            changelog = digests.changelog_topic
+            for entity, records, _ in out:
+                if not records:
+                    continue
+                key = entity.key.encode()
+                digest = dict(digests.get(key) or {})
+                digest.update({r.topic: r.digest for r in records})
+                held[entity.key] = digest
+                raw_key, _ = changelog.prepare_key(key, digests.key_serializer)
+                raw_value, _ = changelog.prepare_value(digest, digests.value_serializer)
+                partition = entity.events[-1].message.partition
+                sends.append(_Send(changelog.get_topic_name(), raw_key, raw_value, (), partition))
+        await _send_all_acked(sends)
+        now = time.time()
+        for entity, records, received_at in out:
+            for r in records:
+                metrics.events_out.inc(target=r.target, kind=r.kind)
+            self.records_out += len(records)
+            if entity.key in held:
+                # the local copy (the changelog record is out): a store keyed by partition
+                # finds it through Faust's "current event", so name the entity's own
+                _current_event.set(weakref.ref(entity.events[-1]))
+                digests.data[entity.key.encode()] = held[entity.key]
+            latency = max(0.0, now - received_at)
+            latency_seconds.observe(latency, kind=entity.kind)
+            self.latencies.add(latency)
+            _ack(entity.events)  # only now may the committed offset pass them
+
+    def _changed(self, key: str, records: Sequence[OutRecord]) -> list[OutRecord]:
+        """The records that differ from the last ones produced for the key."""
+        if not settings.export_dedupe:
+            return list(records)
+        held = digests.get(key.encode()) or {}
         todo = [r for r in records if held.get(r.topic) != r.digest]
         for r in records:
             if r not in todo:
                 self.unchanged += 1
                 skipped_total.inc(target=r.target, kind=r.kind)
-        if not todo:
-            return
-        # The events stay unacknowledged meanwhile, so giving up would only delay them to
-        # the next restart: keep trying (the broker is the only way forward) until we stop.
-        await asyncio.gather(
-            *(send_until_acked(app, r.topic, r.key, r.value, r.headers) for r in todo)
-        )
-        for r in todo:
-            metrics.events_out.inc(target=r.target, kind=r.kind)
-        self.records_out += len(todo)
-        if settings.export_dedupe:
-            held.update({r.topic: r.digest for r in todo})
-            digests[key.encode()] = held
+        return todo
 
     async def _dead_letter(self, event: EventT, stage: str, reason: str) -> None:
         message = event.message
@@ -272,8 +478,47 @@ async def enrich(stream: faust.StreamT[bytes]) -> None:
             await asyncio.wait_for(enricher.coalescer.drain(), settings.export_window_s + 10)
 
 
+lag_reader = LagReader(bootstrap_servers(settings))
+
+
+async def sample_export() -> Sample:
+    """One backlog and lag sample (also sets the gauges)."""
+    c = enricher.coalescer
+    waiting_events.set(c.pending - c.in_flush)
+    in_flush_events.set(c.in_flush)
+    events_lag = input_lag = None
+    groups = {
+        settings.app_id: [norce_events_topic(settings)],
+        f"{settings.app_id}-projection": sorted(projector.partitions),
+    }
+    try:
+        for group, topics in groups.items():
+            lag = await lag_reader.lag(group, topics)
+            for topic, n in lag.items():
+                consumer_lag.set(n, group=group, topic=topic)
+            total = sum(lag.values()) if lag else None
+            if group == settings.app_id:
+                events_lag = total
+            else:
+                input_lag = total
+    except Exception as exc:  # the broker may be away: the sample says "unknown"
+        log.warning("consumer lag not read: %s", exc)
+        await lag_reader.close()
+    sample = Sample(time.time(), c.pending - c.in_flush, c.in_flush, events_lag, input_lag,
+                    enricher.records_out)  # fmt: skip
+    enricher.history.add(sample)
+    return sample
+
+
+@app.timer(settings.export_monitor_interval_s)
+async def monitor_export() -> None:
+    await sample_export()
+
+
 @app.page("/export/stats")
 class ExportStats(View):
     # Guarded by the ops token like every view (agents.ops.views.ops_auth, deny by default).
     async def get(self, request: Request) -> Response:
-        return self.json({**enricher.stats(), "time": time.time()})
+        return self.json(
+            {**enricher.stats(), "history": enricher.history.view(), "time": time.time()}
+        )

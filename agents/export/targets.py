@@ -1,7 +1,11 @@
 """The export path's pure parts: Query lookups of an entity and its mapping per target.
 
 ``EntityLookup.fetch(kind, id)`` reads one entity from Query (``None`` when Query answers
-404) and attaches cached reference data. ``build_records`` maps that document with every
+404) and attaches cached reference data. ``EntityLookup.fetch_group(kind, ids)`` reads
+many in one request (``$filter=PartNo eq 'A' or PartNo eq 'B' ...``, same ``$expand``,
+``@odata.nextLink`` followed); an id missing from the answer is gone, like a 404.
+``plan_groups`` cuts the ids of a flush into such groups, bounded in size and URL length.
+``build_records`` maps that document with every
 target's mapping for the kind into ``OutRecord``s for ``<prefix>out.<target>.<kind>``:
 
 - key: the entity id (PartNo for SKUs, the customer's numeric Id for customers, which
@@ -26,13 +30,14 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote_plus, urlencode
 
 import orjson
 
 from agents.config.mapping import Mapper, MappingError
 from agents.config.sync_config import SyncConfig
 from agents.export.query_cache import TtlCache
-from norce.odata import ODataQuery, eq
+from norce.odata import ODataQuery, Value, eq, or_
 from norce.query import QueryClient
 
 SKU_SET = "Products/ProductSkus"
@@ -44,6 +49,11 @@ SKU_QUERY = (
     .expand("OnHands", filter=eq("IsActive", True))
 )
 SUPPORTED_KINDS = ("sku", "customer")
+# kind -> (entity set, key property, query): what a lookup of that kind asks Query
+LOOKUPS: dict[str, tuple[str, str, ODataQuery]] = {
+    "sku": (SKU_SET, "PartNo", SKU_QUERY),
+    "customer": (CUSTOMER_SET, "Id", ODataQuery()),
+}
 
 HEADER_EVENT_TYPE = "norce-event-type"
 HEADER_RECEIVED_AT = "received-at"
@@ -151,6 +161,62 @@ def build_records(
     return result
 
 
+def key_value(kind: str, entity_id: str) -> Value:
+    """The entity id as its key property's literal (customers: the numeric Id)."""
+    if kind == "customer":
+        return int(entity_id)
+    if kind == "sku":
+        return entity_id
+    raise ValueError(f"cannot look up entities of kind {kind!r}")
+
+
+def group_filter(kind: str, entity_ids: Sequence[str]) -> ODataQuery:
+    """The single lookup's query with ``Key eq a or Key eq b ...`` added."""
+    _, prop, query = LOOKUPS[kind]
+    return query.filter(or_(*(eq(prop, key_value(kind, i)) for i in entity_ids)))
+
+
+def url_length(base_url: str, kind: str, entity_ids: Sequence[str]) -> int:
+    """Length of the request URL as httpx sends it (``quote_plus`` encoding)."""
+    entity_set = LOOKUPS[kind][0]
+    params = group_filter(kind, entity_ids).to_params()
+    return len(base_url) + len(entity_set) + 1 + len(urlencode(params, quote_via=quote_plus))
+
+
+def plan_groups(
+    base_url: str, kind: str, entity_ids: Iterable[str], *, group_size: int, max_url: int
+) -> list[list[str]]:
+    """Distinct ids cut into groups of at most ``group_size`` whose request URL stays
+    within ``max_url`` characters (an id too long even alone gets a group of its own;
+    Query will refuse it as it would refuse the single lookup)."""
+    if group_size < 1:
+        raise ValueError("group_size must be >= 1")
+    ids = list(dict.fromkeys(entity_ids))
+    if not ids:
+        return []
+    # Fixed part (base, set, $expand...) once; each term adds its encoded length and
+    # "+or+". The 6 covers parentheses round the or-chain when the query has a filter.
+    _, prop, _ = LOOKUPS[kind]
+    fixed = url_length(base_url, kind, ids[:1]) - _term_length(kind, prop, ids[0]) + 6
+    groups: list[list[str]] = []
+    current: list[str] = []
+    length = fixed
+    for entity_id in ids:
+        term = _term_length(kind, prop, entity_id) + (len("+or+") if current else 0)
+        if current and (len(current) >= group_size or length + term > max_url):
+            groups.append(current)
+            current, length = [], fixed
+            term -= len("+or+")
+        current.append(entity_id)
+        length += term
+    groups.append(current)
+    return groups
+
+
+def _term_length(kind: str, prop: str, entity_id: str) -> int:
+    return len(quote_plus(eq(prop, key_value(kind, entity_id)).to_odata()))
+
+
 class EntityLookup:
     """Query reads for the export path: bounded concurrency, cached reference data."""
 
@@ -160,13 +226,49 @@ class EntityLookup:
         *,
         concurrency: int = 8,
         reference_ttl: float = 300.0,
+        group_size: int = 50,
+        max_url: int = 4000,
     ) -> None:
         self.query = query
+        self.group_size = group_size
+        self.max_url = max_url
         self._limit = asyncio.Semaphore(concurrency)
         self._reference: TtlCache[str, dict[str, dict[str, Any]]] = TtlCache(reference_ttl)
         # ttl 0: no caching of entities (they change), only sharing of lookups in flight
         self._entities: TtlCache[tuple[str, str], dict[str, Any] | None] = TtlCache(0)
-        self.lookups = 0
+        self.lookups = 0  # Query requests for entities (a page of a group is one)
+        self.in_flight = 0  # entity requests running now
+
+    def plan(self, kind: str, entity_ids: Iterable[str]) -> list[list[str]]:
+        base = getattr(self.query, "base_url", "")
+        return plan_groups(base, kind, entity_ids, group_size=self.group_size, max_url=self.max_url)
+
+    async def fetch_group(
+        self, kind: str, entity_ids: Sequence[str]
+    ) -> dict[str, dict[str, Any] | None]:
+        """Every id's document in one request (plus its ``@odata.nextLink`` pages); an id
+        the answer does not hold maps to None: the entity is gone, as a 404 says."""
+        if kind not in LOOKUPS:
+            raise ValueError(f"cannot look up entities of kind {kind!r}")
+        entity_set, prop, _ = LOOKUPS[kind]
+        found: dict[Any, dict[str, Any]] = {}
+        async with self._limit:
+            self.in_flight += 1
+            try:
+                pages = self.query.pages(entity_set, group_filter(kind, entity_ids))
+                async for page in pages:
+                    self.lookups += 1
+                    for document in page.value:
+                        found.setdefault(document.get(prop), document)
+            finally:
+                self.in_flight -= 1
+        documents = {i: found.get(key_value(kind, i)) for i in entity_ids}
+        if kind == "sku" and any(d is not None for d in documents.values()):
+            heads = await self.price_lists()
+            for document in documents.values():
+                if document is not None:
+                    _attach(document, heads)
+        return documents
 
     async def fetch(self, kind: str, entity_id: str) -> dict[str, Any] | None:
         return await self._entities.get_or_load(
@@ -201,10 +303,11 @@ class EntityLookup:
         return heads
 
     async def _attach_price_lists(self, document: dict[str, Any]) -> None:
-        rows = document.get("PriceLists")
-        if not rows:
-            return
-        heads = await self.price_lists()
-        for row in rows:
-            if isinstance(row, dict):
-                row["PriceList"] = heads.get(str(row.get("PriceListCode")))
+        if document.get("PriceLists"):
+            _attach(document, await self.price_lists())
+
+
+def _attach(document: dict[str, Any], heads: dict[str, dict[str, Any]]) -> None:
+    for row in document.get("PriceLists") or ():
+        if isinstance(row, dict):
+            row["PriceList"] = heads.get(str(row.get("PriceListCode")))

@@ -17,6 +17,7 @@ import orjson
 import pytest
 import pytest_asyncio
 
+from agents.export.events import parse_event
 from norce.connect_header import ConnectHeader
 from norce_simulator import SimulatorServer
 from tests.integration.export.support import (
@@ -35,12 +36,13 @@ from tests.integration.export.support import (
     webhooks_settled,
     worker_env,
 )
-from tests.support.kafka import read_all
+from tests.support.kafka import produce, read_all
 from tests.support.worker import WorkerProcess
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 WINDOW_S = 1.0
+MAX_PENDING = 150  # events enrichment may hold: small, so a burst here meets the bound
 
 
 class Env:
@@ -67,7 +69,13 @@ async def env(kafka_servers: str, tmp_path_factory: pytest.TempPathFactory) -> A
     app_id = f"exp-{uuid.uuid4().hex[:10]}"
     async with SimulatorServer(sim_config()) as sim:
         environ = worker_env(
-            app_id, kafka_servers, sim, tmp / "data", NORCE_SYNC_EXPORT_WINDOW_S=str(WINDOW_S)
+            app_id,
+            kafka_servers,
+            sim,
+            tmp / "data",
+            NORCE_SYNC_EXPORT_WINDOW_S=str(WINDOW_S),
+            NORCE_SYNC_EXPORT_MONITOR_INTERVAL_S="1",
+            NORCE_SYNC_EXPORT_MAX_PENDING=str(MAX_PENDING),
         )
         worker = await start_worker(environ, tmp / "worker.log")
         try:
@@ -255,7 +263,8 @@ async def test_query_429_is_retried_and_the_records_still_arrive(env: Env) -> No
 
     await eventually(arrived, timeout=60, what="records after 429s")
     assert env.sim.state.faults.query.error_next == 0, "the 429s were served"
-    assert query_calls(env.sim) - before >= len(part_nos) + 4
+    # the four 429s plus at least one answered group lookup (the five SKUs share groups)
+    assert query_calls(env.sim) - before >= 4 + 1
     by_key = await records_by_key(env.servers, env.topic("out.marketplace.sku"))
     for part_no in part_nos:
         [record] = by_key[part_no.encode()]
@@ -276,3 +285,113 @@ async def test_a_sku_gone_from_query_becomes_a_tombstone(env: Env) -> None:
         [record] = (await records_by_key(env.servers, env.topic(topic)))[b"GONE-1"]
         assert record.value is None
         assert dict(record.headers)["norce-deleted"] == b"true"
+
+
+async def test_distinct_skus_in_one_window_share_group_lookups_and_all_arrive(env: Env) -> None:
+    group = 50  # the default export_lookup_group_size
+    present = [f"G{i:03d}" for i in range(110)]
+    gone = [f"GX{i:02d}" for i in range(10)]  # never in Query: tombstones from the groups
+    seed_skus(env.sim, present)
+    part_nos = present + gone
+    before = query_calls(env.sim)
+    # Straight onto the events topic, as intake stores them, in one produce: posting 120
+    # webhooks can take longer than a window on a busy machine, and then the entities
+    # would rightly spread over several flushes.
+    events = [
+        parse_event(
+            "SkuPriceChangedNotification",
+            orjson.dumps({"ClientId": 1, "ApplicationId": 2, "PartNo": p}),
+            received_at=time.time(),
+        )
+        for p in part_nos
+    ]
+    started = time.monotonic()
+    await produce(env.servers, env.events_topic, [(e.key.encode(), e.to_bytes()) for e in events],
+                  raw=True)  # fmt: skip
+    took = time.monotonic() - started
+    assert took < WINDOW_S / 2, f"producing took {took:.2f}s: the events may span two flushes"
+
+    async def exported() -> bool:
+        by_key = await records_by_key(env.servers, env.topic("out.marketplace.sku"))
+        return all(p.encode() in by_key for p in part_nos)
+
+    await eventually(exported, timeout=30, what="every SKU's record")
+    assert query_calls(env.sim) - before == -(-len(part_nos) // group)  # ceil: 3 requests
+    for topic in TARGET_TOPICS:
+        by_key = await records_by_key(env.servers, env.topic(topic))
+        for p in present:
+            [record] = by_key[p.encode()]
+            assert record.value is not None
+            assert orjson.loads(record.value)  # mapped from the group answer
+        for p in gone:
+            [record] = by_key[p.encode()]
+            assert record.value is None
+            assert dict(record.headers)["norce-deleted"] == b"true"
+
+
+async def test_the_operator_view_shows_backlog_lag_and_latency(env: Env) -> None:
+    seed_skus(env.sim, ["M1"])
+    async with httpx.AsyncClient(timeout=10) as http:
+        answer = await post_event(http, env, "SkuChangedNotification", {"PartNo": "M1"})
+        assert answer.status_code == 200
+
+        async def drained_and_sampled() -> bool:
+            stats = (await http.get(f"{env.worker.url}/export/stats")).json()
+            last = stats["history"][-1] if stats["history"] else {}
+            # a sample taken after the record went out, with the group's lag read
+            return (
+                stats["waiting"] == 0
+                and last.get("events_lag") == 0
+                and (last.get("records_out", 0) == stats["records_out"] > 0)
+            )
+
+        await eventually(drained_and_sampled, timeout=30, what="a drained, sampled export")
+        stats = (await http.get(f"{env.worker.url}/export/stats")).json()
+        assert stats["latency"]["p50_ms"] is not None and stats["latency"]["p50_ms"] > 0
+        assert stats["lookups"] >= 1 and stats["query_errors"] == 0
+        assert stats["settings"]["group_size"] == 50
+        metrics = (await http.get(f"{env.worker.url}/metrics")).text
+    events_lag = (
+        f'norce_sync_consumer_lag_records{{group="{env.app_id}",topic="{env.events_topic}"}} 0.0'
+    )
+    assert events_lag in metrics
+    assert "norce_sync_export_waiting_events 0.0" in metrics
+    assert 'norce_sync_export_latency_seconds_count{kind="sku"}' in metrics
+    assert 'norce_sync_webhooks_total{code="200",event_type="SkuChangedNotification"}' in metrics
+
+
+async def test_a_burst_larger_than_the_bound_is_held_to_it_and_fully_exported(env: Env) -> None:
+    part_nos = [f"H{i:04d}" for i in range(4 * MAX_PENDING)]
+    seed_skus(env.sim, part_nos)
+    before = query_calls(env.sim)
+    events = [
+        parse_event(
+            "SkuChangedNotification",
+            orjson.dumps({"ClientId": 1, "ApplicationId": 2, "PartNo": p}),
+            received_at=time.time(),
+        )
+        for p in part_nos
+    ]
+    await produce(env.servers, env.events_topic, [(e.key.encode(), e.to_bytes()) for e in events],
+                  raw=True)  # fmt: skip
+
+    async def exported() -> bool:
+        by_key = await records_by_key(env.servers, env.topic("out.search.sku"))
+        return all(p.encode() in by_key for p in part_nos)
+
+    await eventually(exported, timeout=60, what="every SKU of the burst")
+    async with httpx.AsyncClient(timeout=10) as http:
+        stats = (await http.get(f"{env.worker.url}/export/stats")).json()
+    assert stats["max_pending"] == MAX_PENDING
+    # the bound was reached (the burst was larger) and never passed
+    assert stats["peak_pending"] == MAX_PENDING
+    # held to 150 at a time, the 600 entities still went in full groups of 50
+    assert query_calls(env.sim) - before <= len(part_nos) // 50 + 4
+    # the dedupe digests reached the table's changelog, in the entity's own partition
+    events_partition = {r.key: r.partition for r in await read_all(env.servers, env.events_topic)}
+    changelog = await read_all(env.servers, f"{env.app_id}-export-digests-changelog")
+    digests = {r.key: r for r in changelog if r.key is not None and r.key.startswith(b"sku:H")}
+    assert set(digests) == {f"sku:{p}".encode() for p in part_nos}
+    for key, record in digests.items():
+        assert record.partition == events_partition[key]
+        assert set(orjson.loads(record.value)) == {env.topic(t) for t in TARGET_TOPICS}

@@ -156,3 +156,44 @@ async def test_query_reads_what_imports_wrote(api) -> None:
     assert by_code["Id"] == 1
     listed = (await api.query("Customers/Customers", **{"$filter": "Id eq 1"})).json()
     assert [c["Code"] for c in listed["value"]] == ["C1"]
+
+
+async def test_a_group_lookup_is_one_call_answered_from_the_key_index(qapi) -> None:
+    # what EntityLookup.fetch_group sends: an or-chain of keys with the single lookup's $expand
+    before = qapi.sim.state.calls["query:Products/ProductSkus"]
+    r = await qapi.query(
+        "Products/ProductSkus",
+        **{
+            "$filter": "PartNo eq '1002' or PartNo eq 'nope' or (PartNo eq '1001')",
+            "$expand": "PriceLists($filter=IsActive eq true),OnHands($filter=IsActive eq true)",
+        },
+    )
+    assert r.status_code == 200
+    body = r.json()
+    assert body["@odata.context"].endswith("$metadata#Products/ProductSkus")
+    assert "@odata.nextLink" not in body
+    by_part = {s["PartNo"]: s for s in body["value"]}
+    assert set(by_part) == {"1001", "1002"}  # 'nope' is simply absent, as in Norce
+    assert [p["PriceListCode"] for p in by_part["1001"]["PriceLists"]] == ["STD"]
+    assert [s["WarehouseCode"] for s in by_part["1001"]["OnHands"]] == ["WH1"]
+    assert by_part["1002"]["OnHands"] == []
+    assert qapi.sim.state.calls["query:Products/ProductSkus"] - before == 1
+
+
+async def test_a_group_lookup_larger_than_a_page_has_a_next_link(qapi) -> None:
+    wanted = [s["PartNo"] for s in SKUS]  # 7 SKUs, page size 3
+    r = await qapi.query(
+        "Products/ProductSkus", **{"$filter": " or ".join(f"PartNo eq '{p}'" for p in wanted)}
+    )
+    body = r.json()
+    seen = [s["PartNo"] for s in body["value"]]
+    headers = await qapi.auth()
+    while "@odata.nextLink" in body:
+        body = (await qapi.http.get(body["@odata.nextLink"], headers=headers)).json()
+        seen += [s["PartNo"] for s in body["value"]]
+    assert seen == wanted
+    # a filter that is not a pure key disjunction still scans (and still works)
+    r = await qapi.query(
+        "Products/ProductSkus", **{"$filter": "PartNo eq '1001' or EanCode eq 'E2'"}
+    )
+    assert [s["PartNo"] for s in r.json()["value"]] == ["1001", "1002"]

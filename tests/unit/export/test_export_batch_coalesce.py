@@ -1,0 +1,103 @@
+"""BatchCoalescer: due windows flushed together, per-key order, bounded memory."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from agents.export.coalesce import BatchCoalescer
+
+WINDOW = 0.05
+
+
+class Recorder:
+    def __init__(self, delay: float = 0.0) -> None:
+        self.calls: list[dict[str, list[int]]] = []
+        self.delay = delay
+        self.running: set[str] = set()
+        self.overlaps = 0
+
+    async def __call__(self, batches: list[tuple[str, list[int]]]) -> None:
+        keys = {k for k, _ in batches}
+        if keys & self.running:
+            self.overlaps += 1
+        self.running |= keys
+        try:
+            await asyncio.sleep(self.delay)
+            self.calls.append({k: list(items) for k, items in batches})
+        finally:
+            self.running -= keys
+
+
+async def test_windows_due_together_are_flushed_in_one_call() -> None:
+    flush = Recorder()
+    c: BatchCoalescer[str, int] = BatchCoalescer(WINDOW, flush, interval=0.01)
+    for i in range(300):
+        await c.add(f"sku:{i % 100}", i)
+    await c.drain()
+    assert len(flush.calls) == 1
+    [got] = flush.calls
+    assert len(got) == 100
+    assert got["sku:7"] == [7, 107, 207]
+    assert (c.items_in, c.flushes, c.pending) == (300, 1, 0)
+
+
+async def test_a_key_waits_for_its_running_flush_and_keeps_order() -> None:
+    flush = Recorder(delay=WINDOW * 3)
+    c: BatchCoalescer[str, int] = BatchCoalescer(WINDOW, flush, interval=0.0)
+    await c.add("a", 1)
+    await asyncio.sleep(WINDOW * 1.5)  # a's flush is running now
+    await c.add("a", 2)
+    await c.add("b", 3)
+    await c.drain()
+    flat = [(k, items) for call in flush.calls for k, items in call.items()]
+    assert [items for k, items in flat if k == "a"] == [[1], [2]]
+    assert ("b", [3]) in flat
+    assert flush.overlaps == 0
+
+
+async def test_a_burst_never_holds_more_than_max_pending_items() -> None:
+    held: list[int] = []
+    c: BatchCoalescer[str, int]
+
+    async def flush(batches: list[tuple[str, list[int]]]) -> None:
+        held.append(c.pending)
+        await asyncio.sleep(0.005)
+
+    c = BatchCoalescer(0.01, flush, interval=0.0, max_pending=100, max_flushes=2)
+    observed = 0
+    for i in range(2_000):  # distinct keys, faster than the flushes
+        await c.add(f"sku:{i}", i)
+        observed = max(observed, c.pending)
+    await c.drain()
+    assert observed <= 100 and max(held) <= 100
+    assert c.peak_pending == 100  # the bound was reached, so it was what held the burst
+    assert (c.items_in, c.pending) == (2_000, 0)
+
+
+async def test_a_failing_flush_is_counted_and_later_windows_still_flush() -> None:
+    calls: list[list[str]] = []
+
+    async def flush(batches: list[tuple[str, list[int]]]) -> None:
+        calls.append([k for k, _ in batches])
+        if len(calls) == 1:
+            raise RuntimeError("boom")
+
+    c: BatchCoalescer[str, int] = BatchCoalescer(0.0, flush, interval=0.0)
+    await c.add("a", 1)
+    await c.drain()
+    await c.add("a", 2)
+    await c.drain()
+    assert calls == [["a"], ["a"]]
+    assert (c.errors, c.pending) == (1, 0)
+    await c.close()
+
+
+def test_bad_arguments_are_refused() -> None:
+    async def flush(batches: list[tuple[str, list[int]]]) -> None: ...
+
+    with pytest.raises(ValueError):
+        BatchCoalescer(-1, flush)
+    with pytest.raises(ValueError):
+        BatchCoalescer(1, flush, max_pending=0)
