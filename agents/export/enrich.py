@@ -47,7 +47,7 @@ from agents.export.targets import (
     key_value,
     target_specs,
 )
-from agents.imports.ingest import projector
+from agents.imports.projector import projector
 from norce.client import NorceClient
 from norce.config import NorceCredentials
 from norce.errors import NorceError
