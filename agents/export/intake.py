@@ -34,6 +34,7 @@ from streams import metrics
 from streams.kafka import send_acked
 from streams.main import app, settings
 from streams.messages import JobCompleted
+from streams.priority import urgent
 from streams.secrets_check import secret_matches
 from streams.topics import job_events_topic, norce_events_topic
 
@@ -70,6 +71,11 @@ async def read_limited(request: web.Request, limit: int) -> bytes:
 
 
 async def intake(view: View, request: web.Request, event_type: str | None) -> Response:
+    with urgent():  # bulk work (the import projection) steps back meanwhile
+        return await _intake(view, request, event_type)
+
+
+async def _intake(view: View, request: web.Request, event_type: str | None) -> Response:
     if not token_ok(request.headers.get(settings.webhook_token_header)):
         return _answer(view, event_type, 401, {"error": "missing or wrong webhook token"})
     if not event_type:

@@ -61,6 +61,7 @@ from streams import metrics, topics
 from streams.dead_letters import note_dead_letter
 from streams.kafka import TopicSpec, admin_client, bootstrap_servers, declare_and_confirm
 from streams.messages import RequeueCommand
+from streams.priority import urgent_in_flight
 from streams.records import DeadLetter, PipelineError, Stage
 from streams.settings import Settings
 
@@ -68,7 +69,12 @@ log = logging.getLogger(__name__)
 # The projection's CPU work is cut into slices of about this long, with a yield to the
 # event loop in between, so webhook intake and the views answer while ingest runs flat
 # out. Checked every YIELD_CHECK records (a clock read per record would cost more).
-SLICE_S = 0.004
+SLICE_S = 0.006
+# The pause between slices while webhook intake has a request in flight
+# (``streams.priority``).
+URGENT_WAIT_S = 0.002
+# Cached values per owned partition (about 1 KiB each): the hot keys of a partition.
+CACHE_MAX = 10_000
 YIELD_CHECK = 32
 
 
@@ -79,7 +85,8 @@ class _Pacer:
     async def tick(self) -> None:
         now = time.perf_counter()
         if now - self.since > SLICE_S:
-            await asyncio.sleep(0)
+            # While a webhook is in flight, step back a little: intake must answer fast.
+            await asyncio.sleep(URGENT_WAIT_S if urgent_in_flight() else 0)
             self.since = time.perf_counter()
 
 
@@ -97,14 +104,28 @@ class OwnedPartition:
     # Changed values of the batch in progress: key -> (value, pending since as stored).
     dirty: dict[bytes, tuple[projection.Value, float | None]] = field(default_factory=dict)
 
+    # Values as the store holds them, for keys read or written lately: a hot key's value
+    # is not read and decoded from RocksDB again. Values are never mutated in place
+    # (every transition builds a new dict), so an entry is the store's value or absent.
+    cache: dict[bytes, projection.Value] = field(default_factory=dict)
+
     def current(self, key: bytes) -> tuple[projection.Value | None, float | None]:
         """The key's value (the batch's newest, else the store's), and its pending time
         as the store holds it."""
         held = self.dirty.get(key)
         if held is not None:
             return held
-        value = self.store.get(key)
+        value = self.cache.get(key)
+        if value is None:
+            value = self.store.get(key)
+            if value is not None:
+                self.remember(key, value)
         return value, None if value is None else value.get("p")
+
+    def remember(self, key: bytes, value: projection.Value) -> None:
+        if len(self.cache) >= CACHE_MAX:
+            self.cache.clear()  # bounded memory; the hot keys come back quickly
+        self.cache[key] = value
 
     def put(self, key: bytes, value: projection.Value, stored_since: float | None) -> None:
         held = self.dirty.get(key)
@@ -522,6 +543,8 @@ class Projector(Service):
         for owned in self.owned.values():
             checkpoint = Checkpoint(owned.next_input, owned.next_commands)
             owned.store.write(changes.get(owned.input, {}), checkpoint)
+            for key, (value, _) in owned.dirty.items():
+                owned.remember(key, value)
             owned.dirty.clear()
         if changes:
             self._maybe_crash("after_store")
