@@ -125,17 +125,21 @@ class PartitionStore:
                 batch.put(_PENDING + key, b"")
                 self.pending += 1
 
-    def load_values(self, records: Iterable[tuple[bytes, bytes | None]]) -> None:
+    def load_values(self, records: Iterable[tuple[bytes, bytes | None]]) -> int:
         """Write changelog records (key, value; None = deleted) in changelog order into a
         store being rebuilt: a later record of a key overwrites an earlier one. The
-        pending indexes are built once at the end (:meth:`finish_load`)."""
+        pending indexes are built once at the end (:meth:`finish_load`). Returns how many
+        records were written."""
         batch = WriteBatch(raw_mode=True)
+        count = 0
         for key, raw in records:
             if raw is None:
                 batch.delete(_STATE + key)
             else:
                 batch.put(_STATE + key, raw)
+            count += 1
         self.db.write(batch)
+        return count
 
     def finish_load(self, checkpoint: Checkpoint) -> None:
         """Index the pending keys of the loaded values and write the checkpoint."""
@@ -152,13 +156,6 @@ class PartitionStore:
                 batch = WriteBatch(raw_mode=True)
         batch.put(_CHECKPOINT, _checkpoint_bytes(checkpoint))
         self.db.write(batch)
-
-    def load(self, records: Iterable[tuple[bytes, bytes | None]], checkpoint: Checkpoint) -> int:
-        """Fill an empty store from changelog records; the number of records read."""
-        records = list(records)
-        self.load_values(records)
-        self.finish_load(checkpoint)
-        return len(records)
 
     def pending_keys(self, prefix: bytes = b"", after: bytes | None = None) -> Iterator[bytes]:
         """Pending state keys starting with ``prefix``, in key order, after ``after``."""

@@ -55,7 +55,8 @@ def test_load_from_changelog_rebuilds_pending_indexes(tmp_path: Path) -> None:
         (b"k2", None),  # deleted
         (b"k3", projection.encode(value(4, 7.0))),
     ]
-    assert store.load(records, Checkpoint(5, 0)) == 5
+    assert store.load_values(records) == 5
+    store.finish_load(Checkpoint(5, 0))
     assert store.get(b"k1") == value(3, None)
     assert store.get(b"k2") is None
     assert store.pending == 1
