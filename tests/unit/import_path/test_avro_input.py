@@ -14,12 +14,16 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+import yaml
 
 from agents.config.sync_config import ConfigError, InputBinding, SchemaRegistryConfig, parse_config
 from agents.imports import registry as registry_module
+from agents.imports.avro import parse, read
 from agents.imports.cdc import NotAChange, decode, decode_mapped
 from agents.imports.registry import SchemaRegistry, registry_for
+from streams.logging import secret_values
 from streams.records import PipelineError
+from streams.settings import Settings
 from tests.support.avro import (
     HEARTBEAT_SCHEMA,
     envelope_datum,
@@ -255,3 +259,69 @@ def test_a_password_file_that_is_missing_is_a_config_error(tmp_path: Any) -> Non
     )
     with pytest.raises(ConfigError, match="cannot read secret file"):
         setting.resolve_password()
+
+
+def test_the_registry_password_is_a_secret_the_logs_scrub(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AVRO_TEST_REGISTRY_PASSWORD", "registry-canary-5071")
+    registry = {"url": "http://r", "username": "u", "password_env": "AVRO_TEST_REGISTRY_PASSWORD"}
+    path = tmp_path / "sync.yaml"
+    path.write_text(yaml.safe_dump(_config(registry)))
+    assert "registry-canary-5071" in secret_values(Settings(config_file=path))
+
+
+def test_variable_scale_decimals_and_bytes_read_as_the_json_converter_writes_them() -> None:
+    schema = {
+        "type": "record",
+        "name": "Row",
+        "fields": [
+            {
+                "name": "amount",
+                "type": {
+                    "type": "record",
+                    "name": "VariableScaleDecimal",
+                    "namespace": "io.debezium.data",
+                    "fields": [
+                        {"name": "scale", "type": "int"},
+                        {"name": "value", "type": "bytes"},
+                    ],
+                    "connect.name": "io.debezium.data.VariableScaleDecimal",
+                },
+            },
+            {"name": "blob", "type": ["null", "bytes"]},
+            {"name": "at", "type": {"type": "long", "logicalType": "timestamp-millis"}},
+        ],
+    }
+    parsed = parse(schema)
+    assert parsed.convert
+    datum = {"amount": {"scale": 3, "value": (-12345).to_bytes(2, "big", signed=True)}}
+    datum |= {"blob": b"\x01\x02", "at": 1_714_000_000_123}
+    assert read(wire(5, schema, datum), {5: parsed}, str, "message") == {
+        "amount": -12.345,
+        "blob": "AQI=",
+        "at": 1_714_000_000_123,  # epoch millis, as Debezium's JSON carries it
+    }
+
+
+def test_a_flattened_avro_record_decodes_with_its_added_fields(binding: InputBinding) -> None:
+    fields = price_schemas(TOPIC)[1]["fields"][0]["type"][1]["fields"]
+    schema = {
+        "type": "record",
+        "name": "Value",
+        "namespace": TOPIC,
+        "fields": [
+            *fields,
+            {"name": "__source_ts_ms", "type": ["null", "long"], "default": None},
+            {"name": "__lsn", "type": ["null", "long"], "default": None},
+            {"name": "__deleted", "type": ["null", "string"], "default": None},
+        ],
+    }
+    assert binding.schema_registry is not None
+    registry_for(binding.schema_registry).add(21, orjson.dumps(schema).decode())
+    flat = with_changes(binding, format="debezium-flat", flat_fields=["__source_ts_ms", "__lsn"])
+    row = price_datum("A-100", "12.00")
+    value = wire(21, schema, {**row, "__source_ts_ms": 7, "__lsn": 99, "__deleted": "true"})
+    mapped = decode_mapped(value, key_of(row), flat)
+    assert mapped is not None and mapped.deleted and mapped.version == [7, 99]
+    assert mapped.row["PriceSale"] == 12.0
