@@ -14,6 +14,7 @@ help:
 	@echo "make test        lint, then all tests (starts its own broker from tools/kafka)"
 	@echo "make kafka-up    start the local Kafka broker on 127.0.0.1:$(KAFKA_PORT)"
 	@echo "make kafka-down  stop it"
+	@echo "make registry-fetch  build the tests' schema registry (Apicurio) from Maven Central"
 	@echo "make lint        ruff check and ruff format --check"
 	@echo "make bench       run the benchmarks in bench/ (results go to bench/RESULTS.md)"
 

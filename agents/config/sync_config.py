@@ -8,7 +8,8 @@ YAML or JSON, loaded with ``load_config(path)``; ``config/example.yaml`` shows e
       - {topic: erp.public.prices, source: erp, kind: price, format: debezium,
          key_columns: [...], mapping: {...}, hook: null, owned_fields: {...},
          delta_schedule: 30s, full_schedule: "0 3 * * 0", max_items_per_job: 10000,
-         mandatory_price_fields: []}
+         mandatory_price_fields: [],
+         schema_registry: {url: ..., username: ..., password_env: ...}}  # Avro, optional
     targets:            # export path: per target, per kind (sku|price|stock|customer)
       search: {sku: {mapping: {...}, hook: null, topic: null}}
 
