@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -325,3 +326,31 @@ def test_a_flattened_avro_record_decodes_with_its_added_fields(binding: InputBin
     mapped = decode_mapped(value, key_of(row), flat)
     assert mapped is not None and mapped.deleted and mapped.version == [7, 99]
     assert mapped.row["PriceSale"] == 12.0
+
+
+def test_conversions_follow_arrays_maps_and_named_references() -> None:
+    money = {"type": "bytes", "logicalType": "decimal", "precision": 6, "scale": 1}
+    schema = {
+        "type": "record",
+        "name": "Doc",
+        "namespace": "n",
+        "fields": [
+            {"name": "first", "type": {"type": "record", "name": "Item", "fields": [
+                {"name": "price", "type": money}, {"name": "label", "type": "string"}]}},
+            {"name": "more", "type": {"type": "array", "items": "Item"}},
+            {"name": "by_code", "type": {"type": "map", "values": ["null", "n.Item"]}},
+            {"name": "plain", "type": "long"},
+        ],
+    }  # fmt: skip
+    item = {"price": Decimal("2.5"), "label": "x"}
+    datum = {"first": item, "more": [item, item], "by_code": {"a": item, "b": None}, "plain": 3}
+    converted = {"price": 2.5, "label": "x"}
+    assert read(wire(6, schema, datum), {6: parse(schema)}, str, "message") == {
+        "first": converted,
+        "more": [converted, converted],
+        "by_code": {"a": converted, "b": None},
+        "plain": 3,
+    }
+    assert (
+        parse({"type": "record", "name": "P", "fields": [{"name": "n", "type": "long"}]})[1] is None
+    )  # nothing to convert: the datum is used as read
