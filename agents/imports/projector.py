@@ -413,7 +413,7 @@ class Projector(Service):
         for registry, found in wanted.items():
             needed = {i for i in found if i is not None}
             if registry.unknown(needed) and not await registry.resolve(
-                needed, lambda: self.should_stop
+                needed, lambda: self.should_stop, self.settings.schema_registry_retry_max_s
             ):
                 return False
         return True

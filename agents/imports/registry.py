@@ -15,7 +15,8 @@ What an id can come to:
   and the stream goes on, without a request per record;
 - the registry does not answer (connection error, timeout, 5xx, 401/403, 429): not the
   record's fault, so nothing is dead-lettered. ``resolve`` waits and retries with a
-  backoff (0.5 s doubling to 30 s) until it answers: the input waits, offsets stay
+  backoff (0.5 s doubling to ``NORCE_SYNC_SCHEMA_REGISTRY_RETRY_MAX_S``, 30 s) until it
+  answers: the input waits, offsets stay
   uncommitted, nothing is lost. One warning when the outage starts, one line when it
   ends (no line per retry).
 
@@ -148,9 +149,12 @@ class SchemaRegistry:
             if isinstance(result, BaseException):
                 raise result
 
-    async def resolve(self, ids: Iterable[int], stopping: Callable[[], bool]) -> bool:
-        """Make every id in ``ids`` cached or known missing, waiting out an outage. False
-        only when ``stopping()`` turned true before that (the caller must not fold)."""
+    async def resolve(
+        self, ids: Iterable[int], stopping: Callable[[], bool], max_delay: float = BACKOFF_MAX_S
+    ) -> bool:
+        """Make every id in ``ids`` cached or known missing, waiting out an outage (tries
+        ``BACKOFF_MIN_S`` apart, doubling up to ``max_delay``). False only when
+        ``stopping()`` turned true before that (the caller must not fold)."""
         wanted = set(ids)
         delay = BACKOFF_MIN_S
         while True:
@@ -179,7 +183,7 @@ class SchemaRegistry:
             if stopping():
                 return False
             await asyncio.sleep(delay)
-            delay = min(delay * 2, BACKOFF_MAX_S)
+            delay = min(delay * 2, max_delay)
 
     async def aclose(self) -> None:
         if self._client is not None:

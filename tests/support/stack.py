@@ -165,12 +165,13 @@ async def import_worker(
     *,
     max_items_per_job: int = 10_000,
     binding_changes: dict[str, Any] | None = None,
+    env_extra: dict[str, str] | None = None,
 ) -> AsyncIterator[tuple[WorkerProcess, dict[str, str], dict[str, str]]]:
     """A worker on this test's ERP price topic: yields (worker, env, kind -> topic)."""
     config, topics = write_config(
         tmp_path, unique, max_items_per_job=max_items_per_job, binding_changes=binding_changes
     )
-    env = worker_env(kafka_servers, unique, sim_url, config, tmp_path)
+    env = worker_env(kafka_servers, unique, sim_url, config, tmp_path, **(env_extra or {}))
     worker = await start_worker("streams", env, tmp_path / "worker.log")
     try:
         yield worker, env, topics
