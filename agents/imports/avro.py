@@ -20,8 +20,10 @@ so everything after the decode is the JSON path's code:
   ``VariableScaleDecimal`` record ``{scale, value}``; other ``bytes``/``fixed`` values
   become base64 text, as the JSON converter writes them.
 
-Those conversions walk the datum only for schemas that have such a type (``AvroSchema.
-convert``); most have none, and then the datum is used as fastavro returns it.
+Those conversions follow a plan built once per schema (``AvroSchema.convert``) that walks
+only the fields holding such a type (in a Debezium envelope: the decimal columns of
+``before``/``after``, never ``source``); a schema without any has no plan, and the datum
+is used as fastavro returns it.
 """
 
 from __future__ import annotations

@@ -19,6 +19,11 @@ Debezium (``format: debezium``), as the JSON converter writes it, with or withou
   ``decimal.handling.mode=double|string`` or the ``decimal:<scale>`` conversion.
 - Other logical types (dates, timestamps) stay raw; mapping conversions read them.
 
+Avro (a ``debezium`` or ``debezium-flat`` binding with ``schema_registry``): values and
+keys in the Confluent wire format, read by ``agents.imports.avro`` against the writer
+schemas the projector fetched for the batch (``agents.imports.registry``) into the same
+dicts the JSON converter's messages parse to; everything after that is shared.
+
 Plain (``format: plain``), the project's own format::
 
     {"key": "A-100|STD|1", "op": "upsert" | "delete", "version": 42, "ts_ms": 1714000000000,

@@ -405,11 +405,11 @@ class Projector(Service):
                 continue
             registry = registry_for(binding.schema_registry)
             ids = wanted.setdefault(registry, set())
-            with_key = not binding.key_columns  # else the key is never decoded
+            # Keys too: the source key without key_columns, and a delete without a
+            # before-image takes its columns from the key.
             for record in records:  # a message not in the wire format has no id: dead-lettered
                 ids.add(schema_id(record.value))
-                if with_key:
-                    ids.add(schema_id(record.key))
+                ids.add(schema_id(record.key))
         for registry, found in wanted.items():
             needed = {i for i in found if i is not None}
             if registry.unknown(needed) and not await registry.resolve(

@@ -354,3 +354,13 @@ def test_conversions_follow_arrays_maps_and_named_references() -> None:
     assert (
         parse({"type": "record", "name": "P", "fields": [{"name": "n", "type": "long"}]})[1] is None
     )  # nothing to convert: the datum is used as read
+
+
+def test_a_delete_without_a_before_image_takes_its_columns_from_the_avro_key(
+    binding: InputBinding,
+) -> None:
+    keyed = with_changes(binding, key_columns=["part_no", "price_list_code", "quantity_break"])
+    row = price_datum("B-200", "1.00")
+    mapped = decode_mapped(message("d", None, before=None), key_of(row), keyed)
+    assert mapped is not None and mapped.deleted
+    assert mapped.state_key == "erp|price|B-200|STD|1"
