@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 KAFKA_PORT ?= 9092
 export KAFKA_PORT
 
-.PHONY: help install demo demo-check test lint format kafka-up kafka-down kafka-fetch bench clean browser
+.PHONY: help install demo demo-check test lint format kafka-up kafka-down kafka-fetch registry-fetch bench clean browser
 
 help:
 	@echo "make demo        local broker + Norce simulator + worker + sample change data"
@@ -14,6 +14,7 @@ help:
 	@echo "make test        lint, then all tests (starts its own broker from tools/kafka)"
 	@echo "make kafka-up    start the local Kafka broker on 127.0.0.1:$(KAFKA_PORT)"
 	@echo "make kafka-down  stop it"
+	@echo "make registry-fetch  build the tests' schema registry (Apicurio) from Maven Central"
 	@echo "make lint        ruff check and ruff format --check"
 	@echo "make bench       run the benchmarks in bench/ (results go to bench/RESULTS.md)"
 
@@ -27,6 +28,10 @@ install: $(VENV)/.installed
 
 kafka-fetch:
 	tools/kafka/kafka.sh fetch
+
+# Apicurio Registry (Confluent-compatible schema registry) for the Avro input tests.
+registry-fetch:
+	tools/registry/registry.sh fetch
 
 kafka-up:
 	tools/kafka/kafka.sh up
@@ -46,8 +51,9 @@ format: install
 browser:
 	command -v chromium || (apt-get update && apt-get install -y chromium)
 
-# The tests start their own broker (tools/kafka) unless KAFKA_BOOTSTRAP_SERVERS is set.
-test: install lint kafka-fetch browser
+# The tests start their own broker (tools/kafka) unless KAFKA_BOOTSTRAP_SERVERS is set, and
+# their own schema registry (tools/registry) unless SCHEMA_REGISTRY_URL is set.
+test: install lint kafka-fetch registry-fetch browser
 	$(PY) -m pytest -ra $(PYTEST_ARGS)
 
 demo: install kafka-up

@@ -65,7 +65,8 @@ class Scrubber:
 
 
 def secret_values(settings: Settings) -> list[str]:
-    """Every secret this process knows: SecretStr settings and per-source client secrets."""
+    """Every secret this process knows: SecretStr settings, per-source client secrets and
+    schema registry passwords."""
     values = [
         value.get_secret_value()
         for name in type(settings).model_fields
@@ -74,10 +75,17 @@ def secret_values(settings: Settings) -> list[str]:
     try:
         from agents.config.runtime import sync_config
 
-        for source in sync_config(settings).sources.values():
+        config = sync_config(settings)
+        for source in config.sources.values():
             try:
                 values.append(source.credentials.resolve_secret())
             except Exception:  # a secret that is not set cannot leak
+                continue
+        for binding in config.inputs:  # schema registry basic-auth passwords
+            try:
+                if binding.schema_registry is not None:
+                    values.append(binding.schema_registry.resolve_password() or "")
+            except Exception:
                 continue
     except Exception:  # no readable sync config: the settings' secrets only
         pass

@@ -157,6 +157,12 @@ class Settings(BaseSettings):
         description="Most input records the projection folds per checkpoint (one changelog "
         "record per changed key, one store write, one offset commit).",
     )
+    schema_registry_retry_max_s: float = Field(
+        30.0,
+        gt=0,
+        description="Longest wait between two tries while a schema registry does not "
+        "answer (Avro inputs wait for it; the wait starts at 0.5 s and doubles).",
+    )
     projection_fetch_wait_ms: int = Field(
         200,
         ge=1,

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.broker import kafka_broker
+from tests.support.registry import schema_registry
 
 
 @pytest.fixture(scope="session")
@@ -21,3 +22,11 @@ def kafka_servers() -> Iterator[str]:
 def unique() -> str:
     """A short id for this test's topics and app id, so tests never share data."""
     return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture(scope="session")
+def registry_url() -> Iterator[str]:
+    """Base URL of a real Confluent-compatible schema registry (Apicurio from tools/registry);
+    fails (never skips) when none can be had."""
+    with schema_registry() as url:
+        yield url

@@ -8,7 +8,8 @@ YAML or JSON, loaded with ``load_config(path)``; ``config/example.yaml`` shows e
       - {topic: erp.public.prices, source: erp, kind: price, format: debezium,
          key_columns: [...], mapping: {...}, hook: null, owned_fields: {...},
          delta_schedule: 30s, full_schedule: "0 3 * * 0", max_items_per_job: 10000,
-         mandatory_price_fields: []}
+         mandatory_price_fields: [],
+         schema_registry: {url: ..., username: ..., password_env: ...}}  # Avro, optional
     targets:            # export path: per target, per kind (sku|price|stock|customer)
       search: {sku: {mapping: {...}, hook: null, topic: null}}
 
@@ -56,6 +57,7 @@ __all__ = [
     "Cron",
     "InputBinding",
     "Schedule",
+    "SchemaRegistryConfig",
     "SourceConfig",
     "SyncConfig",
     "TargetKind",
@@ -302,6 +304,73 @@ class Credentials(_Model):
         return value
 
 
+_SECRET_ENV = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class SchemaRegistryConfig(_Model):
+    """A Confluent-compatible schema registry (Confluent, Apicurio's ``/apis/ccompat/v7``,
+    Karapace): where Avro inputs fetch their writer schemas by id
+    (``GET <url>/schemas/ids/<id>``). Basic auth: ``username`` plus a password referenced
+    by ``password_env`` or ``password_file``, never written in the file nor logged."""
+
+    url: str
+    username: str | None = None
+    password_env: str | None = None
+    password_file: Path | None = None
+    timeout_s: float = Field(default=5.0, gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_inline_password(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "password" in data:
+            raise ValueError(
+                "password must not be in the config file: give password_env (a variable "
+                "name) or password_file (a path)"
+            )
+        return data
+
+    @model_validator(mode="after")
+    def _check(self) -> SchemaRegistryConfig:
+        if not re.match(r"^https?://[^/@\s]+(/\S*)?$", self.url):
+            raise ValueError(
+                f"schema_registry.url {self.url!r} is not an http(s) URL without credentials "
+                "(give username and password_env instead)"
+            )
+        secret = (self.password_env, self.password_file)
+        if self.username is None and secret != (None, None):
+            raise ValueError("schema_registry: a password needs a username")
+        if self.username is not None and (secret.count(None) != 1):
+            raise ValueError(
+                "schema_registry: with a username give exactly one of password_env or password_file"
+            )
+        if self.password_env is not None and not _SECRET_ENV.match(self.password_env):
+            raise ValueError(f"password_env {self.password_env!r} is not a variable name")
+        return self
+
+    @property
+    def base_url(self) -> str:
+        return self.url.rstrip("/")
+
+    def resolve_password(self, environ: dict[str, str] | None = None) -> str | None:
+        """The basic-auth password, read now (never log it); None without a username."""
+        if self.password_env is not None:
+            value = (os.environ if environ is None else environ).get(self.password_env)
+            if not value:
+                raise ConfigError(f"environment variable {self.password_env} is not set")
+            return value
+        if self.password_file is not None:
+            try:
+                value = self.password_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot read secret file {self.password_file}: {exc.strerror}"
+                ) from None
+            if not value:
+                raise ConfigError(f"secret file {self.password_file} is empty")
+            return value
+        return None
+
+
 class SourceConfig(_Model):
     """A source system: its Norce system account and API credentials."""
 
@@ -343,6 +412,8 @@ class InputBinding(_Model):
     # debezium-flat: the fields ExtractNewRecordState added (add.fields), e.g.
     # [__source_ts_ms, __lsn] or [__source_ts_ms, __file, __pos, __row, __op].
     flat_fields: list[str] = Field(default_factory=list)
+    # Avro in the Confluent wire format (values and keys), writer schemas from this registry.
+    schema_registry: SchemaRegistryConfig | None = None
     # Source columns forming the source key, joined by "|". Empty: the Kafka message key
     # (Debezium writes the primary key there).
     key_columns: list[str] = Field(default_factory=list)
@@ -441,6 +512,8 @@ class InputBinding(_Model):
                 )
         elif self.flat_fields:
             raise ValueError(f"{where}: flat_fields applies to format debezium-flat only")
+        if self.schema_registry is not None and self.format == "plain":
+            raise ValueError(f"{where}: schema_registry applies to the debezium formats only")
         if self.key_fields is not None and not self.key_fields:
             raise ValueError(f"{where}: key_fields must not be empty")
         if self.hook is None:  # a hook may add fields; only the declarative part is checked

@@ -19,6 +19,11 @@ Debezium (``format: debezium``), as the JSON converter writes it, with or withou
   ``decimal.handling.mode=double|string`` or the ``decimal:<scale>`` conversion.
 - Other logical types (dates, timestamps) stay raw; mapping conversions read them.
 
+Avro (a ``debezium`` or ``debezium-flat`` binding with ``schema_registry``): values and
+keys in the Confluent wire format, read by ``agents.imports.avro`` against the writer
+schemas the projector fetched for the batch (``agents.imports.registry``) into the same
+dicts the JSON converter's messages parse to; everything after that is shared.
+
 Plain (``format: plain``), the project's own format::
 
     {"key": "A-100|STD|1", "op": "upsert" | "delete", "version": 42, "ts_ms": 1714000000000,
@@ -69,6 +74,7 @@ from agents.config.mapping import (
     key_function,
     map_for_import,
 )
+from agents.imports import avro
 from streams.records import ChangeEvent, Mapped, PipelineError, Version, version_key
 
 if TYPE_CHECKING:
@@ -154,15 +160,47 @@ _Parts = tuple[str, int, Position, dict[str, Any], bool, str]
 _Parser = Callable[[bytes, bytes | None], "_Parts | None"]
 
 
+_Load = Callable[[bytes], dict[str, Any]]
+_KeyStruct = Callable[[bytes], Any]
+
+
+def _load_message(value: bytes) -> dict[str, Any]:
+    return _load_object(value, "message")
+
+
 def _parser(binding: InputBinding) -> _Parser:
     """The format's parse function for ``binding``, its options bound."""
     key_columns = tuple(binding.key_columns)
     if binding.format == "plain":
         return lambda value, key: _parse_plain(value, key_columns)
+    load, key_struct = _load_message, _key_struct
+    if binding.schema_registry is not None:
+        load, key_struct = _avro_readers(binding)
     if binding.format == "debezium-flat":
         roles = flat_roles(binding.flat_fields)
-        return lambda value, key: _parse_flat(value, key, key_columns, roles)
-    return lambda value, key: _parse_debezium(value, key, key_columns)
+        return lambda value, key: _parse_flat(value, key, key_columns, roles, load, key_struct)
+    return lambda value, key: _parse_debezium(value, key, key_columns, load, key_struct)
+
+
+def _avro_readers(binding: InputBinding) -> tuple[_Load, _KeyStruct]:
+    """Value and key readers of an Avro binding: wire format, schemas from the cache of
+    its registry (``agents.imports.registry``; the projector fetches a batch's ids first)."""
+    from agents.imports.registry import registry_for
+
+    assert binding.schema_registry is not None
+    registry = registry_for(binding.schema_registry)
+    schemas, missing = registry.schemas, registry.missing_reason
+
+    def load(value: bytes) -> dict[str, Any]:
+        doc = avro.read(value, schemas, missing, "message")
+        if type(doc) is not dict:
+            raise CdcError("decode", f"message is {_json_type(doc)} in Avro, not a record")
+        return doc
+
+    def key_struct(key: bytes) -> Any:
+        return avro.read(key, schemas, missing, "Kafka key")
+
+    return load, key_struct
 
 
 # --- the fused hot path ------------------------------------------------------------------
@@ -238,8 +276,14 @@ def decode_mapped(value: bytes | None, key: bytes | None, binding: InputBinding)
 # --- Debezium ----------------------------------------------------------------------------
 
 
-def _parse_debezium(value: bytes, key: bytes | None, key_columns: Sequence[str]) -> _Parts | None:
-    doc = _load_object(value, "message")
+def _parse_debezium(
+    value: bytes,
+    key: bytes | None,
+    key_columns: Sequence[str],
+    load: _Load,
+    key_struct: _KeyStruct,
+) -> _Parts | None:
+    doc = load(value)
     schema: Any = None
     if "payload" in doc and "schema" in doc:
         schema, payload = doc["schema"], doc["payload"]
@@ -270,7 +314,7 @@ def _parse_debezium(value: bytes, key: bytes | None, key_columns: Sequence[str])
     if type(row) is str and source.get("connector") == "mongodb":
         row = _load_object(row.encode(), f"'{image}'")  # extended JSON text
     if row is None and deleted and key is not None:
-        row = _key_struct(key)  # no before-image (REPLICA IDENTITY NOTHING): the key remains
+        row = key_struct(key)  # no before-image (REPLICA IDENTITY NOTHING): the key remains
     if type(row) is not dict:
         raise _invalid(f"'{image}' is {_json_type(row)}, not an object, for op {op!r}")
     if schema is not None and (_DECIMAL_MARKERS[0] in value or _DECIMAL_MARKERS[1] in value):
@@ -284,15 +328,20 @@ def _parse_debezium(value: bytes, key: bytes | None, key_columns: Sequence[str])
         position: Position = (lsn,)  # PostgreSQL, the common case: no dispatch
     else:
         position = _position(source, payload)
-    return op, ts_ms, position, row, deleted, _source_key(row, key, key_columns)
+    return op, ts_ms, position, row, deleted, _source_key(row, key, key_columns, key_struct)
 
 
-def _source_key(row: dict[str, Any], key: bytes | None, key_columns: Sequence[str]) -> str:
+def _source_key(
+    row: dict[str, Any],
+    key: bytes | None,
+    key_columns: Sequence[str],
+    key_struct: _KeyStruct,
+) -> str:
     if key_columns:
         return _key_from_columns(row, key_columns)
     if key is None:
         raise _invalid("message has no Kafka key and the binding sets no key_columns")
-    return _join_key(_key_struct(key), "Kafka key")
+    return _join_key(key_struct(key), "Kafka key")
 
 
 def source_version(source: dict[str, Any], envelope_ts_ms: Any = None) -> Version:
@@ -618,9 +667,14 @@ def flat_roles(fields: Sequence[str]) -> dict[str, str]:
 
 
 def _parse_flat(
-    value: bytes, key: bytes | None, key_columns: Sequence[str], roles: dict[str, str]
+    value: bytes,
+    key: bytes | None,
+    key_columns: Sequence[str],
+    roles: dict[str, str],
+    load: _Load,
+    key_struct: _KeyStruct,
 ) -> _Parts | None:
-    doc = _load_object(value, "message")
+    doc = load(value)
     if "payload" in doc and "schema" in doc:
         doc = doc["payload"]
         if doc is None:
@@ -650,7 +704,8 @@ def _parse_flat(
         ts_ms = 0
     elif not _is_int(ts_ms):
         raise _invalid(f"flat ts_ms {ts_ms!r} is not an integer")
-    return op, ts_ms, _position(source, {}), doc, deleted, _source_key(doc, key, key_columns)
+    position = _position(source, {})
+    return op, ts_ms, position, doc, deleted, _source_key(doc, key, key_columns, key_struct)
 
 
 # --- plain format ------------------------------------------------------------------------

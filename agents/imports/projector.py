@@ -55,7 +55,9 @@ from mode import Service
 
 from agents.config.sync_config import InputBinding, SyncConfig
 from agents.imports import projection
+from agents.imports.avro import schema_id
 from agents.imports.cdc import NotAChange, decoder_for
+from agents.imports.registry import SchemaRegistry, close_all, registry_for
 from agents.imports.store import Change, Checkpoint, PartitionStore
 from streams import metrics, topics
 from streams.dead_letters import note_dead_letter
@@ -251,6 +253,7 @@ class Projector(Service):
             self._by_commands.clear()
         if self._producer is not None:
             await self._producer.stop()
+        await close_all()
 
     @Service.task
     async def _run(self) -> None:
@@ -266,6 +269,8 @@ class Projector(Service):
                 log.warning("projection fetch failed: %s", error)
                 await asyncio.sleep(1.0)
                 continue
+            if not await self._fetch_schemas(batch):
+                break  # stopping during a registry outage: nothing folded, nothing committed
             async with self._lock:
                 touched = await self._fold(batch)
                 touched |= self._apply_marks()
@@ -388,6 +393,30 @@ class Projector(Service):
             await reader.stop()
 
     # --- the batch -----------------------------------------------------------------
+
+    async def _fetch_schemas(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> bool:
+        """Fetch the writer schemas of a batch's Avro records before the (sync) fold, so the
+        decoder only reads the cache. Waits out a registry outage (``registry.resolve``);
+        outside the lock, so a rebalance can go on meanwhile. False: stopping."""
+        wanted: dict[SchemaRegistry, set[int | None]] = {}
+        for tp, records in batch.items():
+            binding = self._binding_of_input(tp.topic)
+            if binding is None or binding.schema_registry is None:
+                continue
+            registry = registry_for(binding.schema_registry)
+            ids = wanted.setdefault(registry, set())
+            # Keys too: the source key without key_columns, and a delete without a
+            # before-image takes its columns from the key.
+            for record in records:  # a message not in the wire format has no id: dead-lettered
+                ids.add(schema_id(record.value))
+                ids.add(schema_id(record.key))
+        for registry, found in wanted.items():
+            needed = {i for i in found if i is not None}
+            if registry.unknown(needed) and not await registry.resolve(
+                needed, lambda: self.should_stop, self.settings.schema_registry_retry_max_s
+            ):
+                return False
+        return True
 
     async def _fold(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> set[TopicPartition]:
         touched: set[TopicPartition] = set()

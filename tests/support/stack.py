@@ -39,9 +39,11 @@ def write_config(
     max_items_per_job: int = 10_000,
     delta_schedule: str = NEVER,
     full_schedule: str = NEVER,
+    binding_changes: dict[str, Any] | None = None,
 ) -> tuple[Path, dict[str, str]]:
-    """The example config with only the ERP inputs of ``kinds``, on topics of this test.
-    Returns the file and a map kind -> input topic."""
+    """The example config with only the ERP inputs of ``kinds``, on topics of this test
+    (``binding_changes`` set on each; None values drop a setting). Returns the file and a
+    map kind -> input topic."""
     data = yaml.safe_load(EXAMPLE.read_text())
     inputs = [i for i in data["inputs"] if i["source"] == "erp" and i["kind"] in kinds]
     topics = {}
@@ -50,6 +52,11 @@ def write_config(
         binding["max_items_per_job"] = max_items_per_job
         binding["delta_schedule"] = delta_schedule
         binding["full_schedule"] = full_schedule
+        for name, value in (binding_changes or {}).items():
+            if value is None:
+                binding.pop(name, None)
+            else:
+                binding[name] = value
         topics[binding["kind"]] = binding["topic"]
     data["inputs"] = inputs
     data["targets"] = {}
@@ -157,10 +164,14 @@ async def import_worker(
     sim_url: str,
     *,
     max_items_per_job: int = 10_000,
+    binding_changes: dict[str, Any] | None = None,
+    env_extra: dict[str, str] | None = None,
 ) -> AsyncIterator[tuple[WorkerProcess, dict[str, str], dict[str, str]]]:
     """A worker on this test's ERP price topic: yields (worker, env, kind -> topic)."""
-    config, topics = write_config(tmp_path, unique, max_items_per_job=max_items_per_job)
-    env = worker_env(kafka_servers, unique, sim_url, config, tmp_path)
+    config, topics = write_config(
+        tmp_path, unique, max_items_per_job=max_items_per_job, binding_changes=binding_changes
+    )
+    env = worker_env(kafka_servers, unique, sim_url, config, tmp_path, **(env_extra or {}))
     worker = await start_worker("streams", env, tmp_path / "worker.log")
     try:
         yield worker, env, topics
