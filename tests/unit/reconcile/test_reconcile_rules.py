@@ -126,3 +126,31 @@ def test_reconcile_schedule_is_off_by_default_and_parses() -> None:
     assert PRICES.reconcile_schedule is None and PRICES.reconcile_repair is False
     binding = with_changes(PRICES, reconcile_schedule="0 6 * * *", reconcile_repair=True)
     assert str(binding.reconcile_schedule) == "0 6 * * *" and binding.reconcile_repair
+
+
+def test_customers_compare_their_owned_plain_fields_by_code() -> None:
+    binding = with_changes(
+        PRICES,
+        topic="crm.public.customers",
+        kind="customer",
+        key_columns=["code"],
+        mapping={
+            "Code": "code",
+            "EmailAddress": "email",
+            "FirstName": "first_name",
+            "InvoiceAddress.Line1": "street",
+        },
+        owned_fields={"CustomerFieldsThatAreSet": [3, "FirstName", "IsActive", "InvoiceAddress"]},
+        mandatory_price_fields=[],
+    )
+    plan = plan_for(binding)
+    assert plan.spec.entity_set == "Customers/Customers"
+    # Field codes are names too; structured fields (addresses) are not compared.
+    assert plan.fields == ("EmailAddress", "FirstName", "IsActive")
+    row = {"Code": "C1", "EmailAddress": "a@b.se", "FirstName": "Ann", "IsActive": True}
+    expected = expect(plan, state(row))
+    tally = Tally()
+    assert tally.compared("C1", expected, {**row, "FirstName": "Anna"}) == "different"
+    assert plan.key({"Code": "C1", "Id": 7}) == "C1"
+    assert tally.absent("C2", {"Code": "C2", "IsActive": True}, in_scope=False) == "absent"
+    assert tally.would_deactivate == 0  # customers have no FullFile
