@@ -8,7 +8,8 @@
 - ``<app>-commands``: ``FullImportRequest``, from the schedule or ``full-import`` to the
   full import agent.
 - ``<app>-commands`` also carries ``ReconcileRequest`` (schedule, CLI, ``POST /reconcile``).
-- ``<app>-reconcile``: ``ReconcileProgress`` (keyed ``progress:<request id>``) and
+- ``<app>-reconcile``: ``ReconcileProgress`` (keyed ``progress:<request id>``, a tombstone
+  once the result is out) and
   ``ReconcileResult`` (keyed ``source|kind``: compaction keeps the last one per pair).
 - ``<app>-import-commands.<input topic>``: ``RequeueCommand``, tracker or reconcile ->
   projector.

@@ -102,6 +102,8 @@ async def _follow(
         while time.monotonic() < deadline and len(found) < len(wanted):
             batch = await reader.getmany(tp, timeout_ms=500)
             for record in batch.get(tp, []):
+                if record.value is None:
+                    continue  # a progress record's tombstone
                 try:
                     message = reconcile_message(record.value)
                 except ValueError:

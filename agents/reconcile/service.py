@@ -14,7 +14,6 @@ import asyncio
 import logging
 import time
 import uuid
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -45,9 +44,7 @@ results_topic = app.topic(
     topics.reconcile_topic(settings),
     internal=True,
     partitions=1,
-    compacting=True,
-    deleting=True,
-    retention=timedelta(days=30),
+    compacting=True,  # not deleting: the last result of a pair stays however old
     key_serializer="raw",
     value_serializer="raw",
 )
@@ -122,6 +119,8 @@ async def run_reconcile_command(value: Any) -> None:
         return
     result = await run_reconcile(request)
     await _publish(f"{request.source}|{request.kind}", result.to_bytes())
+    # The progress record is done with: a tombstone, so compaction drops it.
+    await _publish(f"progress:{request.request_id}", None)
     log.info(
         "reconcile %s/%s: %s, %d matching, %d different, %d missing, %d absent, %d unwritable"
         " (%.1fs)",
@@ -137,7 +136,7 @@ async def run_reconcile_command(value: Any) -> None:
     )
 
 
-async def _publish(key: str, value: bytes) -> None:
+async def _publish(key: str, value: bytes | None) -> None:
     await send_acked(app, results_topic.get_topic_name(), key.encode(), value)
 
 
