@@ -19,6 +19,7 @@ RUNS = [
     ["bench_kill_sweep.py", "--no-kills", "--no-faults"],
     ["bench_mapping.py", "--events", "100000"],
     ["bench_full_import.py", "--keys", "1000000"],
+    ["bench_reconcile.py", "--keys", "1000000"],
     ["bench_connect_stream.py"],
     ["bench_simulator_stream.py"],
     ["bench_export_latency.py"],

@@ -1,5 +1,6 @@
 """The test-only control API under /_sim (no auth): reset, seed, faults,
-subscriptions, stats, items, history, events, token expiry."""
+subscriptions, stats, items (read, edit, delete: drift made outside any job), history,
+events, token expiry."""
 
 from __future__ import annotations
 
@@ -43,6 +44,8 @@ class ControlHandlers:
             web.post("/_sim/subscriptions", self.put_subscriptions),
             web.get("/_sim/stats", self.stats),
             web.get("/_sim/items/{kind}", self.items),
+            web.patch("/_sim/items/{kind}", self.edit_item),
+            web.delete("/_sim/items/{kind}", self.delete_item),
             web.get("/_sim/history/{kind}", self.history),
             web.get("/_sim/events", self.events),
             web.get("/_sim/jobs", self.jobs),
@@ -104,6 +107,35 @@ class ControlHandlers:
             return _json(item)
         rows = self.state.list_items(kind)
         return _json({"kind": kind, "count": len(rows), "items": rows})
+
+    async def edit_item(self, request: web.Request) -> web.Response:
+        """``PATCH /_sim/items/price?key=1001|STD|1`` with ``{"PriceSale": 5}``: the values
+        are written onto the item outside any job (no webhook)."""
+        kind = self._kind(request)
+        if kind is None or "key" not in request.query:
+            return _bad("give a known kind and ?key=")
+        try:
+            values = await _body(request)
+        except orjson.JSONDecodeError as exc:
+            return _bad(str(exc))
+        if not isinstance(values, dict):
+            return _bad("body must be an object of field -> value")
+        keys = set(KINDS[kind].key_fields) & values.keys()
+        if keys:
+            return _bad(f"key fields cannot change: {', '.join(sorted(keys))}")
+        row = self.state.edit(kind, request.query["key"], values)
+        if row is None:
+            return _json({"error": "no such item"}, 404)
+        return _json(row)
+
+    async def delete_item(self, request: web.Request) -> web.Response:
+        """``DELETE /_sim/items/price?key=1001|STD|1``: the item is gone from Norce."""
+        kind = self._kind(request)
+        if kind is None or "key" not in request.query:
+            return _bad("give a known kind and ?key=")
+        if not self.state.remove(kind, request.query["key"]):
+            return _json({"error": "no such item"}, 404)
+        return _json({"deleted": request.query["key"]})
 
     async def history(self, request: web.Request) -> web.Response:
         kind = self._kind(request)

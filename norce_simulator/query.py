@@ -42,6 +42,9 @@ class EntitySet:
     int_key: str | None  # key property when the key literal is a number
     str_key: str | None  # key property when the key literal is a string
     navs: dict[str, tuple[str, str, str]]  # nav name -> (kind, their field, our field)
+    # Query's names for state fields where they differ from Connect's (state name ->
+    # Query name): applied to this set's rows, $select and $filter.
+    renames: dict[str, str] | None = None
 
 
 ENTITY_SETS = {
@@ -49,7 +52,10 @@ ENTITY_SETS = {
         "sku", None, "PartNo",
         {"PriceLists": ("price", "PartNo", "PartNo"), "OnHands": ("stock", "PartNo", "PartNo")},
     ),
-    "Products/ProductSkuPriceLists": EntitySet("price", None, None, {}),
+    # Query's price rows say QtyBreak where Connect says QuantityBreak (norce-api.md).
+    "Products/ProductSkuPriceLists": EntitySet(
+        "price", None, None, {}, {"QuantityBreak": "QtyBreak"}
+    ),
     "Products/Products": EntitySet(
         "product", None, "Code", {"Skus": ("sku", "ProductCode", "Code")}
     ),
@@ -90,6 +96,21 @@ def _eq_any(value: Any, values: list[Any]) -> bool:
     return any(value == v and isinstance(value, bool) == isinstance(v, bool) for v in values)
 
 
+def _to_state_names(es: EntitySet, text: str | None) -> str | None:
+    """``$select``/``$filter`` with Query's names turned into the state's."""
+    if text is None or not es.renames:
+        return text
+    for state_name, query_name in es.renames.items():
+        text = re.sub(rf"\b{query_name}\b", state_name, text)
+    return text
+
+
+def _renamed(es: EntitySet, row: Row) -> Row:
+    if not es.renames:
+        return row
+    return {es.renames.get(k, k): v for k, v in row.items()}
+
+
 def _hashable(value: Any) -> Any:
     return value if isinstance(value, str | int | float) and not isinstance(value, bool) else None
 
@@ -99,6 +120,9 @@ class QueryHandlers:
         self.state = state
         rate = state.config.query_rate_limit_per_s
         self._bucket = TokenBucket(rate, max(1.0, rate)) if rate else None
+        # kind -> (state generation, its rows): paging a large set without a filter
+        # slices one list instead of copying every row reference for each page.
+        self._listing: dict[str, tuple[int, list[Row]]] = {}
 
     def routes(self) -> list[web.RouteDef]:
         return [web.get(BASE + "{tail:.+}", self.handle)]
@@ -113,9 +137,10 @@ class QueryHandlers:
             return odata_error(404, f"Resource not found: {request.match_info['tail']}")
         name, es = m["set"], ENTITY_SETS[m["set"]]
         q = request.query
+        filter_text = _to_state_names(es, q.get("$filter"))
         try:
-            flt = parse_filter(q.get("$filter"))
-            select = parse_select(q.get("$select"))
+            flt = parse_filter(filter_text)
+            select = parse_select(_to_state_names(es, q.get("$select")))
             expands = parse_expand(q.get("$expand"))
             for exp in expands:
                 if exp.name not in es.navs:
@@ -128,11 +153,12 @@ class QueryHandlers:
             return odata_error(400, str(exc))
 
         # Filter and page the live rows; only the page is copied (by project()).
-        rows = self._by_keys(es, q.get("$filter"))
+        rows = self._by_keys(es, filter_text)
         if rows is None:
-            rows = list(self.state.items[es.kind].values())
             if flt is not None:
-                rows = [r for r in rows if flt(r)]
+                rows = [r for r in self.state.items[es.kind].values() if flt(r)]
+            else:
+                rows = self._all(es.kind)
         total = len(rows)
         limit = (
             self.state.config.page_size if top is None else min(top, self.state.config.page_size)
@@ -143,7 +169,7 @@ class QueryHandlers:
         body: dict[str, Any] = {"@odata.context": f"{origin}{BASE}$metadata#{name}"}
         if q.get("$count", "").lower() == "true":
             body["@odata.count"] = total
-        body["value"] = [expander(project(r, select), r) for r in page]
+        body["value"] = [_renamed(es, expander(project(r, select), r)) for r in page]
         remaining_top = None if top is None else top - len(page)
         if len(page) == limit and skip + len(page) < total and remaining_top != 0:
             params = dict(q)
@@ -152,6 +178,13 @@ class QueryHandlers:
                 params["$top"] = str(remaining_top)
             body["@odata.nextLink"] = str(request.url.with_query(params))
         return _json(body)
+
+    def _all(self, kind: str) -> list[Row]:
+        generation = self.state.generation
+        held = self._listing.get(kind)
+        if held is None or held[0] != generation:
+            held = self._listing[kind] = (generation, list(self.state.items[kind].values()))
+        return held[1]
 
     def _by_keys(self, es: EntitySet, text: str | None) -> list[Row] | None:
         """Rows of a ``Key eq 'a' or Key eq 'b' ...`` filter (a batch lookup) without
@@ -186,7 +219,7 @@ class QueryHandlers:
             row = next((r for r in table.values() if r.get(es.int_key) == key), None)
         if row is None:
             return odata_error(404, f"{name}({key!r}) not found.")
-        return _json(self._expander(expands, es)(project(row, select), row))
+        return _json(_renamed(es, self._expander(expands, es)(project(row, select), row)))
 
     def _related(self, kind: str, theirs: str, value: Any) -> list[Row]:
         if theirs == "PartNo":  # indexed: a SKU's prices and stock

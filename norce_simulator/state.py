@@ -47,6 +47,9 @@ class SimState:
         self._seq = itertools.count(1)
         self._customer_ids = itertools.count(1)
         self.pricelist_ids: dict[str, int] = {}
+        # Bumped when an item is inserted or removed, and by a reset: never repeats
+        # (Query caches listings by it).
+        self.generation = getattr(self, "generation", 0) + 1
 
     # -- lifecycle -------------------------------------------------------------------
     def on_reset(self, hook: Callable[[], None]) -> None:
@@ -89,6 +92,7 @@ class SimState:
         inserted = row is None
         if row is None:
             row = table[key] = dict(defaults or {})
+            self.generation += 1
             changed = True
             part_no = row.get("PartNo", values.get("PartNo"))
             if part_no is not None:  # key field: never changes after insert
@@ -107,6 +111,28 @@ class SimState:
             }
             self.history_log[kind].setdefault(key, []).append(entry)
         return inserted, changed
+
+    def edit(self, kind: str, key: str, values: Row) -> Row | None:
+        """Change an item's values outside any job, as an edit in Norce's admin would
+        (tests make drift with it); None when the item does not exist."""
+        row = self.items[kind].get(key)
+        if row is None:
+            return None
+        self.write(kind, key, values, job_id=None, op="edit")
+        return row
+
+    def remove(self, kind: str, key: str) -> bool:
+        """Delete an item outright (a row lost in Norce); False when it does not exist."""
+        row = self.items[kind].pop(key, None)
+        if row is None:
+            return False
+        self.generation += 1
+        part_no = row.get("PartNo")
+        if part_no is not None:
+            keys = self.by_part_no[kind].get(str(part_no), [])
+            if key in keys:
+                keys.remove(key)
+        return True
 
     # -- reads -----------------------------------------------------------------------
     def item(self, kind: str, key: str | Iterable[Any]) -> Row | None:

@@ -7,7 +7,12 @@
   re-queue a batch's keys.
 - ``<app>-commands``: ``FullImportRequest``, from the schedule or ``full-import`` to the
   full import agent.
-- ``<app>-import-commands.<input topic>``: ``RequeueCommand``, tracker -> projector.
+- ``<app>-commands`` also carries ``ReconcileRequest`` (schedule, CLI, ``POST /reconcile``).
+- ``<app>-reconcile``: ``ReconcileProgress`` (keyed ``progress:<request id>``, a tombstone
+  once the result is out) and
+  ``ReconcileResult`` (keyed ``source|kind``: compaction keeps the last one per pair).
+- ``<app>-import-commands.<input topic>``: ``RequeueCommand``, tracker or reconcile ->
+  projector.
 - the dead-letter topic: ``streams.records.DeadLetter``, from every stage to the ops views.
 
 The field names are the ones the dict messages had, so records already on a topic read
@@ -90,7 +95,7 @@ class Overdue(_JobEvent):
     reason: str = "lead time limit exceeded"
 
 
-RequeueReason = Literal["failed", "overdue", "late_finish"]
+RequeueReason = Literal["failed", "overdue", "late_finish", "reconcile"]
 
 
 class Requeued(_JobEvent):
@@ -180,3 +185,64 @@ class RequeueCommand(Record):
     type: Literal["requeue"] = "requeue"
     reason: RequeueReason
     batch_id: str
+
+
+class ReconcileRequest(Record):
+    type: Literal["reconcile"] = "reconcile"
+    source: str
+    kind: str
+    request_id: str
+    by: str  # "schedule", "cli" or "http"
+    repair: bool = False
+
+
+class ReconcileProgress(Record):
+    type: Literal["reconcile_progress"] = "reconcile_progress"
+    request_id: str
+    source: str
+    kind: str
+    phase: str  # "state" (changelog records read) or "norce" (Query rows compared)
+    done: int
+    total: int
+
+
+class ReconcileResult(Record):
+    """The last reconcile of a pair: counts per drift class (``agents.reconcile.rules``)."""
+
+    type: Literal["reconcile_result"] = "reconcile_result"
+    request_id: str
+    source: str
+    kind: str
+    by: str
+    repair: bool = False
+    status: Literal["ok", "failed", "unsupported"] = "ok"
+    error: str | None = None
+    started_at: float
+    duration_s: float = 0.0
+    state_items: int = 0
+    norce_items: int = 0
+    matching: int = 0
+    different: int = 0
+    unwritable: int = 0
+    pending: int = 0
+    missing: int = 0
+    absent: int = 0
+    would_deactivate: int = 0
+    absent_inactive: int = 0
+    repaired: int = 0
+    different_by_field: dict[str, int] = Field(default_factory=dict)
+    unwritable_by_field: dict[str, int] = Field(default_factory=dict)
+    examples: dict[str, list[dict[str, Any]]] = Field(default_factory=dict)
+
+    @property
+    def drift(self) -> int:
+        return self.different + self.missing + self.absent + self.unwritable
+
+
+ReconcileMessage = Annotated[ReconcileProgress | ReconcileResult, Field(discriminator="type")]
+_reconcile: TypeAdapter[Any] = TypeAdapter(ReconcileMessage)
+
+
+def reconcile_message(value: bytes | str) -> ReconcileProgress | ReconcileResult:
+    """A message of the reconcile topic; ``pydantic.ValidationError`` for anything else."""
+    return _reconcile.validate_json(value)  # type: ignore[no-any-return]

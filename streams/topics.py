@@ -34,6 +34,11 @@ def commands_topic(settings: Settings) -> str:
     return f"{settings.app_id}-commands"
 
 
+def reconcile_topic(settings: Settings) -> str:
+    """Reconcile progress and the last result per (source, kind), one partition."""
+    return f"{settings.app_id}-reconcile"
+
+
 def norce_events_topic(settings: Settings) -> str:
     """Norce Event webhooks as received, keyed by entity id."""
     return f"{settings.app_id}-norce-events"

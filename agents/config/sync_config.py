@@ -8,7 +8,7 @@ YAML or JSON, loaded with ``load_config(path)``; ``config/example.yaml`` shows e
       - {topic: erp.public.prices, source: erp, kind: price, format: debezium,
          key_columns: [...], mapping: {...}, hook: null, owned_fields: {...},
          delta_schedule: 30s, full_schedule: "0 3 * * 0", max_items_per_job: 10000,
-         mandatory_price_fields: [],
+         mandatory_price_fields: [], reconcile_schedule: null, reconcile_repair: false,
          schema_registry: {url: ..., username: ..., password_env: ...}}  # Avro, optional
     targets:            # export path: per target, per kind (sku|price|stock|customer)
       search: {sku: {mapping: {...}, hook: null, topic: null}}
@@ -427,6 +427,10 @@ class InputBinding(_Model):
     delta_schedule: Schedule = Field(default_factory=lambda: Schedule("15m"))
     full_schedule: Schedule = Field(default_factory=lambda: Schedule("0 3 * * 0"))
     max_items_per_job: int = Field(default=10_000, ge=1)
+    # Compare Norce with the state on this schedule (off when unset; agents.reconcile);
+    # with reconcile_repair, keys found different or missing are queued for a delta.
+    reconcile_schedule: Schedule | None = None
+    reconcile_repair: bool = False
     ignore_empty_price_fields: bool = False  # replaced by mandatory_price_fields
     # IgnoreSkuPriceListFieldsWhenEmpty: the price fields a row must carry, or Norce
     # ignores the row whole. A subset of SkuPriceListFieldsThatAreSet.

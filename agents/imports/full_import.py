@@ -32,6 +32,7 @@ from agents.config.sync_config import DueTimes, InputBinding
 from agents.imports.full_file import StateSnapshot
 from agents.imports.price_values import note_unwritable
 from agents.imports.submit import clients, job_records, open_jobs, record_job_event
+from agents.reconcile.service import run_reconcile_command
 from norce.errors import NorceError
 from norce.imports import IMPORT_KIND, connect_header
 from streams import metrics, topics
@@ -64,6 +65,10 @@ async def request_full_import(source: str, kind: str, *, requested_by: str) -> s
 @app.agent(commands)
 async def run_commands(stream):  # type: ignore[no-untyped-def]
     async for value in stream:
+        if isinstance(value, dict) and value.get("type") == "reconcile":
+            # Same topic, same single owner: reconciles and full imports never overlap.
+            await run_reconcile_command(value)
+            continue
         try:
             command = FullImportRequest.model_validate(value)
         except ValidationError as error:

@@ -48,6 +48,7 @@ from agents.ops.queries import (
     jobs_by_status,
     query_jobs,
 )
+from agents.reconcile.service import update_gauges as reconcile_gauges
 from norce.errors import NorceError
 from streams import metrics
 from streams.logging import logging_config
@@ -238,3 +239,4 @@ def update_gauges(now: float) -> None:
         {(b["source"], b["kind"]): b["oldest_pending_age_s"] or 0.0 for b in group}
     )
     metrics.dlq_records.replace({(s,): float(n) for s, n in dead_letters.by_stage.items()})
+    reconcile_gauges()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.async_api import async_playwright, expect
 
@@ -77,6 +78,17 @@ async def test_dashboard_shows_a_job_from_submission_to_completion(
                 await expect(row.locator(".badge")).to_have_text("succeeded")
                 await expect(row).to_contain_text("erp")
                 await expect(page.locator("#job-counts")).to_contain_text("succeeded")
+
+                # The last reconcile of the pair: Norce holds the three prices.
+                async with httpx.AsyncClient(timeout=10) as client:
+                    response = await client.post(
+                        f"{worker.url}/reconcile/erp/price",
+                        headers={"Authorization": f"Bearer {TOKEN}"},
+                    )
+                    assert response.status_code == 202
+                reconciled = page.locator("#reconcile-erp-price")
+                await expect(reconciled.locator(".badge")).to_have_text("matching", timeout=20_000)
+                await expect(reconciled.locator("td.num").nth(1)).to_have_text("3")
                 await expect(page.locator("#error")).to_have_text("")
                 assert errors == []
                 await browser.close()

@@ -15,6 +15,7 @@ HELP = {
     ("jobs",): ["--status", "--source", "--kind", "--limit", "--offset", "--json"],
     ("dlq", "list"): ["--stage", "--since", "--limit"],
     ("dlq", "replay"): ["--stage", "--since", "--offset", "--dry-run", "ORIGINAL topic"],
+    ("reconcile",): ["--source", "--kind", "--repair", "--last", "--json", "--timeout"],
 }
 
 

@@ -1,0 +1,156 @@
+"""The pure comparison: Norce's rules for what it should hold, one class per item."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from agents.config.sync_config import load_config
+from agents.reconcile.rules import ROW_IGNORED, Tally, expect, plan_for, same
+from tests.unit.streams.test_streams_cdc import EXAMPLE, with_changes
+
+CONFIG = load_config(EXAMPLE)
+PRICES = CONFIG.binding_for_topic("erp.public.prices")
+PLAN = plan_for(PRICES)
+
+
+def price(**values: Any) -> dict[str, Any]:
+    row = {"PartNo": "A", "PriceListCode": "STD", "QuantityBreak": 1, "PriceSale": 10.0}
+    row |= {"CostPurchase": 6.0, "CostUnit": 6.2, "PriceRecommended": 12.0}
+    row |= {"IsPriceDiscountable": True, "IsActive": True, "CurrencyCode": "SEK"}
+    return row | values
+
+
+def state(row: dict[str, Any], deleted: bool = False, pending: bool = False) -> dict[str, Any]:
+    return {"v": [1, 1], "row": row, "d": deleted, "p": 5.0 if pending else None, "h": None}
+
+
+def norce(**values: Any) -> dict[str, Any]:
+    """A Query price row (QtyBreak, not QuantityBreak) with Connect's names applied."""
+    row = price(**values)
+    query = {("QtyBreak" if k == "QuantityBreak" else k): v for k, v in row.items()}
+    return PLAN.norce_row(query)
+
+
+def test_the_plan_selects_owned_fields_with_query_names() -> None:
+    assert PLAN.spec.entity_set == "Products/ProductSkuPriceLists"
+    assert PLAN.fields == (
+        "PriceSale", "CostPurchase", "CostUnit", "PriceRecommended", "IsPriceDiscountable",
+        "IsActive",
+    )  # fmt: skip
+    assert PLAN.select[:3] == ["PartNo", "PriceListCode", "QtyBreak"]
+    assert "CurrencyCode" not in PLAN.select  # mapped but not owned: never compared
+    assert PLAN.key(norce()) == "A|STD|1"
+
+
+def test_only_owned_fields_count_and_numbers_compare_to_four_decimals() -> None:
+    tally = Tally()
+    expected = expect(PLAN, state(price()))
+    assert tally.compared("A|STD|1", expected, norce(CurrencyCode="EUR", PriceSale=10.00001))
+    assert tally.counts["matching"] == 1
+    assert tally.compared("A|STD|1", expected, norce(PriceSale=11.0)) == "different"
+    assert tally.by_field == {"PriceSale": 1}
+    assert tally.examples["different:PriceSale"] == [
+        {"key": "A|STD|1", "state": 10.0, "norce": 11.0}
+    ]
+    assert same(True, True) and not same(True, 1) and not same(None, 0)
+
+
+@pytest.mark.parametrize("zero", [0, 0.0, None])
+def test_a_null_or_zero_price_is_unwritable_not_different(zero: Any) -> None:
+    tally = Tally()
+    expected = expect(PLAN, state(price(PriceSale=zero)))
+    assert expected.unwritable == {"PriceSale": zero}
+    assert tally.compared("A|STD|1", expected, norce(PriceSale=99.0)) == "unwritable"
+    assert tally.unwritable_by_field == {"PriceSale": 1}
+    assert tally.counts["different"] == 0
+    # Another owned field differing as well: the item is different (a delta fixes that
+    # field), and the unwritable value is still tallied by field.
+    assert tally.compared("A|STD|1", expected, norce(CostUnit=1.0)) == "different"
+    assert tally.unwritable_by_field == {"PriceSale": 2}
+
+
+def test_a_row_missing_a_mandatory_price_field_is_ignored_whole() -> None:
+    plan = plan_for(with_changes(PRICES, mandatory_price_fields=["PriceSale"]))
+    expected = expect(plan, state(price(PriceSale=None)))
+    assert expected.values == {} and ROW_IGNORED in expected.unwritable
+    assert Tally().compared("A|STD|1", expected, norce(PriceSale=1.0)) == "unwritable"
+
+
+def test_deleted_at_the_source() -> None:
+    expected = expect(PLAN, state(price(IsActive=False), deleted=True))
+    assert expected.values == {"IsActive": False}
+    tally = Tally()
+    assert tally.compared("A|STD|1", expected, norce(IsActive=False, PriceSale=1.0)) == "matching"
+    assert tally.compared("A|STD|1", expected, norce(IsActive=True)) == "different"
+    assert tally.missing("A|STD|1", expected) == "matching"  # nothing to deactivate
+
+
+def test_pending_keys_are_counted_apart_from_drift() -> None:
+    tally = Tally()
+    expected = expect(PLAN, state(price(), pending=True))
+    assert tally.compared("A|STD|1", expected, norce(PriceSale=1.0)) == "pending"
+    assert tally.missing("A|STD|1", expected) == "pending"
+    assert tally.compared("A|STD|1", expected, norce()) == "matching"
+    assert tally.counts["different"] == tally.counts["missing"] == 0
+
+
+def test_absent_from_state_in_and_out_of_full_import_scope() -> None:
+    tally = Tally()
+    assert tally.absent("X|STD|1", norce(PartNo="X"), in_scope=True) == "absent"
+    assert tally.absent("X|B2B|1", norce(PartNo="X"), in_scope=False) == "absent"
+    assert tally.absent("Y|STD|1", norce(PartNo="Y", IsActive=False), True) == "absent_inactive"
+    summary = tally.summary()
+    assert (summary["absent"], summary["would_deactivate"], summary["absent_inactive"]) == (2, 1, 1)
+
+
+def test_examples_stay_bounded() -> None:
+    tally = Tally()
+    expected = expect(PLAN, state(price()))
+    for n in range(1000):
+        tally.compared(f"A{n}|STD|1", expected, norce(PriceSale=1.0))
+        tally.missing(f"M{n}|STD|1", expected)
+    assert tally.counts["different"] == tally.counts["missing"] == 1000
+    assert all(len(shown) <= 5 for shown in tally.examples.values())
+
+
+def test_kinds_query_cannot_compare_are_refused_with_a_reason() -> None:
+    with pytest.raises(ValueError, match="no flat set of stock rows"):
+        plan_for(CONFIG.binding_for_topic("erp.public.stock"))
+    with pytest.raises(ValueError, match="nested"):
+        plan_for(CONFIG.binding_for_topic("pim.public.products"))
+
+
+def test_reconcile_schedule_is_off_by_default_and_parses() -> None:
+    assert PRICES.reconcile_schedule is None and PRICES.reconcile_repair is False
+    binding = with_changes(PRICES, reconcile_schedule="0 6 * * *", reconcile_repair=True)
+    assert str(binding.reconcile_schedule) == "0 6 * * *" and binding.reconcile_repair
+
+
+def test_customers_compare_their_owned_plain_fields_by_code() -> None:
+    binding = with_changes(
+        PRICES,
+        topic="crm.public.customers",
+        kind="customer",
+        key_columns=["code"],
+        mapping={
+            "Code": "code",
+            "EmailAddress": "email",
+            "FirstName": "first_name",
+            "InvoiceAddress.Line1": "street",
+        },
+        owned_fields={"CustomerFieldsThatAreSet": [3, "FirstName", "IsActive", "InvoiceAddress"]},
+        mandatory_price_fields=[],
+    )
+    plan = plan_for(binding)
+    assert plan.spec.entity_set == "Customers/Customers"
+    # Field codes are names too; structured fields (addresses) are not compared.
+    assert plan.fields == ("EmailAddress", "FirstName", "IsActive")
+    row = {"Code": "C1", "EmailAddress": "a@b.se", "FirstName": "Ann", "IsActive": True}
+    expected = expect(plan, state(row))
+    tally = Tally()
+    assert tally.compared("C1", expected, {**row, "FirstName": "Anna"}) == "different"
+    assert plan.key({"Code": "C1", "Id": 7}) == "C1"
+    assert tally.absent("C2", {"Code": "C2", "IsActive": True}, in_scope=False) == "absent"
+    assert tally.would_deactivate == 0  # customers have no FullFile
