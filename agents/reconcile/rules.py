@@ -42,6 +42,8 @@ ROW_REJECTED = "(row rejected: {} is not nullable)"
 
 _STRUCTURED = "a list or object: Query's shape of it is not specified (norce-api.md)"
 _ENUM = "an enum Query may answer as a code or a name"
+_OTHER = "not a plain value of Query's rows"
+_ACTION = "an instruction, not a value"
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,11 @@ SPECS: dict[str, QuerySpec] = {
         # Query's price rows say QtyBreak where Connect says QuantityBreak.
         renames={"QtyBreak": "QuantityBreak"},
         scope=("PriceListCode",),
-        why_not={"PriceRule": "a rule, not a value: Query holds its result"},
+        why_not={
+            "PriceRule": "a rule, not a value: Query holds its result",
+            "IsPriceDiscountableCreateOnly": "create-only: Norce keeps the first value",
+            "FullfileResetInheritance": _ACTION,
+        },
     ),
     # Query has no flat set of stock rows: a SKU's OnHands, paged by SKU and flattened.
     "stock": QuerySpec(
@@ -97,13 +103,13 @@ SPECS: dict[str, QuerySpec] = {
         nested="OnHands",
         dates=frozenset({"NextDeliveryDate"}),
         required=frozenset({"OnhandValue"}),
-        why_not={"Infos": _STRUCTURED},
     ),
     "customer": QuerySpec(
         "Customers/Customers",
         _codes(CustomerField),
         "CustomerFieldsThatAreSet",
         frozenset({"EmailAddress", "FirstName", "LastName", "PhoneNumber", "IsActive", "CrmId"}),
+        why_not={"Code": "the key"},
     ),
     # A product binding keyed by Code compares the product's own plain fields...
     "product": QuerySpec(
@@ -132,7 +138,7 @@ SPECS: dict[str, QuerySpec] = {
         why_not={
             "Status": _ENUM,
             "Type": _ENUM,
-            "PartNoCreateWhenMissing": "an instruction, not a value",
+            "PartNoCreateWhenMissing": _ACTION,
         },
         full_import_only=True,
     ),
@@ -228,6 +234,16 @@ def _names(spec_codes: Mapping[int, str], owned: Iterable[int | str]) -> list[st
     return [spec_codes.get(f, str(f)) if isinstance(f, int) else f for f in owned]
 
 
+_LISTS = frozenset(
+    {"Cultures", "Categories", "MainImage", "AdditionalImages", "Family", "ProductParametrics"}
+    | {"Assortment", "Infos", "InvoiceAddress", "DeliveryAddresses", "PriceLists", "Companies"}
+)
+
+
+def _why(spec: QuerySpec, name: str) -> str:
+    return spec.why_not.get(name) or (_STRUCTURED if name in _LISTS else _OTHER)
+
+
 def plan_for(binding: InputBinding) -> Plan:
     """Raises ``ValueError`` for a binding none of whose owned fields Query can compare."""
     kind = binding.kind
@@ -240,7 +256,7 @@ def plan_for(binding: InputBinding) -> Plan:
         raise ValueError(f"kind {binding.kind} not supported")
     names = _names(spec.codes, binding.owned_fields.get(spec.header_list, []))
     fields = tuple(n for n in names if n in spec.comparable)
-    not_compared = {n: spec.why_not.get(n, _STRUCTURED) for n in names if n not in fields}
+    not_compared = {n: _why(spec, n) for n in names if n not in fields}
     for list_name, owned in binding.owned_fields.items():
         if list_name != spec.header_list:
             why = f"{list_name} is not compared for a {binding.kind} keyed by {key_paths[0][-1]}"
