@@ -1,7 +1,8 @@
 """Reconcile of stock and products on the real broker and the simulator: drift written
 into the simulator directly (a changed on-hand value, a deleted stock row, extra rows, a
-changed owned SKU or product field) is found exactly by ``norce-sync reconcile`` with no
-arguments (every pair of the example config), and ``--repair`` fixes it by a delta."""
+changed owned SKU or product field, an item deleted at the source) is found exactly by
+``norce-sync reconcile`` with no arguments (every pair of the example config), and
+``--repair`` fixes what a delta can fix."""
 
 from __future__ import annotations
 
@@ -83,11 +84,10 @@ async def test_stock_and_product_drift_is_found_exactly_and_repaired_by_a_delta(
     worker = await start_worker("streams", env, tmp_path / "worker.log")
     try:
         items = [item_row(part(n), f"P-{n:05d}", 1.0 + n) for n in range(N)]
-        await produce(
-            kafka_servers,
-            topics[("erp", "product")],
-            [(key_bytes(r, ["part_no"]), envelope("items", "c", r)) for r in items],
-        )
+        changes = [(key_bytes(r, ["part_no"]), envelope("items", "c", r)) for r in items]
+        # An item deleted at the source: no delta can deactivate a SKU (no IsActive code).
+        changes.append((changes[8][0], envelope("items", "d", None, before=items[8])))
+        await produce(kafka_servers, topics[("erp", "product")], changes)
         stock = [stock_row(part(n), 10 + n) for n in range(N)]
         await produce(
             kafka_servers,
@@ -100,7 +100,7 @@ async def test_stock_and_product_drift_is_found_exactly_and_repaired_by_a_delta(
             topics[("pim", "product")],
             [(key_bytes(r, ["product_code"]), envelope("products", "c", r)) for r in pim],
         )
-        await wait_applied([worker], "erp", "product", N)
+        await wait_applied([worker], "erp", "product", N + 1)
         await wait_applied([worker], "erp", "stock", N)
         await wait_applied([worker], "pim", "product", PIM_N)
         await deliver(worker)
@@ -162,9 +162,12 @@ async def test_stock_and_product_drift_is_found_exactly_and_repaired_by_a_delta(
 
         skus = first[("erp", "product")]
         assert classes(skus) == {
-            "matching": N - 1, "different": 1, "missing": 0, "absent": 1, "unwritable": 0,
+            "matching": N - 2, "different": 1, "missing": 0, "absent": 1, "unwritable": 1,
             "pending": 0,
         }  # fmt: skip
+        assert skus["examples"]["unwritable:IsActive (a full import deactivates)"] == [
+            {"key": part(8), "state": False, "norce": True}
+        ]
         assert skus["examples"]["different:ActualWeight"] == [
             {"key": part(5), "state": 6.0, "norce": 9.5}
         ]
@@ -194,8 +197,10 @@ async def test_stock_and_product_drift_is_found_exactly_and_repaired_by_a_delta(
             "matching": N, "different": 0, "missing": 0, "absent": 2, "unwritable": 0,
             "pending": 0,
         }  # fmt: skip
-        assert classes(second[("erp", "product")])["matching"] == N
-        assert second[("erp", "product")]["different"] == 0
+        assert classes(second[("erp", "product")]) == {
+            "matching": N - 1, "different": 0, "missing": 0, "absent": 1, "unwritable": 1,
+            "pending": 0,
+        }  # fmt: skip
         assert classes(second[("pim", "product")])["matching"] == PIM_N
         assert second[("pim", "product")]["different"] == 0
     finally:

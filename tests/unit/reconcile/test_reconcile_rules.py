@@ -270,3 +270,17 @@ def test_customers_compare_their_owned_plain_fields_by_code() -> None:
     assert plan.key({"Code": "C1", "Id": 7}) == "C1"
     assert tally.absent("C2", {"Code": "C2", "IsActive": True}, in_scope=False) == "absent"
     assert tally.would_deactivate == 0  # customers have no FullFile
+
+
+def test_the_report_names_what_a_pair_does_not_compare() -> None:
+    from agents.ops.reconcile_cli import report
+    from streams.messages import ReconcileResult
+
+    result = ReconcileResult(
+        request_id="r", source="pim", kind="product", by="cli", started_at=0.0,
+        matching=4, different=1, different_by_field={"ManufacturerName": 1},
+        not_compared=dict(PIM.not_compared),
+    )  # fmt: skip
+    text = report(result)
+    assert "different           1  (ManufacturerName: 1)" in text
+    assert "  not compared: Cultures (a list or object" in text
