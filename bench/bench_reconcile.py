@@ -1,4 +1,5 @@
-"""Reconcile of N prices (default 1,000,000) against the simulator: time and peak RSS.
+"""Reconcile of N prices (default 1,000,000) or stock rows against the simulator: time
+and peak RSS.
 
 Seeds a state changelog topic shaped as the worker writes it (8 partitions, 10% of the
 keys written twice so the later record must win) and the simulator's prices over its
@@ -8,6 +9,10 @@ does (``agents.reconcile.core.reconcile``: changelog into a scratch RocksDB, Que
 of 500 compared, a merge for the missing) in a child process, and checks every count.
 
     flock /tmp/norce-bench.lock .venv/bin/python bench/bench_reconcile.py --keys 1000000
+
+``--kind stock``: erp/stock instead, one stock row (warehouse MAIN, location A1) per SKU,
+Query paged as SKUs with their OnHands expanded; the same drift on OnhandValue, except
+that the 0.1% with 0 on hand are written by Norce (no null/0 rule for stock) and match.
 
 Starts its own broker (tools/kafka) unless KAFKA_BOOTSTRAP_SERVERS is set; prints JSON.
 """
@@ -46,6 +51,23 @@ def peak_rss_kib(pid: int | str = "self") -> int:
     return 0
 
 
+def stock_row(n: int, on_hand: float) -> dict[str, object]:
+    return {
+        "PartNo": f"SKU-{n:07d}", "WarehouseCode": "MAIN", "LocationCode": "A1",
+        "OnhandValue": on_hand, "IncomingValue": 0.0, "NextDeliveryDate": None,
+        "LeadTimeDayCount": 3, "IsActive": True,
+    }  # fmt: skip
+
+
+def state_key(kind: str, n: int) -> bytes:
+    tail = "STD|1" if kind == "price" else "MAIN|A1"
+    return f"erp|{kind}|SKU-{n:07d}|{tail}".encode()
+
+
+def state_row(kind: str, n: int, value: float) -> dict[str, object]:
+    return row(n, value) if kind == "price" else stock_row(n, value)
+
+
 def row(n: int, sale: float) -> dict[str, object]:
     return {
         "PartNo": f"SKU-{n:07d}", "PriceListCode": "STD", "QuantityBreak": 1,
@@ -58,12 +80,14 @@ def sale(n: int) -> float:
     return float(100 + n % 1000)
 
 
-def expected(keys: int) -> dict[str, int]:
+def expected(keys: int, kind: str = "price") -> dict[str, int]:
     """The drift the seeds make, by class: (n % 1000) picks the class of key n."""
     changed = sum(1 for n in range(keys) if n % 100 == 1)
     missing = sum(1 for n in range(keys) if n % 1000 == 2)
     zero = sum(1 for n in range(keys) if n % 1000 == 3)
     extra = keys // 1000
+    if kind == "stock":  # a 0 on hand is written: it matches
+        zero = 0
     return {
         "matching": keys - changed - missing - zero,
         "different": changed,
@@ -74,7 +98,7 @@ def expected(keys: int) -> dict[str, int]:
     }
 
 
-async def seed_state(servers: str, topic: str, keys: int) -> float:
+async def seed_state(servers: str, topic: str, keys: int, kind: str) -> float:
     admin = AIOKafkaAdminClient(bootstrap_servers=servers)
     await admin.start()
     try:
@@ -86,12 +110,12 @@ async def seed_state(servers: str, topic: str, keys: int) -> float:
     started = time.perf_counter()
     try:
         for n in range(keys):
-            key = f"erp|price|SKU-{n:07d}|STD|1".encode()
-            price = 0.0 if n % 1000 == 3 else sale(n)  # the source sent a 0 price
+            key = state_key(kind, n)
+            price = 0.0 if n % 1000 == 3 else sale(n)  # the source sent a 0
             if n % 10 == 0:
-                old = {"v": [1, 1], "row": row(n, 1.0), "d": False, "p": None}
+                old = {"v": [1, 1], "row": state_row(kind, n, 1.0), "d": False, "p": None}
                 await producer.send(topic, orjson.dumps(old), key=key)
-            value = {"v": [2, 2], "row": row(n, price), "d": False, "p": None}
+            value = {"v": [2, 2], "row": state_row(kind, n, price), "d": False, "p": None}
             await producer.send(topic, orjson.dumps(value), key=key)
         await producer.flush()
     finally:
@@ -99,27 +123,37 @@ async def seed_state(servers: str, topic: str, keys: int) -> float:
     return time.perf_counter() - started
 
 
-def seed_norce(url: str, keys: int) -> float:
+def seed_norce(url: str, keys: int, kind: str) -> float:
     started = time.perf_counter()
+
+    def send(chunk: list[dict[str, object]]) -> None:
+        if kind == "price":
+            body = {"price": chunk}
+        else:  # stock is seen through its SKUs in Query: the SKUs first
+            body = {"sku": [{"PartNo": r["PartNo"]} for r in chunk], "stock": chunk}
+        client.post("/_sim/seed", json=body).raise_for_status()
+
     with httpx.Client(base_url=url, timeout=600) as client:
         chunk: list[dict[str, object]] = []
         for n in range(keys + keys // 1000):
             if n >= keys:
-                chunk.append(row(10_000_000 + n, 5.0))  # extra: not in the state
+                chunk.append(state_row(kind, 10_000_000 + n, 5.0))  # extra: not in the state
             elif n % 1000 == 2:
                 continue  # missing in Norce
+            elif kind == "stock" and n % 1000 == 3:
+                chunk.append(stock_row(n, 0.0))  # Norce wrote the 0
             else:
-                chunk.append(row(n, sale(n) + (0.5 if n % 100 == 1 else 0)))
+                chunk.append(state_row(kind, n, sale(n) + (0.5 if n % 100 == 1 else 0)))
             if len(chunk) >= SEED_CHUNK:
-                client.post("/_sim/seed", json={"price": chunk}).raise_for_status()
+                send(chunk)
                 chunk = []
         if chunk:
-            client.post("/_sim/seed", json={"price": chunk}).raise_for_status()
+            send(chunk)
     return time.perf_counter() - started
 
 
-async def child(servers: str, topic: str, sim_url: str) -> None:
-    """The measured part: one reconcile of erp/price, as the worker runs it."""
+async def child(servers: str, topic: str, sim_url: str, kind: str) -> None:
+    """The measured part: one reconcile of erp/<kind>, as the worker runs it."""
     from agents.config.sync_config import load_config
     from agents.reconcile.core import reconcile
     from agents.reconcile.rules import plan_for
@@ -128,7 +162,7 @@ async def child(servers: str, topic: str, sim_url: str) -> None:
     from streams.kafka import consumer
     from streams.settings import Settings
 
-    binding = load_config(ROOT / "config" / "example.yaml").binding_for("erp", "price")
+    binding = load_config(ROOT / "config" / "example.yaml").binding_for("erp", kind)
     credentials = NorceCredentials(
         client_id="norce-sync-demo", client_secret="demo-secret", application_id="demo-app"
     )
@@ -171,10 +205,10 @@ async def child(servers: str, topic: str, sim_url: str) -> None:
     )
 
 
-def run(keys: int) -> dict[str, object]:
+def run(keys: int, kind: str) -> dict[str, object]:
     with kafka_broker() as servers:
-        topic = f"bench-{uuid.uuid4().hex[:8]}-state.prices"
-        seed_s = asyncio.run(seed_state(servers, topic, keys))
+        topic = f"bench-{uuid.uuid4().hex[:8]}-state.{kind}"
+        seed_s = asyncio.run(seed_state(servers, topic, keys, kind))
         port = free_port()
         sim = subprocess.Popen(
             [sys.executable, "-m", "norce_simulator", "--port", str(port), "--no-history",
@@ -185,9 +219,9 @@ def run(keys: int) -> dict[str, object]:
         try:
             url = f"http://127.0.0.1:{port}"
             time.sleep(2)
-            norce_seed_s = seed_norce(url, keys)
+            norce_seed_s = seed_norce(url, keys, kind)
             out = subprocess.run(
-                [sys.executable, __file__, "--child", servers, topic, url],
+                [sys.executable, __file__, "--child", servers, topic, url, kind],
                 cwd=ROOT, capture_output=True, text=True, check=True,
             )  # fmt: skip
             sim_rss = peak_rss_kib(sim.pid)
@@ -195,11 +229,12 @@ def run(keys: int) -> dict[str, object]:
             sim.terminate()
             sim.wait()
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    want = expected(keys)
+    want = expected(keys, kind)
     got = {k: result["summary"][k] for k in want}
     if got != want:
         raise SystemExit(f"counts wrong: {got} != {want}")
     return {
+        "kind": kind,
         "keys": keys,
         "changelog_records": keys + keys // 10,
         "seed_state_s": round(seed_s, 1),
@@ -214,12 +249,13 @@ def run(keys: int) -> dict[str, object]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--keys", type=int, default=1_000_000)
-    parser.add_argument("--child", nargs=3, metavar=("SERVERS", "TOPIC", "SIM_URL"))
+    parser.add_argument("--kind", choices=("price", "stock"), default="price")
+    parser.add_argument("--child", nargs=4, metavar=("SERVERS", "TOPIC", "SIM_URL", "KIND"))
     args = parser.parse_args()
     if args.child:
         asyncio.run(child(*args.child))
     else:
-        print(json.dumps(run(args.keys)))
+        print(json.dumps(run(args.keys, args.kind)))
 
 
 if __name__ == "__main__":

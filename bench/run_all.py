@@ -20,6 +20,7 @@ RUNS = [
     ["bench_mapping.py", "--events", "100000"],
     ["bench_full_import.py", "--keys", "1000000"],
     ["bench_reconcile.py", "--keys", "1000000"],
+    ["bench_reconcile.py", "--kind", "stock", "--keys", "1000000"],
     ["bench_connect_stream.py"],
     ["bench_simulator_stream.py"],
     ["bench_export_latency.py"],

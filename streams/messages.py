@@ -233,6 +233,8 @@ class ReconcileResult(Record):
     different_by_field: dict[str, int] = Field(default_factory=dict)
     unwritable_by_field: dict[str, int] = Field(default_factory=dict)
     examples: dict[str, list[dict[str, Any]]] = Field(default_factory=dict)
+    # Owned fields the comparison leaves out, with why (e.g. culture lists).
+    not_compared: dict[str, str] = Field(default_factory=dict)
 
     @property
     def drift(self) -> int:

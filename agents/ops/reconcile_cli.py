@@ -174,6 +174,8 @@ def report(r: ReconcileResult) -> str:
     ]
     if r.repair:
         lines.append(f"  repair: {r.repaired:,} key(s) queued for the next delta")
+    for name, why in r.not_compared.items():
+        lines.append(f"  not compared: {name} ({why})")
     for bucket, shown in sorted(r.examples.items()):
         for example in shown:
             lines.append(f"    e.g. {bucket}: {orjson.dumps(example).decode()}")

@@ -7,9 +7,10 @@ memory.
    what Norce should hold (``rules.expect``). A later record of a key overwrites an
    earlier one, so one pass suffices; memory holds one fetch.
 2. Norce: Query pages of the kind (``$select`` of the owned fields, following
-   ``@odata.nextLink``; 429 waits for ``Retry-After`` in the client's retry policy). Each
-   page is looked up in the scratch store in one multi-get, classified, and its keys are
-   marked seen.
+   ``@odata.nextLink``; 429 waits for ``Retry-After`` in the client's retry policy; stock
+   is a page of SKUs with their ``OnHands`` expanded, flattened to rows). Each page is
+   looked up in the scratch store in one multi-get, classified, and its keys are marked
+   seen.
 3. A merge of the two sorted key ranges (expected, seen) finds the items Norce lacks.
 
 The scratch store is the external sort: RocksDB keeps the keys ordered on disk, so a
@@ -168,10 +169,9 @@ async def _compare_norce(
     repair: Repair | None,
 ) -> int:
     db = scratch.db
-    query = ODataQuery().select(*plan.select)
     repaired = 0
-    async for page in pages(plan.spec.entity_set, query):
-        rows = [plan.norce_row(r) for r in page.value]
+    async for page in pages(plan.spec.entity_set, plan.query):
+        rows = list(plan.items(page.value))
         keys = [plan.key(r).encode() for r in rows]
         looked = db.get([_EXPECTED + k for k in keys] + [_SEEN + k for k in keys])
         expected_raw, seen_raw = looked[: len(keys)], looked[len(keys) :]

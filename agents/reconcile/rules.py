@@ -21,18 +21,29 @@ Each item lands in exactly one class:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from agents.config.mapping import norce_key
+from agents.config.mapping import MappingError, norce_key
 from agents.config.sync_config import InputBinding
 from agents.imports.price_values import PRICE_VALUES
-from norce.fields import CustomerField, SkuPriceListField
+from norce.fields import CustomerField, ProductField, SkuField, SkuOnhandField, SkuPriceListField
+from norce.odata import ODataQuery
 
 CLASSES = ("matching", "different", "unwritable", "pending", "missing", "absent")
 EXAMPLES_MAX = 5  # per field and per class: enough to look at, bounded memory
 ROW_IGNORED = "(row ignored: mandatory field empty)"
+# Products and SKUs have no IsActive field code (norce-api.md): a delta cannot deactivate
+# them, only a full import does (it inactivates what it lacks).
+FULL_IMPORT_ONLY = "IsActive (a full import deactivates)"
+ROW_REJECTED = "(row rejected: {} is not nullable)"
+
+_STRUCTURED = "a list or object: Query's shape of it is not specified (norce-api.md)"
+_ENUM = "an enum Query may answer as a code or a name"
+_OTHER = "not a plain value of Query's rows"
+_ACTION = "an instruction, not a value"
 
 
 @dataclass(frozen=True)
@@ -44,7 +55,14 @@ class QuerySpec:
     header_list: str
     comparable: frozenset[str]  # owned fields Query exposes as plain values
     renames: Mapping[str, str] = field(default_factory=dict)  # Query name -> Connect name
-    scope: str | None = None  # what FullFile deactivation covers (price: the price list)
+    # What FullFile deactivation covers: the fields naming a scope (price: its price list,
+    # stock: its warehouse and location); () the whole set (products); None no FullFile.
+    scope: tuple[str, ...] | None = None
+    nested: str | None = None  # navigation holding the items (stock: a SKU's OnHands)
+    dates: frozenset[str] = frozenset()  # compared as points in time, not as text
+    required: frozenset[str] = frozenset()  # not nullable: a null rejects the row
+    why_not: Mapping[str, str] = field(default_factory=dict)  # owned, not comparable: why
+    full_import_only: bool = False  # no IsActive field code (products and SKUs)
 
     def query_name(self, name: str) -> str:
         for query, connect in self.renames.items():
@@ -53,29 +71,102 @@ class QuerySpec:
         return name
 
 
+def _codes(enum: Any) -> dict[int, str]:
+    return {f.value: f.name for f in enum}
+
+
 SPECS: dict[str, QuerySpec] = {
     "price": QuerySpec(
         "Products/ProductSkuPriceLists",
-        {f.value: f.name for f in SkuPriceListField},
+        _codes(SkuPriceListField),
         "SkuPriceListFieldsThatAreSet",
         frozenset({*PRICE_VALUES, "IsPriceDiscountable", "IsActive"}),
         # Query's price rows say QtyBreak where Connect says QuantityBreak.
         renames={"QtyBreak": "QuantityBreak"},
-        scope="PriceListCode",
+        scope=("PriceListCode",),
+        why_not={
+            "PriceRule": "a rule, not a value: Query holds its result",
+            "IsPriceDiscountableCreateOnly": "create-only: Norce keeps the first value",
+            "FullfileResetInheritance": _ACTION,
+        },
+    ),
+    # Query has no flat set of stock rows: a SKU's OnHands, paged by SKU and flattened.
+    "stock": QuerySpec(
+        "Products/ProductSkus",
+        _codes(SkuOnhandField),
+        "SkuOnhandFieldsThatAreSet",
+        frozenset(
+            {"OnhandValue", "IncomingValue", "NextDeliveryDate", "LeadTimeDayCount"}
+            | {"MinimumValue", "MaximumValue", "IsActive"}
+        ),
+        scope=("WarehouseCode", "LocationCode"),
+        nested="OnHands",
+        dates=frozenset({"NextDeliveryDate"}),
+        required=frozenset({"OnhandValue"}),
     ),
     "customer": QuerySpec(
         "Customers/Customers",
-        {f.value: f.name for f in CustomerField},
+        _codes(CustomerField),
         "CustomerFieldsThatAreSet",
         frozenset({"EmailAddress", "FirstName", "LastName", "PhoneNumber", "IsActive", "CrmId"}),
+        why_not={"Code": "the key"},
+    ),
+    # A product binding keyed by Code compares the product's own plain fields...
+    "product": QuerySpec(
+        "Products/Products",
+        _codes(ProductField),
+        "ProductFieldsThatAreSet",
+        frozenset({"ManufacturerCode", "ManufacturerName", "Alias"}),
+        scope=(),
+        why_not={
+            "Code": "the key",
+            "Variants": "SKUs: compared by a binding keyed per SKU (PartNo)",
+        },
+        full_import_only=True,
+    ),
+    # ... one keyed per SKU (key field ``Variants.N.Skus.M.PartNo``) the SKU's.
+    "sku": QuerySpec(
+        "Products/ProductSkus",
+        _codes(SkuField),
+        "SkuFieldsThatAreSet",
+        frozenset(
+            {"IntegrationPartNo", "EanCode", "IsBuyable", "ActualWeight", "StandardPrice"}
+            | {"VatRate", "StartDate", "StopDate"}
+        ),
+        scope=(),
+        dates=frozenset({"StartDate", "StopDate"}),
+        why_not={
+            "Status": _ENUM,
+            "Type": _ENUM,
+            "PartNoCreateWhenMissing": _ACTION,
+        },
+        full_import_only=True,
     ),
 }
-# Why not stock and product: Query has no flat set of stock rows (only a SKU's OnHands),
-# and product fields are nested per variant and SKU; see README, "Reconcile".
-UNSUPPORTED = {
-    "stock": "Query has no flat set of stock rows (only Products/ProductSkus' OnHands)",
-    "product": "product fields are nested per variant and SKU in Query",
-}
+
+
+def _path(text: str) -> tuple[str | int, ...]:
+    return tuple(int(p) if p.isdigit() else p for p in text.split("."))
+
+
+def _at(row: Mapping[str, Any], path: tuple[str | int, ...]) -> Mapping[str, Any]:
+    node: Any = row
+    for token in path:
+        if isinstance(token, int):
+            node = node[token] if isinstance(node, list) and token < len(node) else None
+        else:
+            node = node.get(token) if isinstance(node, Mapping) else None
+    return node if isinstance(node, Mapping) else {}
+
+
+def canonical_time(value: Any) -> Any:
+    """A date or datetime as one text (``2026-01-02`` is ``2026-01-02T00:00:00``)."""
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value).isoformat()
+        except ValueError:
+            return value
+    return value
 
 
 @dataclass(frozen=True)
@@ -87,42 +178,106 @@ class Plan:
     fields: tuple[str, ...]  # owned, comparable Connect names
     price_values: frozenset[str]  # of them, those where null/0 is not written
     mandatory: tuple[str, ...]
-    key: Callable[[Mapping[str, Any]], str]
+    key_names: tuple[str, ...]  # the Norce key as Query's flat row names it
+    view: tuple[str | int, ...] = ()  # where the compared fields sit in a state row
+    not_compared: Mapping[str, str] = field(default_factory=dict)  # owned field -> why
+
+    def key(self, row: Mapping[str, Any]) -> str:
+        """The Norce key of a Query row (as the state's, ``mapping.norce_key``)."""
+        try:
+            return norce_key(self.binding.kind, row, self.key_names)
+        except MappingError:  # e.g. an empty LocationCode: no state key can equal it
+            return "|".join("" if row.get(n) is None else str(row.get(n)) for n in self.key_names)
 
     @property
     def select(self) -> list[str]:
-        """Query's ``$select``: key fields, owned fields, IsActive and the scope field."""
-        names = [*self.binding.norce_key_fields, *self.fields, "IsActive"]
-        if self.spec.scope:
-            names.append(self.spec.scope)
+        """The items' ``$select``: key fields, owned fields, IsActive and the scope."""
+        names = [*self.key_names, *self.fields, "IsActive", *(self.spec.scope or ())]
+        if self.spec.nested:  # the parent's key is not a field of the nested rows
+            names = [n for n in names if n != "PartNo"]
         return [self.spec.query_name(n) for n in dict.fromkeys(names)]
 
+    @property
+    def query(self) -> ODataQuery:
+        if self.spec.nested is None:
+            return ODataQuery().select(*self.select)
+        return ODataQuery().select("PartNo").expand(self.spec.nested, select=self.select)
+
+    def items(self, page: Iterable[Mapping[str, Any]]) -> Iterator[dict[str, Any]]:
+        """A page's items with Connect's names (a SKU's OnHands flattened with its PartNo)."""
+        nested = self.spec.nested
+        for entity in page:
+            if nested is None:
+                yield self.norce_row(entity)
+                continue
+            if f"{nested}@odata.nextLink" in entity:
+                # Paged nested rows would be missed silently: refuse instead.
+                raise ValueError(f"Query paged {nested} of {entity.get('PartNo')}")
+            for row in entity.get(nested) or ():
+                yield self.norce_row({"PartNo": entity.get("PartNo"), **row})
+
     def norce_row(self, row: Mapping[str, Any]) -> dict[str, Any]:
-        """A Query row with Connect's names."""
-        if not self.spec.renames:
-            return dict(row)
-        return {self.spec.renames.get(k, k): v for k, v in row.items()}
+        """A Query row with Connect's names (and dates as one text)."""
+        out = {self.spec.renames.get(k, k): v for k, v in row.items()}
+        for name in self.spec.dates:
+            if name in out:
+                out[name] = canonical_time(out[name])
+        return out
+
+    def scope_value(self, row: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        if self.spec.scope is None:
+            return None
+        return tuple(row.get(n) for n in self.spec.scope)
+
+
+def _names(spec_codes: Mapping[int, str], owned: Iterable[int | str]) -> list[str]:
+    return [spec_codes.get(f, str(f)) if isinstance(f, int) else f for f in owned]
+
+
+_LISTS = frozenset(
+    {"Cultures", "Categories", "MainImage", "AdditionalImages", "Family", "ProductParametrics"}
+    | {"Assortment", "Infos", "InvoiceAddress", "DeliveryAddresses", "PriceLists", "Companies"}
+)
+
+
+def _why(spec: QuerySpec, name: str) -> str:
+    return spec.why_not.get(name) or (_STRUCTURED if name in _LISTS else _OTHER)
 
 
 def plan_for(binding: InputBinding) -> Plan:
-    """Raises ``ValueError`` for kinds Query cannot be compared on."""
-    spec = SPECS.get(binding.kind)
+    """Raises ``ValueError`` for a binding none of whose owned fields Query can compare."""
+    kind = binding.kind
+    key_paths = [_path(k) for k in binding.norce_key_fields]
+    view: tuple[str | int, ...] = ()
+    if kind == "product" and "Skus" in key_paths[0]:
+        kind, view = "sku", key_paths[0][:-1]  # keyed per SKU: compare the SKU
+    spec = SPECS.get(kind)
     if spec is None:
-        raise ValueError(UNSUPPORTED.get(binding.kind, f"kind {binding.kind} not supported"))
-    owned = binding.owned_fields.get(spec.header_list, [])
-    names = [spec.codes.get(f) if isinstance(f, int) else f for f in owned]
+        raise ValueError(f"kind {binding.kind} not supported")
+    names = _names(spec.codes, binding.owned_fields.get(spec.header_list, []))
     fields = tuple(n for n in names if n in spec.comparable)
-    mandatory = [
-        spec.codes.get(f) if isinstance(f, int) else f for f in binding.mandatory_price_fields
-    ]
-    key_fields = binding.norce_key_fields
+    not_compared = {n: _why(spec, n) for n in names if n not in fields}
+    for list_name, owned in binding.owned_fields.items():
+        if list_name != spec.header_list:
+            why = f"{list_name} is not compared for a {binding.kind} keyed by {key_paths[0][-1]}"
+            if "Culture" in list_name:
+                why = f"{list_name}: culture rows, {_STRUCTURED}"
+            not_compared |= {f"{list_name}.{n}": why for n in map(str, owned)}
+    if not fields:
+        raise ValueError(
+            f"no owned field of {binding.source}/{binding.kind} can be compared in Query: "
+            + "; ".join(f"{n}: {why}" for n, why in not_compared.items())
+        )
+    mandatory = _names(spec.codes, binding.mandatory_price_fields)
     return Plan(
         binding=binding,
         spec=spec,
         fields=fields,
-        price_values=frozenset(fields) & PRICE_VALUES if binding.kind == "price" else frozenset(),
+        price_values=frozenset(fields) & PRICE_VALUES if kind == "price" else frozenset(),
         mandatory=tuple(m for m in mandatory if m),
-        key=lambda row: norce_key(binding.kind, row, key_fields),
+        key_names=tuple(str(p[-1]) for p in key_paths),
+        view=view,
+        not_compared=not_compared,
     )
 
 
@@ -148,16 +303,23 @@ class Expected:
 def expect(plan: Plan, value: Mapping[str, Any]) -> Expected:
     """The owned values Norce should hold for a projection value (``agents.imports.
     projection``): {"row": ..., "d": deleted, "p": pending since}."""
-    row = value["row"]
-    deleted = bool(value.get("d")) or row.get("IsActive") is False
+    top = value["row"]
+    row = _at(top, plan.view) if plan.view else top
+    deleted = bool(value.get("d")) or top.get("IsActive") is False
     pending = value.get("p") is not None
-    scope = row.get(plan.spec.scope) if plan.spec.scope else None
+    scope = plan.scope_value(row)
+    spec = plan.spec
     if deleted:
         # A deactivation writes IsActive only; the other values stay as they were.
+        if spec.full_import_only:  # no IsActive to write: a delta cannot deactivate it
+            return Expected({}, {FULL_IMPORT_ONLY: False}, True, pending, scope)
         values = {"IsActive": False} if "IsActive" in plan.fields else {}
         return Expected(values, {}, True, pending, scope)
     if any(row.get(m) is None for m in plan.mandatory):
         return Expected({}, {ROW_IGNORED: None}, False, pending, scope)
+    rejected = [n for n in plan.fields if n in spec.required and row.get(n) is None]
+    if rejected:  # Norce's validation refuses the row: nothing of it is written
+        return Expected({}, {ROW_REJECTED.format(rejected[0]): None}, False, pending, scope)
     values: dict[str, Any] = {}
     unwritable: dict[str, Any] = {}
     for name in plan.fields:
@@ -167,7 +329,9 @@ def expect(plan: Plan, value: Mapping[str, Any]) -> Expected:
         elif name == "IsActive" and v is None:
             continue  # IsActive null never overwrites
         else:
-            values[name] = v
+            values[name] = canonical_time(v) if name in spec.dates else v
+    if spec.full_import_only:
+        values["IsActive"] = True  # importing a product or SKU makes it active
     return Expected(values, unwritable, False, pending, scope)
 
 
@@ -218,9 +382,8 @@ class Tally:
             return "pending"
         for name, value in expected.unwritable.items():
             self.unwritable_by_field[name] = self.unwritable_by_field.get(name, 0) + 1
-            self._example(
-                f"unwritable:{name}", {"key": key, "state": value, "norce": norce.get(name)}
-            )
+            shown = norce.get("IsActive") if name == FULL_IMPORT_ONLY else norce.get(name)
+            self._example(f"unwritable:{name}", {"key": key, "state": value, "norce": shown})
         if diff:
             self.counts["different"] += 1
             for name in diff:
@@ -274,9 +437,8 @@ REPAIRABLE = frozenset({"different", "missing"})
 
 
 def scope_of(plan: Plan, norce: Mapping[str, Any], scopes: Iterable[Any]) -> bool:
-    """Whether a full import of the state would touch this Norce row (FullFile
-    deactivates only within the price lists the file holds; customers have no
-    FullFile)."""
-    if plan.spec.scope is None:
-        return False
-    return norce.get(plan.spec.scope) in scopes
+    """Whether a full import of the state would deactivate this Norce row: FullFile
+    deactivates only within the price lists (stock: warehouse/locations) the file holds,
+    products and SKUs it lacks whatever they are; customers have no FullFile."""
+    scope = plan.scope_value(norce)
+    return scope is not None and scope in scopes

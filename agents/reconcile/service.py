@@ -165,7 +165,11 @@ async def run_reconcile(request: ReconcileRequest) -> ReconcileResult:
         )  # fmt: skip
     summary = outcome.tally.summary()
     return ReconcileResult(
-        **base, **summary, repaired=outcome.repaired, duration_s=outcome.duration_s
+        **base,
+        **summary,
+        repaired=outcome.repaired,
+        duration_s=outcome.duration_s,
+        not_compared=dict(plan.not_compared),
     )
 
 

@@ -120,3 +120,65 @@ async def test_every_class_is_counted_exactly_through_small_rate_limited_pages(
     assert outcome.repaired == 3
     assert calls > math.ceil(N / 25)  # some pages were refused (429) and retried
     assert not (tmp_path / "scratch").exists()  # the scratch store is removed
+
+
+STOCK = load_config(ROOT / "config" / "example.yaml").binding_for_topic("erp.public.stock")
+SKUS = 40
+
+
+def stock(part: int, location: str, on_hand: float) -> dict[str, Any]:
+    return {
+        "PartNo": f"P{part:05d}", "WarehouseCode": "MAIN", "LocationCode": location,
+        "OnhandValue": on_hand, "IncomingValue": 0.0, "NextDeliveryDate": "2026-03-01",
+        "LeadTimeDayCount": 2, "IsActive": True,
+    }  # fmt: skip
+
+
+async def test_stock_rows_are_flattened_from_paged_skus_and_scoped_by_location(
+    kafka_servers: str, unique: str, tmp_path: Path
+) -> None:
+    """SKUs with zero to three stock rows, paged 7 SKUs at a time: every row seen once."""
+    topic = f"imp-{unique}-state.stock"
+    await create_topics(kafka_servers, [topic], PARTITIONS)
+    rows = [stock(p, loc, float(p)) for p in range(SKUS) for loc in ("A1", "A2", "A3")[: p % 4]]
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_servers, acks="all", linger_ms=5)
+    await producer.start()
+    try:
+        sends = []
+        for r in rows:
+            k = f"erp|stock|{r['PartNo']}|MAIN|{r['LocationCode']}".encode()
+            sends.append(await producer.send(topic, value(r), k))
+        for sent in sends:
+            await sent
+    finally:
+        await producer.stop()
+
+    config = SimulatorConfig(port=0, page_size=7, token_rate_limit=False)
+    async with SimulatorServer(config) as sim:
+        norce = [dict(r) for r in rows]
+        norce[0]["OnhandValue"] = 99.0  # P00001|MAIN|A1 differs
+        del norce[1]  # P00002|MAIN|A1 missing
+        norce.append(stock(1, "B1", 1.0))  # absent, in no location the state holds
+        norce.append(stock(4, "A2", 1.0))  # absent, in MAIN|A2: a full import deactivates it
+        sim.state.seed({"sku": [{"PartNo": f"P{p:05d}"} for p in range(SKUS)], "stock": norce})
+        reader = consumer(Settings(broker=f"kafka://{kafka_servers}"))
+        await reader.start()
+        try:
+            async with NorceClient(DEMO, NorceEndpoints(base_url=sim.url)) as client:
+                outcome = await reconcile(
+                    plan_for(STOCK), reader, topic, client.query.pages, tmp_path / "scratch"
+                )
+        finally:
+            await reader.stop()
+        calls = sim.state.calls["query:Products/ProductSkus"]
+
+    summary = outcome.tally.summary()
+    assert {k: summary[k] for k in ("matching", "different", "missing", "absent")} == {
+        "matching": len(rows) - 2, "different": 1, "missing": 1, "absent": 2,
+    }  # fmt: skip
+    assert summary["examples"]["different:OnhandValue"] == [
+        {"key": "P00001|MAIN|A1", "state": 1.0, "norce": 99.0}
+    ]
+    assert (summary["state_items"], summary["norce_items"]) == (len(rows), len(rows) + 1)
+    assert summary["would_deactivate"] == 1
+    assert calls == math.ceil(SKUS / 7)

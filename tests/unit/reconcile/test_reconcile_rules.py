@@ -7,7 +7,15 @@ from typing import Any
 import pytest
 
 from agents.config.sync_config import load_config
-from agents.reconcile.rules import ROW_IGNORED, Tally, expect, plan_for, same
+from agents.reconcile.rules import (
+    FULL_IMPORT_ONLY,
+    ROW_IGNORED,
+    Tally,
+    expect,
+    plan_for,
+    same,
+    scope_of,
+)
 from tests.unit.streams.test_streams_cdc import EXAMPLE, with_changes
 
 CONFIG = load_config(EXAMPLE)
@@ -115,11 +123,119 @@ def test_examples_stay_bounded() -> None:
     assert all(len(shown) <= 5 for shown in tally.examples.values())
 
 
-def test_kinds_query_cannot_compare_are_refused_with_a_reason() -> None:
-    with pytest.raises(ValueError, match="no flat set of stock rows"):
-        plan_for(CONFIG.binding_for_topic("erp.public.stock"))
-    with pytest.raises(ValueError, match="nested"):
-        plan_for(CONFIG.binding_for_topic("pim.public.products"))
+STOCK = plan_for(CONFIG.binding_for_topic("erp.public.stock"))
+ITEMS = plan_for(CONFIG.binding_for_topic("erp.public.items"))
+PIM = plan_for(CONFIG.binding_for_topic("pim.public.products"))
+
+
+def stock(**values: Any) -> dict[str, Any]:
+    row = {"PartNo": "A", "WarehouseCode": "MAIN", "LocationCode": "A1", "OnhandValue": 5.0}
+    row |= {"IncomingValue": 0.0, "NextDeliveryDate": "2026-01-02", "LeadTimeDayCount": 3}
+    return row | {"IsActive": True} | values
+
+
+def test_stock_pages_skus_with_their_onhands_flattened_to_rows() -> None:
+    assert STOCK.spec.entity_set == "Products/ProductSkus"
+    assert STOCK.query.to_odata() == (
+        "$select=PartNo&$expand=OnHands($select=WarehouseCode,LocationCode,OnhandValue,"
+        "IncomingValue,NextDeliveryDate,LeadTimeDayCount,IsActive)"
+    )
+    page = [
+        {"PartNo": "A", "OnHands": [
+            {"WarehouseCode": "MAIN", "LocationCode": "A1", "OnhandValue": 5},
+            {"WarehouseCode": "WEB", "LocationCode": "", "OnhandValue": 1},
+        ]},
+        {"PartNo": "B", "OnHands": []},
+    ]  # fmt: skip
+    rows = list(STOCK.items(page))
+    assert [STOCK.key(r) for r in rows] == ["A|MAIN|A1", "A|WEB|"]  # an empty location too
+    with pytest.raises(ValueError, match="paged OnHands"):
+        list(STOCK.items([{"PartNo": "A", "OnHands": [], "OnHands@odata.nextLink": "x"}]))
+
+
+def test_stock_compares_owned_values_and_dates_as_points_in_time() -> None:
+    expected = expect(STOCK, state(stock()))
+    assert expected.scope == ("MAIN", "A1")
+    tally = Tally()
+    # Norce answers the date as a datetime; 0 and null are written for stock (norce-api.md
+    # states the null/0 rule for price rows only).
+    norce_row = STOCK.norce_row(stock(NextDeliveryDate="2026-01-02T00:00:00"))
+    assert tally.compared("A|MAIN|A1", expected, norce_row) == "matching"
+    zero = expect(STOCK, state(stock(OnhandValue=0, IncomingValue=None)))
+    assert zero.values["OnhandValue"] == 0 and zero.values["IncomingValue"] is None
+    assert tally.compared("A|MAIN|A1", zero, norce_row) == "different"
+    assert tally.by_field == {"IncomingValue": 1, "OnhandValue": 1}
+
+
+def test_a_null_onhand_value_is_rejected_by_norce_not_different() -> None:
+    expected = expect(STOCK, state(stock(OnhandValue=None)))
+    assert expected.values == {}
+    assert Tally().compared("A|MAIN|A1", expected, STOCK.norce_row(stock())) == "unwritable"
+
+
+def test_stock_outside_the_states_warehouse_locations_is_not_deactivated_by_a_full_import() -> None:
+    scopes = {expect(STOCK, state(stock())).scope}
+    assert scope_of(STOCK, stock(PartNo="X"), scopes)
+    assert not scope_of(STOCK, stock(PartNo="X", LocationCode="B2"), scopes)
+    assert not scope_of(STOCK, stock(PartNo="X", WarehouseCode="WEB"), scopes)
+
+
+def item(**sku: Any) -> dict[str, Any]:
+    """A mapped ERP item: the product with its one SKU (the logistics fields)."""
+    fields = {"PartNo": "A", "EanCode": "7300", "ActualWeight": 1.5, "IsBuyable": True}
+    fields |= {"StandardPrice": 100.0}
+    variant = {"Skus": [fields | sku]}
+    return {"Code": "P1", "ManufacturerCode": "ACME", "Variants": [variant], "IsActive": True}
+
+
+def test_a_product_binding_keyed_per_sku_compares_the_skus_owned_fields() -> None:
+    assert ITEMS.spec.entity_set == "Products/ProductSkus"
+    assert ITEMS.fields == ("EanCode", "ActualWeight", "IsBuyable", "StandardPrice")
+    assert ITEMS.select == ["PartNo", *ITEMS.fields, "IsActive"]
+    expected = expect(ITEMS, state(item()))
+    sku = {"PartNo": "A", "EanCode": "7300", "ActualWeight": 1.5, "IsBuyable": True}
+    sku |= {"StandardPrice": 100.0, "IsActive": True, "ProductCode": "P1"}
+    assert ITEMS.key(sku) == "A"
+    tally = Tally()
+    assert tally.compared("A", expected, sku) == "matching"
+    assert tally.compared("A", expected, {**sku, "ActualWeight": 2.0}) == "different"
+    # An active item Norce holds inactive (a delta re-imports it, which activates it).
+    assert tally.compared("A", expected, {**sku, "IsActive": False}) == "different"
+    assert tally.by_field == {"ActualWeight": 1, "IsActive": 1}
+    assert tally.absent("B", {**sku, "PartNo": "B"}, scope_of(ITEMS, sku, {()})) == "absent"
+    assert tally.would_deactivate == 1  # a full import inactivates SKUs it lacks
+
+
+def test_a_product_deleted_at_the_source_waits_for_a_full_import() -> None:
+    expected = expect(ITEMS, state(item(), deleted=True))
+    tally = Tally()
+    sku = {"PartNo": "A", "IsActive": True}
+    # No IsActive field code for products: no delta can deactivate, so not "different".
+    assert tally.compared("A", expected, sku) == "unwritable"
+    assert tally.compared("A", expected, {**sku, "IsActive": False}) == "matching"
+    assert tally.examples["unwritable:" + FULL_IMPORT_ONLY] == [
+        {"key": "A", "state": False, "norce": True}
+    ]
+
+
+def test_pim_products_compare_plain_product_fields_and_name_what_they_leave_out() -> None:
+    assert PIM.spec.entity_set == "Products/Products"
+    assert PIM.fields == ("ManufacturerName",)
+    assert set(PIM.not_compared) == {"Cultures", "SkuCultureFieldsThatAreSet.Comment"}
+    row = {"Code": "P1", "ManufacturerName": "Acme AB", "Cultures": [], "IsActive": True}
+    expected = expect(PIM, state(row))
+    tally = Tally()
+    assert tally.compared("P1", expected, {**row, "Cultures": [{"x": 1}]}) == "matching"
+    assert tally.compared("P1", expected, {**row, "ManufacturerName": "X"}) == "different"
+
+
+def test_a_binding_owning_no_comparable_field_is_refused_with_the_reasons() -> None:
+    binding = with_changes(
+        CONFIG.binding_for_topic("pim.public.products"),
+        owned_fields={"ProductFieldsThatAreSet": ["Cultures"]},
+    )
+    with pytest.raises(ValueError, match=r"no owned field .* Cultures: a list or object"):
+        plan_for(binding)
 
 
 def test_reconcile_schedule_is_off_by_default_and_parses() -> None:
@@ -154,3 +270,17 @@ def test_customers_compare_their_owned_plain_fields_by_code() -> None:
     assert plan.key({"Code": "C1", "Id": 7}) == "C1"
     assert tally.absent("C2", {"Code": "C2", "IsActive": True}, in_scope=False) == "absent"
     assert tally.would_deactivate == 0  # customers have no FullFile
+
+
+def test_the_report_names_what_a_pair_does_not_compare() -> None:
+    from agents.ops.reconcile_cli import report
+    from streams.messages import ReconcileResult
+
+    result = ReconcileResult(
+        request_id="r", source="pim", kind="product", by="cli", started_at=0.0,
+        matching=4, different=1, different_by_field={"ManufacturerName": 1},
+        not_compared=dict(PIM.not_compared),
+    )  # fmt: skip
+    text = report(result)
+    assert "different           1  (ManufacturerName: 1)" in text
+    assert "  not compared: Cultures (a list or object" in text
