@@ -26,6 +26,8 @@ pidfile=$data/broker.pid
 python=${PYTHON:-python3}
 
 log() { echo "[kafka] $*" >&2; }
+# shellcheck source=../lib/service.sh
+. "$here/../lib/service.sh"
 
 fetch() {
   if [ -f "$libs/.complete" ]; then return 0; fi
@@ -36,10 +38,6 @@ fetch() {
     dependency:copy-dependencies -DoutputDirectory="$libs" -DincludeScope=runtime >&2
   touch "$libs/.complete"
   log "jars ready in $((SECONDS - started))s"
-}
-
-is_running() {
-  [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null
 }
 
 ready() { "$python" "$here/probe.py" 127.0.0.1 "$port"; }
@@ -72,22 +70,10 @@ PROPS
 }
 
 up() {
-  local watch_pid=""
-  while [ $# -gt 0 ]; do
-    case $1 in
-      --watch-pid) watch_pid=$2; shift 2 ;;
-      *) log "unknown option $1"; exit 2 ;;
-    esac
-  done
+  service_parse_up_args "$@"
   fetch
   mkdir -p "$data"
-  if is_running; then
-    log "already running (pid $(cat "$pidfile")) on 127.0.0.1:$port"
-    return 0
-  fi
-  if ready; then
-    log "something else already answers on 127.0.0.1:$port"; exit 1
-  fi
+  if service_already_up "127.0.0.1:$port"; then return 0; fi
   write_config
   if [ ! -f "$data/logs/meta.properties" ]; then
     run_java kafka.tools.StorageTool format \
@@ -96,45 +82,12 @@ up() {
       || { cat "$data/format.log" >&2; exit 1; }
   fi
   local started=$SECONDS
-  # setsid: the broker gets its own session, so Ctrl-C in the calling shell does not reach it.
-  setsid java "${java_args[@]}" kafka.Kafka "$data/server.properties" >"$data/stdout.log" 2>&1 </dev/null &
-  echo $! >"$pidfile"
-  if [ -n "$watch_pid" ]; then
-    # Stop the broker when the process that asked for it is gone.
-    ( while kill -0 "$watch_pid" 2>/dev/null && is_running; do sleep 1; done
-      is_running && "$here/kafka.sh" down ) >/dev/null 2>&1 </dev/null &
-    disown
-  fi
-  local limit=${KAFKA_START_TIMEOUT:-90}
-  until ready; do
-    if ! is_running; then
-      log "broker exited during start; last lines of $data/server.log:"
-      tail -n 30 "$data/server.log" >&2 || true
-      exit 1
-    fi
-    if [ $((SECONDS - started)) -ge "$limit" ]; then
-      log "broker did not answer within ${limit}s"; down; exit 1
-    fi
-    sleep 0.3
-  done
+  service_start "$data/stdout.log" "$here/kafka.sh" java "${java_args[@]}" kafka.Kafka "$data/server.properties"
+  service_wait_ready broker "${KAFKA_START_TIMEOUT:-90}" 0.3 "$data/server.log"
   log "Kafka $version ready on 127.0.0.1:$port in $((SECONDS - started))s (pid $(cat "$pidfile"), data $data)"
 }
 
-down() {
-  if ! is_running; then
-    rm -f "$pidfile"; log "not running"; return 0
-  fi
-  local pid
-  pid=$(cat "$pidfile")
-  kill -TERM "$pid"
-  for _ in $(seq 1 60); do
-    kill -0 "$pid" 2>/dev/null || { rm -f "$pidfile"; log "stopped"; return 0; }
-    sleep 0.5
-  done
-  log "broker did not stop in 30s; killing it"
-  kill -KILL "$pid" 2>/dev/null || true
-  rm -f "$pidfile"
-}
+down() { service_stop broker; }
 
 case ${1:-} in
   fetch) fetch ;;

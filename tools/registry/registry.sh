@@ -25,6 +25,8 @@ pidfile=$run/registry.pid
 python=${PYTHON:-python3}
 
 log() { echo "[registry] $*" >&2; }
+# shellcheck source=../lib/service.sh
+. "$here/../lib/service.sh"
 
 fetch() {
   # Rebuilt when the pom or the properties change (the stamp holds their checksum).
@@ -43,10 +45,6 @@ fetch() {
   log "registry jar ready in $((SECONDS - started))s"
 }
 
-is_running() {
-  [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null
-}
-
 ready() {
   "$python" - "$port" <<'PY'
 import sys, urllib.request
@@ -59,62 +57,19 @@ PY
 }
 
 up() {
-  local watch_pid=""
-  while [ $# -gt 0 ]; do
-    case $1 in
-      --watch-pid) watch_pid=$2; shift 2 ;;
-      *) log "unknown option $1"; exit 2 ;;
-    esac
-  done
+  service_parse_up_args "$@"
   fetch
   mkdir -p "$run"
-  if is_running; then
-    log "already running (pid $(cat "$pidfile")) on 127.0.0.1:$port"
-    return 0
-  fi
-  if ready; then
-    log "something else already answers on 127.0.0.1:$port"; exit 1
-  fi
+  if service_already_up "127.0.0.1:$port"; then return 0; fi
   local started=$SECONDS
-  # setsid: its own session, so Ctrl-C in the calling shell does not reach it.
-  setsid java -Xms"${REGISTRY_HEAP:-384m}" -Xmx"${REGISTRY_HEAP:-384m}" -XX:+UseSerialGC \
-    -Dquarkus.http.port="$port" -jar "$jar" >"$run/registry.log" 2>&1 </dev/null &
-  echo $! >"$pidfile"
-  if [ -n "$watch_pid" ]; then
-    ( while kill -0 "$watch_pid" 2>/dev/null && is_running; do sleep 1; done
-      is_running && "$here/registry.sh" down ) >/dev/null 2>&1 </dev/null &
-    disown
-  fi
-  local limit=${REGISTRY_START_TIMEOUT:-180}
-  until ready; do
-    if ! is_running; then
-      log "registry exited during start; last lines of $run/registry.log:"
-      tail -n 30 "$run/registry.log" >&2 || true
-      exit 1
-    fi
-    if [ $((SECONDS - started)) -ge "$limit" ]; then
-      log "registry did not answer within ${limit}s"; down; exit 1
-    fi
-    sleep 0.5
-  done
+  service_start "$run/registry.log" "$here/registry.sh" \
+    java -Xms"${REGISTRY_HEAP:-384m}" -Xmx"${REGISTRY_HEAP:-384m}" -XX:+UseSerialGC \
+    -Dquarkus.http.port="$port" -jar "$jar"
+  service_wait_ready registry "${REGISTRY_START_TIMEOUT:-180}" 0.5 "$run/registry.log"
   log "Apicurio Registry $version ready on http://127.0.0.1:$port/apis/ccompat/v7 in $((SECONDS - started))s (pid $(cat "$pidfile"))"
 }
 
-down() {
-  if ! is_running; then
-    rm -f "$pidfile"; log "not running"; return 0
-  fi
-  local pid
-  pid=$(cat "$pidfile")
-  kill -TERM "$pid"
-  for _ in $(seq 1 60); do
-    kill -0 "$pid" 2>/dev/null || { rm -f "$pidfile"; log "stopped"; return 0; }
-    sleep 0.5
-  done
-  log "registry did not stop in 30s; killing it"
-  kill -KILL "$pid" 2>/dev/null || true
-  rm -f "$pidfile"
-}
+down() { service_stop registry; }
 
 case ${1:-} in
   fetch) fetch ;;
