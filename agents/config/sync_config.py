@@ -287,24 +287,28 @@ class Credentials(_Model):
 
     def resolve_secret(self, environ: dict[str, str] | None = None) -> str:
         """Read the secret now (call at client start-up; never log the result)."""
-        if self.client_secret_env is not None:
-            value = (os.environ if environ is None else environ).get(self.client_secret_env)
-            if not value:
-                raise ConfigError(f"environment variable {self.client_secret_env} is not set")
-            return value
-        assert self.client_secret_file is not None
-        try:
-            value = self.client_secret_file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(
-                f"cannot read secret file {self.client_secret_file}: {exc.strerror}"
-            ) from None
-        if not value:
-            raise ConfigError(f"secret file {self.client_secret_file} is empty")
-        return value
+        return _read_secret(self.client_secret_env, self.client_secret_file, environ)
 
 
 _SECRET_ENV = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _read_secret(env: str | None, file: Path | None, environ: dict[str, str] | None) -> str:
+    """A secret from the variable ``env`` or else the file ``file`` (one of them is set);
+    errors name the variable or file, never a value."""
+    if env is not None:
+        value = (os.environ if environ is None else environ).get(env)
+        if not value:
+            raise ConfigError(f"environment variable {env} is not set")
+        return value
+    assert file is not None
+    try:
+        value = file.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"cannot read secret file {file}: {exc.strerror}") from None
+    if not value:
+        raise ConfigError(f"secret file {file} is empty")
+    return value
 
 
 class SchemaRegistryConfig(_Model):
@@ -353,22 +357,9 @@ class SchemaRegistryConfig(_Model):
 
     def resolve_password(self, environ: dict[str, str] | None = None) -> str | None:
         """The basic-auth password, read now (never log it); None without a username."""
-        if self.password_env is not None:
-            value = (os.environ if environ is None else environ).get(self.password_env)
-            if not value:
-                raise ConfigError(f"environment variable {self.password_env} is not set")
-            return value
-        if self.password_file is not None:
-            try:
-                value = self.password_file.read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise ConfigError(
-                    f"cannot read secret file {self.password_file}: {exc.strerror}"
-                ) from None
-            if not value:
-                raise ConfigError(f"secret file {self.password_file} is empty")
-            return value
-        return None
+        if self.password_env is None and self.password_file is None:
+            return None
+        return _read_secret(self.password_env, self.password_file, environ)
 
 
 class SourceConfig(_Model):
