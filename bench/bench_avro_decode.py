@@ -22,8 +22,6 @@ import argparse
 import io
 import json
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +35,7 @@ from agents.config.mapping import decimal_to_number  # noqa: E402
 from agents.config.sync_config import load_config  # noqa: E402
 from agents.imports.cdc import decoder_for  # noqa: E402
 from agents.imports.registry import registry_for  # noqa: E402
+from bench.bench_mapping import timed  # noqa: E402
 from tests.support.avro import (  # noqa: E402
     envelope_datum,
     key_datum,
@@ -51,12 +50,6 @@ KEY_ID, VALUE_ID = 1, 2
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
     return {k: decimal_to_number(v) if hasattr(v, "as_tuple") else v for k, v in row.items()}
-
-
-def timed(run: Callable[[], None]) -> float:
-    started = time.process_time()
-    run()
-    return time.process_time() - started
 
 
 def main() -> None:

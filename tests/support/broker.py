@@ -52,6 +52,19 @@ def _testcontainers_broker() -> Iterator[str]:
         yield kafka.get_bootstrap_server()
 
 
+def script_up(script: Path, env: dict[str, str], failure: RuntimeError) -> None:
+    """``script up``, watched by this process (the service stops when pytest dies);
+    raises ``failure`` with the script's output when it does not come up."""
+    started = subprocess.run(
+        [str(script), "up", "--watch-pid", str(os.getpid())],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if started.returncode != 0:
+        raise type(failure)(f"{failure}:\n{started.stdout}\n{started.stderr}")
+
+
 @contextmanager
 def _local_broker() -> Iterator[str]:
     port, controller_port = free_port(), free_port()
@@ -62,16 +75,7 @@ def _local_broker() -> Iterator[str]:
         "KAFKA_CONTROLLER_PORT": str(controller_port),
         "KAFKA_DATA_DIR": data,
     }
-    started = subprocess.run(
-        [str(KAFKA_SH), "up", "--watch-pid", str(os.getpid())],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    if started.returncode != 0:
-        raise BrokerUnavailable(
-            f"local Kafka broker failed to start:\n{started.stdout}\n{started.stderr}"
-        )
+    script_up(KAFKA_SH, env, BrokerUnavailable("local Kafka broker failed to start"))
     try:
         yield f"127.0.0.1:{port}"
     finally:

@@ -14,7 +14,7 @@ import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from tests.support.broker import ROOT, free_port
+from tests.support.broker import ROOT, free_port, script_up
 
 REGISTRY_SH = ROOT / "tools" / "registry" / "registry.sh"
 
@@ -32,16 +32,7 @@ def schema_registry() -> Iterator[str]:
         return
     port = free_port()
     env = {**os.environ, "REGISTRY_PORT": str(port)}
-    started = subprocess.run(
-        [str(REGISTRY_SH), "up", "--watch-pid", str(os.getpid())],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    if started.returncode != 0:
-        raise RegistryUnavailable(
-            f"schema registry failed to start:\n{started.stdout}\n{started.stderr}"
-        )
+    script_up(REGISTRY_SH, env, RegistryUnavailable("schema registry failed to start"))
     try:
         yield f"http://127.0.0.1:{port}/apis/ccompat/v7"
     finally:
