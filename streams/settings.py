@@ -92,6 +92,13 @@ class Settings(BaseSettings):
         description="A warning or error repeated within this window is logged once, then "
         "summarised every window while it lasts, then once as cleared.",
     )
+    gc_young_threshold: int = Field(
+        50_000,
+        ge=0,
+        description="Allocations between two young garbage collections in a worker "
+        "(CPython's default is 700); the heap alive at start is also frozen out of "
+        "collections. 0 leaves the interpreter's defaults (`streams/gc_tuning.py`).",
+    )
     broker_probe_interval_s: float = Field(
         2.0,
         gt=0,
