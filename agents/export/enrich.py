@@ -1,16 +1,18 @@
 """Enrichment: Norce events -> one Query lookup per entity and window -> target topics.
 
-The agent reads the events topic (keyed ``<kind>:<id>``) without acknowledging, and
-hands each event to a per-key ``Coalescer``: the first event of an entity opens a window
-of ``export_window_s``; when it closes, the entity is read once from Query, mapped for
-every target that wants its kind and produced to the target topics. Only after the
-broker acknowledged every produced record (or the dead letter) are the window's events
+The reader (``agents.export.reader``, a service with its own consumer group) reads the
+events topic (keyed ``<kind>:<id>``) and hands each event to a per-key coalescer: the
+first event of an entity opens a window of ``export_window_s``; when it closes, the
+entity is read once from Query (together with the other entities due), mapped for every
+target that wants its kind and produced to the target topics. Only after the broker
+acknowledged every produced record (or the dead letter) are the window's events
 acknowledged, so the committed offset never passes an event whose output is not stored
 (at-least-once; a crash repeats lookups, never loses them).
 
 Records identical to the last one produced for the same target and key are skipped
-(``export_dedupe``; digests in the ``export-digests`` table, partitioned like the events
-topic): a redelivered webhook or a change that a target does not map produces nothing.
+(``export_dedupe``; digests kept by the reader per owned partition and in the
+``<app>-export-digests-changelog`` topic, partitioned like the events topic): a
+redelivered webhook or a change that a target does not map produces nothing.
 
 A lookup that still fails after the client's retries (429/5xx with ``Retry-After``), or
 a target mapping that fails, goes to the dead-letter topic (stage ``enrich``) with the
@@ -20,18 +22,14 @@ newest event of the window; replaying it re-reads the entity.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-import weakref
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-import faust
-from faust.streams import _current_event
-from faust.types import EventT
+import orjson
 from faust.web import Request, Response, View
 from pydantic import ValidationError
 
@@ -39,6 +37,7 @@ from agents.config.runtime import norce_endpoints, sync_config
 from agents.export.coalesce import BatchCoalescer
 from agents.export.events import NorceEvent, split_entity_key
 from agents.export.monitor import History, LagReader, LatencyWindow, Sample
+from agents.export.reader import EventsReader, ReadEvent
 from agents.export.targets import (
     SUPPORTED_KINDS,
     EntityLookup,
@@ -85,9 +84,15 @@ norce_events = app.topic(
     key_serializer="raw",
     value_serializer="raw",
 )
-# Last produced digest per target topic, by entity key (bytes, as on the events topic, so
-# a key read back from the changelog equals the one written).
-digests = app.Table("export-digests", partitions=settings.topic_partitions, key_type=bytes)
+# Last produced digest per target topic, by entity key (bytes, as on the events topic):
+# compacted, partitioned like the events topic. The name is the one Faust gave the
+# "export-digests" table's changelog before the reader kept them, so digests carry over.
+DIGESTS_TOPIC = TopicSpec(
+    f"{settings.app_id}-export-digests-changelog",
+    settings.topic_partitions,
+    compacted=True,
+    replicas=settings.topic_replication_factor,
+)
 
 lookups_total = metrics.REGISTRY.counter(
     "norce_sync_export_lookups_total",
@@ -140,7 +145,7 @@ TARGET_TOPICS = [
     for specs in SPECS.values()
     for spec in specs
 ]
-app.register_topics(*TARGET_TOPICS)
+app.register_topics(norce_events, DIGESTS_TOPIC, *TARGET_TOPICS)
 
 _topics_ready = False
 _topics_lock = asyncio.Lock()
@@ -155,7 +160,7 @@ async def ensure_export_topics() -> None:
     async with _topics_lock:
         if _topics_ready:
             return
-        specs = [*specs_of(norce_events, app), *TARGET_TOPICS]
+        specs = [*specs_of(norce_events, app), DIGESTS_TOPIC, *TARGET_TOPICS]
         if not {s.name for s in specs} <= app.own_topic_names:
             await declare_and_confirm(settings, specs, should_stop=lambda: app.should_stop)
         _topics_ready = True
@@ -168,11 +173,11 @@ class _Entity:
     key: str
     kind: str
     entity_id: str
-    events: list[EventT]
+    events: list[ReadEvent]
     decoded: list[NorceEvent]
 
 
-def _ack(events: list[EventT]) -> None:
+def _ack(events: list[ReadEvent]) -> None:
     for event in events:
         event.ack()
 
@@ -256,7 +261,7 @@ class Enricher:
         self.specs = specs
         self._client: NorceClient | None = None
         self._lookup: EntityLookup | None = None
-        self.coalescer: BatchCoalescer[str, EventT] = BatchCoalescer(
+        self.coalescer: BatchCoalescer[str, ReadEvent] = BatchCoalescer(
             settings.export_window_s,
             self.flush,
             interval=settings.export_flush_interval_s,
@@ -325,6 +330,7 @@ class Enricher:
             "unchanged": self.unchanged,
             "dead_letters": self.dead_letters,
             "flush_errors": c.errors,
+            "reader": reader.stats(),
             "gc": gc_tuning.stats(),  # the worker's collector: a burst's hidden cost
             "latency": self.latencies.percentiles(),
             "settings": {
@@ -336,13 +342,13 @@ class Enricher:
             },
         }
 
-    async def flush(self, batches: list[tuple[str, list[EventT]]]) -> None:
+    async def flush(self, batches: list[tuple[str, list[ReadEvent]]]) -> None:
         """Every window due now: grouped by kind into Query requests of up to
         ``export_lookup_group_size`` entities, groups concurrently (Query concurrency is
         bounded by the lookup). Each key's events are acknowledged once its records (or
         dead letters) are; a failure of one group leaves the others' acknowledged."""
         by_kind: dict[str, dict[str, _Entity]] = {}
-        done: list[list[EventT]] = []  # keys with nothing to look up
+        done: list[list[ReadEvent]] = []  # keys with nothing to look up
         for key, events in batches:
             entity = await self._decode(key, events)
             if entity is None:
@@ -361,7 +367,7 @@ class Enricher:
         if failures:
             raise failures[0]
 
-    async def _decode(self, key: str, events: list[EventT]) -> _Entity | None:
+    async def _decode(self, key: str, events: list[ReadEvent]) -> _Entity | None:
         """The window's entity, or None when there is nothing to look up (its undecodable
         events are dead-lettered first)."""
         decoded: list[NorceEvent] = []
@@ -438,16 +444,13 @@ class Enricher:
             # together, straight to the entity's changelog partition: a table write
             # (``digests[key] = ...``) would queue them in Faust's producer buffer, which
             # takes one at a time and pauses the consumer while it holds more than 100.
-            changelog = digests.changelog_topic
-            changelog_name = changelog.get_topic_name()
             for entity, _records, _ in out:
                 digest = held.get(entity.key)
                 if digest is None:
                     continue
-                raw_key, _ = changelog.prepare_key(entity.key.encode(), digests.key_serializer)
-                raw_value, _ = changelog.prepare_value(digest, digests.value_serializer)
                 partition = entity.events[-1].message.partition
-                sends.append(_Send(changelog_name, raw_key, raw_value, (), partition))
+                value = orjson.dumps(digest)
+                sends.append(_Send(DIGESTS_TOPIC.name, entity.key.encode(), value, (), partition))
         await _send_all_acked(sends)
         now = time.time()
         out_counts: Counter[tuple[str, str]] = Counter()  # one metric call per target
@@ -455,11 +458,9 @@ class Enricher:
             for r in records:
                 out_counts[r.target, r.kind] += 1
             self.records_out += len(records)
-            if entity.key in held:
-                # the local copy (the changelog record is out): a store keyed by partition
-                # finds it through Faust's "current event", so name the entity's own
-                _current_event.set(weakref.ref(entity.events[-1]))
-                digests.data[entity.key.encode()] = held[entity.key]
+            if entity.key in held:  # the local copy (the changelog record is out)
+                partition = entity.events[-1].message.partition
+                reader.remember(partition, entity.key.encode(), held[entity.key])
             latency = max(0.0, now - received_at)
             latency_seconds.observe(latency, kind=entity.kind)
             self.latencies.add(latency)
@@ -474,10 +475,8 @@ class Enricher:
         digests updated with theirs (None: dedupe is off, or nothing changed)."""
         if not settings.export_dedupe:
             return list(records), None
-        # A store keyed by partition (RocksDB) looks the key up in the partition of
-        # Faust's "current event": name the entity's own (flushes run in tasks).
-        _current_event.set(weakref.ref(entity.events[-1]))
-        held = digests.get(entity.key.encode()) or {}
+        partition = entity.events[-1].message.partition
+        held = reader.digest(partition, entity.key.encode()) or {}
         todo: list[OutRecord] = []
         digest = dict(held)
         for r in records:
@@ -490,7 +489,7 @@ class Enricher:
                 digest[r.topic] = new
         return todo, (digest if todo else None)
 
-    async def _dead_letter(self, event: EventT, stage: str, reason: str) -> None:
+    async def _dead_letter(self, event: ReadEvent, stage: str, reason: str) -> None:
         message = event.message
         letter = DeadLetter(
             key=message.key,
@@ -508,18 +507,20 @@ class Enricher:
 enricher = Enricher(SPECS)
 
 
-@app.agent(norce_events, name="export-enrich")
-async def enrich(stream: faust.StreamT[bytes]) -> None:
+reader = EventsReader(
+    settings,
+    norce_events_topic(settings),
+    DIGESTS_TOPIC.name,
+    enricher.coalescer.add,
+    enricher.coalescer.drain,
+)
+
+
+@app.task
+async def start_reader() -> None:
+    # Started and stopped with the app, as the projector is (its topics are ready then).
     await ensure_export_topics()
-    manual = stream.noack()  # acknowledged by Enricher.flush after the produce
-    try:
-        async for event in manual.events():
-            key = event.key.decode() if isinstance(event.key, bytes) else str(event.key)
-            await enricher.coalescer.add(key, event)
-    finally:
-        # On a clean stop, give open windows the chance to flush (and be committed).
-        with contextlib.suppress(Exception, asyncio.CancelledError):
-            await asyncio.wait_for(enricher.coalescer.drain(), settings.export_window_s + 10)
+    await app.add_runtime_dependency(reader)
 
 
 lag_reader = LagReader(bootstrap_servers(settings))
@@ -532,7 +533,7 @@ async def sample_export() -> Sample:
     in_flush_events.set(c.in_flush)
     events_lag = input_lag = None
     groups = {
-        settings.app_id: [norce_events_topic(settings)],
+        reader.group_id: [norce_events_topic(settings)],
         f"{settings.app_id}-projection": sorted(projector.partitions),
     }
     try:
@@ -541,7 +542,7 @@ async def sample_export() -> Sample:
             for topic, n in lag.items():
                 consumer_lag.set(n, group=group, topic=topic)
             total = sum(lag.values()) if lag else None
-            if group == settings.app_id:
+            if group == reader.group_id:
                 events_lag = total
             else:
                 input_lag = total
