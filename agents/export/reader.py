@@ -41,7 +41,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 from mode import Service
 
-from streams.kafka import bootstrap_servers
+from streams.kafka import admin_client, bootstrap_servers
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -212,11 +212,36 @@ class EventsReader(Service):
             self.digests.pop(partition, None)
 
     async def take(self, assigned: list[TopicPartition]) -> None:
-        for tp in assigned:
-            if tp.topic != self.topic or tp.partition in self.offsets:
-                continue
+        mine = [tp for tp in assigned if tp.topic == self.topic]
+        mine = [tp for tp in mine if tp.partition not in self.offsets]
+        for tp in mine:
             self.digests[tp.partition] = await self._load_digests(tp.partition)
             self.offsets[tp.partition] = PartitionOffsets()
+        await self._resume_from_the_agents_group(mine)
+
+    async def _resume_from_the_agents_group(self, partitions: list[TopicPartition]) -> None:
+        """A partition this group never committed starts where the Faust agent that read
+        the events topic before this reader (group ``<app id>``) left off, not at the
+        earliest retained event: an upgrade neither repeats nor skips events."""
+        assert self._consumer is not None
+        consumer = self._consumer
+        fresh = [tp for tp in partitions if await consumer.committed(tp) is None]
+        if not fresh:
+            return
+        admin = admin_client(self.settings)
+        try:
+            await admin.start()
+            before = await admin.list_consumer_group_offsets(self.settings.app_id, partitions=fresh)
+        except KafkaError as error:
+            log.warning("offsets of the previous export group not read: %s", error)
+            return
+        finally:
+            await admin.close()
+        for tp in fresh:
+            meta = before.get(tp)
+            if meta is not None and meta.offset >= 0:
+                consumer.seek(tp, meta.offset)
+                log.info("export events %s: resuming at %d (the agent's group)", tp, meta.offset)
 
     async def _drain_held(self) -> None:
         with contextlib.suppress(asyncio.TimeoutError):

@@ -1,6 +1,7 @@
-"""The events reader loads an assigned partition's dedupe digests from the changelog
-(real broker): the last record of each key wins, a null value forgets the key, and
-other partitions are not mixed in."""
+"""The events reader on assignment (real broker): a partition's dedupe digests come from
+its changelog (the last record of each key wins, a null value forgets the key, other
+partitions are not mixed in), and a partition its group never committed resumes where
+the Faust agent's group left off."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import uuid
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.structs import OffsetAndMetadata
 
 from agents.export.reader import EventsReader
 from streams.settings import Settings
@@ -43,3 +45,54 @@ async def test_a_partitions_digests_are_loaded_from_its_changelog(kafka_servers:
     held = await reader._load_digests(1)
     assert held == {b"sku:A": {"out.search.sku": "a2", "out.marketplace.sku": "m2"}}
     assert await reader._load_digests(0) == {b"sku:C": {"out.search.sku": "c1"}}
+
+
+async def test_a_partition_new_to_the_group_resumes_where_the_agents_group_left_off(
+    kafka_servers: str,
+) -> None:
+    # Before the reader, a Faust agent in the app's own group read the events topic: an
+    # upgrade must not replay (or skip) what it had committed.
+    events = f"events-{uuid.uuid4().hex[:8]}"
+    app_id = f"app-{uuid.uuid4().hex[:8]}"
+    await create_topics(kafka_servers, [events], partitions=2)
+    tp0, tp1 = TopicPartition(events, 0), TopicPartition(events, 1)
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_servers, acks="all")
+    await producer.start()
+    try:
+        for i in range(10):
+            await producer.send_and_wait(events, b"e%d" % i, key=b"sku:%d" % i, partition=0)
+            await producer.send_and_wait(events, b"e%d" % i, key=b"sku:%d" % i, partition=1)
+    finally:
+        await producer.stop()
+    agent_group = AIOKafkaConsumer(
+        bootstrap_servers=kafka_servers, group_id=app_id, enable_auto_commit=False
+    )
+    await agent_group.start()
+    try:
+        agent_group.assign([tp0])
+        await agent_group.commit({tp0: OffsetAndMetadata(7, "")})  # partition 1: never read
+    finally:
+        await agent_group.stop()
+
+    settings = Settings(broker=f"kafka://{kafka_servers}", app_id=app_id)
+    reader = EventsReader(settings, events, "unused-digests", _noop, _noop)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=kafka_servers,
+        group_id=reader.group_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    reader._consumer = consumer
+    try:
+        consumer.assign([tp0, tp1])
+        await reader._resume_from_the_agents_group([tp0, tp1])
+        assert await consumer.position(tp0) == 7
+        assert await consumer.position(tp1) == 0  # nothing committed anywhere: earliest
+        # once this group has committed, its own offset counts
+        await consumer.commit({tp0: OffsetAndMetadata(9, "")})
+        consumer.seek(tp0, 0)
+        await reader._resume_from_the_agents_group([tp0])
+        assert await consumer.position(tp0) == 0  # left alone (the consumer would use 9)
+    finally:
+        await consumer.stop()
