@@ -310,6 +310,13 @@ class Settings(BaseSettings):
         description="Prefix of the target topic names (`<prefix>out.<target>.<kind>`); "
         "lets two deployments or tests share a cluster.",
     )
+    export_digests_per_partition: int = Field(
+        100_000,
+        ge=1,
+        description="Entities per events partition whose last records' digests a worker "
+        "holds for `export_dedupe` (the most recently written; ~230 bytes each with two "
+        "targets). An entity beyond them gets its next record produced even if unchanged.",
+    )
     export_dedupe: bool = Field(
         True,
         description="Skip a target record identical to the last one produced for its key "

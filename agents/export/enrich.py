@@ -439,6 +439,7 @@ class Enricher:
         sends = [
             _Send(r.topic, r.key, r.value, r.headers) for _, records, _ in out for r in records
         ]
+        encoded: dict[str, bytes] = {}  # entity key -> its digests as produced
         if held:
             # The digests' changelog records go with the target records, acknowledged
             # together, straight to the entity's changelog partition: a table write
@@ -449,7 +450,7 @@ class Enricher:
                 if digest is None:
                     continue
                 partition = entity.events[-1].message.partition
-                value = orjson.dumps(digest)
+                encoded[entity.key] = value = orjson.dumps(digest)
                 sends.append(_Send(DIGESTS_TOPIC.name, entity.key.encode(), value, (), partition))
         await _send_all_acked(sends)
         now = time.time()
@@ -460,7 +461,7 @@ class Enricher:
             self.records_out += len(records)
             if entity.key in held:  # the local copy (the changelog record is out)
                 partition = entity.events[-1].message.partition
-                reader.remember(partition, entity.key.encode(), held[entity.key])
+                reader.remember(partition, entity.key.encode(), encoded[entity.key])
             latency = max(0.0, now - received_at)
             latency_seconds.observe(latency, kind=entity.kind)
             self.latencies.add(latency)

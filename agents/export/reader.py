@@ -13,10 +13,14 @@ goes straight to the coalescer.
   entities finish in any order, so each partition tracks its read offsets and the
   committed offset is the first one not yet acknowledged (``PartitionOffsets``). Commits
   every ``COMMIT_INTERVAL_S``, on revocation and on stop.
-- Dedupe digests: the last digest per target topic of every entity of an owned
-  partition, in memory, loaded from the changelog partition when the partition is
-  assigned (before any of its records is read) and dropped when it is revoked. The
-  enricher produces the changelog records with the target records.
+- Dedupe digests: the last digest per target topic of the entities of an owned
+  partition, in memory as their changelog value (JSON bytes, ~230 bytes per entity with
+  two targets), loaded from the changelog partition when the partition is assigned
+  (before any of its records is read) and dropped when it is revoked. The enricher
+  produces the changelog records with the target records. At most
+  ``export_digests_per_partition`` entities per partition are held, the most recently
+  written ones: an entity beyond that is "not known", so its next record is produced
+  even if identical to its last (a duplicate of the current value, never an older one).
 - Revocation and stop wait (at most the window plus ``DRAIN_SLACK_S``) for the windows
   held to flush, then commit; what is not acknowledged by then is read again by the next
   owner (at least once, never lost).
@@ -49,6 +53,8 @@ log = logging.getLogger(__name__)
 COMMIT_INTERVAL_S = 1.0
 DRAIN_SLACK_S = 10.0
 FETCH_MAX_RECORDS = 2000
+FETCH_MIN_BYTES = 64 * 1024
+FETCH_WAIT_MS = 10
 
 Digest = dict[str, str]  # target topic -> digest of the last record produced for the key
 
@@ -136,7 +142,9 @@ class EventsReader(Service):
         self._drain = drain
         self._consumer: AIOKafkaConsumer | None = None
         self.offsets: dict[int, PartitionOffsets] = {}
-        self.digests: dict[int, dict[bytes, Digest]] = {}
+        # partition -> entity key -> its digests as the changelog holds them (JSON bytes)
+        self.digests: dict[int, dict[bytes, bytes]] = {}
+        self.max_digests = settings.export_digests_per_partition
         self.read_total = 0
         self.commits = 0
         self._last_commit = time.monotonic()
@@ -145,12 +153,14 @@ class EventsReader(Service):
 
     def digest(self, partition: int, key: bytes) -> Digest | None:
         held = self.digests.get(partition)
-        return None if held is None else held.get(key)
+        raw = None if held is None else held.get(key)
+        return None if raw is None else orjson.loads(raw)  # type: ignore[no-any-return]
 
-    def remember(self, partition: int, key: bytes, digest: Digest) -> None:
+    def remember(self, partition: int, key: bytes, encoded: bytes) -> None:
+        """The key's digests as produced to the changelog (``orjson`` of a ``Digest``)."""
         held = self.digests.get(partition)
         if held is not None:  # not revoked meanwhile
-            held[key] = digest
+            _put(held, key, encoded, self.max_digests)
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -163,6 +173,11 @@ class EventsReader(Service):
             session_timeout_ms=int(self.settings.broker_session_timeout_s * 1000),
             heartbeat_interval_ms=3000,
             max_poll_interval_ms=600_000,
+            # In a burst, a fetch answered at the first byte holds a few events: wait up to
+            # FETCH_WAIT_MS for FETCH_MIN_BYTES (fewer, fuller fetches; each is a request
+            # and a system call or two on both sides)
+            fetch_min_bytes=FETCH_MIN_BYTES,
+            fetch_max_wait_ms=FETCH_WAIT_MS,
         )
         await self._consumer.start()
         self._consumer.subscribe([self.topic], listener=_Rebalance(self))
@@ -269,7 +284,7 @@ class EventsReader(Service):
             self.offsets[tp.partition].committed = meta.offset
         self.commits += 1
 
-    async def _load_digests(self, partition: int) -> dict[bytes, Digest]:
+    async def _load_digests(self, partition: int) -> dict[bytes, bytes]:
         """The partition's digests from its changelog (the last record per key wins; a
         null value forgets the key)."""
         reader = AIOKafkaConsumer(
@@ -280,7 +295,7 @@ class EventsReader(Service):
             max_partition_fetch_bytes=8 * 1024 * 1024,
         )
         await reader.start()
-        held: dict[bytes, Digest] = {}
+        held: dict[bytes, bytes] = {}
         try:
             tp = TopicPartition(self.changelog_topic, partition)
             reader.assign([tp])
@@ -294,7 +309,7 @@ class EventsReader(Service):
                     if record.value is None:
                         held.pop(record.key, None)
                     else:
-                        held[record.key] = orjson.loads(record.value)
+                        _put(held, record.key, record.value, self.max_digests)
         finally:
             await reader.stop()
         return held
@@ -308,3 +323,11 @@ class EventsReader(Service):
             "unacknowledged": sum(o.outstanding for o in self.offsets.values()),
             "digests": sum(len(d) for d in self.digests.values()),
         }
+
+
+def _put(held: dict[bytes, bytes], key: bytes, value: bytes, limit: int) -> None:
+    """Insert as the newest entry; past ``limit`` the least recently written goes."""
+    held.pop(key, None)
+    held[key] = value
+    if len(held) > limit:
+        del held[next(iter(held))]

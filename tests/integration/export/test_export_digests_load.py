@@ -42,9 +42,12 @@ async def test_a_partitions_digests_are_loaded_from_its_changelog(kafka_servers:
         await producer.stop()
     settings = Settings(broker=f"kafka://{kafka_servers}", app_id="digests-load")
     reader = EventsReader(settings, "unused-events", changelog, _noop, _noop)
-    held = await reader._load_digests(1)
-    assert held == {b"sku:A": {"out.search.sku": "a2", "out.marketplace.sku": "m2"}}
-    assert await reader._load_digests(0) == {b"sku:C": {"out.search.sku": "c1"}}
+    reader.digests = {0: await reader._load_digests(0), 1: await reader._load_digests(1)}
+    assert set(reader.digests[1]) == {b"sku:A"}
+    assert reader.digest(1, b"sku:A") == {"out.search.sku": "a2", "out.marketplace.sku": "m2"}
+    assert reader.digest(1, b"sku:B") is None
+    assert reader.digest(0, b"sku:C") == {"out.search.sku": "c1"}
+    assert reader.digest(1, b"sku:C") is None
 
 
 async def test_a_partition_new_to_the_group_resumes_where_the_agents_group_left_off(

@@ -1,11 +1,19 @@
-"""The events reader's offset tracking (agents.export.reader.PartitionOffsets): the
-committed offset never passes an event whose records are not acknowledged."""
+"""The events reader's bookkeeping (agents.export.reader): the committed offset never
+passes an event whose records are not acknowledged, and the dedupe digests held per
+partition are bounded."""
 
 from __future__ import annotations
 
 import random
 
-from agents.export.reader import PartitionOffsets
+import orjson
+
+from agents.export.reader import EventsReader, PartitionOffsets
+from streams.settings import Settings
+
+
+async def _noop(*_: object) -> None:
+    return None
 
 
 def test_nothing_is_committable_before_the_first_ack() -> None:
@@ -59,3 +67,20 @@ def test_in_any_order_the_committable_offset_is_one_past_the_acked_prefix() -> N
         expected = read[prefix - 1] + 1 if prefix else None
         assert offsets.committable == expected
     assert offsets.outstanding == 0
+
+
+def test_digests_held_are_bounded_per_partition_newest_written_kept() -> None:
+    settings = Settings(export_digests_per_partition=2)
+    reader = EventsReader(settings, "events", "digests", _noop, _noop)
+    reader.digests = {0: {}, 1: {}}
+    for key in (b"sku:A", b"sku:B", b"sku:C"):
+        reader.remember(0, key, orjson.dumps({"out.search.sku": key.decode()}))
+    assert reader.digest(0, b"sku:A") is None  # the least recently written went
+    assert reader.digest(0, b"sku:C") == {"out.search.sku": "sku:C"}
+    reader.remember(0, b"sku:B", orjson.dumps({"out.search.sku": "again"}))  # now newest
+    reader.remember(0, b"sku:D", orjson.dumps({"out.search.sku": "sku:D"}))
+    assert set(reader.digests[0]) == {b"sku:B", b"sku:D"}
+    assert reader.digests[1] == {}  # partitions are held apart
+    reader.digests.pop(1)
+    reader.remember(1, b"sku:E", b"{}")  # revoked meanwhile: nothing is kept
+    assert 1 not in reader.digests
