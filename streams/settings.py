@@ -314,7 +314,7 @@ class Settings(BaseSettings):
         100_000,
         ge=1,
         description="Entities per events partition whose last records' digests a worker "
-        "holds for `export_dedupe` (the most recently written; ~230 bytes each with two "
+        "holds for `export_dedupe` (the most recently written; ~270 bytes each with two "
         "targets). An entity beyond them gets its next record produced even if unchanged.",
     )
     export_dedupe: bool = Field(

@@ -14,7 +14,7 @@ goes straight to the coalescer.
   committed offset is the first one not yet acknowledged (``PartitionOffsets``). Commits
   every ``COMMIT_INTERVAL_S``, on revocation and on stop.
 - Dedupe digests: the last digest per target topic of the entities of an owned
-  partition, in memory as their changelog value (JSON bytes, ~230 bytes per entity with
+  partition, in memory as their changelog value (JSON bytes, ~270 bytes per entity with
   two targets), loaded from the changelog partition when the partition is assigned
   (before any of its records is read) and dropped when it is revoked. The enricher
   produces the changelog records with the target records. At most
@@ -53,8 +53,6 @@ log = logging.getLogger(__name__)
 COMMIT_INTERVAL_S = 1.0
 DRAIN_SLACK_S = 10.0
 FETCH_MAX_RECORDS = 2000
-FETCH_MIN_BYTES = 64 * 1024
-FETCH_WAIT_MS = 10
 
 Digest = dict[str, str]  # target topic -> digest of the last record produced for the key
 
@@ -160,7 +158,9 @@ class EventsReader(Service):
         """The key's digests as produced to the changelog (``orjson`` of a ``Digest``)."""
         held = self.digests.get(partition)
         if held is not None:  # not revoked meanwhile
-            _put(held, key, encoded, self.max_digests)
+            # A copy of exact size: the bytes orjson.dumps returns keep its ~4 KiB write
+            # buffer allocated (measured: 400 MiB for 100,000 digests, 26 MiB copied).
+            _put(held, key, bytes(memoryview(encoded)), self.max_digests)
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -173,11 +173,6 @@ class EventsReader(Service):
             session_timeout_ms=int(self.settings.broker_session_timeout_s * 1000),
             heartbeat_interval_ms=3000,
             max_poll_interval_ms=600_000,
-            # In a burst, a fetch answered at the first byte holds a few events: wait up to
-            # FETCH_WAIT_MS for FETCH_MIN_BYTES (fewer, fuller fetches; each is a request
-            # and a system call or two on both sides)
-            fetch_min_bytes=FETCH_MIN_BYTES,
-            fetch_max_wait_ms=FETCH_WAIT_MS,
         )
         await self._consumer.start()
         self._consumer.subscribe([self.topic], listener=_Rebalance(self))
