@@ -1,12 +1,14 @@
 """The events reader's bookkeeping (agents.export.reader): the committed offset never
 passes an event whose records are not acknowledged, and the dedupe digests held per
-partition are bounded."""
+partition are bounded; a revoked partition is drained, then committed."""
 
 from __future__ import annotations
 
 import random
 
 import orjson
+from aiokafka import TopicPartition
+from aiokafka.structs import OffsetAndMetadata
 
 from agents.export.reader import EventsReader, PartitionOffsets
 from streams.settings import Settings
@@ -96,3 +98,38 @@ def test_a_held_digest_is_an_exact_size_copy_not_orjsons_write_buffer() -> None:
     held = reader.digests[0][b"sku:A"]
     assert held == encoded
     assert held is not encoded
+
+
+class _Consumer:
+    def __init__(self) -> None:
+        self.commits: list[dict[TopicPartition, int]] = []
+
+    async def commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
+        self.commits.append({tp: meta.offset for tp, meta in offsets.items()})
+
+
+async def test_a_revoked_partition_is_drained_then_committed_up_to_its_first_unacked() -> None:
+    offsets = PartitionOffsets()
+    for offset in range(10, 15):
+        offsets.read(offset)
+    offsets.ack(10)
+    offsets.ack(11)
+    offsets.ack(13)
+    order: list[str] = []
+
+    async def drain() -> None:  # the held windows flush: 12 is acknowledged meanwhile
+        order.append("drain")
+        offsets.ack(12)
+
+    reader = EventsReader(Settings(), "events", "digests", _noop, drain)
+    consumer = _Consumer()
+    reader._consumer = consumer  # type: ignore[assignment]
+    reader.offsets = {0: offsets, 1: PartitionOffsets()}
+    reader.digests = {0: {b"sku:A": b"{}"}, 1: {}}
+    await reader.release([TopicPartition("events", 0), TopicPartition("other", 1)])
+    assert order == ["drain"]
+    # 14 was never acknowledged: committed up to it, the next owner reads it again
+    assert consumer.commits == [{TopicPartition("events", 0): 14}]
+    assert set(reader.offsets) == {1} and set(reader.digests) == {1}
+    offsets.ack(14)  # a late acknowledgement of a revoked partition changes nothing
+    assert set(reader.offsets) == {1}
