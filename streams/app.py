@@ -15,6 +15,7 @@ from typing import Any
 import faust
 
 import streams.codecs  # noqa: F401  (registers the "orjson" codec with Faust)
+from streams import gc_tuning
 from streams.kafka import TopicSpec, declare_and_confirm
 from streams.own_topics import Registrable, StrictAssignor, collect
 from streams.secrets_check import check_secrets, ops_token_warning
@@ -49,6 +50,9 @@ class ServiceApp(faust.App):  # type: ignore[misc]
 
     async def on_first_start(self) -> None:
         check_secrets(self.settings)  # raises before anything is started
+        if self.settings.gc_young_threshold:
+            # the start-up heap is built by now: freeze it out of collections
+            gc_tuning.tune(self.settings.gc_young_threshold)
         if warning := ops_token_warning(self.settings):
             log.warning(warning)
         await super().on_first_start()

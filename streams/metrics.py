@@ -59,10 +59,19 @@ class Counter(_Metric):
         self._counter = prometheus_client.Counter(
             name, help, self.labelnames, registry=self._registry
         )
+        # label values -> child: prometheus_client's labels() validates and locks on every
+        # call, which showed in the export path's profile (a call per webhook and entity)
+        self._children: dict[LabelValues, prometheus_client.Counter] = {}
 
     def inc(self, amount: float = 1.0, **labels: str) -> None:
-        target = self._counter.labels(*self._key(labels)) if self.labelnames else self._counter
-        target.inc(amount)
+        if not self.labelnames:
+            self._counter.inc(amount)
+            return
+        key = self._key(labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = self._counter.labels(*key)
+        child.inc(amount)
 
     def get(self, **labels: str) -> float:
         # prometheus_client names a counter's sample "<name>_total" whether or not the name
@@ -118,10 +127,17 @@ class Histogram(_Metric):
         self._histogram = prometheus_client.Histogram(
             name, help, self.labelnames, registry=self._registry, buckets=self.buckets
         )
+        self._children: dict[LabelValues, prometheus_client.Histogram] = {}  # as Counter
 
     def observe(self, value: float, **labels: str) -> None:
-        target = self._histogram.labels(*self._key(labels)) if self.labelnames else self._histogram
-        target.observe(value)
+        if not self.labelnames:
+            self._histogram.observe(value)
+            return
+        key = self._key(labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = self._histogram.labels(*key)
+        child.observe(value)
 
 
 _M = TypeVar("_M", bound=_Metric)

@@ -92,6 +92,13 @@ class Settings(BaseSettings):
         description="A warning or error repeated within this window is logged once, then "
         "summarised every window while it lasts, then once as cleared.",
     )
+    gc_young_threshold: int = Field(
+        50_000,
+        ge=0,
+        description="Allocations between two young garbage collections in a worker "
+        "(CPython's default is 700); the heap alive at start is also frozen out of "
+        "collections. 0 leaves the interpreter's defaults (`streams/gc_tuning.py`).",
+    )
     broker_probe_interval_s: float = Field(
         2.0,
         gt=0,
@@ -308,6 +315,13 @@ class Settings(BaseSettings):
         "",
         description="Prefix of the target topic names (`<prefix>out.<target>.<kind>`); "
         "lets two deployments or tests share a cluster.",
+    )
+    export_digests_per_partition: int = Field(
+        100_000,
+        ge=1,
+        description="Entities per events partition whose last records' digests a worker "
+        "holds for `export_dedupe` (the most recently written; ~270 bytes each with two "
+        "targets). An entity beyond them gets its next record produced even if unchanged.",
     )
     export_dedupe: bool = Field(
         True,

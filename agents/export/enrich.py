@@ -1,16 +1,18 @@
 """Enrichment: Norce events -> one Query lookup per entity and window -> target topics.
 
-The agent reads the events topic (keyed ``<kind>:<id>``) without acknowledging, and
-hands each event to a per-key ``Coalescer``: the first event of an entity opens a window
-of ``export_window_s``; when it closes, the entity is read once from Query, mapped for
-every target that wants its kind and produced to the target topics. Only after the
-broker acknowledged every produced record (or the dead letter) are the window's events
+The reader (``agents.export.reader``, a service with its own consumer group) reads the
+events topic (keyed ``<kind>:<id>``) and hands each event to a per-key coalescer: the
+first event of an entity opens a window of ``export_window_s``; when it closes, the
+entity is read once from Query (together with the other entities due), mapped for every
+target that wants its kind and produced to the target topics. Only after the broker
+acknowledged every produced record (or the dead letter) are the window's events
 acknowledged, so the committed offset never passes an event whose output is not stored
 (at-least-once; a crash repeats lookups, never loses them).
 
 Records identical to the last one produced for the same target and key are skipped
-(``export_dedupe``; digests in the ``export-digests`` table, partitioned like the events
-topic): a redelivered webhook or a change that a target does not map produces nothing.
+(``export_dedupe``; digests kept by the reader per owned partition and in the
+``<app>-export-digests-changelog`` topic, partitioned like the events topic): a
+redelivered webhook or a change that a target does not map produces nothing.
 
 A lookup that still fails after the client's retries (429/5xx with ``Retry-After``), or
 a target mapping that fails, goes to the dead-letter topic (stage ``enrich``) with the
@@ -20,17 +22,14 @@ newest event of the window; replaying it re-reads the entity.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-import weakref
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-import faust
-from faust.streams import _current_event
-from faust.types import EventT
+import orjson
 from faust.web import Request, Response, View
 from pydantic import ValidationError
 
@@ -38,6 +37,7 @@ from agents.config.runtime import norce_endpoints, sync_config
 from agents.export.coalesce import BatchCoalescer
 from agents.export.events import NorceEvent, split_entity_key
 from agents.export.monitor import History, LagReader, LatencyWindow, Sample
+from agents.export.reader import EventsReader, ReadEvent
 from agents.export.targets import (
     SUPPORTED_KINDS,
     EntityLookup,
@@ -52,7 +52,7 @@ from norce.client import NorceClient
 from norce.config import NorceCredentials
 from norce.errors import NorceError
 from norce.retry import RetryPolicy
-from streams import metrics
+from streams import gc_tuning, metrics
 from streams.kafka import (
     TopicSpec,
     bootstrap_servers,
@@ -84,9 +84,15 @@ norce_events = app.topic(
     key_serializer="raw",
     value_serializer="raw",
 )
-# Last produced digest per target topic, by entity key (bytes, as on the events topic, so
-# a key read back from the changelog equals the one written).
-digests = app.Table("export-digests", partitions=settings.topic_partitions, key_type=bytes)
+# Last produced digest per target topic, by entity key (bytes, as on the events topic):
+# compacted, partitioned like the events topic. The name is the one Faust gave the
+# "export-digests" table's changelog before the reader kept them, so digests carry over.
+DIGESTS_TOPIC = TopicSpec(
+    f"{settings.app_id}-export-digests-changelog",
+    settings.topic_partitions,
+    compacted=True,
+    replicas=settings.topic_replication_factor,
+)
 
 lookups_total = metrics.REGISTRY.counter(
     "norce_sync_export_lookups_total",
@@ -139,7 +145,7 @@ TARGET_TOPICS = [
     for specs in SPECS.values()
     for spec in specs
 ]
-app.register_topics(*TARGET_TOPICS)
+app.register_topics(norce_events, DIGESTS_TOPIC, *TARGET_TOPICS)
 
 _topics_ready = False
 _topics_lock = asyncio.Lock()
@@ -154,7 +160,7 @@ async def ensure_export_topics() -> None:
     async with _topics_lock:
         if _topics_ready:
             return
-        specs = [*specs_of(norce_events, app), *TARGET_TOPICS]
+        specs = [*specs_of(norce_events, app), DIGESTS_TOPIC, *TARGET_TOPICS]
         if not {s.name for s in specs} <= app.own_topic_names:
             await declare_and_confirm(settings, specs, should_stop=lambda: app.should_stop)
         _topics_ready = True
@@ -167,11 +173,11 @@ class _Entity:
     key: str
     kind: str
     entity_id: str
-    events: list[EventT]
+    events: list[ReadEvent]
     decoded: list[NorceEvent]
 
 
-def _ack(events: list[EventT]) -> None:
+def _ack(events: list[ReadEvent]) -> None:
     for event in events:
         event.ack()
 
@@ -186,28 +192,55 @@ class _Send(NamedTuple):
 
 async def _send_all_acked(sends: Sequence[_Send]) -> None:
     """Produce every record and wait until the broker acknowledged each; failed ones are
-    sent again (backing off) until they are, as ``send_until_acked`` does for one."""
+    sent again (backing off) until they are, as ``send_until_acked`` does for one.
+
+    One batch builder (and one delivery future) per topic partition instead of one
+    ``send`` per record: per record, a future, its callbacks and the producer's own
+    bookkeeping were a tenth of the worker's CPU in a burst. A record without a partition
+    goes where ``send`` would put it (aiokafka's partitioner on the key)."""
     todo = list(sends)
     delay = 0.2
     while todo:
-        futures: list[asyncio.Future[Any]] = []
         failed: list[_Send] = []
         error: BaseException | None = None
+        futures: list[asyncio.Future[Any]] = []
+        batches: list[list[_Send]] = []
         try:
-            producer = await app.maybe_start_producer()
+            await app.maybe_start_producer()
+            producer = app.producer._ensure_producer()  # aiokafka's, shared with Faust
+            by_tp: dict[tuple[str, int], list[_Send]] = {}
             for r in todo:
-                futures.append(
-                    await producer.send(r.topic, r.key, r.value, r.partition, None, list(r.headers))
-                )
+                partition = r.partition
+                if partition is None:
+                    if producer._metadata.partitions_for_topic(r.topic) is None:
+                        await producer.client._wait_on_metadata(r.topic)
+                    partition = producer._partition(r.topic, None, None, None, r.key, None)
+                by_tp.setdefault((r.topic, partition), []).append(r)
+            for (topic, partition), records in by_tp.items():
+                builder, members = producer.create_batch(), []
+                for r in records:
+                    headers = list(r.headers)
+                    if builder.append(key=r.key, value=r.value, timestamp=None, headers=headers):
+                        members.append(r)
+                        continue
+                    futures.append(await producer.send_batch(builder, topic, partition=partition))
+                    batches.append(members)
+                    builder, members = producer.create_batch(), [r]
+                    if builder.append(key=r.key, value=r.value, timestamp=None, headers=headers):
+                        continue
+                    raise ValueError(f"record for {topic} larger than a batch")
+                futures.append(await producer.send_batch(builder, topic, partition=partition))
+                batches.append(members)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # not even enqueued: these and the rest go again
-            failed, error = todo[len(futures) :], exc
+        except Exception as exc:  # not all enqueued: the records of no future go again
+            sent = {id(r) for members in batches for r in members}
+            failed, error = [r for r in todo if id(r) not in sent], exc
         # shield: being cancelled must not cancel the producer's own delivery futures
         results = await asyncio.shield(asyncio.gather(*futures, return_exceptions=True))
-        for r, result in zip(todo, results, strict=False):
+        for members, result in zip(batches, results, strict=True):
             if isinstance(result, BaseException):
-                failed.append(r)
+                failed.extend(members)
                 error = result
         if not failed:
             return
@@ -228,7 +261,7 @@ class Enricher:
         self.specs = specs
         self._client: NorceClient | None = None
         self._lookup: EntityLookup | None = None
-        self.coalescer: BatchCoalescer[str, EventT] = BatchCoalescer(
+        self.coalescer: BatchCoalescer[str, ReadEvent] = BatchCoalescer(
             settings.export_window_s,
             self.flush,
             interval=settings.export_flush_interval_s,
@@ -297,6 +330,8 @@ class Enricher:
             "unchanged": self.unchanged,
             "dead_letters": self.dead_letters,
             "flush_errors": c.errors,
+            "reader": reader.stats(),
+            "gc": gc_tuning.stats(),  # the worker's collector: a burst's hidden cost
             "latency": self.latencies.percentiles(),
             "settings": {
                 "window_s": c.window,
@@ -307,13 +342,13 @@ class Enricher:
             },
         }
 
-    async def flush(self, batches: list[tuple[str, list[EventT]]]) -> None:
+    async def flush(self, batches: list[tuple[str, list[ReadEvent]]]) -> None:
         """Every window due now: grouped by kind into Query requests of up to
         ``export_lookup_group_size`` entities, groups concurrently (Query concurrency is
         bounded by the lookup). Each key's events are acknowledged once its records (or
         dead letters) are; a failure of one group leaves the others' acknowledged."""
         by_kind: dict[str, dict[str, _Entity]] = {}
-        done: list[list[EventT]] = []  # keys with nothing to look up
+        done: list[list[ReadEvent]] = []  # keys with nothing to look up
         for key, events in batches:
             entity = await self._decode(key, events)
             if entity is None:
@@ -332,7 +367,7 @@ class Enricher:
         if failures:
             raise failures[0]
 
-    async def _decode(self, key: str, events: list[EventT]) -> _Entity | None:
+    async def _decode(self, key: str, events: list[ReadEvent]) -> _Entity | None:
         """The window's entity, or None when there is nothing to look up (its undecodable
         events are dead-lettered first)."""
         decoded: list[NorceEvent] = []
@@ -380,6 +415,7 @@ class Enricher:
         """Map the group, produce every changed record at once (one future each, no task
         per record), then per entity: remember the digests, acknowledge its events."""
         out: list[tuple[_Entity, list[OutRecord], float]] = []
+        held: dict[str, dict[str, str]] = {}  # entity key -> its digests with the new ones
         for entity in group:
             decoded = entity.decoded
             received_at = min(e.received_at for e in decoded)
@@ -396,57 +432,65 @@ class Enricher:
                 await self._dead_letter(
                     entity.events[-1], Stage.ENRICH, f"target {spec.target}: {error.reason}"
                 )
-            out.append((entity, self._changed(entity.key, built.records), received_at))
+            records, digest = self._changed(entity, built.records)
+            if digest is not None:
+                held[entity.key] = digest
+            out.append((entity, records, received_at))
         sends = [
             _Send(r.topic, r.key, r.value, r.headers) for _, records, _ in out for r in records
         ]
-        held: dict[str, dict[str, str]] = {}
-        if settings.export_dedupe:
+        encoded: dict[str, bytes] = {}  # entity key -> its digests as produced
+        if held:
             # The digests' changelog records go with the target records, acknowledged
             # together, straight to the entity's changelog partition: a table write
             # (``digests[key] = ...``) would queue them in Faust's producer buffer, which
             # takes one at a time and pauses the consumer while it holds more than 100.
-            changelog = digests.changelog_topic
-            for entity, records, _ in out:
-                if not records:
+            for entity, _records, _ in out:
+                digest = held.get(entity.key)
+                if digest is None:
                     continue
-                key = entity.key.encode()
-                digest = dict(digests.get(key) or {})
-                digest.update({r.topic: r.digest for r in records})
-                held[entity.key] = digest
-                raw_key, _ = changelog.prepare_key(key, digests.key_serializer)
-                raw_value, _ = changelog.prepare_value(digest, digests.value_serializer)
                 partition = entity.events[-1].message.partition
-                sends.append(_Send(changelog.get_topic_name(), raw_key, raw_value, (), partition))
+                encoded[entity.key] = value = orjson.dumps(digest)
+                sends.append(_Send(DIGESTS_TOPIC.name, entity.key.encode(), value, (), partition))
         await _send_all_acked(sends)
         now = time.time()
+        out_counts: Counter[tuple[str, str]] = Counter()  # one metric call per target
         for entity, records, received_at in out:
             for r in records:
-                metrics.events_out.inc(target=r.target, kind=r.kind)
+                out_counts[r.target, r.kind] += 1
             self.records_out += len(records)
-            if entity.key in held:
-                # the local copy (the changelog record is out): a store keyed by partition
-                # finds it through Faust's "current event", so name the entity's own
-                _current_event.set(weakref.ref(entity.events[-1]))
-                digests.data[entity.key.encode()] = held[entity.key]
+            if entity.key in held:  # the local copy (the changelog record is out)
+                partition = entity.events[-1].message.partition
+                reader.remember(partition, entity.key.encode(), encoded[entity.key])
             latency = max(0.0, now - received_at)
             latency_seconds.observe(latency, kind=entity.kind)
             self.latencies.add(latency)
             _ack(entity.events)  # only now may the committed offset pass them
+        for (target, kind), n in out_counts.items():
+            metrics.events_out.inc(n, target=target, kind=kind)
 
-    def _changed(self, key: str, records: Sequence[OutRecord]) -> list[OutRecord]:
-        """The records that differ from the last ones produced for the key."""
+    def _changed(
+        self, entity: _Entity, records: Sequence[OutRecord]
+    ) -> tuple[list[OutRecord], dict[str, str] | None]:
+        """The records that differ from the last ones produced for the key, and the key's
+        digests updated with theirs (None: dedupe is off, or nothing changed)."""
         if not settings.export_dedupe:
-            return list(records)
-        held = digests.get(key.encode()) or {}
-        todo = [r for r in records if held.get(r.topic) != r.digest]
+            return list(records), None
+        partition = entity.events[-1].message.partition
+        held = reader.digest(partition, entity.key.encode()) or {}
+        todo: list[OutRecord] = []
+        digest = dict(held)
         for r in records:
-            if r not in todo:
+            new = r.digest
+            if held.get(r.topic) == new:
                 self.unchanged += 1
                 skipped_total.inc(target=r.target, kind=r.kind)
-        return todo
+            else:
+                todo.append(r)
+                digest[r.topic] = new
+        return todo, (digest if todo else None)
 
-    async def _dead_letter(self, event: EventT, stage: str, reason: str) -> None:
+    async def _dead_letter(self, event: ReadEvent, stage: str, reason: str) -> None:
         message = event.message
         letter = DeadLetter(
             key=message.key,
@@ -464,18 +508,20 @@ class Enricher:
 enricher = Enricher(SPECS)
 
 
-@app.agent(norce_events, name="export-enrich")
-async def enrich(stream: faust.StreamT[bytes]) -> None:
+reader = EventsReader(
+    settings,
+    norce_events_topic(settings),
+    DIGESTS_TOPIC.name,
+    enricher.coalescer.add,
+    enricher.coalescer.drain,
+)
+
+
+@app.task
+async def start_reader() -> None:
+    # Started and stopped with the app, as the projector is (its topics are ready then).
     await ensure_export_topics()
-    manual = stream.noack()  # acknowledged by Enricher.flush after the produce
-    try:
-        async for event in manual.events():
-            key = event.key.decode() if isinstance(event.key, bytes) else str(event.key)
-            await enricher.coalescer.add(key, event)
-    finally:
-        # On a clean stop, give open windows the chance to flush (and be committed).
-        with contextlib.suppress(Exception, asyncio.CancelledError):
-            await asyncio.wait_for(enricher.coalescer.drain(), settings.export_window_s + 10)
+    await app.add_runtime_dependency(reader)
 
 
 lag_reader = LagReader(bootstrap_servers(settings))
@@ -488,7 +534,7 @@ async def sample_export() -> Sample:
     in_flush_events.set(c.in_flush)
     events_lag = input_lag = None
     groups = {
-        settings.app_id: [norce_events_topic(settings)],
+        reader.group_id: [norce_events_topic(settings)],
         f"{settings.app_id}-projection": sorted(projector.partitions),
     }
     try:
@@ -497,7 +543,7 @@ async def sample_export() -> Sample:
             for topic, n in lag.items():
                 consumer_lag.set(n, group=group, topic=topic)
             total = sum(lag.values()) if lag else None
-            if group == settings.app_id:
+            if group == reader.group_id:
                 events_lag = total
             else:
                 input_lag = total

@@ -67,6 +67,8 @@ async def read_limited(request: web.Request, limit: int) -> bytes:
         if size > limit:
             raise BodyTooLarge
         chunks.append(chunk)
+        if request.content.at_eof():
+            break  # the usual small body came in one read: no second read to learn that
     return b"".join(chunks)
 
 
@@ -99,7 +101,10 @@ async def _intake(view: View, request: web.Request, event_type: str | None) -> R
         topic = norce_events_topic(settings)
     key = event.key.encode()
     try:
-        await asyncio.wait_for(_produce(topic, key, event.to_bytes(), headers), _timeout())
+        # asyncio.timeout, not wait_for: wait_for runs the produce in a task of its own,
+        # one more task (and loop turns) per webhook
+        async with asyncio.timeout(_timeout()):
+            await _produce(topic, key, event.to_bytes(), headers)
     except Exception as exc:  # TimeoutError, KafkaError, producer not started ...
         log.warning("webhook %s %s not stored: %r; answering 503", event_type, event.key, exc)
         return _answer(
