@@ -163,6 +163,13 @@ class Settings(BaseSettings):
         description="How long the projection waits for input before it checkpoints what it "
         "has (and applies keys marked sent).",
     )
+    gc_young_threshold: int = Field(
+        50_000,
+        ge=0,
+        description="Net allocations between two young garbage collections once the worker "
+        "has started (Python's default is 700); the start-up heap is frozen at the same "
+        "time. 0 keeps Python's defaults. Why: streams/gc_tuning.py.",
+    )
     delta_tick_s: float = Field(
         1.0, gt=0, description="How often workers check whether a delta schedule is due."
     )
