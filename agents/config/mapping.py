@@ -561,7 +561,7 @@ def _module_from_file(path: Path) -> ModuleType:
 class Mapper:
     """A compiled mapping: ``mapper(row, partial=..., context=...) -> dict``."""
 
-    __slots__ = ("_fields", "_hook", "_specs", "hook_name", "output_paths")
+    __slots__ = ("_fast", "_fields", "_hook", "_specs", "hook_name", "output_paths")
 
     def __init__(
         self,
@@ -581,6 +581,7 @@ class Mapper:
         self._specs = specs
         self.output_paths: tuple[str, ...] = tuple(specs)
         self._fields = tuple(self._compile_field(name, paths[name], s) for name, s in specs.items())
+        self._fast = _generate_full_map(self._fields)
         if isinstance(hook, str):
             self.hook_name: str | None = hook
             self._hook: Hook | None = load_hook(hook, base_dir)
@@ -621,6 +622,24 @@ class Mapper:
 
     def map(self, row: Mapping[str, Any], partial: bool, context: Any) -> dict[str, Any]:
         """``__call__`` with positional arguments: the per-change path."""
+        # The same steps, generated once for these fields, when there is a generated form.
+        fast = None if partial else self._fast
+        out = self._map_fields(row, partial) if fast is None else fast(row)
+        if self._hook is not None:
+            try:
+                result = self._hook(out, context)
+            except MappingError:
+                raise
+            except Exception as exc:
+                raise MappingError(f"hook {self.hook_name} failed: {exc!r}") from None
+            if not isinstance(result, dict):
+                raise MappingError(
+                    f"hook {self.hook_name} returned {type(result).__name__}, not a dict"
+                )
+            out = result
+        return out
+
+    def _map_fields(self, row: Mapping[str, Any], partial: bool) -> dict[str, Any]:
         out: dict[str, Any] = {}
         get = row.get
         for name, target, nested, column, conv, has_default, default, src, mutable in self._fields:
@@ -650,18 +669,6 @@ class Mapper:
                 _assign(out, target, value)
             else:
                 out[target] = value
-        if self._hook is not None:
-            try:
-                result = self._hook(out, context)
-            except MappingError:
-                raise
-            except Exception as exc:
-                raise MappingError(f"hook {self.hook_name} failed: {exc!r}") from None
-            if not isinstance(result, dict):
-                raise MappingError(
-                    f"hook {self.hook_name} returned {type(result).__name__}, not a dict"
-                )
-            out = result
         return out
 
     def __eq__(self, other: object) -> bool:
@@ -671,6 +678,59 @@ class Mapper:
         return self._specs == other._specs and self._hook is other._hook
 
     __hash__ = None  # type: ignore[assignment]
+
+
+def _generate_full_map(fields: tuple[tuple[Any, ...], ...]) -> Callable[[Any], Any] | None:
+    """``Mapper._map_fields(row, partial=False)`` as one generated function for mappings
+    of top-level targets read from columns or constants (every example binding): no loop,
+    no per-field tuple unpacking or branches on the field's kind; the per-change mapping
+    runs once per change event. None for other mappings (nested targets, path getters):
+    they take the loop."""
+    if any(
+        nested or (column is not None and type(column) is not str)
+        for _, _, nested, column, *_ in fields
+    ):
+        return None
+    env: dict[str, Any] = {
+        "_MISSING": _MISSING,
+        "MappingError": MappingError,
+        "deepcopy": copy.deepcopy,
+    }
+    lines = ["def full_map(row):", "    get = row.get", "    out = {}"]
+    for i, (name, target, _, column, conv, has_default, default, src, mutable) in enumerate(fields):
+        env.update(
+            {
+                f"n{i}": name,
+                f"t{i}": target,
+                f"c{i}": column,
+                f"f{i}": conv,
+                f"d{i}": default,
+                f"s{i}": src,
+            }
+        )
+        if column is None:  # a constant
+            lines.append(f"    out[t{i}] = deepcopy(d{i})" if mutable else f"    out[t{i}] = d{i}")
+            continue
+        missing = f"raise MappingError(f'{{n{i}}}: column {{s{i}!r}} is missing from the row')"
+        lines += [
+            f"    value = get(c{i}, _MISSING)",
+            "    if value is _MISSING:",
+            f"        value = d{i}" if has_default else f"        {missing}",
+        ]
+        if has_default:
+            lines += ["    elif value is None:", f"        value = d{i}"]
+        if conv is not None:
+            lines += [
+                "    elif value is not None:",
+                "        try:",
+                f"            value = f{i}(value)",
+                "        except (ValueError, TypeError, ArithmeticError) as exc:",
+                f"            raise MappingError(f'{{n{i}}} from {{s{i}!r}}: {{exc}}') from None",
+            ]
+        lines.append(f"    out[t{i}] = value")
+    lines.append("    return out")
+    exec(compile("\n".join(lines), "<generated mapping>", "exec"), env)
+    return env["full_map"]  # type: ignore[no-any-return]
 
 
 # --- keys and the import step ------------------------------------------------------------

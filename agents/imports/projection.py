@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from streams.records import version_key, version_key_newer
+from streams.records import VersionKey, version_key, version_key_newer
 
 Value = dict[str, Any]
 
@@ -35,15 +35,23 @@ def row_digest(row: dict[str, Any], deleted: bool) -> str:
 
 
 def fold_change(
-    current: Value | None, version: list[int], row: dict[str, Any], deleted: bool, now: float
+    current: Value | None,
+    version: list[int],
+    row: dict[str, Any],
+    deleted: bool,
+    now: float,
+    key: VersionKey | None = None,
 ) -> Value | None:
     """The key's new value, or ``None`` when the change is not newer than what is held.
+    ``key`` is ``version_key(*version)`` when the caller has it already.
 
     Equal versions are duplicates (Debezium re-delivers after a connector restart) and
     are dropped like older ones: no delta may ever carry an older value. A change whose
     row equals the row last sent to Norce is not pending (Norce already holds it).
     """
-    if current is not None and not is_newer(version, current["v"]):
+    if current is not None and not version_key_newer(
+        key or version_key(*version), version_key(*current["v"])
+    ):
         return None
     if deleted and current is not None:
         # A delete's before-image may hold only the key: keep the last known values, so

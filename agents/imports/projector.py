@@ -78,6 +78,9 @@ URGENT_WAIT_S = 0.002
 # Cached values per owned partition (about 1 KiB each): the hot keys of a partition.
 CACHE_MAX = 10_000
 YIELD_CHECK = 32
+# Built per changed key per checkpoint: skips NamedTuple's Python-level __new__.
+_new_change = tuple.__new__
+encode = projection.encode
 
 
 class _Pacer:
@@ -128,6 +131,17 @@ class OwnedPartition:
         if len(self.cache) >= CACHE_MAX:
             self.cache.clear()  # bounded memory; the hot keys come back quickly
         self.cache[key] = value
+
+    def settle(self) -> None:
+        """The batch's values are in the store now: cache them and start a new batch."""
+        cache = self.cache
+        for key, (value, _) in self.dirty.items():
+            cache[key] = value
+        if len(cache) > CACHE_MAX:
+            # Bounded memory; the hot keys come back quickly. The batch's own values stay.
+            cache.clear()
+            cache.update((key, value) for key, (value, _) in self.dirty.items())
+        self.dirty.clear()
 
     def put(self, key: bytes, value: projection.Value, stored_since: float | None) -> None:
         held = self.dirty.get(key)
@@ -444,6 +458,7 @@ class Projector(Service):
         source, kind = binding.source, binding.kind
         applied = stale = 0
         decoder = decoder_for(binding)
+        fold_change = projection.fold_change
         pacer = _Pacer()
         for index, record in enumerate(records):
             if not index % YIELD_CHECK:
@@ -464,7 +479,9 @@ class Projector(Service):
                 continue
             key = mapped.state_key.encode()
             current, stored_since = owned.current(key)
-            new = projection.fold_change(current, mapped.version, mapped.row, mapped.deleted, now)
+            new = fold_change(
+                current, mapped.version, mapped.row, mapped.deleted, now, mapped.version_key
+            )
             applied += 1
             if new is None:
                 stale += 1
@@ -552,7 +569,7 @@ class Projector(Service):
             for index, (key, (value, stored_since)) in enumerate(owned.dirty.items()):
                 if not index % YIELD_CHECK:
                     await pacer.tick()
-                changed[key] = Change(projection.encode(value), value.get("p"), stored_since)
+                changed[key] = _new_change(Change, (encode(value), value.get("p"), stored_since))
         delay = 0.5
         while changes or dead:
             try:
@@ -569,9 +586,7 @@ class Projector(Service):
         for owned in self.owned.values():
             checkpoint = Checkpoint(owned.next_input, owned.next_commands)
             owned.store.write(changes.get(owned.input, {}), checkpoint)
-            for key, (value, _) in owned.dirty.items():
-                owned.remember(key, value)
-            owned.dirty.clear()
+            owned.settle()
         if changes:
             self._maybe_crash("after_store")
             self.checkpoints += 1

@@ -22,6 +22,7 @@ import shutil
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import orjson
 from rocksdict import Options, Rdict, WriteBatch
@@ -42,9 +43,9 @@ class Checkpoint:
     commands: int
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
-    """One key's new value in a write, with its pending time before and after."""
+class Change(NamedTuple):
+    """One key's new value in a write, with its pending time before and after (a tuple:
+    one is built per changed key per checkpoint)."""
 
     encoded: bytes
     since: float | None
@@ -103,9 +104,11 @@ class PartitionStore:
     def write(self, changed: dict[bytes, Change], checkpoint: Checkpoint) -> None:
         """One atomic write of the changed values and the checkpoint."""
         batch = WriteBatch(raw_mode=True)
-        for key, change in changed.items():
-            batch.put(_STATE + key, change.encoded)
-            self._index(batch, key, change.since, change.since_before)
+        put = batch.put
+        for key, (encoded, since, before) in changed.items():
+            put(_STATE + key, encoded)
+            if since != before:  # most changes keep their pending time: no index write
+                self._index(batch, key, since, before)
         batch.put(_CHECKPOINT, _checkpoint_bytes(checkpoint))
         self.db.write(batch)
 
