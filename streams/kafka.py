@@ -11,10 +11,11 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import faust
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
@@ -253,3 +254,26 @@ def not_ready(described: Iterable[Mapping[str, Any]], wanted: Iterable[str]) -> 
         else:
             del why[name]
     return why
+
+
+class PartitionOwner(Protocol):
+    """A service that owns the partitions its consumer is assigned (the projection, the
+    export reader): it checkpoints what it holds before giving a partition up."""
+
+    async def release(self, revoked: list[TopicPartition]) -> None: ...
+
+    async def take(self, assigned: list[TopicPartition]) -> None: ...
+
+
+class OwnerRebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Hands a consumer's rebalance to its owner; aiokafka awaits both calls, so a
+    revocation waits until the owner has checkpointed."""
+
+    def __init__(self, owner: PartitionOwner) -> None:
+        self.owner = owner
+
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        await self.owner.release(list(revoked))
+
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        await self.owner.take(list(assigned))

@@ -35,17 +35,16 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 from mode import Service
 
-from streams.kafka import admin_client, bootstrap_servers
+from streams.kafka import OwnerRebalance, admin_client, bootstrap_servers
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -108,17 +107,6 @@ class ReadEvent:
 Sink = Callable[[str, ReadEvent], Awaitable[None]]
 
 
-class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, reader: EventsReader) -> None:
-        self.reader = reader
-
-    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
-        await self.reader.release(list(revoked))
-
-    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
-        await self.reader.take(list(assigned))
-
-
 class EventsReader(Service):
     """See the module docstring."""
 
@@ -175,7 +163,7 @@ class EventsReader(Service):
             max_poll_interval_ms=600_000,
         )
         await self._consumer.start()
-        self._consumer.subscribe([self.topic], listener=_Rebalance(self))
+        self._consumer.subscribe([self.topic], listener=OwnerRebalance(self))
 
     async def on_stop(self) -> None:
         if self._consumer is None:

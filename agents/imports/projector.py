@@ -39,13 +39,12 @@ import logging
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import KafkaError
@@ -61,7 +60,13 @@ from agents.imports.registry import SchemaRegistry, close_all, registry_for
 from agents.imports.store import Change, Checkpoint, PartitionStore
 from streams import metrics, topics
 from streams.dead_letters import note_dead_letter
-from streams.kafka import TopicSpec, admin_client, bootstrap_servers, declare_and_confirm
+from streams.kafka import (
+    OwnerRebalance,
+    TopicSpec,
+    admin_client,
+    bootstrap_servers,
+    declare_and_confirm,
+)
 from streams.messages import RequeueCommand
 from streams.priority import urgent_in_flight
 from streams.records import DeadLetter, PipelineError, Stage
@@ -159,17 +164,6 @@ class PendingItem:
     topic: str
 
 
-class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, projector: Projector) -> None:
-        self.projector = projector
-
-    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
-        await self.projector.release(list(revoked))
-
-    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
-        await self.projector.take(list(assigned))
-
-
 class Projector(Service):
     """See the module docstring."""
 
@@ -252,7 +246,7 @@ class Projector(Service):
         )
         await self._consumer.start()
         subscribed = [*self.partitions, *(self.commands_topic(t) for t in self.partitions)]
-        self._consumer.subscribe(subscribed, listener=_Rebalance(self))
+        self._consumer.subscribe(subscribed, listener=OwnerRebalance(self))
 
     async def on_stop(self) -> None:
         if self._consumer is not None:
