@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ import orjson  # noqa: E402
 from aiokafka import AIOKafkaProducer  # noqa: E402
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # noqa: E402
 
+from bench.common import start_simulator  # noqa: E402
 from tests.support.broker import free_port, kafka_broker  # noqa: E402
 
 PARTITIONS = 8
@@ -134,14 +134,8 @@ def run(keys: int) -> dict[str, object]:
         topic = f"bench-{uuid.uuid4().hex[:8]}-state-changelog"
         seed_s = asyncio.run(seed(servers, topic, keys))
         port = free_port()
-        sim = subprocess.Popen(
-            [sys.executable, "-m", "norce_simulator", "--port", str(port), "--no-history",
-             "--lead-time", "0.5", "--no-token-rate-limit"],
-            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+        sim = start_simulator(port, "--no-history", "--lead-time", "0.5", "--no-token-rate-limit")
         try:
-            time.sleep(2)
             out = subprocess.run(
                 [sys.executable, __file__, "--child", servers, topic, f"http://127.0.0.1:{port}"],
                 cwd=ROOT, capture_output=True, text=True, check=True,

@@ -38,6 +38,7 @@ import orjson  # noqa: E402
 from aiokafka import AIOKafkaProducer  # noqa: E402
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # noqa: E402
 
+from bench.common import start_simulator  # noqa: E402
 from tests.support.broker import free_port, kafka_broker  # noqa: E402
 
 PARTITIONS = 8
@@ -210,15 +211,9 @@ def run(keys: int, kind: str) -> dict[str, object]:
         topic = f"bench-{uuid.uuid4().hex[:8]}-state.{kind}"
         seed_s = asyncio.run(seed_state(servers, topic, keys, kind))
         port = free_port()
-        sim = subprocess.Popen(
-            [sys.executable, "-m", "norce_simulator", "--port", str(port), "--no-history",
-             "--no-token-rate-limit"],
-            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+        sim = start_simulator(port, "--no-history", "--no-token-rate-limit")
         try:
             url = f"http://127.0.0.1:{port}"
-            time.sleep(2)
             norce_seed_s = seed_norce(url, keys, kind)
             out = subprocess.run(
                 [sys.executable, __file__, "--child", servers, topic, url, kind],

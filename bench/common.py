@@ -4,6 +4,8 @@ worker launched without waiting for it, its views and its memory as /proc report
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -185,3 +187,27 @@ def latency_summary_ms(values: list[float]) -> dict[str, float | int]:
         "max_ms": round(max(values) * 1000, 1),
         "mean_ms": round(statistics.fmean(values) * 1000, 1),
     }
+
+
+def start_simulator(port: int, *args: str) -> subprocess.Popen[bytes]:
+    """The Norce simulator on ``port``, returned once it accepts connections (polled; it
+    fails when the process exits first or does not answer within 60 s)."""
+    sim = subprocess.Popen(
+        [sys.executable, "-m", "norce_simulator", "--port", str(port), *args],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        if sim.poll() is not None:
+            raise RuntimeError(f"the simulator exited with {sim.returncode} during start")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return sim
+        except OSError:
+            if time.monotonic() > deadline:
+                sim.terminate()
+                raise RuntimeError("the simulator did not answer within 60 s") from None
+            time.sleep(0.1)

@@ -44,7 +44,8 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 from mode import Service
 
-from streams.kafka import OwnerRebalance, admin_client, bootstrap_servers
+from streams.kafka import OwnerRebalance, admin_client, bootstrap_servers, partition_records
+from streams.kafka import consumer as changelog_consumer
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -270,29 +271,20 @@ class EventsReader(Service):
     async def _load_digests(self, partition: int) -> dict[bytes, bytes]:
         """The partition's digests from its changelog (the last record per key wins; a
         null value forgets the key)."""
-        reader = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap_servers(self.settings),
-            enable_auto_commit=False,
-            # Not "latest": the reset assign() schedules may land after seek_to_beginning.
-            auto_offset_reset="earliest",
-            max_partition_fetch_bytes=8 * 1024 * 1024,
-        )
+        reader = changelog_consumer(self.settings)
         await reader.start()
         held: dict[bytes, bytes] = {}
         try:
             tp = TopicPartition(self.changelog_topic, partition)
             reader.assign([tp])
             end = (await reader.end_offsets([tp]))[tp]
-            await reader.seek_to_beginning(tp)
-            while await reader.position(tp) < end:
-                fetched = await reader.getmany(tp, timeout_ms=1000, max_records=10_000)
-                for record in fetched.get(tp, []):
-                    if record.offset >= end or record.key is None:
-                        continue
-                    if record.value is None:
-                        held.pop(record.key, None)
-                    else:
-                        _put(held, record.key, record.value, self.max_digests)
+            async for record in partition_records(reader, tp, end):
+                if record.key is None:
+                    continue
+                if record.value is None:
+                    held.pop(record.key, None)
+                else:
+                    _put(held, record.key, record.value, self.max_digests)
         finally:
             await reader.stop()
         return held

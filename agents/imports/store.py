@@ -52,7 +52,8 @@ class Change(NamedTuple):
     since_before: float | None
 
 
-def _options() -> Options:
+def rocksdb_options() -> Options:
+    """Options of a local store: raw keys and values, small memtables."""
     options = Options(raw_mode=True)
     options.create_if_missing(True)
     # Small memtables: a worker holds several partitions, and RSS must stay bounded.
@@ -73,7 +74,7 @@ class PartitionStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = Rdict(str(path), _options())
+        self.db = Rdict(str(path), rocksdb_options())
         self.pending = sum(1 for _ in self._scan(_PENDING))
 
     @classmethod

@@ -28,9 +28,10 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer
-from rocksdict import Options, Rdict, WriteBatch
+from rocksdict import Rdict, WriteBatch
 
 from agents.imports import projection
+from agents.imports.store import rocksdb_options
 from agents.reconcile.rules import REPAIRABLE, Expected, Plan, Tally, expect, scope_of
 from norce.odata import ODataQuery
 from norce.query import ODataPage
@@ -53,14 +54,6 @@ class Outcome:
     duration_s: float
 
 
-def _options() -> Options:
-    options = Options(raw_mode=True)
-    options.create_if_missing(True)
-    options.set_write_buffer_size(8 * 1024 * 1024)
-    options.set_max_write_buffer_number(2)
-    return options
-
-
 class Scratch:
     """A throw-away RocksDB under ``path`` (removed on close)."""
 
@@ -69,7 +62,7 @@ class Scratch:
         if path.exists():
             shutil.rmtree(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = Rdict(str(path), _options())
+        self.db = Rdict(str(path), rocksdb_options())
 
     def close(self) -> None:
         self.db.close()
