@@ -16,6 +16,7 @@ import faust
 
 import streams.codecs  # noqa: F401  (registers the "orjson" codec with Faust)
 from streams import gc_tuning
+from streams.errors import ConfigError
 from streams.kafka import TopicSpec, declare_and_confirm
 from streams.own_topics import Registrable, StrictAssignor, collect
 from streams.secrets_check import check_secrets, ops_token_warning
@@ -35,6 +36,8 @@ class ServiceApp(faust.App):  # type: ignore[misc]
         # Faust logs a warning and runs on without the module: a worker missing its
         # views or agents (e.g. after a config error) must not look healthy. Fail.
         error = sys.exc_info()[1]
+        if isinstance(error, ConfigError):
+            raise error  # the command line prints it as it is, without a traceback
         raise RuntimeError(f"importing {name} failed: {error}") from error
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -2,19 +2,78 @@
 
 ``norce-sync worker`` starts a worker; the project's own commands (``simulator``,
 ``full-import``, ``jobs``, ``dlq``) are Faust app commands registered in :mod:`agents`.
+``norce-sync config check [FILE]`` validates a config (the settings and the sync config
+file) without a broker.
+
+A config mistake is reported the same way by every command: one ``file: path: problem``
+line per problem on stderr and exit status 78 (``EX_CONFIG``), never a traceback.
 """
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Sequence
 
-def main() -> None:
-    from streams.main import app
+from pydantic import ValidationError
 
-    # Faust takes the app's origin from argv[0] when none is set; "norce-sync" is no
-    # module, and autodiscovery would fail to import it. (Set as Faust's prepare_app does.)
-    if app.conf.origin is None:
-        app.conf._origin = "streams.main"
-    app.main()
+from streams.errors import EXIT_CONFIG, ConfigError
+from streams.settings import ENV_PREFIX
+
+
+def _settings_problems(error: ValidationError) -> ConfigError:
+    lines = []
+    for problem in error.errors(include_url=False, include_input=False):
+        name = ".".join(str(part) for part in problem["loc"])
+        lines.append(f"environment: {ENV_PREFIX}{name.upper()}: {problem['msg']}")
+    return ConfigError("\n".join(lines))
+
+
+def _config_cause(error: BaseException) -> ConfigError | None:
+    """The config error behind ``error`` (Faust and pydantic wrap what modules raise)."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ConfigError):
+            return current
+        if isinstance(current, ValidationError) and current.title == "Settings":
+            return _settings_problems(current)
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _config_check(args: Sequence[str]) -> int:
+    """``config check [FILE]``: build the app (which loads and validates every binding,
+    mapping and hook) and say what the config holds; no broker is contacted."""
+    if args:
+        os.environ[f"{ENV_PREFIX}CONFIG_FILE"] = args[0]
+    from streams.main import app, settings
+
+    app.discover()
+    print(f"{settings.config_file}: valid")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if args[:2] == ["config", "check"]:
+            sys.exit(_config_check(args[2:]))
+        from streams.main import app
+
+        # Faust takes the app's origin from argv[0] when none is set; "norce-sync" is no
+        # module, and autodiscovery would fail to import it. (Set as Faust's prepare_app
+        # does.)
+        if app.conf.origin is None:
+            app.conf._origin = "streams.main"
+        app.main()
+    except Exception as exc:
+        problem = _config_cause(exc)
+        if problem is None:
+            raise
+        print(str(problem), file=sys.stderr)
+        sys.exit(EXIT_CONFIG)
 
 
 if __name__ == "__main__":

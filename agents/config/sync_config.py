@@ -49,6 +49,7 @@ from pydantic import (
 from pydantic_core import core_schema
 
 from agents.config.mapping import KEY_FIELDS, FieldSpec, Mapper
+from streams.errors import ConfigError
 from streams.records import Kind
 
 __all__ = [
@@ -67,10 +68,6 @@ __all__ = [
 ]
 
 TargetKind = Literal["sku", "price", "stock", "customer"]
-
-
-class ConfigError(ValueError):
-    """The config file is missing, unreadable or invalid; the message says where."""
 
 
 # --- schedules ---------------------------------------------------------------------------
