@@ -3,15 +3,13 @@ on one ``file: path: problem`` line, no traceback, exit status 78 (EX_CONFIG).""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from streams.errors import EXIT_CONFIG
 from tests.support.broker import ROOT
+from tests.support.cli import norce_sync
 
 pytestmark = pytest.mark.e2e
 
@@ -31,17 +29,6 @@ MISTAKES = (
     "inputs.0.mapping.fields.PartNo: Extra inputs are not permitted",
     "inputs.0.owned_fields: Field required",
 )
-
-
-def norce_sync(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "streams", *args],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 @pytest.mark.parametrize(
