@@ -43,7 +43,7 @@ def test_every_mistake_is_listed_without_a_traceback(tmp_path: Path, command: li
     # A broker that is never reached: the config is checked before anything connects.
     env = {
         "NORCE_SYNC_CONFIG_FILE": str(config),
-        "NORCE_SYNC_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9",
+        "NORCE_SYNC_BROKER": "kafka://127.0.0.1:9",
     }
 
     done = norce_sync(*args, env=env)
