@@ -73,16 +73,10 @@ class TokenProvider:
         self._lock = asyncio.Lock()
         self._token: str | None = None
         self._refresh_at = 0.0
-        self._expires_at = 0.0
         self.fetch_count = 0  # token endpoint round-trips that produced a token
 
     def __repr__(self) -> str:  # never show the token or the secret
         return f"TokenProvider(url={self._token_url!r}, client_id={self._credentials.client_id!r})"
-
-    @property
-    def expires_at(self) -> float:
-        """Clock time at which the cached token expires (0 when there is none)."""
-        return self._expires_at
 
     def _fresh(self) -> bool:
         return self._token is not None and self._clock() < self._refresh_at
@@ -108,7 +102,7 @@ class TokenProvider:
         if stale is not None and self._token != stale:
             return  # already replaced by a concurrent refresh: keep the new one
         self._token = None
-        self._refresh_at = self._expires_at = 0.0
+        self._refresh_at = 0.0
 
     async def _fetch(self) -> str:
         token = await call_with_retries(
@@ -122,7 +116,6 @@ class TokenProvider:
         lifetime = max(0.0, token.expires_in)
         early = min(self._skew, lifetime / 2)
         self._token = token.access_token.get_secret_value()
-        self._expires_at = now + lifetime
         self._refresh_at = now + lifetime - early
         self.fetch_count += 1
         log.info("fetched a Norce access token valid for %.0fs", lifetime)

@@ -107,7 +107,3 @@ def create_app(settings: Settings, *, autodiscover: bool | list[str] = False) ->
     )
     app.settings = settings  # type: ignore[attr-defined]  # agents read their settings here
     return app
-
-
-def app_settings(app: faust.App) -> Settings:
-    return app.settings  # type: ignore[attr-defined, no-any-return]
