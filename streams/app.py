@@ -8,6 +8,7 @@ with the same factory so that every process is configured the same way.
 from __future__ import annotations
 
 import logging
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,16 @@ class ServiceApp(faust.App):  # type: ignore[misc]
         )
 
 
+def canonical_url(settings: Settings) -> str:
+    """Where other workers reach this one's web server (``web_url``, else derived)."""
+    if settings.web_url:
+        return settings.web_url.rstrip("/")
+    host = settings.web_host
+    if host in ("0.0.0.0", "::", ""):
+        host = socket.getfqdn()
+    return f"http://{host}:{settings.web_port}"
+
+
 def create_app(settings: Settings, *, autodiscover: bool | list[str] = False) -> ServiceApp:
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
     app = ServiceApp(
@@ -90,6 +101,7 @@ def create_app(settings: Settings, *, autodiscover: bool | list[str] = False) ->
         web_host=settings.web_host,
         web_port=settings.web_port,
         web_bind=settings.web_host,
+        canonical_url=canonical_url(settings),
         autodiscover=autodiscover,
         # Tables recover from their changelogs; standbys make a failover quicker.
         table_standby_replicas=1,

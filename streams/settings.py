@@ -70,6 +70,12 @@ class Settings(BaseSettings):
         description="Address the worker's web server binds to; not loopback: set `ops_token`.",
     )
     web_port: int = Field(6066, description="Port of the worker's web server.")
+    web_url: str | None = Field(
+        None,
+        description="Address other workers reach this worker's web server at (a view asked "
+        "for an item another worker owns forwards there); default `http://<web_host>:"
+        "<web_port>`, with this host's name when `web_host` is `0.0.0.0`.",
+    )
     processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
         "at_least_once", description="Faust processing guarantee."
     )

@@ -15,22 +15,10 @@ from typing import Any
 import orjson
 
 from agents.config.sync_config import InputBinding
-from agents.imports import projection
+from agents.imports import positions, projection
 from agents.imports.cdc import NotAChange, decoder_for
 from norce.imports import IMPORT_KIND, connect_header
 from streams.records import PipelineError, Stage
-
-# The stored version is [source.ts_ms, *position]; what each position part is, per
-# connector (README "Accepted input forms").
-POSITION_PARTS: dict[str, tuple[str, ...]] = {
-    "postgresql": ("lsn",),
-    "mysql": ("binlog file number", "pos", "row"),
-    "mariadb": ("binlog file number", "pos", "row"),
-    "sqlserver": ("commit_lsn high", "commit_lsn low", "change_lsn high", "change_lsn low",
-                  "event_serial_no"),
-    "oracle": ("commit_scn", "scn", "transaction.total_order"),
-    "mongodb": ("oplog second", "ord"),
-}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -100,13 +88,6 @@ def _connector(value: bytes | None) -> str | None:
     return connector if isinstance(connector, str) else None
 
 
-def _version(parts: list[Any], connector: str | None) -> dict[str, Any]:
-    names = POSITION_PARTS.get(connector or "", ())
-    if len(names) != len(parts) - 1:
-        return {"ts_ms": parts[0], "position": parts[1:]} if parts else {}
-    return {"ts_ms": parts[0], **dict(zip(names, parts[1:], strict=True))}
-
-
 def dry_run(binding: InputBinding, sample: Sample) -> Outcome:
     """The outcome of one record, as the projection's fold decides it."""
     try:
@@ -132,7 +113,7 @@ def dry_run(binding: InputBinding, sample: Sample) -> Outcome:
     return Outcome(
         state_key=mapped.state_key,
         deleted=mapped.deleted,
-        version=_version(list(mapped.version), _connector(sample.value)),
+        version=positions.named(list(mapped.version), _connector(sample.value)),
         row=mapped.row,
     )
 

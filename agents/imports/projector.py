@@ -676,6 +676,19 @@ class Projector(Service):
                     if value is not None and projection.is_pending(value)
                 ]
 
+    async def lookup(
+        self, binding: InputBinding, key: bytes
+    ) -> tuple[int, projection.Value] | None:
+        """The key's value and input partition, when a partition of the binding that this
+        worker owns holds it (the batch in progress included)."""
+        async with self._lock:
+            for owned in self.owned.values():
+                if owned.binding.pair == binding.pair:
+                    value, _ = owned.current(key)
+                    if value is not None:
+                        return owned.input.partition, value
+        return None
+
     def pending_count(self, binding: InputBinding) -> int:
         return sum(o.store.pending for o in self.owned.values() if o.binding.pair == binding.pair)
 

@@ -55,6 +55,38 @@ async def read_to_end(settings: Settings, topic: str) -> AsyncIterator[ConsumerR
         await c.stop()
 
 
+async def read_at(
+    settings: Settings, topic: str, refs: Iterable[tuple[int, int]], *, timeout_s: float = 10.0
+) -> dict[tuple[int, int], bytes]:
+    """The values of the records at these (partition, offset) refs, with one consumer; a
+    ref the topic no longer holds (retention) or that is not read in time is left out."""
+    wanted = sorted(set(refs))
+    found: dict[tuple[int, int], bytes] = {}
+    if not wanted:
+        return found
+    c = consumer(settings)
+    await c.start()
+    try:
+        tps = {p: TopicPartition(topic, p) for p, _ in wanted}
+        c.assign(list(tps.values()))
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        for partition, offset in wanted:
+            tp = tps[partition]
+            c.seek(tp, offset)
+            while asyncio.get_running_loop().time() < deadline:
+                batch = await c.getmany(tp, timeout_ms=500, max_records=1)
+                records = batch.get(tp, [])
+                if records:
+                    if records[0].offset == offset and records[0].value is not None:
+                        found[(partition, offset)] = records[0].value
+                    break  # a later offset: this one is gone (deleted by retention)
+                if await c.position(tp) > offset:
+                    break
+    finally:
+        await c.stop()
+    return found
+
+
 async def read_jobs(settings: Settings, changelog_topic: str) -> list[JobRecord]:
     """The jobs table as its changelog holds it: the last value per batch id."""
     latest: dict[bytes, bytes | None] = {}

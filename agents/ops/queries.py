@@ -128,6 +128,7 @@ class BacklogReport(BaseModel):
     worker: str
     at: float
     counts: dict[str, dict[str, float]]
+    url: str | None = None  # the owner's web address (item views ask it); None before 0.2
 
 
 def group_backlog(

@@ -97,6 +97,7 @@ app.web.web_app.middlewares.append(ops_auth)
 # -- what the views read -----------------------------------------------------------------
 
 WORKER_ID = f"{socket.gethostname()}:{settings.web_port}"
+WORKER_URL = str(app.conf.canonical_url).rstrip("/")
 # Compacted and short-lived: only the latest report per partition matters.
 backlog_reports = app.topic(
     f"{settings.app_id}-ops-backlog",
@@ -130,7 +131,9 @@ async def report_backlog() -> None:
     now = time.time()
     reports = projector.backlog()
     for partition, counts in reports.items():
-        report = BacklogReport(partition=partition, worker=WORKER_ID, at=now, counts=counts)
+        report = BacklogReport(
+            partition=partition, worker=WORKER_ID, at=now, counts=counts, url=WORKER_URL
+        )
         await backlog_reports.send(key=str(partition).encode(), value=report.model_dump())
 
 

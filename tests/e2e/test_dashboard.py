@@ -89,6 +89,16 @@ async def test_dashboard_shows_a_job_from_submission_to_completion(
                 reconciled = page.locator("#reconcile-erp-price")
                 await expect(reconciled.locator(".badge")).to_have_text("matching", timeout=20_000)
                 await expect(reconciled.locator("td.num").nth(1)).to_have_text("3")
+
+                # The search box traces one item from its state to what Norce holds.
+                await page.fill("#item-key", "SKU-001|STD|1")
+                await page.click("#item-form button")
+                result = page.locator("#item-result")
+                await expect(result).to_contain_text("erp|price|SKU-001|STD|1", timeout=20_000)
+                await expect(result).to_contain_text('"PriceSale":11,')
+                await expect(result).to_contain_text("pending  no")
+                await expect(result).to_contain_text("succeeded")
+                await expect(result).to_contain_text("Norce    matching")
                 await expect(page.locator("#error")).to_have_text("")
                 assert errors == []
                 await browser.close()

@@ -90,9 +90,11 @@ async def start_worker(module: str, env: dict[str, str], log: Path) -> WorkerPro
     return await asyncio.to_thread(worker.start)
 
 
-async def delta_status(worker: WorkerProcess, source: str, kind: str) -> dict[str, Any]:
+async def delta_status(
+    worker: WorkerProcess, source: str, kind: str, *, headers: dict[str, str] | None = None
+) -> dict[str, Any]:
     async with httpx.AsyncClient(timeout=30) as client:
-        response = await client.get(f"{worker.url}/delta/{source}/{kind}")
+        response = await client.get(f"{worker.url}/delta/{source}/{kind}", headers=headers)
         response.raise_for_status()
         return response.json()  # type: ignore[no-any-return]
 
