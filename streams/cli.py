@@ -2,8 +2,7 @@
 
 ``norce-sync worker`` starts a worker; the project's own commands (``simulator``,
 ``full-import``, ``jobs``, ``dlq``) are Faust app commands registered in :mod:`agents`.
-``norce-sync config check [FILE]`` validates a config (the settings and the sync config
-file) without a broker.
+``norce-sync config check [FILE]`` (``agents.ops.config_cli``) validates a config.
 
 A config mistake is reported the same way by every command: one ``file: path: problem``
 line per problem on stderr and exit status 78 (``EX_CONFIG``), never a traceback.
@@ -43,23 +42,19 @@ def _config_cause(error: BaseException) -> ConfigError | None:
     return None
 
 
-def _config_check(args: Sequence[str]) -> int:
-    """``config check [FILE]``: build the app (which loads and validates every binding,
-    mapping and hook) and say what the config holds; no broker is contacted."""
-    if args:
-        os.environ[f"{ENV_PREFIX}CONFIG_FILE"] = args[0]
-    from streams.main import app, settings
-
-    app.discover()
-    print(f"{settings.config_file}: valid")
-    return 0
+def _point_at_config(args: Sequence[str]) -> None:
+    """``config check FILE``: the app loads FILE (its modules validate the config as they
+    are imported), so a broken FILE is reported like the worker's own config."""
+    rest = [a for a in args[2:] if not a.startswith("-")]
+    if rest:
+        os.environ[f"{ENV_PREFIX}CONFIG_FILE"] = rest[0]
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         if args[:2] == ["config", "check"]:
-            sys.exit(_config_check(args[2:]))
+            _point_at_config(args)
         from streams.main import app
 
         # Faust takes the app's origin from argv[0] when none is set; "norce-sync" is no

@@ -87,13 +87,13 @@ class item(OpsCommand):
             async with httpx.AsyncClient(timeout=60) as http:
                 answer = await http.get(url, headers=headers)
         except httpx.HTTPError as error:
-            raise click.ClickException(f"no worker answered at {base}: {error}") from None
+            raise SystemExit(f"error: no worker answered at {base}: {error}") from None
         if answer.status_code != 200:
             try:
                 detail = answer.json().get("error", answer.text)
             except ValueError:
                 detail = answer.text
-            raise click.ClickException(f"{answer.status_code}: {detail}")
+            raise SystemExit(f"error: {answer.status_code}: {detail}")
         if as_json or self.json:
             self.emit(answer.json())
         else:

@@ -30,7 +30,7 @@ async def last_records(topic: str, count: int) -> list[Sample]:
         samples: list[tuple[int, Sample]] = []
         tps = await partitions_of(reader, topic)
         if not tps:
-            raise click.ClickException(f"topic {topic!r} does not exist")
+            raise SystemExit(f"error: topic {topic!r} does not exist")
         reader.assign(tps)
         ends = await reader.end_offsets(tps)
         starts = await reader.beginning_offsets(tps)
@@ -58,7 +58,7 @@ def _file_samples(path: Path) -> list[Sample]:
     try:
         return list(samples_from_lines(path.read_bytes().splitlines()))
     except OSError as exc:
-        raise click.ClickException(f"{path}: {exc.strerror}") from None
+        raise SystemExit(f"error: {path}: {exc.strerror}") from None
 
 
 def _print_outcome(number: int, outcome: dict[str, Any]) -> None:
@@ -102,7 +102,7 @@ class map_(OpsCommand):
         binding = next((b for b in config.inputs if b.topic == topic), None)
         if binding is None:
             known = ", ".join(b.topic for b in config.inputs) or "none"
-            raise click.ClickException(f"no input binds topic {topic!r} (inputs: {known})")
+            raise SystemExit(f"error: no input binds topic {topic!r} (inputs: {known})")
         samples: Iterable[Sample]
         if from_topic is not None:
             samples = await last_records(topic, from_topic)
