@@ -150,6 +150,9 @@ $PY -m streams full-import --source erp --kind price || true
 
 echo "== jobs =="
 $PY -m streams jobs --limit 15
+
+echo "== one item, from its source change to Norce =="
+$PY -m streams item --source erp --kind price --worker "http://127.0.0.1:$WEB_PORT" 'SKU-00001|STD|1' || true
 cat <<EOF2
 
 Where to look next:
@@ -157,7 +160,8 @@ Where to look next:
   jobs, backlog, DLQ   http://127.0.0.1:$WEB_PORT/jobs/  /pending/  /dlq/  /metrics
   Norce (simulated)    http://127.0.0.1:$SIM_PORT/_sim/stats  and  /_sim/items/price
   target topics        out.search.sku, out.marketplace.sku (enriched from Query)
-  command line         .venv/bin/norce-sync jobs | dlq list | full-import --help
+  command line         .venv/bin/norce-sync jobs | dlq list | full-import --help | item --help
+  trace an item        .venv/bin/norce-sync item --source erp --kind price 'SKU-00002|STD|1' 
   logs                 $logs/worker.log, $logs/simulator.log
 Deltas keep running every 30 s; press Ctrl-C to stop.
 EOF2

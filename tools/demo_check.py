@@ -131,6 +131,11 @@ class DemoCheck:
             lambda: self.views_report(full_job),
             self.timeout,
         )
+        await wait_for(
+            "/items/ traces a price the full import carried, with what Norce holds",
+            self.item_traced,
+            self.timeout,
+        )
         topics = await wait_for(
             "records arrive on every example target's topics", self.targets_written, self.timeout
         )
@@ -250,6 +255,13 @@ class DemoCheck:
         await self.worker_json("/pending/")
         await self.worker_json("/dlq/")
         return True, f"/jobs/: {seen}"
+
+    async def item_traced(self) -> tuple[bool, str]:
+        trace = await self.worker_json("/items/erp/price/SKU-00001|STD|1")
+        carried = [j for j in trace["jobs"] if j["mode"] == "full" and j["status"] == "succeeded"]
+        if not carried or not trace["norce"].get("found"):
+            return False, f"jobs {trace['jobs']}, Norce {trace['norce']}"
+        return True, f"{trace['state_key']}: Norce {trace['norce']}"
 
     async def targets_written(self) -> tuple[bool, str]:
         servers = self.settings.broker.removeprefix("kafka://")
