@@ -16,7 +16,8 @@ import faust
 
 import streams.codecs  # noqa: F401  (registers the "orjson" codec with Faust)
 from streams import gc_tuning
-from streams.kafka import TopicSpec, declare_and_confirm
+from streams.kafka import TopicSpec, bootstrap_servers, declare_and_confirm
+from streams.kafka_security import check_broker_access, faust_credentials
 from streams.own_topics import Registrable, StrictAssignor, collect
 from streams.secrets_check import check_secrets, ops_token_warning
 from streams.settings import Settings
@@ -50,6 +51,9 @@ class ServiceApp(faust.App):  # type: ignore[misc]
 
     async def on_first_start(self) -> None:
         check_secrets(self.settings)  # raises before anything is started
+        # A refused password or an untrusted certificate: one line naming the setting,
+        # not a worker retrying forever.
+        await check_broker_access(self.settings, bootstrap_servers(self.settings))
         if self.settings.gc_young_threshold:
             # the start-up heap is built by now: freeze it out of collections
             gc_tuning.tune(self.settings.gc_young_threshold)
@@ -77,6 +81,7 @@ def create_app(settings: Settings, *, autodiscover: bool | list[str] = False) ->
     app = ServiceApp(
         settings.app_id,
         broker=settings.broker,
+        broker_credentials=faust_credentials(settings),
         store=settings.store_url,
         datadir=str(Path(settings.data_dir) / "{conf.name}"),
         topic_partitions=settings.topic_partitions,

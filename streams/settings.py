@@ -106,6 +106,49 @@ class Settings(BaseSettings):
         "answers 503 while it cannot.",
     )
 
+    # Kafka security (streams/kafka_security.py): every Kafka client takes these
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT",
+        description="How clients talk to the brokers: `PLAINTEXT`, `SSL` (TLS, optionally "
+        "mTLS with `kafka_ssl_certfile`), `SASL_PLAINTEXT` or `SASL_SSL` (managed Kafka).",
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        "SCRAM-SHA-512",
+        description="SASL mechanism for the `SASL_*` protocols (Confluent Cloud: `PLAIN`).",
+    )
+    kafka_sasl_username: str = Field(
+        "", description="SASL user name (Confluent Cloud: the API key)."
+    )
+    kafka_sasl_password: SecretStr = Field(
+        SecretStr(""),
+        description="SASL password (secret; Confluent Cloud: the API secret). Environment, "
+        "secret file in `secrets_dir`, or `kafka_sasl_password_file`.",
+    )
+    kafka_sasl_password_file: Path | None = Field(
+        None,
+        description="File holding the SASL password (used when `kafka_sasl_password` is "
+        "empty; surrounding whitespace is stripped).",
+    )
+    kafka_ssl_cafile: Path | None = Field(
+        None,
+        description="PEM file of the CA(s) that signed the brokers' certificates; empty "
+        "trusts the system's CAs (right for Confluent Cloud, MSK, Redpanda Cloud).",
+    )
+    kafka_ssl_certfile: Path | None = Field(
+        None, description="Client certificate (PEM) for mTLS (Aiven, MSK with mTLS)."
+    )
+    kafka_ssl_keyfile: Path | None = Field(
+        None, description="Private key (PEM) of `kafka_ssl_certfile`."
+    )
+    kafka_ssl_key_password: SecretStr = Field(
+        SecretStr(""), description="Password of an encrypted `kafka_ssl_keyfile` (secret)."
+    )
+    kafka_ssl_check_hostname: bool = Field(
+        True,
+        description="Check that a broker's certificate names the host connected to. Turn "
+        "off only for a lab broker whose certificate lacks the name.",
+    )
+
     # Norce
     norce_base_url: str | None = Field(
         "http://127.0.0.1:8300",
