@@ -17,12 +17,14 @@ import faust
 import streams.codecs  # noqa: F401  (registers the "orjson" codec with Faust)
 from streams import gc_tuning
 from streams.kafka import TopicSpec, bootstrap_servers, declare_and_confirm
-from streams.kafka_security import check_broker_access, faust_credentials
+from streams.kafka_security import KafkaAccessRefused, check_broker_access, faust_credentials
 from streams.own_topics import Registrable, StrictAssignor, collect
 from streams.secrets_check import check_secrets, ops_token_warning
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
+
+EXIT_CONFIG = 78  # sysexits' EX_CONFIG: a setting is wrong, restarting will not help
 
 
 class ServiceApp(faust.App):  # type: ignore[misc]
@@ -51,9 +53,13 @@ class ServiceApp(faust.App):  # type: ignore[misc]
 
     async def on_first_start(self) -> None:
         check_secrets(self.settings)  # raises before anything is started
-        # A refused password or an untrusted certificate: one line naming the setting,
-        # not a worker retrying forever.
-        await check_broker_access(self.settings, bootstrap_servers(self.settings))
+        # A refused password or an untrusted certificate: one line naming the setting
+        # and an exit, not a traceback or a worker retrying forever.
+        try:
+            await check_broker_access(self.settings, bootstrap_servers(self.settings))
+        except KafkaAccessRefused as refused:
+            log.critical("refusing to start: %s", refused)
+            raise SystemExit(EXIT_CONFIG) from None
         if self.settings.gc_young_threshold:
             # the start-up heap is built by now: freeze it out of collections
             gc_tuning.tune(self.settings.gc_young_threshold)

@@ -11,12 +11,15 @@ There is no fallback to skipping: when none of these works the session fails.
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 KAFKA_SH = ROOT / "tools" / "kafka" / "kafka.sh"
@@ -78,6 +81,65 @@ def _local_broker() -> Iterator[str]:
     script_up(KAFKA_SH, env, BrokerUnavailable("local Kafka broker failed to start"))
     try:
         yield f"127.0.0.1:{port}"
+    finally:
+        subprocess.run([str(KAFKA_SH), "down"], env=env, capture_output=True)
+
+
+@dataclass(frozen=True)
+class SecuredBroker:
+    """A broker whose ``servers`` listener is SASL_SSL with SCRAM-SHA-512 (TLS by a CA of
+    its own); ``plaintext`` is its plaintext listener, for checks only."""
+
+    servers: str
+    plaintext: str
+    username: str
+    password: str
+    cafile: Path
+
+    def env(self, **changes: str) -> dict[str, str]:
+        """The worker's settings for this broker (``changes`` override by name)."""
+        env = {
+            "NORCE_SYNC_BROKER": f"kafka://{self.servers}",
+            "NORCE_SYNC_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+            "NORCE_SYNC_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+            "NORCE_SYNC_KAFKA_SASL_USERNAME": self.username,
+            "NORCE_SYNC_KAFKA_SASL_PASSWORD": self.password,
+            "NORCE_SYNC_KAFKA_SSL_CAFILE": str(self.cafile),
+        }
+        return {**env, **changes}
+
+    def settings(self) -> Any:
+        from streams.settings import Settings
+
+        values = {k.removeprefix("NORCE_SYNC_").lower(): v for k, v in self.env().items()}
+        return Settings(**values)
+
+
+@contextmanager
+def secured_broker() -> Iterator[SecuredBroker]:
+    """A local broker (tools/kafka) with a SASL_SSL listener, for this session; fails when
+    it cannot start (never a fallback to plaintext)."""
+    port, controller_port, sasl_port = free_port(), free_port(), free_port()
+    data = Path(tempfile.mkdtemp(prefix="norce-sync-kafka-secured-"))
+    password = secrets.token_hex(16)
+    env = {
+        **os.environ,
+        "KAFKA_PORT": str(port),
+        "KAFKA_CONTROLLER_PORT": str(controller_port),
+        "KAFKA_SASL_SSL_PORT": str(sasl_port),
+        "KAFKA_SASL_USER": "norce-sync-test",
+        "KAFKA_SASL_PASSWORD": password,
+        "KAFKA_DATA_DIR": str(data),
+    }
+    script_up(KAFKA_SH, env, BrokerUnavailable("secured Kafka broker failed to start"))
+    try:
+        yield SecuredBroker(
+            servers=f"localhost:{sasl_port}",
+            plaintext=f"127.0.0.1:{port}",
+            username="norce-sync-test",
+            password=password,
+            cafile=data / "tls" / "ca.pem",
+        )
     finally:
         subprocess.run([str(KAFKA_SH), "down"], env=env, capture_output=True)
 
