@@ -19,7 +19,7 @@ from streams import gc_tuning
 from streams.kafka import TopicSpec, bootstrap_servers, declare_and_confirm
 from streams.kafka_security import KafkaAccessRefused, check_broker_access, faust_credentials
 from streams.own_topics import Registrable, StrictAssignor, collect
-from streams.secrets_check import check_secrets, ops_token_warning
+from streams.secrets_check import InsecureSettings, check_secrets, check_web_exposure
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -52,19 +52,20 @@ class ServiceApp(faust.App):  # type: ignore[misc]
         self._registered.extend(items)
 
     async def on_first_start(self) -> None:
-        check_secrets(self.settings)  # raises before anything is started
-        # A refused password or an untrusted certificate: one line naming the setting
-        # and an exit, not a traceback or a worker retrying forever.
+        # Before anything is started. A demo secret, an ops surface open to other hosts,
+        # a refused Kafka password or an untrusted certificate: one line naming the
+        # setting and an exit, not a traceback or a worker retrying forever.
         try:
+            check_secrets(self.settings)
+            check_web_exposure(self.settings)
             await check_broker_access(self.settings, bootstrap_servers(self.settings))
-        except KafkaAccessRefused as refused:
-            log.critical("refusing to start: %s", refused)
+        except (InsecureSettings, KafkaAccessRefused) as refused:
+            text = str(refused).removeprefix("refusing to start: ")
+            log.critical("refusing to start: %s", text)
             raise SystemExit(EXIT_CONFIG) from None
         if self.settings.gc_young_threshold:
             # the start-up heap is built by now: freeze it out of collections
             gc_tuning.tune(self.settings.gc_young_threshold)
-        if warning := ops_token_warning(self.settings):
-            log.warning(warning)
         await super().on_first_start()
 
     async def on_start(self) -> None:

@@ -83,6 +83,11 @@ class Settings(BaseSettings):
         PROJECT_ROOT / "config" / "example.yaml",
         description="Sync config: sources, inputs, mappings, schedules and targets.",
     )
+    hook_files_anywhere: bool = Field(
+        False,
+        description="Allow `file.py:function` hooks outside the sync config's folder "
+        "(absolute or `../` paths); off, such a config is refused at start.",
+    )
     dlq_topic: str = Field("norce-sync.dlq", description="Dead-letter topic.")
     log_format: Literal["text", "json"] = Field("text", description="Log line format.")
     log_level: str = Field("info", description="Log level.")
