@@ -1,11 +1,12 @@
 """How the tests get a real Kafka broker.
 
 1. ``KAFKA_BOOTSTRAP_SERVERS`` when set (an existing cluster or one started by CI);
-2. otherwise testcontainers' Kafka (KRaft) when a Docker engine answers;
-3. otherwise the local broker from ``tools/kafka`` (jars from Maven Central), started once
+2. otherwise the local broker from ``tools/kafka`` (jars from Maven Central), started once
    per test session on a free port and stopped at the end, also if pytest is killed.
 
-There is no fallback to skipping: when none of these works the session fails.
+The secured tests always start their own ``tools/kafka`` broker with a SASL_SSL listener
+(:func:`secured_broker`). There is no fallback to skipping: when none of these works the
+session fails. (No Docker path: see the README, "Kafka".)
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 KAFKA_SH = ROOT / "tools" / "kafka" / "kafka.sh"
-KAFKA_IMAGE = os.environ.get("KAFKA_IMAGE", "apache/kafka:4.4.0")
 
 
 class BrokerUnavailable(RuntimeError):
@@ -34,25 +34,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def docker_answers() -> bool:
-    try:
-        import docker  # testcontainers brings the Docker SDK
-
-        client = docker.from_env(timeout=3)
-        client.ping()
-        return True
-    except Exception:
-        return False
-
-
-@contextmanager
-def _testcontainers_broker() -> Iterator[str]:
-    from testcontainers.kafka import KafkaContainer
-
-    with KafkaContainer(KAFKA_IMAGE).with_kraft() as kafka:
-        yield kafka.get_bootstrap_server()
 
 
 def script_up(script: Path, env: dict[str, str], failure: RuntimeError) -> None:
@@ -179,9 +160,6 @@ def kafka_broker() -> Iterator[str]:
     configured = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     if configured:
         yield configured
-    elif docker_answers():
-        with _testcontainers_broker() as servers:
-            yield servers
     else:
         with _local_broker() as servers:
             yield servers
