@@ -83,3 +83,13 @@ def test_ssl_only_and_hostname_check_off(tmp_path: Path) -> None:
     broken = settings(kafka_security_protocol="SSL", kafka_ssl_cafile=tmp_path / "none.pem")
     with pytest.raises(KafkaAccessRefused, match="NORCE_SYNC_KAFKA_SSL_CAFILE"):
         client_security(broken)
+
+
+def test_a_password_from_its_file_is_scrubbed_from_logs(tmp_path: Path) -> None:
+    from streams.logging import Scrubber, secret_values
+
+    secret = tmp_path / "kafka-password"
+    secret.write_text("file-kafka-password-42\n")
+    s = settings(kafka_security_protocol="SASL_SSL", kafka_sasl_password_file=secret)
+    scrub = Scrubber(secret_values(s))
+    assert "file-kafka-password-42" not in scrub("login with file-kafka-password-42 failed")
