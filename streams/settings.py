@@ -191,7 +191,7 @@ class Settings(BaseSettings):
     ops_token: SecretStr | None = Field(
         None,
         description="When set, ops views require `Authorization: Bearer <token>` (secret). "
-        "A worker whose web host is not loopback says so at start when it is not set.",
+        "A worker whose web host is not loopback refuses to start without it.",
     )
     ops_backlog_interval_s: float = Field(
         5.0,

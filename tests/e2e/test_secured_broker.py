@@ -6,41 +6,33 @@ with one line naming the setting, never its value."""
 
 from __future__ import annotations
 
-import asyncio
-import shutil
 import subprocess
 from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 from aiokafka.errors import KafkaConnectionError
 
 from norce_simulator import SimulatorConfig, SimulatorServer
 from streams.kafka import producer
 from streams.settings import Settings
-from tests.support.broker import ROOT, SecuredBroker
+from tests.support.broker import SecuredBroker
 from tests.support.debezium import PRICE_KEY, envelope, key_bytes, price_row
 from tests.support.kafka import produce, read_all
-from tests.support.stack import NEVER, SECRETS, trigger_delta, wait_until
+from tests.support.stack import (
+    SECRETS,
+    start_worker,
+    trigger_delta,
+    wait_until,
+    worker_env,
+    write_export_config,
+)
 from tests.support.worker import WorkerProcess
 
 pytestmark = pytest.mark.e2e
 
 PART_NOS = ["SKU-S1", "SKU-S2"]
 SKU_EVENTS = ("SkuChangedNotification", "SkuPriceChangedNotification")
-
-
-def write_config(tmp_path: Path, unique: str) -> tuple[Path, str]:
-    """The example config with its export targets and only the ERP price input."""
-    data = yaml.safe_load((ROOT / "config" / "example.yaml").read_text())
-    data["inputs"] = [i for i in data["inputs"] if i["source"] == "erp" and i["kind"] == "price"]
-    topic = f"erp.public.prices.{unique}"
-    data["inputs"][0].update(topic=topic, delta_schedule=NEVER, full_schedule=NEVER)
-    path = tmp_path / "sync.yaml"
-    path.write_text(yaml.safe_dump(data))
-    shutil.copy(ROOT / "config" / "example_hooks.py", tmp_path / "example_hooks.py")
-    return path, topic
 
 
 def seed(sim: SimulatorServer) -> None:
@@ -55,21 +47,14 @@ def seed(sim: SimulatorServer) -> None:
     )
 
 
-def worker_env(
-    broker: SecuredBroker, app_id: str, sim_url: str, config: Path, tmp_path: Path, **changes: str
+def secured_env(
+    broker: SecuredBroker, unique: str, sim_url: str, config: Path, tmp_path: Path, **changes: str
 ) -> dict[str, str]:
+    """The tests' worker environment (tests/support/stack.py) on the SASL_SSL listener."""
+    env = worker_env(broker.servers, unique, sim_url, config, tmp_path)
     return {
-        "NORCE_SYNC_APP_ID": app_id,
-        "NORCE_SYNC_STORE": "memory://",
-        "NORCE_SYNC_DATA_DIR": str(tmp_path / "data"),
-        "NORCE_SYNC_NORCE_BASE_URL": sim_url,
-        "NORCE_SYNC_CONFIG_FILE": str(config),
-        "NORCE_SYNC_TOPIC_PARTITIONS": "2",
-        "NORCE_SYNC_DLQ_TOPIC": f"{app_id}-dlq",
-        "NORCE_SYNC_EXPORT_TOPIC_PREFIX": f"{app_id}.",
-        "NORCE_SYNC_JOB_POLL_MIN_S": "0.3",
-        "NORCE_SYNC_JOB_POLL_TICK_S": "0.3",
-        **SECRETS,
+        **env,
+        "NORCE_SYNC_EXPORT_TOPIC_PREFIX": f"{env['NORCE_SYNC_APP_ID']}.",
         **broker.env(**changes),
     }
 
@@ -77,7 +62,7 @@ def worker_env(
 async def test_import_and_export_over_sasl_ssl(
     secured_kafka: SecuredBroker, unique: str, tmp_path: Path
 ) -> None:
-    broker, app_id = secured_kafka, f"sasl-{unique}"
+    broker = secured_kafka
     secured = broker.settings()
     sim_cfg = SimulatorConfig(
         port=0, lead_time_s=0.2, token_rate_limit=False, webhook_time_factor=0.01
@@ -93,10 +78,10 @@ async def test_import_and_export_over_sasl_ssl(
                 "stock": [{"PartNo": p, "WarehouseCode": "W1", "OnhandValue": 5} for p in PART_NOS],
             }
         )
-        config, topic = write_config(tmp_path, unique)
-        env = worker_env(broker, app_id, sim.url, config, tmp_path)
-        worker = WorkerProcess("streams", env, tmp_path / "worker.log")
-        await asyncio.to_thread(worker.start)
+        config, topic = write_export_config(tmp_path, unique)
+        env = secured_env(broker, unique, sim.url, config, tmp_path)
+        app_id = env["NORCE_SYNC_APP_ID"]
+        worker = await start_worker("streams", env, tmp_path / "worker.log")
         try:
             sim.state.set_subscriptions(
                 {
@@ -190,10 +175,8 @@ def test_refused_settings_stop_the_worker_with_one_line(
         if case == "wrong password"
         else {"NORCE_SYNC_KAFKA_SSL_CAFILE": str(other_ca(tmp_path))}
     )
-    config, _ = write_config(tmp_path, unique)
-    env = worker_env(
-        secured_kafka, f"refused-{unique}", "http://127.0.0.1:9", config, tmp_path, **changes
-    )
+    config, _ = write_export_config(tmp_path, unique)
+    env = secured_env(secured_kafka, unique, "http://127.0.0.1:9", config, tmp_path, **changes)
     worker = WorkerProcess("streams", env, tmp_path / "worker.log")
     with pytest.raises(RuntimeError, match="worker exited"):
         worker.start(ready_timeout=90)
