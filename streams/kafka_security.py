@@ -108,12 +108,14 @@ def _hosts(servers: str) -> list[tuple[str, int]]:
     return hosts
 
 
-async def check_broker_access(settings: Settings, servers: str, *, timeout: float = 15.0) -> None:
+async def check_broker_access(settings: Settings, servers: str, *, timeout: float = 10.0) -> None:
     """Connect to each bootstrap server with the security settings once. Raises
     :class:`KafkaAccessRefused` (one line, naming the setting, never a value) when a
     broker answers but refuses them: an untrusted certificate, a refused password, TLS
     spoken to a plaintext listener. A broker that does not answer is no verdict: the
     worker waits it out as before."""
+    if settings.kafka_security_protocol == "PLAINTEXT":
+        return  # nothing to refuse: no credentials, no certificate
     options = client_security(settings)
     for host, port in _hosts(servers):
         try:
