@@ -119,7 +119,8 @@ def consumer(settings: Settings, *, servers: str | None = None, **options: Any) 
 def group_consumer(
     settings: Settings, *topics: str, servers: str | None = None, **options: Any
 ) -> AIOKafkaConsumer:
-    """A consumer with aiokafka's defaults but for ``options`` (group members)."""
+    """A consumer with aiokafka's defaults but for ``options``: group members, and readers
+    that size their own fetches."""
     return AIOKafkaConsumer(*topics, **client_options(settings, servers), **options)
 
 

@@ -123,21 +123,6 @@ async def check_broker_access(settings: Settings, servers: str, *, timeout: floa
                 create_conn(host, port, request_timeout_ms=int(timeout * 1000), **options),
                 timeout,
             )
-        except ssl.SSLCertVerificationError as error:
-            name = (
-                "kafka_ssl_check_hostname"
-                if "match" in (error.verify_message or "").lower()
-                else "kafka_ssl_cafile"
-            )
-            raise KafkaAccessRefused(
-                f"{setting(name)}: the certificate of broker {host}:{port} is not trusted "
-                f"({error.verify_message})"
-            ) from None
-        except ssl.SSLError as error:
-            raise KafkaAccessRefused(
-                f"{setting('kafka_security_protocol')}: TLS with broker {host}:{port} failed "
-                f"({error.reason}); is that listener TLS?"
-            ) from None
         except (SaslAuthenticationFailed, UnsupportedSaslMechanismError) as error:
             raise KafkaAccessRefused(
                 f"{setting('kafka_sasl_username')}/{setting('kafka_sasl_password')}/"
@@ -145,6 +130,9 @@ async def check_broker_access(settings: Settings, servers: str, *, timeout: floa
                 f"credentials ({type(error).__name__})"
             ) from None
         except Exception as error:  # refused, timed out, closed: the broker may be away
+            tls_error = _tls_error(error)
+            if tls_error is not None:
+                raise KafkaAccessRefused(_tls_refusal(tls_error, host, port)) from None
             log.warning(
                 "cannot check Kafka access at %s:%s yet (%s); going on",
                 host,
@@ -154,3 +142,32 @@ async def check_broker_access(settings: Settings, servers: str, *, timeout: floa
             continue
         conn.close()
         return
+
+
+def _tls_error(error: BaseException) -> ssl.SSLError | None:
+    """The TLS failure behind ``error`` (aiokafka wraps an alert the broker sends after
+    the handshake, such as a refused client certificate, in a connection error)."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _tls_refusal(error: ssl.SSLError, host: str, port: int) -> str:
+    where = f"broker {host}:{port}"
+    if isinstance(error, ssl.SSLCertVerificationError):
+        message = error.verify_message or ""
+        name = "kafka_ssl_check_hostname" if "match" in message.lower() else "kafka_ssl_cafile"
+        return f"{setting(name)}: the certificate of {where} is not trusted ({message})"
+    reason = (error.reason or str(error)).upper()
+    if any(alert in reason for alert in ("BAD_CERTIFICATE", "CERTIFICATE_REQUIRED", "UNKNOWN_CA")):
+        return (
+            f"{setting('kafka_ssl_certfile')}/{setting('kafka_ssl_keyfile')}: {where} refused "
+            f"the client certificate ({error.reason})"
+        )
+    return (
+        f"{setting('kafka_security_protocol')}: TLS with {where} failed ({error.reason}); "
+        "is that listener TLS?"
+    )

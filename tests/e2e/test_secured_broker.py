@@ -15,10 +15,11 @@ from aiokafka.errors import KafkaConnectionError
 
 from norce_simulator import SimulatorConfig, SimulatorServer
 from streams.kafka import producer
+from streams.kafka_security import KafkaAccessRefused, check_broker_access
 from streams.settings import Settings
 from tests.support.broker import SecuredBroker
 from tests.support.debezium import PRICE_KEY, envelope, key_bytes, price_row
-from tests.support.kafka import produce, read_all
+from tests.support.kafka import create_topics, produce, read_all
 from tests.support.stack import (
     SECRETS,
     start_worker,
@@ -186,3 +187,26 @@ def test_refused_settings_stop_the_worker_with_one_line(
     assert len(naming) == 1, log[-3000:]
     assert "refused" in naming[0] or "not trusted" in naming[0], naming[0]
     assert wrong not in log and secured_kafka.password not in log
+
+
+async def test_mtls_client_certificate(secured_kafka: SecuredBroker, unique: str) -> None:
+    """The SSL listener that requires a client certificate (Aiven's, MSK's mTLS): the
+    builders' clients get in with the certificate settings; without them the start check
+    names the certificate settings."""
+    broker = secured_kafka
+    mtls = Settings(
+        kafka_security_protocol="SSL",
+        kafka_ssl_cafile=broker.cafile,
+        kafka_ssl_certfile=broker.client_cert,
+        kafka_ssl_keyfile=broker.client_key,
+    )
+    await check_broker_access(mtls, broker.mtls_servers)
+    topic = f"mtls-{unique}"
+    await create_topics(broker.mtls_servers, [topic], settings=mtls)
+    await produce(broker.mtls_servers, topic, [(b"k", {"v": 1})], settings=mtls)
+    [record] = await read_all(broker.mtls_servers, topic, settings=mtls)
+    assert record.key == b"k"
+
+    no_certificate = Settings(kafka_security_protocol="SSL", kafka_ssl_cafile=broker.cafile)
+    with pytest.raises(KafkaAccessRefused, match="NORCE_SYNC_KAFKA_SSL_CERTFILE"):
+        await check_broker_access(no_certificate, broker.mtls_servers)

@@ -69,13 +69,17 @@ def _local_broker() -> Iterator[str]:
 @dataclass(frozen=True)
 class SecuredBroker:
     """A broker whose ``servers`` listener is SASL_SSL with SCRAM-SHA-512 (TLS by a CA of
-    its own); ``plaintext`` is its plaintext listener, for checks only."""
+    its own) and whose ``mtls_servers`` listener is SSL requiring a client certificate;
+    ``plaintext`` is its plaintext listener, for checks only."""
 
     servers: str
     plaintext: str
     username: str
     password: str
     cafile: Path
+    mtls_servers: str  # an SSL listener that requires a client certificate
+    client_cert: Path
+    client_key: Path
 
     def env(self, **changes: str) -> dict[str, str]:
         """The worker's settings for this broker (``changes`` override by name)."""
@@ -98,9 +102,9 @@ class SecuredBroker:
 
 @contextmanager
 def secured_broker() -> Iterator[SecuredBroker]:
-    """A local broker (tools/kafka) with a SASL_SSL listener, for this session; fails when
-    it cannot start (never a fallback to plaintext)."""
-    port, controller_port, sasl_port = free_port(), free_port(), free_port()
+    """A local broker (tools/kafka) with SASL_SSL and mTLS listeners, for this session;
+    fails when it cannot start (never a fallback to plaintext)."""
+    port, controller_port, sasl_port, ssl_port = free_port(), free_port(), free_port(), free_port()
     data = Path(tempfile.mkdtemp(prefix="norce-sync-kafka-secured-"))
     password = secrets.token_hex(16)
     env = {
@@ -108,6 +112,7 @@ def secured_broker() -> Iterator[SecuredBroker]:
         "KAFKA_PORT": str(port),
         "KAFKA_CONTROLLER_PORT": str(controller_port),
         "KAFKA_SASL_SSL_PORT": str(sasl_port),
+        "KAFKA_SSL_PORT": str(ssl_port),
         "KAFKA_SASL_USER": "norce-sync-test",
         "KAFKA_SASL_PASSWORD": password,
         "KAFKA_DATA_DIR": str(data),
@@ -120,6 +125,9 @@ def secured_broker() -> Iterator[SecuredBroker]:
             username="norce-sync-test",
             password=password,
             cafile=data / "tls" / "ca.pem",
+            mtls_servers=f"localhost:{ssl_port}",
+            client_cert=data / "tls" / "client.pem",
+            client_key=data / "tls" / "client.key",
         )
     finally:
         subprocess.run([str(KAFKA_SH), "down"], env=env, capture_output=True)

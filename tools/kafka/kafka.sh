@@ -14,6 +14,9 @@
 # openssl into $KAFKA_DATA_DIR/tls (ca.pem is what clients trust), and the user
 # KAFKA_SASL_USER (norce-sync) with password KAFKA_SASL_PASSWORD (generated when unset,
 # kept in $KAFKA_DATA_DIR/tls/sasl-password) is created when the storage is formatted.
+# KAFKA_SSL_PORT adds an SSL listener that requires a client certificate (mTLS, as Aiven
+# and MSK offer); a client certificate signed by the same CA is made into
+# $KAFKA_DATA_DIR/tls/client.pem and client.key.
 # --watch-pid P stops the broker as soon as process P ends (tests pass their own pid so a
 # killed test run never leaves a broker behind). Without it the broker runs until `down`.
 set -euo pipefail
@@ -29,6 +32,7 @@ libs=$cache/$version/libs
 data=${KAFKA_DATA_DIR:-$cache/data-$port}
 pidfile=$data/broker.pid
 sasl_port=${KAFKA_SASL_SSL_PORT:-}
+ssl_port=${KAFKA_SSL_PORT:-}
 tls=$data/tls
 python=${PYTHON:-python3}
 
@@ -66,6 +70,10 @@ make_tls() {
   printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$tls/san.ext"
   openssl x509 -req -in "$tls/broker.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" \
     -CAcreateserial -days 3650 -extfile "$tls/san.ext" -out "$tls/broker.pem" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=norce-sync client" \
+    -keyout "$tls/client.key" -out "$tls/client.csr" 2>/dev/null
+  openssl x509 -req -in "$tls/client.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" \
+    -CAcreateserial -days 3650 -out "$tls/client.pem" 2>/dev/null
   openssl rand -hex 16 >"$tls/keystore-password"
   openssl pkcs12 -export -in "$tls/broker.pem" -inkey "$tls/broker.key" -name broker \
     -passout "file:$tls/keystore-password" -out "$tls/broker.p12"
@@ -86,6 +94,11 @@ write_config() {
     advertised="$advertised,SASL_SSL://localhost:$sasl_port"
     protocols="$protocols,SASL_SSL:SASL_SSL"
   fi
+  if [ -n "$ssl_port" ]; then
+    listeners="$listeners,SSL://127.0.0.1:$ssl_port"
+    advertised="$advertised,SSL://localhost:$ssl_port"
+    protocols="$protocols,SSL:SSL"
+  fi
   cat >"$data/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=1
@@ -105,13 +118,24 @@ group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=true
 log.cleaner.backoff.ms=1000
 PROPS
+  if [ -n "$sasl_port$ssl_port" ]; then
+    cat >>"$data/server.properties" <<PROPS
+ssl.keystore.type=PKCS12
+ssl.keystore.location=$tls/broker.p12
+ssl.keystore.password=$(cat "$tls/keystore-password")
+PROPS
+  fi
   if [ -n "$sasl_port" ]; then
     cat >>"$data/server.properties" <<PROPS
 sasl.enabled.mechanisms=SCRAM-SHA-512
 listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
-ssl.keystore.type=PKCS12
-ssl.keystore.location=$tls/broker.p12
-ssl.keystore.password=$(cat "$tls/keystore-password")
+PROPS
+  fi
+  if [ -n "$ssl_port" ]; then
+    cat >>"$data/server.properties" <<PROPS
+listener.name.ssl.ssl.client.auth=required
+listener.name.ssl.ssl.truststore.type=PEM
+listener.name.ssl.ssl.truststore.location=$tls/ca.pem
 PROPS
   fi
 }
@@ -122,8 +146,8 @@ up() {
   mkdir -p "$data"
   if service_already_up "127.0.0.1:$port"; then return 0; fi
   local scram=()
+  if [ -n "$sasl_port$ssl_port" ]; then make_tls; fi
   if [ -n "$sasl_port" ]; then
-    make_tls
     scram=(--add-scram "SCRAM-SHA-512=[name=${KAFKA_SASL_USER:-norce-sync},password=$(cat "$tls/sasl-password")]")
   fi
   write_config
@@ -140,6 +164,9 @@ up() {
   if [ -n "$sasl_port" ]; then
     log "SASL_SSL (SCRAM-SHA-512) on localhost:$sasl_port: user ${KAFKA_SASL_USER:-norce-sync}, password in $tls/sasl-password, CA $tls/ca.pem"
   fi
+  if [ -n "$ssl_port" ]; then
+    log "SSL with client certificates on localhost:$ssl_port: $tls/client.pem, $tls/client.key, CA $tls/ca.pem"
+  fi
 }
 
 down() { service_stop broker; }
@@ -149,5 +176,5 @@ case ${1:-} in
   up) shift; up "$@" ;;
   down) down ;;
   status) ready ;;
-  *) sed -n '2,20p' "$0"; exit 2 ;;
+  *) sed -n '2,23p' "$0"; exit 2 ;;
 esac
