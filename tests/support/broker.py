@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -131,6 +132,7 @@ def secured_broker() -> Iterator[SecuredBroker]:
         )
     finally:
         subprocess.run([str(KAFKA_SH), "down"], env=env, capture_output=True)
+        shutil.rmtree(data, ignore_errors=True)  # keys and passwords do not linger
 
 
 class PrivateBroker:
