@@ -40,6 +40,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from norce_simulator import SimulatorServer  # noqa: E402
+from streams.kafka import group_consumer  # noqa: E402
+from streams.settings import Settings  # noqa: E402
 from tests.integration.export.support import (  # noqa: E402
     TOKEN,
     TOKEN_HEADER,
@@ -80,7 +82,7 @@ class Arrivals:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.servers, enable_auto_commit=False)
+        consumer = group_consumer(Settings(), servers=self.servers, enable_auto_commit=False)
         await consumer.start()
         deadline = time.monotonic() + 30
         while not (partitions := consumer.partitions_for_topic(self.topic)):

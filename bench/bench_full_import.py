@@ -26,10 +26,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import orjson  # noqa: E402
-from aiokafka import AIOKafkaProducer  # noqa: E402
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # noqa: E402
+from aiokafka.admin import NewTopic  # noqa: E402
 
 from bench.common import start_simulator  # noqa: E402
+from streams.kafka import admin_client  # noqa: E402
+from streams.kafka import producer as kafka_producer  # noqa: E402
+from streams.settings import Settings  # noqa: E402
 from tests.support.broker import free_port, kafka_broker  # noqa: E402
 
 PARTITIONS = 8
@@ -59,14 +61,19 @@ def state_value(n: int, version: int) -> bytes:
 
 
 async def seed(servers: str, topic: str, keys: int) -> float:
-    admin = AIOKafkaAdminClient(bootstrap_servers=servers)
+    admin = admin_client(Settings(), servers=servers)
     await admin.start()
     try:
         await admin.create_topics([NewTopic(topic, PARTITIONS, 1)])
     finally:
         await admin.close()
-    producer = AIOKafkaProducer(
-        bootstrap_servers=servers, linger_ms=50, max_batch_size=1 << 20, compression_type=None
+    producer = kafka_producer(
+        Settings(),
+        servers=servers,
+        acks=1,
+        linger_ms=50,
+        max_batch_size=1 << 20,
+        compression_type=None,
     )
     await producer.start()
     started = time.perf_counter()

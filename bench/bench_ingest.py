@@ -38,7 +38,6 @@ from typing import Any
 import aiohttp
 import httpx
 import orjson
-from aiokafka import AIOKafkaConsumer
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -54,6 +53,8 @@ from bench.common import (  # noqa: E402
     spawn,
 )
 from norce_simulator import SimulatorConfig, SimulatorServer  # noqa: E402
+from streams.kafka import group_consumer  # noqa: E402
+from streams.settings import Settings  # noqa: E402
 from tests.support.broker import kafka_broker  # noqa: E402
 from tests.support.stack import SECRETS, worker_env, write_config  # noqa: E402
 from tests.support.worker import WorkerProcess  # noqa: E402
@@ -63,8 +64,8 @@ POLL_S = 0.1
 
 
 async def plain_consumer_rate(servers: str, topic: str, count: int) -> float:
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=servers, auto_offset_reset="earliest", group_id=None
+    consumer = group_consumer(
+        Settings(), topic, servers=servers, auto_offset_reset="earliest", group_id=None
     )
     await consumer.start()
     try:

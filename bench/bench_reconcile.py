@@ -35,10 +35,12 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 import orjson  # noqa: E402
-from aiokafka import AIOKafkaProducer  # noqa: E402
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # noqa: E402
+from aiokafka.admin import NewTopic  # noqa: E402
 
 from bench.common import start_simulator  # noqa: E402
+from streams.kafka import admin_client  # noqa: E402
+from streams.kafka import producer as kafka_producer  # noqa: E402
+from streams.settings import Settings  # noqa: E402
 from tests.support.broker import free_port, kafka_broker  # noqa: E402
 
 PARTITIONS = 8
@@ -100,13 +102,15 @@ def expected(keys: int, kind: str = "price") -> dict[str, int]:
 
 
 async def seed_state(servers: str, topic: str, keys: int, kind: str) -> float:
-    admin = AIOKafkaAdminClient(bootstrap_servers=servers)
+    admin = admin_client(Settings(), servers=servers)
     await admin.start()
     try:
         await admin.create_topics([NewTopic(topic, PARTITIONS, 1)])
     finally:
         await admin.close()
-    producer = AIOKafkaProducer(bootstrap_servers=servers, linger_ms=50, max_batch_size=1 << 20)
+    producer = kafka_producer(
+        Settings(), servers=servers, acks=1, linger_ms=50, max_batch_size=1 << 20
+    )
     await producer.start()
     started = time.perf_counter()
     try:

@@ -16,10 +16,12 @@ from typing import Any
 
 import httpx
 import orjson
-from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 from aiokafka.partitioner import DefaultPartitioner
 
+from streams.kafka import admin_client
+from streams.kafka import producer as kafka_producer
+from streams.settings import Settings
 from tests.support.broker import ROOT
 from tests.support.debezium import PRICE_KEY, envelope, key_bytes, price_row
 from tests.support.worker import WorkerProcess
@@ -33,7 +35,7 @@ def price_change(part_no: str, price: float, lsn: int) -> tuple[bytes, bytes]:
 
 
 async def create_topic(servers: str, topic: str, partitions: int) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=servers)
+    admin = admin_client(Settings(), servers=servers)
     await admin.start()
     try:
         await admin.create_topics(
@@ -49,8 +51,8 @@ async def produce_batched(
     """Send raw ``(key, value)`` pairs partitioned by key as Kafka's default partitioner
     does (the same key always lands on the same partition, as with Debezium), in record
     batches: a million events in seconds, not minutes. Returns the count sent."""
-    producer = AIOKafkaProducer(
-        bootstrap_servers=servers, acks="all", max_batch_size=1024 * 1024, linger_ms=5
+    producer = kafka_producer(
+        Settings(), servers=servers, acks="all", max_batch_size=1024 * 1024, linger_ms=5
     )
     await producer.start()
     partitioner = DefaultPartitioner()

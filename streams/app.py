@@ -18,12 +18,15 @@ import faust
 import streams.codecs  # noqa: F401  (registers the "orjson" codec with Faust)
 from streams import gc_tuning
 from streams.errors import ConfigError
-from streams.kafka import TopicSpec, declare_and_confirm
+from streams.kafka import TopicSpec, bootstrap_servers, declare_and_confirm
+from streams.kafka_security import KafkaAccessRefused, check_broker_access, faust_credentials
 from streams.own_topics import Registrable, StrictAssignor, collect
-from streams.secrets_check import check_secrets, ops_token_warning
+from streams.secrets_check import InsecureSettings, check_secrets, check_web_exposure
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
+
+EXIT_CONFIG = 78  # sysexits' EX_CONFIG: a setting is wrong, restarting will not help
 
 
 class ServiceApp(faust.App):  # type: ignore[misc]
@@ -53,12 +56,20 @@ class ServiceApp(faust.App):  # type: ignore[misc]
         self._registered.extend(items)
 
     async def on_first_start(self) -> None:
-        check_secrets(self.settings)  # raises before anything is started
+        # Before anything is started. A demo secret, an ops surface open to other hosts,
+        # a refused Kafka password or an untrusted certificate: one line naming the
+        # setting and an exit, not a traceback or a worker retrying forever.
+        try:
+            check_secrets(self.settings)
+            check_web_exposure(self.settings)
+            await check_broker_access(self.settings, bootstrap_servers(self.settings))
+        except (InsecureSettings, KafkaAccessRefused) as refused:
+            text = str(refused).removeprefix("refusing to start: ")
+            log.critical("refusing to start: %s", text)
+            raise SystemExit(EXIT_CONFIG) from None
         if self.settings.gc_young_threshold:
             # the start-up heap is built by now: freeze it out of collections
             gc_tuning.tune(self.settings.gc_young_threshold)
-        if warning := ops_token_warning(self.settings):
-            log.warning(warning)
         await super().on_first_start()
 
     async def on_start(self) -> None:
@@ -91,6 +102,7 @@ def create_app(settings: Settings, *, autodiscover: bool | list[str] = False) ->
     app = ServiceApp(
         settings.app_id,
         broker=settings.broker,
+        broker_credentials=faust_credentials(settings),
         store=settings.store_url,
         datadir=str(Path(settings.data_dir) / "{conf.name}"),
         topic_partitions=settings.topic_partitions,

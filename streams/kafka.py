@@ -1,7 +1,9 @@
-"""The one Kafka helper module: creating the topics the worker owns and confirming them in
-the broker's metadata (:func:`declare_and_confirm`); producing with the broker's
-acknowledgement (dead letters included) through the app's producer; and plain aiokafka
-access for what Faust streams don't cover: reading one stored record by offset, or a
+"""The one Kafka helper module, and the only place that builds Kafka clients
+(:func:`consumer`, :func:`group_consumer`, :func:`producer`, :func:`admin_client`,
+:func:`metadata_client`; each gets the security settings of :mod:`streams.kafka_security`).
+Also: creating the topics the worker owns and confirming them in the broker's metadata
+(:func:`declare_and_confirm`); producing with the broker's acknowledgement (dead letters
+included) through the app's producer; reading one stored record by offset, or a
 changelog up to a snapshot of its end offsets."""
 
 from __future__ import annotations
@@ -14,12 +16,19 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import faust
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import (
+    AIOKafkaClient,
+    AIOKafkaConsumer,
+    AIOKafkaProducer,
+    ConsumerRecord,
+    TopicPartition,
+)
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from streams.dead_letters import note_dead_letter
+from streams.kafka_security import client_security
 from streams.records import DeadLetter
 from streams.settings import Settings
 
@@ -84,18 +93,47 @@ def bootstrap_servers(settings: Settings) -> str:
     return ",".join(u.split("://", 1)[-1] for u in urls)
 
 
-def consumer(settings: Settings) -> AIOKafkaConsumer:
-    return AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers(settings),
-        enable_auto_commit=False,
+def client_options(settings: Settings, servers: str | None = None) -> dict[str, Any]:
+    """Bootstrap servers (``servers`` or the setting's) and the security settings."""
+    return {
+        "bootstrap_servers": servers or bootstrap_servers(settings),
+        **client_security(settings),
+    }
+
+
+def consumer(settings: Settings, *, servers: str | None = None, **options: Any) -> AIOKafkaConsumer:
+    """A reader outside any group (changelogs, stored records); ``options`` override."""
+    defaults: dict[str, Any] = {
+        "enable_auto_commit": False,
         # Readers here assign and seek to the beginning; with the default "latest", the
         # offset reset that assign() schedules can land after the seek and skip the data.
-        auto_offset_reset="earliest",
+        "auto_offset_reset": "earliest",
         # Large enough for a 10,000-key batch record; small enough that a full import's
         # fetch buffers stay a few MiB.
-        max_partition_fetch_bytes=16 * 1024 * 1024,
-        fetch_max_bytes=16 * 1024 * 1024,
-    )
+        "max_partition_fetch_bytes": 16 * 1024 * 1024,
+        "fetch_max_bytes": 16 * 1024 * 1024,
+    }
+    return AIOKafkaConsumer(**client_options(settings, servers), **{**defaults, **options})
+
+
+def group_consumer(
+    settings: Settings, *topics: str, servers: str | None = None, **options: Any
+) -> AIOKafkaConsumer:
+    """A consumer with aiokafka's defaults but for ``options``: group members, and readers
+    that size their own fetches."""
+    return AIOKafkaConsumer(*topics, **client_options(settings, servers), **options)
+
+
+def producer(settings: Settings, *, servers: str | None = None, **options: Any) -> AIOKafkaProducer:
+    """A producer (acks=all unless ``options`` say otherwise)."""
+    return AIOKafkaProducer(**client_options(settings, servers), **{"acks": "all", **options})
+
+
+def metadata_client(
+    settings: Settings, *, servers: str | None = None, **options: Any
+) -> AIOKafkaClient:
+    """A bare client for metadata requests (the readiness probe)."""
+    return AIOKafkaClient(**client_options(settings, servers), **options)
 
 
 async def partitions_of(c: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
@@ -160,8 +198,10 @@ class TopicsNotReady(RuntimeError):
     """Topics still missing (or without a leader for a partition) when patience ran out."""
 
 
-def admin_client(settings: Settings) -> AIOKafkaAdminClient:
-    return AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers(settings))
+def admin_client(
+    settings: Settings, *, servers: str | None = None, **options: Any
+) -> AIOKafkaAdminClient:
+    return AIOKafkaAdminClient(**client_options(settings, servers), **options)
 
 
 async def declare_and_confirm(

@@ -65,13 +65,19 @@ class Scrubber:
 
 
 def secret_values(settings: Settings) -> list[str]:
-    """Every secret this process knows: SecretStr settings, per-source client secrets and
-    schema registry passwords."""
+    """Every secret this process knows: SecretStr settings, the Kafka password (also from
+    its file), per-source client secrets and schema registry passwords."""
     values = [
         value.get_secret_value()
         for name in type(settings).model_fields
         if isinstance(value := getattr(settings, name), SecretStr)
     ]
+    try:  # the Kafka password may come from a file named by a setting
+        from streams.kafka_security import sasl_password
+
+        values.append(sasl_password(settings))
+    except Exception:  # unreadable: it cannot leak either
+        pass
     try:
         from agents.config.runtime import sync_config
 

@@ -109,11 +109,19 @@ def check_secrets(settings: Settings) -> None:
 
 
 def ops_token_warning(settings: Settings) -> str | None:
-    """One line when the ops views are reachable from other hosts without a token."""
+    """One line when the ops views would be reachable from other hosts without a token
+    (the worker refuses to start then: :func:`check_web_exposure`)."""
     if is_loopback(settings.web_host) or settings.ops_token is not None:
         return None
     return (
-        f"ops views are open: the web server binds to {settings.web_host} and "
-        f"{ENV_PREFIX}OPS_TOKEN is not set, so anyone who reaches it sees jobs, "
-        "dead letters and metrics"
+        f"the web server binds to {settings.web_host}, not a loopback address, and "
+        f"{ENV_PREFIX}OPS_TOKEN is not set: anyone who reaches it could see jobs, dead "
+        "letters and metrics and trigger deltas. Set the token (environment or secret file)"
     )
+
+
+def check_web_exposure(settings: Settings) -> None:
+    """Raise :class:`InsecureSettings` for a worker open to other hosts without a token;
+    a loopback worker keeps today's convenience (no token needed)."""
+    if problem := ops_token_warning(settings):
+        raise InsecureSettings(f"refusing to start: {problem}")

@@ -89,6 +89,11 @@ class Settings(BaseSettings):
         PROJECT_ROOT / "config" / "example.yaml",
         description="Sync config: sources, inputs, mappings, schedules and targets.",
     )
+    hook_files_anywhere: bool = Field(
+        False,
+        description="Allow `file.py:function` hooks outside the sync config's folder "
+        "(absolute or `../` paths); off, such a config is refused at start.",
+    )
     dlq_topic: str = Field("norce-sync.dlq", description="Dead-letter topic.")
     log_format: Literal["text", "json"] = Field("text", description="Log line format.")
     log_level: str = Field("info", description="Log level.")
@@ -110,6 +115,49 @@ class Settings(BaseSettings):
         gt=0,
         description="How often the worker checks that it can reach the broker; `/ready` "
         "answers 503 while it cannot.",
+    )
+
+    # Kafka security (streams/kafka_security.py): every Kafka client takes these
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT",
+        description="How clients talk to the brokers: `PLAINTEXT`, `SSL` (TLS, optionally "
+        "mTLS with `kafka_ssl_certfile`), `SASL_PLAINTEXT` or `SASL_SSL` (managed Kafka).",
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        "SCRAM-SHA-512",
+        description="SASL mechanism for the `SASL_*` protocols (Confluent Cloud: `PLAIN`).",
+    )
+    kafka_sasl_username: str = Field(
+        "", description="SASL user name (Confluent Cloud: the API key)."
+    )
+    kafka_sasl_password: SecretStr = Field(
+        SecretStr(""),
+        description="SASL password (secret; Confluent Cloud: the API secret). Environment, "
+        "secret file in `secrets_dir`, or `kafka_sasl_password_file`.",
+    )
+    kafka_sasl_password_file: Path | None = Field(
+        None,
+        description="File holding the SASL password (used when `kafka_sasl_password` is "
+        "empty; surrounding whitespace is stripped).",
+    )
+    kafka_ssl_cafile: Path | None = Field(
+        None,
+        description="PEM file of the CA(s) that signed the brokers' certificates; empty "
+        "trusts the system's CAs (right for Confluent Cloud, MSK, Redpanda Cloud).",
+    )
+    kafka_ssl_certfile: Path | None = Field(
+        None, description="Client certificate (PEM) for mTLS (Aiven, MSK with mTLS)."
+    )
+    kafka_ssl_keyfile: Path | None = Field(
+        None, description="Private key (PEM) of `kafka_ssl_certfile`."
+    )
+    kafka_ssl_key_password: SecretStr = Field(
+        SecretStr(""), description="Password of an encrypted `kafka_ssl_keyfile` (secret)."
+    )
+    kafka_ssl_check_hostname: bool = Field(
+        True,
+        description="Check that a broker's certificate names the host connected to. Turn "
+        "off only for a lab broker whose certificate lacks the name.",
     )
 
     # Norce
@@ -149,7 +197,7 @@ class Settings(BaseSettings):
     ops_token: SecretStr | None = Field(
         None,
         description="When set, ops views require `Authorization: Bearer <token>` (secret). "
-        "A worker whose web host is not loopback says so at start when it is not set.",
+        "A worker whose web host is not loopback refuses to start without it.",
     )
     ops_backlog_interval_s: float = Field(
         5.0,

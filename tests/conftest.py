@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.broker import kafka_broker
+from tests.support.broker import SecuredBroker, kafka_broker, secured_broker
 from tests.support.registry import schema_registry
 
 
@@ -16,6 +16,14 @@ def kafka_servers() -> Iterator[str]:
     """Bootstrap servers of a real broker; fails (never skips) when none can be had."""
     with kafka_broker() as servers:
         yield servers
+
+
+@pytest.fixture(scope="session")
+def secured_kafka() -> Iterator[SecuredBroker]:
+    """A broker of this session with a SASL_SSL (SCRAM-SHA-512) listener; started only by
+    the tests that ask for it, and a failure to start fails them."""
+    with secured_broker() as broker:
+        yield broker
 
 
 @pytest.fixture

@@ -12,8 +12,9 @@ import os
 import random
 
 import orjson
-from aiokafka import AIOKafkaProducer
 
+from streams.kafka import producer as kafka_producer
+from streams.settings import Settings
 from tests.support.debezium import (
     PRICE_KEY,
     STOCK_KEY,
@@ -38,8 +39,10 @@ async def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate", type=float, default=100.0, help="updates per second")
     args = parser.parse_args(argv)
 
-    producer = AIOKafkaProducer(
-        bootstrap_servers=args.bootstrap,
+    # Security settings (NORCE_SYNC_KAFKA_*) as the worker reads them.
+    producer = kafka_producer(
+        Settings(),
+        servers=args.bootstrap,
         acks="all",
         linger_ms=20,
         value_serializer=_value_serializer,

@@ -513,9 +513,11 @@ def _assign(out: dict[str, Any], tokens: tuple[str | int, ...], value: Any) -> N
     node[last] = value
 
 
-def load_hook(ref: str, base_dir: Path | None = None) -> Hook:
+def load_hook(ref: str, base_dir: Path | None = None, *, anywhere: bool = False) -> Hook:
     """Resolve ``"package.module:function"``, or ``"file.py:function"`` (a path relative to
-    ``base_dir``, the config file's folder, or absolute), to a callable."""
+    ``base_dir``, the config file's folder), to a callable. A hook file must lie inside
+    ``base_dir`` unless ``anywhere`` (``hook_files_anywhere``): whoever can edit the config
+    then cannot make the worker run any Python file on the machine."""
     module_name, sep, attr = ref.partition(":")
     if not sep or not module_name or not attr:
         raise ValueError(
@@ -523,7 +525,17 @@ def load_hook(ref: str, base_dir: Path | None = None) -> Hook:
         )
     try:
         if module_name.endswith(".py"):
-            module = _module_from_file((base_dir or Path.cwd()) / module_name)
+            path = ((base_dir or Path.cwd()) / module_name).resolve()
+            if (
+                base_dir is not None
+                and not anywhere
+                and not path.is_relative_to(base_dir.resolve())
+            ):
+                raise ValueError(
+                    f"hook {ref!r}: {module_name!r} is outside the config's folder; move it "
+                    "there, or set NORCE_SYNC_HOOK_FILES_ANYWHERE=true"
+                )
+            module = _module_from_file(path)
         else:
             module = importlib.import_module(module_name)
     except (ImportError, OSError) as exc:
@@ -569,6 +581,7 @@ class Mapper:
         hook: str | Hook | None = None,
         *,
         base_dir: Path | None = None,
+        hook_anywhere: bool = False,
     ) -> None:
         specs = {
             name: s if isinstance(s, FieldSpec) else FieldSpec.model_validate(s)
@@ -584,7 +597,7 @@ class Mapper:
         self._fast = _generate_full_map(self._fields)
         if isinstance(hook, str):
             self.hook_name: str | None = hook
-            self._hook: Hook | None = load_hook(hook, base_dir)
+            self._hook: Hook | None = load_hook(hook, base_dir, anywhere=hook_anywhere)
         else:
             self.hook_name = getattr(hook, "__qualname__", None) if hook else None
             self._hook = hook

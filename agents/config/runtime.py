@@ -12,12 +12,12 @@ from streams.settings import Settings
 
 
 @functools.cache
-def _load(path: str) -> SyncConfig:
-    return load_config(path)
+def _load(path: str, hook_anywhere: bool) -> SyncConfig:
+    return load_config(path, hook_anywhere=hook_anywhere)
 
 
 def sync_config(settings: Settings) -> SyncConfig:
-    return _load(str(settings.config_file))
+    return _load(str(settings.config_file), settings.hook_files_anywhere)
 
 
 def norce_endpoints(settings: Settings) -> NorceEndpoints:

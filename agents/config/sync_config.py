@@ -461,7 +461,12 @@ class InputBinding(_Model):
     def _check(self, info: ValidationInfo) -> InputBinding:
         where = f"input {self.topic!r}"
         try:
-            mapper = Mapper(self.mapping, hook=self.hook, base_dir=_base_dir(info))
+            mapper = Mapper(
+                self.mapping,
+                hook=self.hook,
+                base_dir=_base_dir(info),
+                hook_anywhere=_hook_anywhere(info),
+            )
         except ValueError as exc:
             raise ValueError(f"{where}: mapping: {exc}") from None
         self.__pydantic_private__["_mapper"] = mapper
@@ -549,7 +554,12 @@ class TargetMapping(_Model):
     @model_validator(mode="after")
     def _compile(self, info: ValidationInfo) -> TargetMapping:
         try:
-            mapper = Mapper(self.mapping, hook=self.hook, base_dir=_base_dir(info))
+            mapper = Mapper(
+                self.mapping,
+                hook=self.hook,
+                base_dir=_base_dir(info),
+                hook_anywhere=_hook_anywhere(info),
+            )
         except ValueError as exc:
             raise ValueError(f"mapping: {exc}") from None
         self.__pydantic_private__["_mapper"] = mapper
@@ -649,21 +659,33 @@ def _base_dir(info: ValidationInfo) -> Path | None:
     return (info.context or {}).get("base_dir")
 
 
+def _hook_anywhere(info: ValidationInfo) -> bool:
+    """Whether a hook file may lie outside the config's folder (``hook_files_anywhere``)."""
+    return bool((info.context or {}).get("hook_anywhere"))
+
+
 def parse_config(
-    data: Any, origin: str = "<config>", *, base_dir: Path | None = None
+    data: Any,
+    origin: str = "<config>",
+    *,
+    base_dir: Path | None = None,
+    hook_anywhere: bool = False,
 ) -> SyncConfig:
     """Validate already-parsed config data; errors become one ``ConfigError``.
-    ``base_dir``: the folder file-path hooks are relative to (default: the working one)."""
+    ``base_dir``: the folder file-path hooks are relative to and must lie in (unless
+    ``hook_anywhere``); default: the working folder, unchecked."""
     if not isinstance(data, dict):
         raise ConfigError(f"{origin}: the config must be a mapping at the top level")
+    context = {"base_dir": base_dir, "hook_anywhere": hook_anywhere}
     try:
-        return SyncConfig.model_validate(data, context={"base_dir": base_dir})
+        return SyncConfig.model_validate(data, context=context)
     except ValidationError as exc:
         raise ConfigError(_format_errors(origin, exc)) from None
 
 
-def load_config(path: str | os.PathLike[str]) -> SyncConfig:
-    """Load and validate a YAML (``.yaml``/``.yml``) or JSON config file."""
+def load_config(path: str | os.PathLike[str], *, hook_anywhere: bool = False) -> SyncConfig:
+    """Load and validate a YAML (``.yaml``/``.yml``) or JSON config file; hook files lie
+    in its folder unless ``hook_anywhere``."""
     path = Path(path)
     try:
         raw = path.read_bytes()
@@ -675,4 +697,4 @@ def load_config(path: str | os.PathLike[str]) -> SyncConfig:
         detail = " ".join(str(exc).split())
         kind = "JSON" if path.suffix.lower() == ".json" else "YAML"
         raise ConfigError(f"{path}: not valid {kind}: {detail}") from None
-    return parse_config(data, str(path), base_dir=path.parent)
+    return parse_config(data, str(path), base_dir=path.parent, hook_anywhere=hook_anywhere)

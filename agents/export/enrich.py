@@ -55,7 +55,6 @@ from norce.retry import RetryPolicy
 from streams import gc_tuning, metrics
 from streams.kafka import (
     TopicSpec,
-    bootstrap_servers,
     declare_and_confirm,
     send_dead_letter,
 )
@@ -524,7 +523,7 @@ async def start_reader() -> None:
     await app.add_runtime_dependency(reader)
 
 
-lag_reader = LagReader(bootstrap_servers(settings))
+lag_reader = LagReader(settings)
 
 
 async def sample_export() -> Sample:

@@ -29,7 +29,7 @@ from aiohttp import web
 from faust.web import Request, Response, View
 
 from agents.export.enrich import ensure_export_topics
-from agents.export.events import EventRejected, parse_event
+from agents.export.events import ROUTES, EventRejected, parse_event
 from streams import metrics
 from streams.kafka import send_acked
 from streams.main import app, settings
@@ -130,7 +130,10 @@ def _answer(
     *,
     retry_after: int | None = None,
 ) -> Response:
-    metrics.webhooks_in.inc(event_type=event_type or "", code=str(status))
+    # Labels from a bounded set only: the type is the caller's text (an unauthenticated
+    # caller's too), and every new value would be a new series kept forever.
+    label = event_type if event_type in ROUTES else ("unknown" if event_type else "")
+    metrics.webhooks_in.inc(event_type=label, code=str(status))
     response = view.json(body, status=status)
     if retry_after is not None:
         response.headers["Retry-After"] = str(retry_after)

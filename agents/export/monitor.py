@@ -25,6 +25,9 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import TopicPartition
 
+from streams.kafka import admin_client, consumer
+from streams.settings import Settings
+
 log = logging.getLogger(__name__)
 
 
@@ -53,18 +56,18 @@ def lag_by_topic(
 class LagReader:
     """Group-wide consumer lag through the admin API (one short-lived client pair)."""
 
-    def __init__(self, servers: str) -> None:
-        self.servers = servers
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
         self._admin: AIOKafkaAdminClient | None = None
         self._consumer: AIOKafkaConsumer | None = None
 
     async def _clients(self) -> tuple[AIOKafkaAdminClient, AIOKafkaConsumer]:
         if self._admin is None or self._consumer is None:
-            admin = AIOKafkaAdminClient(bootstrap_servers=self.servers)
+            admin = admin_client(self.settings)
             await admin.start()
-            consumer = AIOKafkaConsumer(bootstrap_servers=self.servers, enable_auto_commit=False)
-            await consumer.start()
-            self._admin, self._consumer = admin, consumer
+            reader = consumer(self.settings)
+            await reader.start()
+            self._admin, self._consumer = admin, reader
         return self._admin, self._consumer
 
     async def lag(self, group: str, topics: Iterable[str]) -> dict[str, int]:

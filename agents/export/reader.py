@@ -44,7 +44,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 from mode import Service
 
-from streams.kafka import OwnerRebalance, admin_client, bootstrap_servers, partition_records
+from streams.kafka import OwnerRebalance, admin_client, group_consumer, partition_records
 from streams.kafka import consumer as changelog_consumer
 from streams.settings import Settings
 
@@ -154,8 +154,8 @@ class EventsReader(Service):
     # --- lifecycle -------------------------------------------------------------------
 
     async def on_start(self) -> None:
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap_servers(self.settings),
+        self._consumer = group_consumer(
+            self.settings,
             group_id=self.group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",

@@ -64,8 +64,9 @@ from streams.kafka import (
     OwnerRebalance,
     TopicSpec,
     admin_client,
-    bootstrap_servers,
     declare_and_confirm,
+    group_consumer,
+    producer,
 )
 from streams.messages import RequeueCommand
 from streams.priority import urgent_in_flight
@@ -224,17 +225,16 @@ class Projector(Service):
 
     async def on_start(self) -> None:
         await self._ensure_topics()
-        servers = bootstrap_servers(self.settings)
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=servers,
+        self._producer = producer(
+            self.settings,
             acks="all",
             linger_ms=5,
             max_batch_size=1024 * 1024,
             max_request_size=16 * 1024 * 1024,
         )
         await self._producer.start()
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=servers,
+        self._consumer = group_consumer(
+            self.settings,
             group_id=f"{self.settings.app_id}-projection",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -370,8 +370,8 @@ class Projector(Service):
     async def _rebuild(
         self, store: PartitionStore, partition: int, topic: str, checkpoint: Checkpoint
     ) -> int:
-        reader = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap_servers(self.settings),
+        reader = group_consumer(
+            self.settings,
             enable_auto_commit=False,
             # Not the default "latest": the reset that assign() schedules can land after
             # seek_to_beginning, and the rebuild then reads nothing (an empty store).

@@ -21,8 +21,11 @@ import orjson
 from faust.cli.base import AppCommand, cli
 from mode.worker import exiting
 
+from agents.config.runtime import sync_config
+from agents.ops.access import acl_commands, required_access, topics_table
 from agents.ops.kafka_reads import StoredLetter, read_dead_letters, read_jobs, replay
 from agents.ops.queries import JobQuery, dead_letter_view, parse_since, query_jobs
+from streams.kafka import bootstrap_servers
 from streams.logging import logging_config
 from streams.main import settings
 from streams.pipeline import jobs as jobs_table
@@ -277,3 +280,32 @@ def simulator(argv: tuple[str, ...]) -> NoReturn:
     from norce_simulator.cli import main as simulator_main
 
     raise SystemExit(simulator_main(list(argv)))
+
+
+class topics(OpsCommand):
+    """The topics and ACLs this deployment needs, from its settings and sync config (for
+    a cluster without topic auto-creation or with deny-by-default ACLs). No broker needed.
+
+    Example: norce-sync topics --acl --principal User:norce-sync
+    """
+
+    options = [
+        click.option("--acl", is_flag=True, help="Print kafka-acls.sh commands, not a table."),
+        click.option(
+            "--principal",
+            default=None,
+            help="ACL principal (default User:<NORCE_SYNC_KAFKA_SASL_USERNAME>).",
+        ),
+        _json_option,
+    ]
+
+    async def run(self, acl: bool, principal: str | None, as_json: bool) -> None:
+        grants = required_access(settings, sync_config(settings))
+        if as_json:
+            self.emit([g.__dict__ for g in grants])
+        elif acl:
+            who = principal or f"User:{settings.kafka_sasl_username or 'norce-sync'}"
+            self.say("\n".join(acl_commands(grants, who, bootstrap_servers(settings))))
+        else:
+            headers = ("resource", "pattern", "name", "operations", "why")
+            self.say(_table(topics_table(grants), headers))

@@ -15,7 +15,7 @@ import faust
 from aiokafka import AIOKafkaClient
 from faust.web import Request, Response, View
 
-from streams.kafka import bootstrap_servers
+from streams.kafka import metadata_client
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -34,9 +34,8 @@ class BrokerProbe:
         timeout = max(1.0, self.settings.broker_probe_interval_s * 2)
         try:
             if self._client is None:
-                self._client = AIOKafkaClient(
-                    bootstrap_servers=bootstrap_servers(self.settings),
-                    request_timeout_ms=int(timeout * 1000),
+                self._client = metadata_client(
+                    self.settings, request_timeout_ms=int(timeout * 1000)
                 )
                 await asyncio.wait_for(self._client.bootstrap(), timeout)
             await asyncio.wait_for(self._client.fetch_all_metadata(), timeout)

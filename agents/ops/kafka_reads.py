@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 import orjson
-from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRecord, TopicPartition
 
 from agents.imports.jobs import JobRecord
 from agents.ops.queries import DlqAggregate
-from streams.kafka import bootstrap_servers, consumer
+from streams.kafka import consumer, producer
 from streams.records import DeadLetter
 from streams.settings import Settings
 
@@ -135,12 +135,8 @@ async def read_dead_letters(
 async def replay(settings: Settings, letters: Iterable[StoredLetter]) -> int:
     """Produce each letter's original key and bytes to its original topic (acks=all);
     the header names the dead letter it came from. Returns how many were sent."""
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap_servers(settings),
-        acks="all",
-        max_request_size=32 * 1024 * 1024,
-    )
-    await producer.start()
+    sender = producer(settings, acks="all", max_request_size=32 * 1024 * 1024)
+    await sender.start()
     try:
         futures = []
         for stored in letters:
@@ -149,7 +145,7 @@ async def replay(settings: Settings, letters: Iterable[StoredLetter]) -> int:
                 continue
             origin = f"{settings.dlq_topic}:{stored.offset}".encode()
             futures.append(
-                await producer.send(
+                await sender.send(
                     letter.topic,
                     key=letter.key,
                     value=letter.value,
@@ -159,7 +155,7 @@ async def replay(settings: Settings, letters: Iterable[StoredLetter]) -> int:
         await asyncio.gather(*futures)
         return len(futures)
     finally:
-        await producer.stop()
+        await sender.stop()
 
 
 class TopicMirror(Generic[V]):

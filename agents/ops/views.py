@@ -37,6 +37,7 @@ from agents.imports.projector import projector
 from agents.imports.submit import clients, job_records
 from agents.ops.health import is_ready
 from agents.ops.kafka_reads import TopicMirror, tail_dead_letters
+from agents.ops.origin import cross_site
 from agents.ops.queries import (
     BacklogReport,
     DlqAggregate,
@@ -67,8 +68,8 @@ PROMETHEUS = "text/plain; version=0.0.4"
 # -- auth -------------------------------------------------------------------------------
 
 # Open without the ops token: probes, the dashboard page itself (static, no data: its
-# script sends the token with every call), and the webhook intake (its own token).
-OPEN_PATHS = frozenset({"/", "/health", "/ready"})
+# script sends the token with every call), and both webhook routes (their own token).
+OPEN_PATHS = frozenset({"/", "/health", "/ready", "/norce/events"})
 OPEN_PREFIXES = ("/norce/events/",)
 
 
@@ -81,7 +82,16 @@ async def ops_auth(request: aioweb.Request, handler: Any) -> aioweb.StreamRespon
     # Deny by default: this also guards views other modules add and Faust's own
     # /router/ and /table/ views.
     token = settings.ops_token
-    if token is None or request.method == "OPTIONS" or is_open(request.path):
+    if request.method == "OPTIONS" or is_open(request.path):
+        return await handler(request)  # type: ignore[no-any-return]
+    if token is None:
+        # No token (a loopback worker): a browser on another site must not trigger deltas
+        # or reconciles through a visitor's machine.
+        if cross_site(request.method, request.headers, request.host):
+            return aioweb.json_response(
+                {"error": "cross-site request refused: use the dashboard or no browser"},
+                status=403,
+            )
         return await handler(request)  # type: ignore[no-any-return]
     if not bearer_ok(request.headers.get("Authorization"), token.get_secret_value()):
         return aioweb.json_response(

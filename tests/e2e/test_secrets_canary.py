@@ -4,20 +4,17 @@ path (Norce webhooks -> Query -> target topics) at debug level with JSON logs.""
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from pathlib import Path
 
 import httpx
 import orjson
 import pytest
-import yaml
 
 from norce_simulator import SimulatorConfig, SimulatorServer
-from tests.support.broker import ROOT
 from tests.support.debezium import PRICE_KEY, envelope, key_bytes, price_row
 from tests.support.kafka import produce, read_all
-from tests.support.stack import NEVER, start_worker, trigger_delta, wait_until
+from tests.support.stack import start_worker, trigger_delta, wait_until, write_export_config
 
 pytestmark = pytest.mark.e2e
 
@@ -32,19 +29,6 @@ SECRETS = {
 AUTH = {"Authorization": f"Bearer {SECRETS['NORCE_SYNC_OPS_TOKEN']}"}
 PART_NOS = ["SKU-C1", "SKU-C2", "SKU-C3"]
 SKU_EVENTS = ("SkuChangedNotification", "SkuPriceChangedNotification")
-
-
-def write_config(tmp_path: Path, unique: str) -> tuple[Path, str]:
-    """The example config with its export targets and only the ERP price input."""
-    data = yaml.safe_load((ROOT / "config" / "example.yaml").read_text())
-    data["inputs"] = [i for i in data["inputs"] if i["source"] == "erp" and i["kind"] == "price"]
-    topic = f"erp.public.prices.{unique}"
-    data["inputs"][0].update(topic=topic, delta_schedule=NEVER, full_schedule=NEVER)
-    path = tmp_path / "sync.yaml"
-    path.write_text(yaml.safe_dump(data))
-    # The example's export hooks are a file beside the config, named relative to it.
-    shutil.copy(ROOT / "config" / "example_hooks.py", tmp_path / "example_hooks.py")
-    return path, topic
 
 
 def seed(sim: SimulatorServer) -> None:
@@ -73,7 +57,7 @@ async def test_no_secret_in_logs_or_views(kafka_servers: str, unique: str, tmp_p
     )
     async with SimulatorServer(sim_cfg) as sim:
         seed(sim)
-        config, topic = write_config(tmp_path, unique)
+        config, topic = write_export_config(tmp_path, unique)
         env = {
             "NORCE_SYNC_APP_ID": app_id,
             "NORCE_SYNC_BROKER": f"kafka://{kafka_servers}",

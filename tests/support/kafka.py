@@ -8,12 +8,20 @@ from collections.abc import Iterable
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka.admin import NewTopic
+
+from streams import kafka
+from streams.settings import Settings
+
+# The tests' broker is plaintext unless a test passes the settings of a secured one.
+PLAINTEXT = Settings(kafka_security_protocol="PLAINTEXT")
 
 
-async def create_topics(servers: str, names: Iterable[str], partitions: int = 1) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=servers)
+async def create_topics(
+    servers: str, names: Iterable[str], partitions: int = 1, *, settings: Settings = PLAINTEXT
+) -> None:
+    admin = kafka.admin_client(settings, servers=servers)
     await admin.start()
     try:
         await admin.create_topics(
@@ -24,10 +32,15 @@ async def create_topics(servers: str, names: Iterable[str], partitions: int = 1)
 
 
 async def produce(
-    servers: str, topic: str, messages: Iterable[tuple[bytes | None, Any]], *, raw: bool = False
+    servers: str,
+    topic: str,
+    messages: Iterable[tuple[bytes | None, Any]],
+    *,
+    raw: bool = False,
+    settings: Settings = PLAINTEXT,
 ) -> None:
     """Send ``(key, value)`` pairs; values are JSON-encoded unless ``raw``."""
-    producer = AIOKafkaProducer(bootstrap_servers=servers, acks="all", linger_ms=5)
+    producer = kafka.producer(settings, servers=servers, acks="all", linger_ms=5)
     await producer.start()
     try:
         futures = []
@@ -39,9 +52,11 @@ async def produce(
         await producer.stop()
 
 
-async def read_all(servers: str, topic: str, *, timeout: float = 10.0) -> list[ConsumerRecord]:
+async def read_all(
+    servers: str, topic: str, *, timeout: float = 10.0, settings: Settings = PLAINTEXT
+) -> list[ConsumerRecord]:
     """Every record of ``topic`` from the beginning to the end offsets seen at the start."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=servers, enable_auto_commit=False)
+    consumer = kafka.group_consumer(settings, servers=servers, enable_auto_commit=False)
     await consumer.start()
     try:
         partitions = consumer.partitions_for_topic(topic) or set()

@@ -4,6 +4,7 @@ names, a worker's environment, and calls to its views."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -204,3 +205,17 @@ async def deliver(
         return idle and (expected is None or norce_prices(sim) == expected)
 
     await wait_until(delivered, timeout=timeout, what="every change delivered")
+
+
+def write_export_config(tmp_path: Path, unique: str) -> tuple[Path, str]:
+    """The example config with its export targets (their hooks copied beside it) and only
+    the ERP price input, on a topic of this test. Returns the file and that topic."""
+    data = yaml.safe_load(EXAMPLE.read_text())
+    data["inputs"] = [i for i in data["inputs"] if i["source"] == "erp" and i["kind"] == "price"]
+    topic = f"erp.public.prices.{unique}"
+    data["inputs"][0].update(topic=topic, delta_schedule=NEVER, full_schedule=NEVER)
+    path = tmp_path / "sync.yaml"
+    path.write_text(yaml.safe_dump(data))
+    # The example's export hooks are a file beside the config, named relative to it.
+    shutil.copy(EXAMPLE.parent / "example_hooks.py", tmp_path / "example_hooks.py")
+    return path, topic

@@ -12,6 +12,7 @@ from streams.secrets_check import (
     DEMO_SECRETS,
     InsecureSettings,
     check_secrets,
+    check_web_exposure,
     ops_token_warning,
     talks_to_real_norce,
 )
@@ -107,3 +108,10 @@ def test_open_ops_views_are_named_once(config: Path) -> None:
     warning = ops_token_warning(settings(config, web_host="0.0.0.0"))
     assert warning is not None and "NORCE_SYNC_OPS_TOKEN is not set" in warning
     assert "\n" not in warning
+
+
+def test_a_worker_open_to_other_hosts_needs_an_ops_token(config: Path) -> None:
+    check_web_exposure(settings(config, web_host="127.0.0.1"))  # loopback: no token needed
+    check_web_exposure(settings(config, web_host="0.0.0.0", ops_token=SecretStr("x" * 20)))
+    with pytest.raises(InsecureSettings, match=r"refusing to start.*NORCE_SYNC_OPS_TOKEN"):
+        check_web_exposure(settings(config, web_host="0.0.0.0"))

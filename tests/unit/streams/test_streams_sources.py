@@ -448,3 +448,24 @@ def test_file_hooks_resolve_beside_the_config_and_name_the_missing_file(
     original = load_config(EXAMPLE).targets["search"]["sku"].mapper
     assert copied.hook_name == original.hook_name == "example_hooks.py:search_sku"
     assert copied != original  # another file, other functions
+
+
+@pytest.mark.parametrize("where", ["absolute", "parent"])
+def test_hook_files_outside_the_config_folder_are_refused_unless_allowed(
+    raw: dict[str, Any], tmp_path: Path, where: str
+) -> None:
+    outside = tmp_path / "elsewhere" / "hooks.py"
+    outside.parent.mkdir()
+    outside.write_text("def search_sku(out, context):\n    return out\n")
+    folder = tmp_path / "config"
+    folder.mkdir()
+    ref = str(outside) if where == "absolute" else "../elsewhere/hooks.py"
+    data = copy.deepcopy(raw)
+    data["targets"]["search"]["sku"]["hook"] = f"{ref}:search_sku"
+    data["targets"]["marketplace"]["sku"]["hook"] = None
+    path = folder / "config.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match=r"outside the config's folder.*HOOK_FILES_ANYWHERE"):
+        load_config(path)
+    allowed = load_config(path, hook_anywhere=True).targets["search"]["sku"].mapper
+    assert allowed.hook_name == f"{ref}:search_sku"
