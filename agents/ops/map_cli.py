@@ -23,11 +23,12 @@ from streams.main import settings
 
 
 async def last_records(topic: str, count: int) -> list[Sample]:
-    """The last ``count`` records of every partition of ``topic``, oldest first."""
+    """The last ``count`` records of each partition of ``topic``, by partition and offset
+    (records of different partitions have no order to cut at)."""
     reader = consumer(settings)
     await reader.start()
     try:
-        samples: list[tuple[int, Sample]] = []
+        samples: list[tuple[int, int, Sample]] = []
         tps = await partitions_of(reader, topic)
         if not tps:
             raise SystemExit(f"error: topic {topic!r} does not exist")
@@ -45,11 +46,13 @@ async def last_records(topic: str, count: int) -> list[Sample]:
             for tp, records in batch.items():
                 for record in records:
                     if record.offset < wanted.get(tp, -1):
-                        samples.append((record.timestamp, Sample(record.value, record.key)))
+                        samples.append(
+                            (tp.partition, record.offset, Sample(record.value, record.key))
+                        )
                 if await reader.position(tp) >= ends[tp]:
                     wanted.pop(tp, None)
-        samples.sort(key=lambda pair: pair[0])
-        return [sample for _, sample in samples[-count:]]
+        samples.sort(key=lambda entry: entry[:2])
+        return [sample for _, _, sample in samples]
     finally:
         await reader.stop()
 
@@ -89,7 +92,7 @@ class map_(OpsCommand):
         click.option("--input", "topic", required=True, help="The input topic whose binding maps."),
         click.option(
             "--from-topic", "from_topic", type=int, default=None,
-            help="Read the last N records of the input topic from the broker instead.",
+            help="Read the last N records of each partition of the input topic instead.",
         ),
         click.option("--json", "as_json", is_flag=True, help="Print JSON."),
         click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path)),

@@ -1,5 +1,5 @@
-"""``norce-sync map --from-topic N`` dry-runs the last N records of an input topic read
-from the broker (nothing is committed or written)."""
+"""``norce-sync map --from-topic N`` dry-runs the last N records of each partition of an
+input topic, read from the broker (nothing is committed or written)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ async def test_map_reads_the_last_records_of_the_input_topic(
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump(data))
     (tmp_path / "example_hooks.py").write_text((ROOT / "config" / "example_hooks.py").read_text())
-    await create_topics(kafka_servers, [topic], partitions=2)
+    await create_topics(kafka_servers, [topic], partitions=1)
     rows = [price_row(f"TOPIC-{n}", float(n)) for n in range(5)]
     await produce(
         kafka_servers,
