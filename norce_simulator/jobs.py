@@ -210,6 +210,10 @@ class JobRunner:
         writer = Writer(self.state, self.events.item_changed)
         res = WriteResult()
         for i, row in enumerate(job.rows()):
+            if self.state.missing_reference(job.kind, row) is not None:
+                # Norce ignores it without a log line (documented as unknown: the worst
+                # case); the only sign is the row's absence in Query.
+                continue
             if not writer.apply(job.kind, row, job.header, job.id, res):
                 job.add_log(SEVERITY_WARNING, "Row ignored: a mandatory price field is empty.", i)
             if i % 500 == 499:
