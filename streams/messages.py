@@ -54,6 +54,7 @@ class Posted(_JobEvent):
     item_count: int | None = None
     validation_failures: int = 0
     rejected_rows: list[int] = Field(default_factory=list)
+    held_back: int = 0  # full import: rows left out, a reference not in Norce
 
 
 class SubmitFailed(_JobEvent):

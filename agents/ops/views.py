@@ -32,6 +32,7 @@ from aiohttp import web as aioweb
 from faust.web import Request, Response, View
 from pydantic import ValidationError
 
+from agents.imports import reference_state
 from agents.imports.jobs import JobRecord
 from agents.imports.projector import projector
 from agents.imports.submit import clients, job_records
@@ -207,8 +208,11 @@ async def norce_log(record: JobRecord) -> dict[str, Any]:
 
 @app.page("/pending/")
 async def pending_view(self: View, request: Request) -> Response:
-    """Keys waiting for their next delta per (source, kind), for the whole group."""
-    return self.json(group_pending(time.time()))
+    """Keys waiting for their next delta per (source, kind), for the whole group; and the
+    rows held back for a missing reference (this worker's partitions), with examples."""
+    body = group_pending(time.time())
+    body["waiting_for_references"] = reference_state.waiting.view()
+    return self.json(body)
 
 
 @app.page("/dlq/")
@@ -237,6 +241,9 @@ def update_gauges(now: float) -> None:
     metrics.pending_keys.replace({(b["source"], b["kind"]): b["keys"] for b in group})
     metrics.pending_oldest_age.replace(
         {(b["source"], b["kind"]): b["oldest_pending_age_s"] or 0.0 for b in group}
+    )
+    metrics.waiting_references.replace(
+        {pair: float(r.count) for pair, r in reference_state.waiting.pairs.items()}
     )
     metrics.dlq_records.replace({(s,): float(n) for s, n in dead_letters.by_stage.items()})
     reconcile_gauges()

@@ -25,7 +25,7 @@ def product(code: str, *part_nos: str, **values) -> dict:
 
 async def test_unlisted_price_fields_stay_untouched(api) -> None:
     state = api.sim.state
-    api.sim.state.seed(skus('A'))
+    api.sim.state.seed(skus("A"))
     state.seed({"price": [price("A", PriceSale=10, CostPurchase=5, CurrencyCode="SEK")]})
     header = {"AccountId": 1, "SkuPriceListFieldsThatAreSet": [3]}
     job = await api.run(PRICES, [price("A", PriceSale=12, CostPurchase=99)], header)
@@ -40,7 +40,7 @@ async def test_unlisted_price_fields_stay_untouched(api) -> None:
 
 
 async def test_listed_but_missing_price_stays(api) -> None:
-    api.sim.state.seed(skus('A'))
+    api.sim.state.seed(skus("A"))
     # A listed field the row lacks is null, and a null price never overwrites in Norce.
     state = api.sim.state
     state.seed({"price": [price("A", PriceSale=10, CostPurchase=5, CostUnit=4)]})
@@ -52,7 +52,7 @@ async def test_listed_but_missing_price_stays(api) -> None:
 
 async def test_without_field_list_every_given_field_is_written(api) -> None:
     state = api.sim.state
-    api.sim.state.seed(skus('A'))
+    api.sim.state.seed(skus("A"))
     state.seed({"price": [price("A", PriceSale=10, CostPurchase=5, CostUnit=4)]})
     await api.run(PRICES, [price("A", PriceSale=11, CostPurchase=6)], {"AccountId": 1})
     row = state.item("price", "A|STD|1")
@@ -61,7 +61,7 @@ async def test_without_field_list_every_given_field_is_written(api) -> None:
 
 async def test_null_or_zero_price_never_overwrites(api) -> None:
     state = api.sim.state
-    api.sim.state.seed(skus('A'))
+    api.sim.state.seed(skus("A"))
     state.seed({"price": [price("A", PriceSale=10, CostPurchase=5, PriceRecommended=20)]})
     header = {"AccountId": 1, "SkuPriceListFieldsThatAreSet": ["PriceSale", 4, 6]}
     update = {"PriceSale": 0, "CostPurchase": None, "PriceRecommended": 15}
@@ -72,7 +72,7 @@ async def test_null_or_zero_price_never_overwrites(api) -> None:
 
 async def test_mandatory_price_fields_ignore_a_row_whole(api) -> None:
     state = api.sim.state
-    api.sim.state.seed(skus('A', 'B'))
+    api.sim.state.seed(skus("A", "B"))
     seed = price("A", PriceSale=10, CostPurchase=5, PriceRecommended=20)
     state.seed({"price": [seed, {**seed, "PartNo": "B"}]})
     header = {
@@ -91,7 +91,7 @@ async def test_mandatory_price_fields_ignore_a_row_whole(api) -> None:
 
 async def test_unlisted_stock_fields_stay_untouched(api) -> None:
     state = api.sim.state
-    api.sim.state.seed(skus('A'))
+    api.sim.state.seed(skus("A"))
     state.seed({"stock": [stock("A", OnhandValue=3, IncomingValue=7, LeadTimeDayCount=2)]})
     header = {"AccountId": 1, "SkuOnhandFieldsThatAreSet": [3]}
     await api.run(STOCK, [stock("A", OnhandValue=9, IncomingValue=0, LeadTimeDayCount=9)], header)
@@ -101,7 +101,7 @@ async def test_unlisted_stock_fields_stay_untouched(api) -> None:
 
 async def test_full_file_prices_deactivate_only_lacking_rows_of_imported_lists(api) -> None:
     state = api.sim.state
-    api.sim.state.seed(skus('A', 'B', 'C', 'D'))
+    api.sim.state.seed(skus("A", "B", "C", "D"))
     state.seed(
         {
             "price": [
@@ -133,7 +133,7 @@ async def test_full_file_prices_deactivate_only_lacking_rows_of_imported_lists(a
 
 async def test_full_file_stock_deactivates_only_lacking_rows_of_imported_locations(api) -> None:
     state = api.sim.state
-    api.sim.state.seed(skus('A', 'B', 'C'))
+    api.sim.state.seed(skus("A", "B", "C"))
     state.seed(
         {
             "stock": [
