@@ -1,0 +1,170 @@
+"""References: a price or stock row goes to Norce only once its SKU (and price list)
+exists there, because Norce ignores such rows silently and still reports success."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from norce_simulator import SimulatorServer
+from tests.support.debezium import (
+    PRICE_KEY,
+    STOCK_KEY,
+    envelope,
+    item_row,
+    key_bytes,
+    price_row,
+    stock_row,
+)
+from tests.support.kafka import produce, read_all
+from tests.support.stack import (
+    delta_status,
+    start_worker,
+    trigger_delta,
+    wait_applied,
+    wait_until,
+    worker_env,
+    write_config,
+)
+from tests.support.worker import WorkerProcess
+
+PART = "NEW-00001"
+
+
+@asynccontextmanager
+async def refs_worker(
+    kafka_servers: str, unique: str, tmp_path: Path, sim: SimulatorServer, **env: str
+) -> AsyncIterator[tuple[WorkerProcess, dict[str, str], dict[str, str]]]:
+    """A worker on this test's ERP price, stock and item (product) topics; deltas only
+    when the test triggers them."""
+    config, topics = write_config(tmp_path, unique, kinds=("price", "stock", "product"))
+    env_all = worker_env(kafka_servers, unique, sim.url, config, tmp_path, **env)
+    worker = await start_worker("streams", env_all, tmp_path / "worker.log")
+    try:
+        yield worker, env_all, topics
+    finally:
+        worker.stop()
+
+
+async def publish_new_sku(kafka_servers: str, topics: dict[str, str], part_no: str) -> None:
+    item = item_row(part_no, f"P-{part_no}", weight=1.0)
+    price = price_row(part_no, 249.0)
+    stock = stock_row(part_no, qty=7)
+    await produce(kafka_servers, topics["product"], [(key_bytes(item, ["part_no"]),
+                  envelope("items", "c", item))])  # fmt: skip
+    await produce(kafka_servers, topics["price"], [(key_bytes(price, PRICE_KEY),
+                  envelope("prices", "c", price))])  # fmt: skip
+    await produce(kafka_servers, topics["stock"], [(key_bytes(stock, STOCK_KEY),
+                  envelope("stock", "c", stock))])  # fmt: skip
+
+
+def assert_nothing_ignored(sim: SimulatorServer) -> None:
+    """Every price and stock row the service sent was written: none reached Norce before
+    its SKU existed (Norce, and the simulator, would have ignored it silently)."""
+    for job in sim.state.jobs.values():
+        if job.kind in ("price", "stock"):
+            assert job.inserts + job.updates == job.totals - job.fail, (
+                f"job {job.id} ({job.kind}): {job.totals} rows, "
+                f"{job.inserts + job.updates} written: some were ignored"
+            )
+
+
+async def test_price_and_stock_wait_for_the_product_job_that_creates_their_sku(
+    kafka_servers: str, unique: str, tmp_path: Path, sim: SimulatorServer
+) -> None:
+    # A long re-check interval: only the product job's success may release the rows.
+    async with refs_worker(
+        kafka_servers, unique, tmp_path, sim, NORCE_SYNC_REFERENCE_RECHECK_S="600"
+    ) as (worker, _, topics):
+        await publish_new_sku(kafka_servers, topics, PART)  # the same second
+        for kind in ("product", "price", "stock"):
+            await wait_applied([worker], "erp", kind, 1)
+        # The price and stock deltas run first: their SKU is not in Norce yet.
+        for kind in ("price", "stock"):
+            assert (await trigger_delta(worker, "erp", kind))["batches"] == []
+            status = await delta_status(worker, "erp", kind)
+            assert (status["pending"], status["waiting_for_references"]) == (1, 1)
+        assert sim.state.items["price"] == {} and sim.state.items["stock"] == {}
+        async with httpx.AsyncClient() as http:
+            pending = (await http.get(f"{worker.url}/pending/")).json()
+        assert pending["waiting_for_references"]["erp|price"]["examples"] == [
+            {"key": f"erp|price|{PART}|STD|1", "reason": f"SKU {PART} not in Norce"}
+        ]
+        # Now the product delta: once its job succeeded, price and stock go out by
+        # themselves (no trigger, no schedule).
+        assert len((await trigger_delta(worker, "erp", "product"))["batches"]) == 1
+
+        def in_norce() -> bool:
+            return (
+                sim.state.item("price", (PART, "STD", 1)) is not None
+                and sim.state.item("stock", (PART, "MAIN", "A1")) is not None
+            )
+
+        await wait_until(in_norce, timeout=60, what="price and stock in Norce")
+        sku_insert = sim.state.history("sku", PART)[0]
+        assert sku_insert["op"] == "insert"
+        for kind, key in (("price", (PART, "STD", 1)), ("stock", (PART, "MAIN", "A1"))):
+            first = sim.state.history(kind, key)[0]
+            assert first["seq"] > sku_insert["seq"]
+        assert sim.state.item("price", (PART, "STD", 1))["PriceSale"] == 249.0
+        assert sim.state.item("stock", (PART, "MAIN", "A1"))["OnhandValue"] == 7
+        assert_nothing_ignored(sim)
+
+        async def drained() -> bool:
+            status = await delta_status(worker, "erp", "price")
+            return status["pending"] == 0 and status["waiting_for_references"] == 0
+
+        await wait_until(drained, timeout=30, what="price pending drained")
+
+
+async def test_price_whose_sku_never_arrives_waits_until_a_direct_norce_change(
+    kafka_servers: str, unique: str, tmp_path: Path, sim: SimulatorServer
+) -> None:
+    async with refs_worker(
+        kafka_servers, unique, tmp_path, sim, NORCE_SYNC_REFERENCE_RECHECK_S="1"
+    ) as (worker, env, topics):
+        price = price_row(PART, 99.0)
+        await produce(
+            kafka_servers,
+            topics["price"],
+            [(key_bytes(price, PRICE_KEY), envelope("prices", "c", price))],
+        )
+        await wait_applied([worker], "erp", "price", 1)
+        assert (await trigger_delta(worker, "erp", "price"))["batches"] == []
+        async with httpx.AsyncClient() as http:
+            pending = (await http.get(f"{worker.url}/pending/")).json()
+            dashboard = (await http.get(f"{worker.url}/")).text
+            metrics_text = (await http.get(f"{worker.url}/metrics")).text
+        waiting = pending["waiting_for_references"]["erp|price"]
+        assert waiting["count"] == 1
+        assert waiting["examples"][0]["reason"] == f"SKU {PART} not in Norce"
+        assert 'id="waiting"' in dashboard  # the dashboard renders /pending/'s waiting rows
+        assert 'norce_sync_waiting_references{kind="price",source="erp"} 1.0' in metrics_text
+        # Still waiting after several re-checks, and nothing was dead-lettered.
+        await wait_until(
+            lambda: sim.state.calls["query:Products/ProductSkus"] >= 3,
+            timeout=30,
+            what="re-checks",
+        )
+        assert (await delta_status(worker, "erp", "price"))["waiting_for_references"] == 1
+        assert sim.state.items["price"] == {}
+        assert await read_all(kafka_servers, env["NORCE_SYNC_DLQ_TOPIC"]) == []
+        # The SKU is created in Norce directly (not by this service): the re-check finds it.
+        async with httpx.AsyncClient() as http:
+            answer = await http.post(f"{sim.url}/_sim/seed", json={"sku": [{"PartNo": PART}]})
+            assert answer.status_code == 200, answer.text
+        await wait_until(
+            lambda: sim.state.item("price", (PART, "STD", 1)) is not None,
+            timeout=60,
+            what="the price sent after the SKU appeared",
+        )
+        assert_nothing_ignored(sim)
+
+        async def released() -> Any:
+            return (await delta_status(worker, "erp", "price"))["waiting_for_references"] == 0
+
+        await wait_until(released, timeout=30, what="no row waiting")
