@@ -61,6 +61,8 @@ ENTITY_SETS = {
     ),
     "Products/SupplierProductSkus": EntitySet("supplier", None, None, {}),
     "Customers/Customers": EntitySet("customer", "Id", "Code", {}),
+    # Query names a company's code CompanyCode (norce-api.md, "Companies").
+    "Customers/CustomerCompanies": EntitySet("company", "Id", "Code", {}, {"Code": "CompanyCode"}),
     "Application/ClientPriceLists": EntitySet("pricelist", "Id", "PriceListCode", {}),
 }  # fmt: skip
 

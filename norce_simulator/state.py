@@ -46,6 +46,7 @@ class SimState:
         self._job_ids = itertools.count(1001)
         self._seq = itertools.count(1)
         self._customer_ids = itertools.count(1)
+        self._company_ids = itertools.count(1)
         self.pricelist_ids: dict[str, int] = {}
         # Bumped when an item is inserted or removed, and by a reset: never repeats
         # (Query caches listings by it).
@@ -70,6 +71,9 @@ class SimState:
 
     def next_customer_id(self) -> int:
         return next(self._customer_ids)
+
+    def next_company_id(self) -> int:
+        return next(self._company_ids)
 
     def pricelist_id(self, code: str) -> int:
         """Stable numeric id per price list code (PricelistId in webhook bodies)."""

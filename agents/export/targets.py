@@ -47,11 +47,13 @@ SKU_QUERY = (
     .expand("PriceLists", filter=eq("IsActive", True))
     .expand("OnHands", filter=eq("IsActive", True))
 )
-SUPPORTED_KINDS = ("sku", "customer")
+COMPANY_SET = "Customers/CustomerCompanies"
+SUPPORTED_KINDS = ("sku", "customer", "company")
 # kind -> (entity set, key property, query): what a lookup of that kind asks Query
 LOOKUPS: dict[str, tuple[str, str, ODataQuery]] = {
     "sku": (SKU_SET, "PartNo", SKU_QUERY),
     "customer": (CUSTOMER_SET, "Id", ODataQuery()),
+    "company": (COMPANY_SET, "Id", ODataQuery()),
 }
 
 HEADER_EVENT_TYPE = "norce-event-type"
@@ -162,7 +164,7 @@ def build_records(
 
 def key_value(kind: str, entity_id: str) -> Value:
     """The entity id as its key property's literal (customers: the numeric Id)."""
-    if kind == "customer":
+    if kind in ("customer", "company"):
         return int(entity_id)
     if kind == "sku":
         return entity_id
@@ -262,10 +264,11 @@ class EntityLookup:
             if document is not None:
                 await self._attach_price_lists(document)
             return document
-        if kind == "customer":
+        if kind in ("customer", "company"):
+            entity_set = LOOKUPS[kind][0]
             async with self._limit:
                 self.lookups += 1
-                return await self.query.get_entity(CUSTOMER_SET, int(entity_id))
+                return await self.query.get_entity(entity_set, int(entity_id))
         raise ValueError(f"cannot look up entities of kind {kind!r}")
 
     async def price_lists(self) -> dict[str, dict[str, Any]]:

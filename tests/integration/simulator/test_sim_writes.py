@@ -273,3 +273,51 @@ async def test_rows_with_unknown_references_are_ignored_silently(api) -> None:
     assert state.item("price", "KNOWN|NO-SUCH-LIST|1")["PriceSale"] == 3
     # The default tenant has the price lists of SimulatorConfig.price_lists.
     assert sorted(state.items["pricelist"]) == ["NO-SUCH-LIST", "STD"]
+
+
+async def test_price_list_heads_follow_their_field_list(api) -> None:
+    state = api.sim.state
+    header = {"AccountId": 1, "PriceListFieldsThatAreSet": ["Name", 1]}
+    row = {"PriceListCode": "EUR-B2B", "Name": "B2B", "CurrencyCode": "EUR", "Description": "x"}
+    job = await api.run("Product/ImportPriceLists", [row], header)
+    assert job["StatusId"] == 2
+    head = state.item("pricelist", "EUR-B2B")
+    assert (head["Name"], head["CurrencyCode"], head.get("Description")) == ("B2B", "EUR", None)
+    r = await api.post_import("Product/ImportPriceLists", [row], {**header, "FullFile": True})
+    assert r.status_code == 400  # no FullFile for price list heads
+    answer = await api.query("Application/ClientPriceLists('EUR-B2B')", **{"$select": "Name"})
+    assert answer.json() == {"Name": "B2B"}
+
+
+async def test_companies_match_on_code_and_mind_is_customer_list_delta(api) -> None:
+    state = api.sim.state
+    path = "Customer/ImportCompanies"
+    header = {"AccountId": 1}
+    new = {"Code": "C1", "Name": "Acme", "OrganizationNo": "556000-0001"}
+    lacking = {"Code": "C2", "Name": "No org no"}
+    job = await api.run(path, [{**new, "Customers": ["U1", "U2"]}, lacking], header)
+    assert (job["StatusId"], job["Inserts"], job["Fail"]) == (2, 1, 1)
+    log = await api.job_log(job["JobId"])
+    assert any("OrganizationNo missing" in e["Message"] for e in log if e["SeverityId"] == 3)
+    assert state.item("company", "C2") is None
+    company = state.item("company", "C1")
+    assert company["Id"] == 1 and company["IsActive"] is True
+    # IsCustomerListDelta true: U3 is added, U1 and U2 stay.
+    await api.run(path, [{"Code": "C1", "Customers": ["U3"], "IsCustomerListDelta": True}])
+    active = {r["Code"]: r["IsActive"] for r in state.item("company", "C1")["Customers"]}
+    assert active == {"U1": True, "U2": True, "U3": True}
+    # Default (false): the relations the row leaves out are deactivated.
+    await api.run(path, [{"Code": "C1", "Customers": ["U2"]}])
+    active = {r["Code"]: r["IsActive"] for r in state.item("company", "C1")["Customers"]}
+    assert active == {"U1": False, "U2": True, "U3": False}
+    # Field selection: only the listed fields are written.
+    only_name = {"AccountId": 1, "CompanyFieldsThatAreSet": ["Name"]}
+    await api.run(path, [{"Code": "C1", "Name": "Acme AB", "EmailAddress": "a@b.se"}], only_name)
+    company = state.item("company", "C1")
+    assert (company["Name"], company.get("EmailAddress")) == ("Acme AB", None)
+    assert (await api.post_import(path, [new], {**header, "FullFile": True})).status_code == 400
+    # Query names the code CompanyCode.
+    answer = await api.query(
+        "Customers/CustomerCompanies", **{"$filter": "CompanyCode eq 'C1'", "$select": "Id,Name"}
+    )
+    assert answer.json()["value"] == [{"Id": 1, "Name": "Acme AB"}]

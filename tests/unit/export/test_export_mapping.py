@@ -213,4 +213,4 @@ async def test_lookup_answers_none_when_gone_and_bounds_concurrency() -> None:
     assert query.max_in_flight == 2
     assert await lookup.fetch("customer", "7") == {"Id": 7, "Code": "C7"}
     with pytest.raises(ValueError):
-        await lookup.fetch("company", "1")
+        await lookup.fetch("order", "1")  # no such entity kind
