@@ -202,3 +202,9 @@ async def deliver(
         return idle and (expected is None or norce_prices(sim) == expected)
 
     await wait_until(delivered, timeout=timeout, what="every change delivered")
+
+
+def seed_skus(sim: Any, part_nos: Any) -> None:
+    """Create SKUs in the simulator directly (the tenant's catalogue): Norce ignores prices
+    and stock of SKUs it does not have, and the service holds such rows back."""
+    sim.state.seed({"sku": [{"PartNo": p} for p in part_nos]})
