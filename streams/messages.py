@@ -227,6 +227,7 @@ class ReconcileResult(Record):
     unwritable: int = 0
     pending: int = 0
     missing: int = 0
+    waiting_reference: int = 0  # missing, held back: a SKU or price list is not in Norce
     absent: int = 0
     would_deactivate: int = 0
     absent_inactive: int = 0

@@ -35,6 +35,21 @@ from tests.support.worker import WorkerProcess
 PART = "NEW-00001"
 
 
+async def reconcile_via_http(worker: WorkerProcess) -> dict[str, Any]:
+    """``POST /reconcile/erp/price`` and its result."""
+    async with httpx.AsyncClient(timeout=30) as client:
+        response = await client.post(f"{worker.url}/reconcile/erp/price")
+        assert response.status_code == 202, response.text
+        request_id = response.json()["request_id"]
+
+        async def result() -> dict[str, Any] | None:
+            body = (await client.get(f"{worker.url}/reconcile/")).json()
+            found = [r for r in body["results"] if r["request_id"] == request_id]
+            return found[0] if found else None
+
+        return await wait_until(result, what="reconcile result")  # type: ignore[no-any-return]
+
+
 @asynccontextmanager
 async def refs_worker(
     kafka_servers: str, unique: str, tmp_path: Path, sim: SimulatorServer, **env: str
@@ -153,6 +168,12 @@ async def test_price_whose_sku_never_arrives_waits_until_a_direct_norce_change(
         assert (await delta_status(worker, "erp", "price"))["waiting_for_references"] == 1
         assert sim.state.items["price"] == {}
         assert await read_all(kafka_servers, env["NORCE_SYNC_DLQ_TOPIC"]) == []
+        # Reconcile names it apart: held back for a reference, not merely missing.
+        result = await reconcile_via_http(worker)
+        assert (result["waiting_reference"], result["missing"], result["pending"]) == (1, 0, 0)
+        assert result["examples"]["waiting_reference"] == [
+            {"key": f"{PART}|STD|1", "reason": f"SKU {PART} not in Norce"}
+        ]
         # The SKU is created in Norce directly (not by this service): the re-check finds it.
         async with httpx.AsyncClient() as http:
             answer = await http.post(f"{sim.url}/_sim/seed", json={"sku": [{"PartNo": PART}]})
