@@ -198,6 +198,9 @@ class Settings(BaseSettings):
     reference_group_size: int = Field(
         100, ge=1, description="References looked up per Query request (an `or` filter)."
     )
+    reference_concurrency: int = Field(
+        4, ge=1, description="Reference lookups in flight at once (per delta)."
+    )
     reference_max_url: int = Field(
         4000, ge=200, description="Longest Query URL a reference lookup sends."
     )

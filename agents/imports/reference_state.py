@@ -33,6 +33,7 @@ def lookups(source: str, *, fresh: bool = False) -> Lookups:
         cache,
         group_size=settings.reference_group_size,
         max_url=settings.reference_max_url,
+        concurrency=settings.reference_concurrency,
         fresh=fresh,
     )
 

@@ -23,12 +23,13 @@ next delta of its pair sends it once the reference exists (see
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from norce.odata import ODataQuery
+from norce.odata import ODataQuery, Value
 from norce.query import QueryClient, key_filter, plan_key_groups
 
 
@@ -129,6 +130,7 @@ class Lookups:
     cache: ReferenceCache
     group_size: int = 100
     max_url: int = 4000
+    concurrency: int = 4  # Query requests in flight at once
     fresh: bool = False
     known: dict[Ref, bool] = field(default_factory=dict)
     query_calls: int = 0
@@ -159,19 +161,26 @@ class Lookups:
             group_size=self.group_size,
             max_url=self.max_url,
         )
-        for group in groups:
+        limit = asyncio.Semaphore(max(1, self.concurrency))
+
+        async def one(group: list[Value]) -> None:
             found: set[str] = set()
             query = key_filter(base, reference.key_prop, group)
-            async for page in self.query.pages(reference.entity_set, query):
-                self.query_calls += 1
-                for entity in page.value:
-                    key = entity.get(reference.key_prop)
-                    if key is not None:
-                        found.add(str(key))
+            async with limit:
+                async for page in self.query.pages(reference.entity_set, query):
+                    self.query_calls += 1
+                    for entity in page.value:
+                        key = entity.get(reference.key_prop)
+                        if key is not None:
+                            found.add(str(key))
             for value in group:
                 exists = str(value) in found
                 self.known[(reference, str(value))] = exists
                 self.cache.put((reference, str(value)), exists)
+
+        # Bounded concurrency: Query's round trips overlap; an error fails the whole
+        # check (nothing is sent unchecked); the requests still running are left to end.
+        await asyncio.gather(*(one(group) for group in groups))
 
     async def missing(self, kind: str, rows: Sequence[dict[str, Any]]) -> list[str | None]:
         """Per row: why it must wait (the first missing reference), or None to send it."""
