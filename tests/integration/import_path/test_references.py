@@ -3,6 +3,8 @@ exists there, because Norce ignores such rows silently and still reports success
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -11,6 +13,7 @@ from typing import Any
 import httpx
 
 from norce_simulator import SimulatorServer
+from tests.support.broker import ROOT
 from tests.support.debezium import (
     PRICE_KEY,
     STOCK_KEY,
@@ -159,6 +162,17 @@ async def test_price_whose_sku_never_arrives_waits_until_a_direct_norce_change(
         assert waiting["examples"][0]["reason"] == f"SKU {PART} not in Norce"
         assert 'id="waiting"' in dashboard  # the dashboard renders /pending/'s waiting rows
         assert 'norce_sync_waiting_references{kind="price",source="erp"} 1.0' in metrics_text
+        cli = await asyncio.create_subprocess_exec(
+            *(sys.executable, "-m", "streams", "waiting", "--worker", worker.url),
+            cwd=ROOT,
+            env=worker.env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(cli.communicate(), timeout=120)
+        assert cli.returncode == 0, err.decode()[-2000:]
+        assert f"SKU {PART} not in Norce" in out.decode()
+        assert "1 row(s) waiting for references" in out.decode()
         # Still waiting after several re-checks, and nothing was dead-lettered.
         await wait_until(
             lambda: sim.state.calls["query:Products/ProductSkus"] >= 3,
