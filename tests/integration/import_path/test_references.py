@@ -26,6 +26,7 @@ from tests.support.debezium import (
 from tests.support.kafka import produce, read_all
 from tests.support.stack import (
     delta_status,
+    ledger,
     start_worker,
     trigger_delta,
     wait_applied,
@@ -188,6 +189,26 @@ async def test_price_whose_sku_never_arrives_waits_until_a_direct_norce_change(
         assert result["examples"]["waiting_reference"] == [
             {"key": f"{PART}|STD|1", "reason": f"SKU {PART} not in Norce"}
         ]
+        # A full import sends only the rows whose references exist, and says so.
+        known = price_row("SKU-00001", 11.0)  # a SKU of the tenant's catalogue
+        await produce(
+            kafka_servers,
+            topics["price"],
+            [(key_bytes(known, PRICE_KEY), envelope("prices", "c", known))],
+        )
+        await wait_applied([worker], "erp", "price", 2)
+        cli = await asyncio.create_subprocess_exec(
+            *(sys.executable, "-m", "streams", "full-import", "--source", "erp", "--kind", "price"),
+            cwd=ROOT,
+            env=worker.env,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, err = await asyncio.wait_for(cli.communicate(), timeout=120)
+        assert cli.returncode == 0, err.decode()[-2000:]
+        assert "1 row(s) held back: a reference not in Norce" in err.decode()
+        full = [r for r in (await ledger(kafka_servers, env["NORCE_SYNC_APP_ID"])).values()]
+        assert [(r.mode, r.item_count, r.held_back) for r in full] == [("full", 1, 1)]
+        assert sorted(sim.state.items["price"]) == ["SKU-00001|STD|1"]
         # The SKU is created in Norce directly (not by this service): the re-check finds it.
         async with httpx.AsyncClient() as http:
             answer = await http.post(f"{sim.url}/_sim/seed", json={"sku": [{"PartNo": PART}]})
