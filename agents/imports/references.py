@@ -94,7 +94,10 @@ class ReferenceCache:
         if entry is None:
             return None
         expires, exists = entry
-        if self._clock() >= expires or (not exists and not trust_missing):
+        if self._clock() >= expires:
+            del self._values[ref]
+            return None
+        if not exists and not trust_missing:
             return None
         return exists
 
