@@ -240,7 +240,7 @@ pending_oldest_age = REGISTRY.gauge(
 )
 waiting_references = REGISTRY.gauge(
     "norce_sync_waiting_references",
-    "Rows held back because a SKU or price list they name is not in Norce (this worker).",
+    "Rows held back because a SKU or price list they name is not in Norce.",
     ["source", "kind"],
 )
 dlq_records = REGISTRY.gauge(

@@ -54,5 +54,5 @@ async def split_pending(
             ready.append(item)
         else:
             refs = [r for r in references_of(binding.kind, item.row) if not session.known.get(r)]
-            waiting.add(report, item.key.decode(), why, refs)
+            waiting.add(report, item.key.decode(), why, refs, item.partition)
     return ready

@@ -204,6 +204,9 @@ class PairWaiting:
     examples: list[dict[str, str]] = field(default_factory=list)  # key, reason
     missing: set[Ref] = field(default_factory=set)  # bounded by MAX_MISSING
     checked_at: float = 0.0
+    # Per input partition: count and examples (the ops backlog reports per partition, so
+    # the views can answer for the whole group).
+    partitions: dict[int, dict[str, Any]] = field(default_factory=dict)
 
 
 MAX_EXAMPLES = 10
@@ -221,10 +224,17 @@ class Waiting:
         return PairWaiting(checked_at=time.time())
 
     @staticmethod
-    def add(report: PairWaiting, key: str, why: str, refs: Iterable[Ref]) -> None:
+    def add(
+        report: PairWaiting, key: str, why: str, refs: Iterable[Ref], partition: int = 0
+    ) -> None:
         report.count += 1
+        example = {"key": key, "reason": why}
         if len(report.examples) < MAX_EXAMPLES:
-            report.examples.append({"key": key, "reason": why})
+            report.examples.append(example)
+        part = report.partitions.setdefault(partition, {"count": 0, "examples": []})
+        part["count"] += 1
+        if len(part["examples"]) < MAX_EXAMPLES:
+            part["examples"].append(example)
         for ref in refs:
             if len(report.missing) < MAX_MISSING:
                 report.missing.add(ref)
@@ -246,6 +256,16 @@ class Waiting:
             for pair, report in self.pairs.items()
             if any(ref[0] == reference for ref in report.missing)
         ]
+
+    def for_partition(self, partition: int) -> dict[str, dict[str, Any]]:
+        """What this worker holds back in one input partition, per ``source|kind`` (for
+        the partition's backlog report)."""
+        out = {}
+        for (source, kind), report in self.pairs.items():
+            part = report.partitions.get(partition)
+            if part is not None:
+                out[f"{source}|{kind}"] = {"count": part["count"], "examples": part["examples"]}
+        return out
 
     def view(self) -> dict[str, dict[str, Any]]:
         """For /pending/, the dashboard and the CLI: per ``source|kind``."""

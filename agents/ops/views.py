@@ -131,7 +131,13 @@ async def report_backlog() -> None:
     now = time.time()
     reports = projector.backlog()
     for partition, counts in reports.items():
-        report = BacklogReport(partition=partition, worker=WORKER_ID, at=now, counts=counts)
+        report = BacklogReport(
+            partition=partition,
+            worker=WORKER_ID,
+            at=now,
+            counts=counts,
+            waiting=reference_state.waiting.for_partition(partition),
+        )
         await backlog_reports.send(key=str(partition).encode(), value=report.model_dump())
 
 
@@ -208,11 +214,9 @@ async def norce_log(record: JobRecord) -> dict[str, Any]:
 
 @app.page("/pending/")
 async def pending_view(self: View, request: Request) -> Response:
-    """Keys waiting for their next delta per (source, kind), for the whole group; and the
-    rows held back for a missing reference (this worker's partitions), with examples."""
-    body = group_pending(time.time())
-    body["waiting_for_references"] = reference_state.waiting.view()
-    return self.json(body)
+    """Keys waiting for their next delta per (source, kind), and the rows of them held
+    back for a missing reference (with examples), for the whole group."""
+    return self.json(group_pending(time.time()))
 
 
 @app.page("/dlq/")
@@ -237,13 +241,17 @@ def update_gauges(now: float) -> None:
     metrics.jobs_by_status.replace(
         {labels: float(n) for labels, n in jobs_by_status(job_records()).items()}
     )
-    group = group_pending(now)["backlog"]
+    pending = group_pending(now)
+    group = pending["backlog"]
     metrics.pending_keys.replace({(b["source"], b["kind"]): b["keys"] for b in group})
     metrics.pending_oldest_age.replace(
         {(b["source"], b["kind"]): b["oldest_pending_age_s"] or 0.0 for b in group}
     )
     metrics.waiting_references.replace(
-        {pair: float(r.count) for pair, r in reference_state.waiting.pairs.items()}
+        {
+            tuple(pair.split("|", 1)): float(w["count"])
+            for pair, w in pending["waiting_for_references"].items()
+        }
     )
     metrics.dlq_records.replace({(s,): float(n) for s, n in dead_letters.by_stage.items()})
     reconcile_gauges()

@@ -1,7 +1,7 @@
 """``norce-sync waiting``: rows held back because what they refer to is not in Norce.
 
-The reasons live in the workers' memory (``agents.imports.references``), so this asks a
-worker's ``/pending/`` view (each worker reports the rows of its own partitions)."""
+The reasons live in the workers' memory (``agents.imports.references``) and reach every
+worker through the ops backlog reports, so this asks one worker's ``/pending/`` view."""
 
 from __future__ import annotations
 

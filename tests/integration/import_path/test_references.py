@@ -61,6 +61,7 @@ async def refs_worker(
     """A worker on this test's ERP price, stock and item (product) topics; deltas only
     when the test triggers them."""
     config, topics = write_config(tmp_path, unique, kinds=("price", "stock", "product"))
+    env = {"NORCE_SYNC_OPS_BACKLOG_INTERVAL_S": "0.5", **env}
     env_all = worker_env(kafka_servers, unique, sim.url, config, tmp_path, **env)
     worker = await start_worker("streams", env_all, tmp_path / "worker.log")
     try:
@@ -79,6 +80,18 @@ async def publish_new_sku(kafka_servers: str, topics: dict[str, str], part_no: s
                   envelope("prices", "c", price))])  # fmt: skip
     await produce(kafka_servers, topics["stock"], [(key_bytes(stock, STOCK_KEY),
                   envelope("stock", "c", stock))])  # fmt: skip
+
+
+async def waiting_in_view(worker: WorkerProcess, pair: str) -> dict[str, Any]:
+    """The pair's rows waiting for references as the group's /pending/ view shows them
+    (it follows the ops backlog topic, so it shows them a report interval later)."""
+
+    async def shown() -> dict[str, Any] | None:
+        async with httpx.AsyncClient() as http:
+            body = (await http.get(f"{worker.url}/pending/")).json()
+        return body["waiting_for_references"].get(pair)  # type: ignore[no-any-return]
+
+    return await wait_until(shown, timeout=30, what=f"{pair} waiting in /pending/")  # type: ignore[no-any-return]
 
 
 def assert_nothing_ignored(sim: SimulatorServer) -> None:
@@ -108,9 +121,8 @@ async def test_price_and_stock_wait_for_the_product_job_that_creates_their_sku(
             status = await delta_status(worker, "erp", kind)
             assert (status["pending"], status["waiting_for_references"]) == (1, 1)
         assert sim.state.items["price"] == {} and sim.state.items["stock"] == {}
-        async with httpx.AsyncClient() as http:
-            pending = (await http.get(f"{worker.url}/pending/")).json()
-        assert pending["waiting_for_references"]["erp|price"]["examples"] == [
+        waiting = await waiting_in_view(worker, "erp|price")
+        assert waiting["examples"] == [
             {"key": f"erp|price|{PART}|STD|1", "reason": f"SKU {PART} not in Norce"}
         ]
         # Now the product delta: once its job succeeded, price and stock go out by
@@ -154,11 +166,10 @@ async def test_price_whose_sku_never_arrives_waits_until_a_direct_norce_change(
         )
         await wait_applied([worker], "erp", "price", 1)
         assert (await trigger_delta(worker, "erp", "price"))["batches"] == []
+        waiting = await waiting_in_view(worker, "erp|price")
         async with httpx.AsyncClient() as http:
-            pending = (await http.get(f"{worker.url}/pending/")).json()
             dashboard = (await http.get(f"{worker.url}/")).text
             metrics_text = (await http.get(f"{worker.url}/metrics")).text
-        waiting = pending["waiting_for_references"]["erp|price"]
         assert waiting["count"] == 1
         assert waiting["examples"][0]["reason"] == f"SKU {PART} not in Norce"
         assert 'id="waiting"' in dashboard  # the dashboard renders /pending/'s waiting rows
