@@ -3,7 +3,7 @@
 Entity sets: Products/ProductSkus (key PartNo; navigation PriceLists, OnHands),
 Products/ProductSkuPriceLists, Products/Products (key Code; navigation Skus),
 Products/SupplierProductSkus, Customers/Customers (key Id, or Code as a string),
-Application/ClientPriceLists (key Id, or PriceListCode as a string).
+Application/ClientPriceLists (key Id, or the code as a string; Query names it Agreement).
 """
 
 from __future__ import annotations
@@ -63,7 +63,10 @@ ENTITY_SETS = {
     "Customers/Customers": EntitySet("customer", "Id", "Code", {}),
     # Query names a company's code CompanyCode (norce-api.md, "Companies").
     "Customers/CustomerCompanies": EntitySet("company", "Id", "Code", {}, {"Code": "CompanyCode"}),
-    "Application/ClientPriceLists": EntitySet("pricelist", "Id", "PriceListCode", {}),
+    # In Query a price list's code is its Agreement (norce-api.md, "Rows Norce ignores").
+    "Application/ClientPriceLists": EntitySet(
+        "pricelist", "Id", "PriceListCode", {}, {"PriceListCode": "Agreement"}
+    ),
 }  # fmt: skip
 
 

@@ -272,14 +272,14 @@ class EntityLookup:
         raise ValueError(f"cannot look up entities of kind {kind!r}")
 
     async def price_lists(self) -> dict[str, dict[str, Any]]:
-        """Price list heads by PriceListCode (cached for the reference TTL)."""
+        """Price list heads by code (Query's ``Agreement``; cached for the reference TTL)."""
         return await self._reference.get_or_load("price_lists", self._load_price_lists)
 
     async def _load_price_lists(self) -> dict[str, dict[str, Any]]:
         heads: dict[str, dict[str, Any]] = {}
         async with self._limit:
             async for head in self.query.iterate(PRICE_LIST_SET):
-                code = head.get("PriceListCode")
+                code = head.get("Agreement")  # Query's name of the price list code
                 if code is not None:
                     heads[str(code)] = head
         return heads

@@ -44,9 +44,8 @@ class Reference:
 
 
 SKU = Reference("SKU", "PartNo", "Products/ProductSkus", "PartNo")
-PRICE_LIST = Reference(
-    "price list", "PriceListCode", "Application/ClientPriceLists", "PriceListCode"
-)
+# In Query a price list's code is its Agreement (norce-api.md).
+PRICE_LIST = Reference("price list", "PriceListCode", "Application/ClientPriceLists", "Agreement")
 REFERENCES: dict[str, tuple[Reference, ...]] = {"price": (SKU, PRICE_LIST), "stock": (SKU,)}
 # Import kinds whose successful jobs create references of this kind.
 CREATED_BY: dict[str, Reference] = {"product": SKU, "pricelist": PRICE_LIST}

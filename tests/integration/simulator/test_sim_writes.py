@@ -287,6 +287,12 @@ async def test_price_list_heads_follow_their_field_list(api) -> None:
     assert r.status_code == 400  # no FullFile for price list heads
     answer = await api.query("Application/ClientPriceLists('EUR-B2B')", **{"$select": "Name"})
     assert answer.json() == {"Name": "B2B"}
+    # Query names the code Agreement (norce-api.md).
+    listed = await api.query(
+        "Application/ClientPriceLists",
+        **{"$filter": "Agreement eq 'EUR-B2B'", "$select": "Agreement"},
+    )
+    assert listed.json()["value"] == [{"Agreement": "EUR-B2B"}]
 
 
 async def test_companies_match_on_code_and_mind_is_customer_list_delta(api) -> None:

@@ -77,7 +77,7 @@ async def test_one_delta_asks_each_reference_once_in_groups() -> None:
     assert reasons[300] == "price list EUR not in Norce"
     # 300 distinct SKUs in groups of 100, 2 price lists in one: 4 requests, key only.
     assert lookups.query_calls == len(query.requests) == 4
-    assert all(params["$select"] in ("PartNo", "PriceListCode") for _, params in query.requests)
+    assert all(params["$select"] in ("PartNo", "Agreement") for _, params in query.requests)
     # The same rows again in this delta: no request at all.
     assert await lookups.missing("price", rows) == reasons
     assert lookups.query_calls == 4
