@@ -22,6 +22,7 @@ RUNS = [
     ["bench_reconcile.py", "--keys", "1000000"],
     ["bench_reconcile.py", "--kind", "stock", "--keys", "1000000"],
     ["bench_connect_stream.py"],
+    ["bench_references.py", "--skus", "1000000", "--rows", "10000"],
     ["bench_simulator_stream.py"],
     ["bench_export_latency.py"],
 ]

@@ -44,6 +44,7 @@ class ImportKind(StrEnum):
     ONHANDS = "Product/ImportOnhands"
     PRICE_LISTS = "Product/ImportPriceLists"
     CUSTOMERS = "Customer/ImportCustomers"
+    COMPANIES = "Customer/ImportCompanies"
     SUPPLIER_PRODUCTS = "Supplier/ImportProducts"
 
 

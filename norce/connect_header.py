@@ -14,7 +14,15 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_pascal
 
-from norce.fields import CustomerField, ProductField, SkuField, SkuOnhandField, SkuPriceListField
+from norce.fields import (
+    CompanyField,
+    CustomerField,
+    PriceListField,
+    ProductField,
+    SkuField,
+    SkuOnhandField,
+    SkuPriceListField,
+)
 
 HEADER_NAME = "X-StormConnect-Header"
 
@@ -98,7 +106,9 @@ class ConnectHeader(BaseModel):
     product_culture_fields_that_are_set: Annotated[Codes, _codes(None, strict=False)] = None
     variant_culture_fields_that_are_set: Annotated[Codes, _codes(None, strict=False)] = None
     customer_fields_that_are_set: Annotated[Codes, _codes(CustomerField, strict=False)] = None
-    company_fields_that_are_set: Annotated[Codes, _codes(None, strict=False)] = None
+    company_fields_that_are_set: Annotated[Codes, _codes(CompanyField, strict=True)] = None
+    # The list is longer than documented ("..."): other codes pass.
+    price_list_fields_that_are_set: Annotated[Codes, _codes(PriceListField, strict=False)] = None
 
     @model_validator(mode="after")
     def _mandatory_fields_are_set(self) -> ConnectHeader:

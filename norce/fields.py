@@ -77,3 +77,52 @@ class CustomerField(IntEnum):
     PriceLists = 17
     Companies = 19
     CrmId = 20
+
+
+class PriceListField(IntEnum):
+    """``PriceListFieldsThatAreSet`` (``Product/ImportPriceLists``)."""
+
+    Name = 0
+    CurrencyCode = 1
+    StartDate = 2
+    EndDate = 3
+    IsPublic = 4
+    IsPrimary = 5
+    TypeCode = 6
+    Warehouses = 7
+    DefaultPriceRule = 8
+    Description = 9
+    DoNotCreateApplicationPriceList = 11
+    SalesArea = 12
+    DefaultMinMarginPercent = 13
+    LimitToRecPrice = 14
+    ParentPriceListCode = 15
+    PriceRules = 18
+
+
+class CompanyField(IntEnum):
+    """``CompanyFieldsThatAreSet`` (``Customer/ImportCompanies``)."""
+
+    ApplicationKey = 0
+    Id = 1
+    Code = 2
+    OrganizationNo = 3
+    Name = 4
+    EmailAddress = 5
+    PhoneNumber = 6
+    LogoImage = 7
+    ParentCompanyCode = 8
+    IsActive = 9
+    InvoiceAddress = 10
+    DeliveryAddresses = 11
+    AdditionalInfo = 12
+    Contacts = 13
+    Customers = 14
+    DeliveryMethods = 15
+    Discounts = 16
+    Flags = 17
+    PaymentMethods = 18
+    PriceLists = 19
+    SearchOnlyByCode = 20
+    VatNo = 21
+    PreserveFlags = 22

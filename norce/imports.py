@@ -28,7 +28,12 @@ IMPORT_KIND = {
     "stock": ImportKind.ONHANDS,
     "product": ImportKind.PRODUCTS,
     "customer": ImportKind.CUSTOMERS,
+    "pricelist": ImportKind.PRICE_LISTS,
+    "company": ImportKind.COMPANIES,
 }
+
+# Kinds whose import header takes no FullFile: a "full import" resends every row.
+NO_FULL_FILE = frozenset({"pricelist", "company"})
 
 # Field codes the client's enums do not name (from Norce's public contract code).
 SKU_CULTURE_FIELDS = {"ErpName": 0, "ErpNameCreateOnly": 1, "Comment": 2, "CommentCreateOnly": 3}
@@ -46,6 +51,8 @@ def connect_header(binding: ImportBinding, account_id: int, *, full: bool) -> Co
     if binding.kind == "customer":
         # Customer imports have no FullFile; a delta says so with IsCustomerListDelta.
         extra["IsCustomerListDelta"] = not full
+    elif binding.kind in NO_FULL_FILE:
+        pass  # what FullFile means here is not documented (pricelist) or absent (company)
     else:
         extra["FullFile"] = full
     return ConnectHeader.model_validate({"AccountId": account_id, **fields, **extra})

@@ -6,15 +6,28 @@ the page envelope is typed. Lists page by ``@odata.nextLink``, which ``iterate``
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote_plus, urlencode, urljoin, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from norce.errors import NorceError, NorceNotFound
 from norce.http import NorceHttp
-from norce.odata import ODataQuery, and_, entity_key, eq, ge, gt, le, lt, ne, not_, or_
+from norce.odata import (
+    ODataQuery,
+    Value,
+    and_,
+    entity_key,
+    eq,
+    ge,
+    gt,
+    le,
+    lt,
+    ne,
+    not_,
+    or_,
+)
 
 # The filter helpers are re-exported so callers can build queries from one import.
 __all__ = [
@@ -25,11 +38,14 @@ __all__ = [
     "eq",
     "ge",
     "gt",
+    "key_filter",
+    "key_url_length",
     "le",
     "lt",
     "ne",
     "not_",
     "or_",
+    "plan_key_groups",
 ]
 
 
@@ -116,3 +132,60 @@ class QueryClient:
         async for page in self.pages(entity_set, query, max_pages=max_pages):
             for entity in page.value:
                 yield entity
+
+
+# -- batch lookups by key: one ``Key eq a or Key eq b ...`` request per group ----------
+
+
+def key_filter(query: ODataQuery, prop: str, values: Sequence[Value]) -> ODataQuery:
+    """``query`` with ``prop eq v1 or prop eq v2 ...`` ANDed into its filter (Norce's
+    Query is documented for ``or`` chains; the OData 4.01 ``in`` operator is not)."""
+    return query.filter(or_(*(eq(prop, value) for value in values)))
+
+
+def key_url_length(
+    base_url: str, entity_set: str, query: ODataQuery, prop: str, values: Sequence[Value]
+) -> int:
+    """Length of the request URL as httpx sends it (``quote_plus`` encoding)."""
+    params = key_filter(query, prop, values).to_params()
+    return len(base_url) + len(entity_set) + 1 + len(urlencode(params, quote_via=quote_plus))
+
+
+def plan_key_groups(
+    base_url: str,
+    entity_set: str,
+    query: ODataQuery,
+    prop: str,
+    values: Iterable[Value],
+    *,
+    group_size: int,
+    max_url: int,
+) -> list[list[Value]]:
+    """Distinct values cut into groups of at most ``group_size`` whose request URL stays
+    within ``max_url`` characters (a value too long even alone gets a group of its own;
+    Query will refuse it as it would refuse the single lookup)."""
+    if group_size < 1:
+        raise ValueError("group_size must be >= 1")
+    ids = list(dict.fromkeys(values))
+    if not ids:
+        return []
+
+    def term_length(value: Value) -> int:
+        return len(quote_plus(eq(prop, value).to_odata()))
+
+    # Fixed part (base, set, $expand...) once; each term adds its encoded length and
+    # "+or+". The 6 covers parentheses round the or-chain when the query has a filter.
+    fixed = key_url_length(base_url, entity_set, query, prop, ids[:1]) - term_length(ids[0]) + 6
+    groups: list[list[Value]] = []
+    current: list[Value] = []
+    length = fixed
+    for value in ids:
+        term = term_length(value) + (len("+or+") if current else 0)
+        if current and (len(current) >= group_size or length + term > max_url):
+            groups.append(current)
+            current, length = [], fixed
+            term -= len("+or+")
+        current.append(value)
+        length += term
+    groups.append(current)
+    return groups

@@ -57,6 +57,9 @@ class SimulatorConfig(BaseModel):
     max_item_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
     record_history: bool = True
     spool_dir: str | None = None  # where accepted import files are kept until the job ran
+    # Price lists a fresh (or reset) tenant has: Norce ignores a price whose list does not
+    # exist, and a real tenant is set up with its lists. "STD" is the demo's and the tests'.
+    price_lists: tuple[str, ...] = ("STD",)
 
     # Query
     page_size: int = Field(default=500, ge=1)

@@ -22,6 +22,7 @@ IMPORTS = {
     "Product/ImportOnhands": "stock",
     "Product/ImportPriceLists": "pricelist",
     "Customer/ImportCustomers": "customer",
+    "Customer/ImportCompanies": "company",
     "Supplier/ImportProducts": "supplier",
 }
 

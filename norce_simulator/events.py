@@ -43,6 +43,7 @@ _EVENT_OF_KIND = {
     "sku": "SkuChangedNotification",
     "product": "SkuChangedNotification",
     "customer": "CustomerChangedNotification",
+    "company": "CompanyChangedNotification",
     "supplier": "SupplierSkuChangedNotification",
 }
 
@@ -176,6 +177,8 @@ class EventDispatcher:
             return
         elif kind == "customer":
             body |= {"CustomerId": row["Id"], "EntityChanged": "tClientCustomer"}
+        elif kind == "company":
+            body |= {"CompanyId": row["Id"], "EntityChanged": "tClientCompany"}
         elif kind == "supplier":
             body |= {
                 "SupplierId": row["SupplierId"],

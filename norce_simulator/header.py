@@ -43,6 +43,21 @@ CUSTOMER_FIELDS: dict[int, str | None] = {
     11: "IsActive", 12: "InvoiceAddress", 13: "DeliveryAddresses", 17: "PriceLists",
     19: "Companies", 20: "CrmId",
 }  # fmt: skip
+PRICE_LIST_FIELDS: dict[int, str | None] = {
+    **{code: None for code in range(26)},
+    0: "Name", 1: "CurrencyCode", 2: "StartDate", 3: "EndDate", 4: "IsPublic", 5: "IsPrimary",
+    6: "TypeCode", 7: "Warehouses", 8: "DefaultPriceRule", 9: "Description",
+    11: "DoNotCreateApplicationPriceList", 12: "SalesArea", 13: "DefaultMinMarginPercent",
+    14: "LimitToRecPrice", 15: "ParentPriceListCode", 18: "PriceRules",
+}  # fmt: skip
+COMPANY_FIELDS: dict[int, str | None] = {
+    0: "ApplicationKey", 1: "Id", 2: "Code", 3: "OrganizationNo", 4: "Name",
+    5: "EmailAddress", 6: "PhoneNumber", 7: "LogoImage", 8: "ParentCompanyCode",
+    9: "IsActive", 10: "InvoiceAddress", 11: "DeliveryAddresses", 12: "AdditionalInfo",
+    13: "Contacts", 14: "Customers", 15: "DeliveryMethods", 16: "Discounts", 17: "Flags",
+    18: "PaymentMethods", 19: "PriceLists", 20: "SearchOnlyByCode", 21: "VatNo",
+    22: "PreserveFlags",
+}  # fmt: skip
 # Lists whose codes are accepted but not modelled field by field (the parent's list
 # decides whether the nested objects are written at all).
 _OPAQUE = {code: None for code in range(31)}
@@ -57,7 +72,8 @@ FIELD_LISTS: dict[str, dict[int, str | None]] = {
     "ProductCultureFieldsThatAreSet": _OPAQUE,
     "VariantCultureFieldsThatAreSet": _OPAQUE,
     "CustomerFieldsThatAreSet": CUSTOMER_FIELDS,
-    "CompanyFieldsThatAreSet": _OPAQUE,
+    "CompanyFieldsThatAreSet": COMPANY_FIELDS,
+    "PriceListFieldsThatAreSet": PRICE_LIST_FIELDS,
 }
 
 
@@ -88,6 +104,7 @@ class ConnectHeader(BaseModel):
     VariantCultureFieldsThatAreSet: list[int] | None = None
     CustomerFieldsThatAreSet: list[int] | None = None
     CompanyFieldsThatAreSet: list[int] | None = None
+    PriceListFieldsThatAreSet: list[int] | None = None
 
     def fields(self, list_name: str) -> set[str] | None:
         """Field names selected by a list, or None when the list is absent."""

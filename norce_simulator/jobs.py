@@ -25,6 +25,7 @@ import orjson
 
 from norce_simulator.clock import now_iso, run_time
 from norce_simulator.header import ConnectHeader
+from norce_simulator.kinds import ItemError
 from norce_simulator.writer import Writer, WriteResult
 
 if TYPE_CHECKING:
@@ -210,8 +211,18 @@ class JobRunner:
         writer = Writer(self.state, self.events.item_changed)
         res = WriteResult()
         for i, row in enumerate(job.rows()):
-            if not writer.apply(job.kind, row, job.header, job.id, res):
-                job.add_log(SEVERITY_WARNING, "Row ignored: a mandatory price field is empty.", i)
+            if self.state.missing_reference(job.kind, row) is not None:
+                # Norce ignores it without a log line (documented as unknown: the worst
+                # case); the only sign is the row's absence in Query.
+                continue
+            try:
+                if not writer.apply(job.kind, row, job.header, job.id, res):
+                    job.add_log(
+                        SEVERITY_WARNING, "Row ignored: a mandatory price field is empty.", i
+                    )
+            except ItemError as exc:  # a rule only the write can check (a new company's)
+                job.fail += 1
+                job.add_log(SEVERITY_ERROR, str(exc), i)
             if i % 500 == 499:
                 job.inserts, job.updates = res.inserts, res.updates
                 await asyncio.sleep(0)  # let HTTP handlers and other workers run

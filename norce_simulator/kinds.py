@@ -141,7 +141,35 @@ class PriceListHead(_Item):
     PriceListCode: Text
     Name: str | None = None
     CurrencyCode: str | None = None
+    StartDate: datetime | None = None
+    EndDate: datetime | None = None
+    IsPublic: bool | None = None
+    IsPrimary: bool | None = None
+    TypeCode: str | None = None
+    Description: str | None = None
     IsActive: bool | None = None
+
+
+class Company(_Item):
+    """``Customer/ImportCompanies``; matched on Id, then Code, then OrganizationNo."""
+
+    Code: Text
+    Id: int | None = None
+    OrganizationNo: str | None = None
+    Name: str | None = None
+    EmailAddress: str | None = None
+    PhoneNumber: str | None = None
+    ParentCompanyCode: str | None = None
+    IsActive: bool | None = None
+    InvoiceAddress: dict[str, Any] | None = None
+    DeliveryAddresses: list[Any] | None = None
+    Customers: list[Any] | None = None
+    PriceLists: list[Any] | None = None
+    VatNo: str | None = None
+    SearchOnlyByCode: bool | None = None
+    # Per row: true merges the customer relations; false (default) deactivates those the
+    # row leaves out.
+    IsCustomerListDelta: bool | None = None
 
 
 class SupplierProduct(_Item):
@@ -175,7 +203,11 @@ KINDS: dict[str, KindSpec] = {
     # SKUs are written through products; they are a kind of their own for state and Query.
     "sku": KindSpec("sku", Sku, ("PartNo",), "SkuFieldsThatAreSet", True, "tClientProductSku"),
     "pricelist": KindSpec(
-        "pricelist", PriceListHead, ("PriceListCode",), None, False, "tClientPriceList"
+        "pricelist", PriceListHead, ("PriceListCode",), "PriceListFieldsThatAreSet", False,
+        "tClientPriceList",
+    ),
+    "company": KindSpec(
+        "company", Company, ("Code",), "CompanyFieldsThatAreSet", False, "tClientCompany"
     ),
     "customer": KindSpec(
         "customer", Customer, ("Code",), "CustomerFieldsThatAreSet", False, "tClientCustomer"

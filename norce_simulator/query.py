@@ -3,7 +3,7 @@
 Entity sets: Products/ProductSkus (key PartNo; navigation PriceLists, OnHands),
 Products/ProductSkuPriceLists, Products/Products (key Code; navigation Skus),
 Products/SupplierProductSkus, Customers/Customers (key Id, or Code as a string),
-Application/ClientPriceLists (key Id, or PriceListCode as a string).
+Application/ClientPriceLists (key Id, or the code as a string; Query names it Agreement).
 """
 
 from __future__ import annotations
@@ -61,7 +61,12 @@ ENTITY_SETS = {
     ),
     "Products/SupplierProductSkus": EntitySet("supplier", None, None, {}),
     "Customers/Customers": EntitySet("customer", "Id", "Code", {}),
-    "Application/ClientPriceLists": EntitySet("pricelist", "Id", "PriceListCode", {}),
+    # Query names a company's code CompanyCode (norce-api.md, "Companies").
+    "Customers/CustomerCompanies": EntitySet("company", "Id", "Code", {}, {"Code": "CompanyCode"}),
+    # In Query a price list's code is its Agreement (norce-api.md, "Rows Norce ignores").
+    "Application/ClientPriceLists": EntitySet(
+        "pricelist", "Id", "PriceListCode", {}, {"PriceListCode": "Agreement"}
+    ),
 }  # fmt: skip
 
 

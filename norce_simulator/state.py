@@ -46,10 +46,14 @@ class SimState:
         self._job_ids = itertools.count(1001)
         self._seq = itertools.count(1)
         self._customer_ids = itertools.count(1)
+        self._company_ids = itertools.count(1)
         self.pricelist_ids: dict[str, int] = {}
         # Bumped when an item is inserted or removed, and by a reset: never repeats
         # (Query caches listings by it).
         self.generation = getattr(self, "generation", 0) + 1
+        for code in self.config.price_lists:  # the tenant's set-up, not an import
+            defaults = {"Id": self.pricelist_id(code), "PriceListCode": code, "IsActive": True}
+            self.write("pricelist", code, {}, job_id=None, defaults=defaults, op="setup")
 
     # -- lifecycle -------------------------------------------------------------------
     def on_reset(self, hook: Callable[[], None]) -> None:
@@ -67,6 +71,9 @@ class SimState:
 
     def next_customer_id(self) -> int:
         return next(self._customer_ids)
+
+    def next_company_id(self) -> int:
+        return next(self._company_ids)
 
     def pricelist_id(self, code: str) -> int:
         """Stable numeric id per price list code (PricelistId in webhook bodies)."""
@@ -133,6 +140,16 @@ class SimState:
             if key in keys:
                 keys.remove(key)
         return True
+
+    def missing_reference(self, kind: str, row: Row) -> str | None:
+        """Why Norce would ignore this row silently (None: it would not): a price whose
+        SKU or price list does not exist, stock whose SKU does not exist (norce-api.md,
+        "Rows Norce ignores"). An inactive SKU or list still exists."""
+        if kind in ("price", "stock") and str(row.get("PartNo")) not in self.items["sku"]:
+            return f"SKU {row.get('PartNo')} does not exist"
+        if kind == "price" and str(row.get("PriceListCode")) not in self.items["pricelist"]:
+            return f"price list {row.get('PriceListCode')} does not exist"
+        return None
 
     # -- reads -----------------------------------------------------------------------
     def item(self, kind: str, key: str | Iterable[Any]) -> Row | None:

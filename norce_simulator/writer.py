@@ -134,6 +134,8 @@ class Writer:
             code = row["PriceListCode"]
             defaults = {"Id": self.state.pricelist_id(code), **keyvals, "IsActive": True}
             self._write(kind, key, values, job_id, defaults, res)
+        elif kind == "company":
+            self._company(row, header, job_id, res)
         elif kind == "supplier":
             values = _select(kind, row, header)
             self._write(kind, key, values, job_id, {**keyvals, "IsActive": True}, res)
@@ -181,6 +183,45 @@ class Writer:
                 sub = WriteResult()
                 self._write("sku", part_no, svalues, job_id, defaults, sub)
 
+    def _company(
+        self, row: Row, header: ConnectHeader, job_id: int | None, res: WriteResult
+    ) -> None:
+        """Match on Id, then Code, then OrganizationNo (not with SearchOnlyByCode); a new
+        company needs Code, Name and OrganizationNo. ``Customers`` are relations by
+        customer code: the row's IsCustomerListDelta false (the default) deactivates
+        those it leaves out, true only adds or updates."""
+        table = self.state.items["company"]
+        key = None
+        if row.get("Id") is not None:
+            key = next((k for k, r in table.items() if r.get("Id") == row["Id"]), None)
+        if key is None and row["Code"] in table:
+            key = row["Code"]
+        if key is None and row.get("OrganizationNo") and not row.get("SearchOnlyByCode"):
+            org = row["OrganizationNo"]
+            key = next((k for k, r in table.items() if r.get("OrganizationNo") == org), None)
+        if key is None:
+            lacking = [f for f in ("Name", "OrganizationNo") if not row.get(f)]
+            if lacking:
+                raise ItemError(
+                    f"Company '{row['Code']}': a new company needs Code, Name and "
+                    f"OrganizationNo ({', '.join(lacking)} missing)"
+                )
+            key = row["Code"]
+        plain = {k: v for k, v in row.items() if k not in ("Customers", "IsCustomerListDelta")}
+        values = _select("company", plain, header)
+        for name in ("Id", "SearchOnlyByCode", "Customers"):
+            values.pop(name, None)
+        selected = header.fields("CompanyFieldsThatAreSet")
+        if "Customers" in row and (selected is None or "Customers" in selected):
+            current = table.get(key, {}).get("Customers") or []
+            values["Customers"] = _relations(
+                current, row["Customers"] or [], merge=bool(row.get("IsCustomerListDelta"))
+            )
+        defaults = {"Id": None, "Code": key, "IsActive": True, "Customers": []}
+        if key not in table:
+            defaults["Id"] = self.state.next_company_id()
+        self._write("company", key, values, job_id, defaults, res)
+
     def deactivate_missing(self, kind: str, res: WriteResult, job_id: int | None) -> int:
         """FullFile: set IsActive false on what the import's scope holds but it lacked."""
         table = self.state.items[kind]
@@ -224,6 +265,22 @@ class Writer:
             if self.notify:
                 self.notify(kind, key, self.state.items[kind][key])
         return n
+
+
+def _relations(current: list[Row], given: list[Any], *, merge: bool) -> list[Row]:
+    """A company's customer relations after an import row (by customer code)."""
+    out = {r["Code"]: dict(r) for r in current}
+    named = set()
+    for entry in given:
+        code = str(entry.get("Code") if isinstance(entry, dict) else entry)
+        active = entry.get("IsActive", True) if isinstance(entry, dict) else True
+        out[code] = {"Code": code, "IsActive": active is not False}
+        named.add(code)
+    if not merge:
+        for code, relation in out.items():
+            if code not in named:
+                relation["IsActive"] = False
+    return list(out.values())
 
 
 def seed_items(state: SimState, data: dict[str, list[Row]]) -> dict[str, int]:

@@ -54,6 +54,7 @@ class Posted(_JobEvent):
     item_count: int | None = None
     validation_failures: int = 0
     rejected_rows: list[int] = Field(default_factory=list)
+    held_back: int = 0  # full import: rows left out, a reference not in Norce
 
 
 class SubmitFailed(_JobEvent):
@@ -226,6 +227,7 @@ class ReconcileResult(Record):
     unwritable: int = 0
     pending: int = 0
     missing: int = 0
+    waiting_reference: int = 0  # missing, held back: a SKU or price list is not in Norce
     absent: int = 0
     would_deactivate: int = 0
     absent_inactive: int = 0

@@ -238,6 +238,11 @@ pending_oldest_age = REGISTRY.gauge(
     "Age of the oldest pending key.",
     ["source", "kind"],
 )
+waiting_references = REGISTRY.gauge(
+    "norce_sync_waiting_references",
+    "Rows held back because a SKU or price list they name is not in Norce.",
+    ["source", "kind"],
+)
 dlq_records = REGISTRY.gauge(
     "norce_sync_dlq_records", "Records in the dead-letter topic by stage.", ["stage"]
 )

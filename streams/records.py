@@ -24,10 +24,10 @@ from typing import Any, Literal, NamedTuple, Self
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
-Kind = Literal["product", "price", "stock", "customer"]
+Kind = Literal["product", "price", "stock", "customer", "pricelist", "company"]
 Op = Literal["c", "u", "d", "r"]
 
-KINDS: tuple[str, ...] = ("product", "price", "stock", "customer")
+KINDS: tuple[str, ...] = ("product", "price", "stock", "customer", "pricelist", "company")
 OPS: frozenset[str] = frozenset(("c", "u", "d", "r"))
 
 

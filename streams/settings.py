@@ -233,6 +233,31 @@ class Settings(BaseSettings):
     delta_tick_s: float = Field(
         1.0, gt=0, description="How often workers check whether a delta schedule is due."
     )
+    # References (agents/imports/references.py): rows held until what they name exists.
+    reference_found_ttl_s: float = Field(
+        3600.0,
+        ge=0,
+        description="How long a reference found in Query (a SKU, a price list) "
+        "is trusted without asking again.",
+    )
+    reference_missing_ttl_s: float = Field(
+        30.0, ge=0, description="How long a reference Query did not have is trusted missing."
+    )
+    reference_recheck_s: float = Field(
+        60.0,
+        gt=0,
+        description="How often rows waiting for a reference are checked again "
+        "(catches entities created outside this service).",
+    )
+    reference_group_size: int = Field(
+        100, ge=1, description="References looked up per Query request (an `or` filter)."
+    )
+    reference_concurrency: int = Field(
+        4, ge=1, description="Reference lookups in flight at once (per delta)."
+    )
+    reference_max_url: int = Field(
+        4000, ge=200, description="Longest Query URL a reference lookup sends."
+    )
     job_poll_tick_s: float = Field(1.0, gt=0, description="How often the leader polls jobs.")
     job_poll_min_s: float = Field(1.0, gt=0, description="First delay between Job/Get polls.")
     job_poll_max_s: float = Field(30.0, gt=0, description="Longest delay between Job/Get polls.")

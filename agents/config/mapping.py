@@ -79,6 +79,8 @@ KEY_FIELDS: dict[str, tuple[str, ...]] = {
     "stock": ("PartNo", "WarehouseCode", "LocationCode"),
     "product": ("Code",),
     "customer": ("Code",),
+    "pricelist": ("PriceListCode",),
+    "company": ("Code",),
 }
 
 Hook = Callable[[dict[str, Any], Any], dict[str, Any]]

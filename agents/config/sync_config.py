@@ -10,7 +10,7 @@ YAML or JSON, loaded with ``load_config(path)``; ``config/example.yaml`` shows e
          delta_schedule: 30s, full_schedule: "0 3 * * 0", max_items_per_job: 10000,
          mandatory_price_fields: [], reconcile_schedule: null, reconcile_repair: false,
          schema_registry: {url: ..., username: ..., password_env: ...}}  # Avro, optional
-    targets:            # export path: per target, per kind (sku|price|stock|customer)
+    targets:            # export path: per target, per kind (sku|price|stock|customer|company)
       search: {sku: {mapping: {...}, hook: null, topic: null}}
 
 Secrets are never in the file: credentials name an environment variable
@@ -67,7 +67,7 @@ __all__ = [
     "parse_config",
 ]
 
-TargetKind = Literal["sku", "price", "stock", "customer"]
+TargetKind = Literal["sku", "price", "stock", "customer", "company"]
 
 
 # --- schedules ---------------------------------------------------------------------------
@@ -372,6 +372,8 @@ _LISTS_BY_KIND: dict[str, frozenset[str]] = {
     "price": frozenset({"SkuPriceListFieldsThatAreSet"}),
     "stock": frozenset({"SkuOnhandFieldsThatAreSet"}),
     "customer": frozenset({"CustomerFieldsThatAreSet", "CompanyFieldsThatAreSet"}),
+    "pricelist": frozenset({"PriceListFieldsThatAreSet"}),
+    "company": frozenset({"CompanyFieldsThatAreSet"}),
     "product": frozenset(
         {
             "ProductFieldsThatAreSet",
@@ -386,7 +388,7 @@ _LISTS_BY_KIND: dict[str, frozenset[str]] = {
     ),
 }
 # Flat kinds: every owned field must be an output of the mapping, or Norce would blank it.
-_FLAT_KINDS = frozenset({"price", "stock", "customer"})
+_FLAT_KINDS = frozenset({"price", "stock", "customer", "pricelist", "company"})
 _AUTO_FIELDS = frozenset({"IsActive"})  # set by to_mapped itself
 
 

@@ -3,14 +3,14 @@
 The body does not name its event type; the subscription URL (``/norce/events/{type}``)
 or the ``x-norce-event-type`` header does. Every event type we accept has a route:
 
-- an *entity* route (``sku``, ``customer``): the event is written to the events topic
+- an *entity* route (``sku``, ``customer``, ``company``): the event is written to the events topic
   keyed by ``<kind>:<id>`` and the enrichment agent looks the entity up in Query. Price
   and stock notifications (and supplier SKU notifications) re-read the whole SKU, so all
   of a SKU's notifications coalesce into one lookup;
 - the *job* route (``JobCompletedEvent``): goes to the import path's job tracker, as a
   ``streams.messages.JobCompleted``.
 
-Types we do not route (order events, ``CompanyChangedNotification``) are unknown (404),
+Types we do not route (order events) are unknown (404),
 so a wrong subscription shows up in Norce's delivery log instead of being swallowed.
 """
 
@@ -25,8 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from streams.messages import JobCompleted
 
-EntityKind = Literal["sku", "customer"]
-ENTITY_KINDS: tuple[EntityKind, ...] = ("sku", "customer")
+EntityKind = Literal["sku", "customer", "company"]
+ENTITY_KINDS: tuple[EntityKind, ...] = ("sku", "customer", "company")
 
 PartNo = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
@@ -76,6 +76,10 @@ class CustomerChangedNotification(NorceEventBody):
     CustomerId: int
 
 
+class CompanyChangedNotification(NorceEventBody):
+    CompanyId: int
+
+
 class JobCompletedEvent(NorceEventBody):
     JobId: int
     StatusId: int
@@ -100,6 +104,7 @@ ROUTES: dict[str, Route] = {
         SupplierSkuOnHandChangedNotification, "sku", "PartNo"
     ),
     "CustomerChangedNotification": Route(CustomerChangedNotification, "customer", "CustomerId"),
+    "CompanyChangedNotification": Route(CompanyChangedNotification, "company", "CompanyId"),
     "JobCompletedEvent": Route(JobCompletedEvent, "job", "JobId"),
 }
 

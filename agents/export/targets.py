@@ -30,15 +30,14 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote_plus, urlencode
 
 import orjson
 
 from agents.config.mapping import Mapper, MappingError
 from agents.config.sync_config import SyncConfig
 from agents.export.query_cache import TtlCache
-from norce.odata import ODataQuery, Value, eq, or_
-from norce.query import QueryClient
+from norce.odata import ODataQuery, Value, eq
+from norce.query import QueryClient, key_filter, key_url_length, plan_key_groups
 
 SKU_SET = "Products/ProductSkus"
 CUSTOMER_SET = "Customers/Customers"
@@ -48,11 +47,13 @@ SKU_QUERY = (
     .expand("PriceLists", filter=eq("IsActive", True))
     .expand("OnHands", filter=eq("IsActive", True))
 )
-SUPPORTED_KINDS = ("sku", "customer")
+COMPANY_SET = "Customers/CustomerCompanies"
+SUPPORTED_KINDS = ("sku", "customer", "company")
 # kind -> (entity set, key property, query): what a lookup of that kind asks Query
 LOOKUPS: dict[str, tuple[str, str, ODataQuery]] = {
     "sku": (SKU_SET, "PartNo", SKU_QUERY),
     "customer": (CUSTOMER_SET, "Id", ODataQuery()),
+    "company": (COMPANY_SET, "Id", ODataQuery()),
 }
 
 HEADER_EVENT_TYPE = "norce-event-type"
@@ -163,7 +164,7 @@ def build_records(
 
 def key_value(kind: str, entity_id: str) -> Value:
     """The entity id as its key property's literal (customers: the numeric Id)."""
-    if kind == "customer":
+    if kind in ("customer", "company"):
         return int(entity_id)
     if kind == "sku":
         return entity_id
@@ -173,48 +174,28 @@ def key_value(kind: str, entity_id: str) -> Value:
 def group_filter(kind: str, entity_ids: Sequence[str]) -> ODataQuery:
     """The single lookup's query with ``Key eq a or Key eq b ...`` added."""
     _, prop, query = LOOKUPS[kind]
-    return query.filter(or_(*(eq(prop, key_value(kind, i)) for i in entity_ids)))
+    return key_filter(query, prop, [key_value(kind, i) for i in entity_ids])
 
 
 def url_length(base_url: str, kind: str, entity_ids: Sequence[str]) -> int:
     """Length of the request URL as httpx sends it (``quote_plus`` encoding)."""
-    entity_set = LOOKUPS[kind][0]
-    params = group_filter(kind, entity_ids).to_params()
-    return len(base_url) + len(entity_set) + 1 + len(urlencode(params, quote_via=quote_plus))
+    entity_set, prop, query = LOOKUPS[kind]
+    values = [key_value(kind, i) for i in entity_ids]
+    return key_url_length(base_url, entity_set, query, prop, values)
 
 
 def plan_groups(
     base_url: str, kind: str, entity_ids: Iterable[str], *, group_size: int, max_url: int
 ) -> list[list[str]]:
-    """Distinct ids cut into groups of at most ``group_size`` whose request URL stays
-    within ``max_url`` characters (an id too long even alone gets a group of its own;
-    Query will refuse it as it would refuse the single lookup)."""
-    if group_size < 1:
-        raise ValueError("group_size must be >= 1")
+    """Distinct ids cut into groups bounded in size and URL length
+    (``norce.query.plan_key_groups``, shared with the import path's reference checks)."""
+    entity_set, prop, query = LOOKUPS[kind]
     ids = list(dict.fromkeys(entity_ids))
-    if not ids:
-        return []
-    # Fixed part (base, set, $expand...) once; each term adds its encoded length and
-    # "+or+". The 6 covers parentheses round the or-chain when the query has a filter.
-    _, prop, _ = LOOKUPS[kind]
-    fixed = url_length(base_url, kind, ids[:1]) - _term_length(kind, prop, ids[0]) + 6
-    groups: list[list[str]] = []
-    current: list[str] = []
-    length = fixed
-    for entity_id in ids:
-        term = _term_length(kind, prop, entity_id) + (len("+or+") if current else 0)
-        if current and (len(current) >= group_size or length + term > max_url):
-            groups.append(current)
-            current, length = [], fixed
-            term -= len("+or+")
-        current.append(entity_id)
-        length += term
-    groups.append(current)
-    return groups
-
-
-def _term_length(kind: str, prop: str, entity_id: str) -> int:
-    return len(quote_plus(eq(prop, key_value(kind, entity_id)).to_odata()))
+    by_value = {key_value(kind, i): i for i in ids}
+    groups = plan_key_groups(
+        base_url, entity_set, query, prop, by_value, group_size=group_size, max_url=max_url
+    )
+    return [[by_value[v] for v in group] for group in groups]
 
 
 class EntityLookup:
@@ -283,21 +264,22 @@ class EntityLookup:
             if document is not None:
                 await self._attach_price_lists(document)
             return document
-        if kind == "customer":
+        if kind in ("customer", "company"):
+            entity_set = LOOKUPS[kind][0]
             async with self._limit:
                 self.lookups += 1
-                return await self.query.get_entity(CUSTOMER_SET, int(entity_id))
+                return await self.query.get_entity(entity_set, int(entity_id))
         raise ValueError(f"cannot look up entities of kind {kind!r}")
 
     async def price_lists(self) -> dict[str, dict[str, Any]]:
-        """Price list heads by PriceListCode (cached for the reference TTL)."""
+        """Price list heads by code (Query's ``Agreement``; cached for the reference TTL)."""
         return await self._reference.get_or_load("price_lists", self._load_price_lists)
 
     async def _load_price_lists(self) -> dict[str, dict[str, Any]]:
         heads: dict[str, dict[str, Any]] = {}
         async with self._limit:
             async for head in self.query.iterate(PRICE_LIST_SET):
-                code = head.get("PriceListCode")
+                code = head.get("Agreement")  # Query's name of the price list code
                 if code is not None:
                     heads[str(code)] = head
         return heads

@@ -23,6 +23,7 @@ import orjson
 from faust.web import Request, Response, View
 
 from agents.config.sync_config import DueTimes, InputBinding
+from agents.imports import reference_state
 from agents.imports.price_values import note_unwritable
 from agents.imports.projector import PendingItem, projector
 from agents.imports.submit import clients, open_jobs, record_job_event
@@ -73,6 +74,7 @@ class DeltaView(View):
         return self.json(
             {
                 "pending": projector.pending_count(binding),
+                "waiting_for_references": reference_state.waiting.count(binding.pair),
                 "applied": applied_changes.get(source=source, kind=kind),
                 "open_jobs": [r.batch_id for r in open_jobs(source, kind)],
                 "ledger_loaded": job_ledger_caught_up(),
@@ -100,8 +102,21 @@ class DeltaView(View):
         return self.json({"started": True, "batches": submitted})
 
 
-async def submit_deltas(binding: InputBinding) -> list[str]:
-    """Submit this worker's pending keys of the pair; the batch ids posted."""
+def run_delta_now(binding: InputBinding, *, fresh_references: bool = False) -> bool:
+    """Start the pair's delta off-schedule (a reference its rows wait for may exist now);
+    False when one runs already."""
+    pair = binding.pair
+    if pair in _running:
+        return False
+    _running.add(pair)
+    task = asyncio.ensure_future(submit_deltas(binding, fresh_references=fresh_references))
+    task.add_done_callback(lambda t, pair=pair: _finished(pair, t))
+    return True
+
+
+async def submit_deltas(binding: InputBinding, *, fresh_references: bool = False) -> list[str]:
+    """Submit this worker's pending keys of the pair; the batch ids posted. Rows whose
+    references are missing in Norce stay pending (``agents.imports.references``)."""
     if not job_ledger_caught_up():
         log.info("delta %s|%s waits: the jobs ledger is still loading", *binding.pair)
         return []
@@ -116,16 +131,26 @@ async def submit_deltas(binding: InputBinding) -> list[str]:
         )
         return []
     size = binding.max_items_per_job
-    posted = []
+    posted: list[str] = []
+    session = reference_state.lookups(binding.source, fresh=fresh_references)
+    report = reference_state.waiting.begin()
     # As few jobs as possible, holding at most about two jobs' rows in memory.
     ready: list[PendingItem] = []
-    async for chunk in projector.pending_chunks(binding, size):
-        ready.extend(chunk)
-        while len(ready) >= size:
-            batch, ready = ready[:size], ready[size:]
-            posted += await _submit(binding, batch)
+    try:
+        async for chunk in projector.pending_chunks(binding, size):
+            ready.extend(await reference_state.split_pending(binding, chunk, session, report))
+            while len(ready) >= size:
+                batch, ready = ready[:size], ready[size:]
+                posted += await _submit(binding, batch)
+    except NorceError as error:
+        # Query unreachable: nothing is sent unchecked; the keys stay pending for the
+        # next tick (the client already retried with backoff).
+        metrics.norce_calls.inc(api="query", outcome="error")
+        log.warning("delta %s|%s waits: reference lookup failed: %s", *binding.pair, error)
+        return posted
     if ready:
         posted += await _submit(binding, ready)
+    reference_state.waiting.finish(binding.pair, report)
     return posted
 
 

@@ -29,6 +29,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from agents.config.sync_config import DueTimes, InputBinding
+from agents.imports import reference_state
 from agents.imports.full_file import StateSnapshot
 from agents.imports.price_values import note_unwritable
 from agents.imports.submit import clients, job_records, open_jobs, record_job_event
@@ -174,12 +175,21 @@ async def run_full_import(binding: InputBinding, request_id: str | None) -> None
         async def progress(rows: int) -> None:
             await record_job_event(Progress(batch_id=batch_id, rows=rows, total=total))
 
+        held_back = [0]  # rows of the last streaming whose references are not in Norce
+        session = reference_state.lookups(binding.source)
+
         async def checked(
             source: AsyncIterator[dict[str, Any]],
         ) -> AsyncIterator[dict[str, Any]]:
-            async for row in source:
-                note_unwritable(binding, (row,))
-                yield row
+            held_back[0] = 0
+            async for chunk in reference_chunks(source):
+                reasons = await session.missing(binding.kind, chunk)
+                for row, why in zip(chunk, reasons, strict=True):
+                    if why is not None:
+                        held_back[0] += 1  # Norce would ignore it; it stays in state
+                        continue
+                    note_unwritable(binding, (row,))
+                    yield row
 
         def rows() -> AsyncIterator[dict[str, Any]]:
             # A factory, so a retried POST streams the same snapshot again.
@@ -198,8 +208,37 @@ async def run_full_import(binding: InputBinding, request_id: str | None) -> None
         await reader.stop()
     if settings.crash_after_post:
         os.kill(os.getpid(), signal.SIGKILL)
-    # The file holds exactly the snapshot's rows: the keys counted, at the same offsets.
+    # The file holds exactly the snapshot's rows (the keys counted, at the same offsets)
+    # but those held back for a missing reference.
+    sent = total - held_back[0]
     await record_job_event(Progress(batch_id=batch_id, rows=total, total=total))
-    await record_job_event(Posted(batch_id=batch_id, job_id=response.job_id_int, item_count=total))
+    await record_job_event(
+        Posted(
+            batch_id=batch_id,
+            job_id=response.job_id_int,
+            item_count=sent,
+            held_back=held_back[0],
+        )
+    )
     metrics.jobs_submitted.inc(source=binding.source, kind=binding.kind, mode="full")
-    log.info("full import %s: job %s with %d rows", batch_id, response.job_id, total)
+    log.info(
+        "full import %s: job %s with %d rows (%d held back: reference not in Norce)",
+        batch_id,
+        response.job_id,
+        sent,
+        held_back[0],
+    )
+
+
+async def reference_chunks(
+    rows: AsyncIterator[dict[str, Any]], size: int = 1000
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """Rows in chunks, so their references are looked up in groups while streaming."""
+    chunk: list[dict[str, Any]] = []
+    async for row in rows:
+        chunk.append(row)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

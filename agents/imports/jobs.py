@@ -82,6 +82,7 @@ class JobRecord(BaseModel):
     superseded: bool = False
     rows_streamed: int = 0
     rejected_rows: list[int] = Field(default_factory=list)  # row indexes Norce refused
+    held_back: int = 0  # full import: rows left out because a reference is not in Norce
     last_event_at: float = Field(default_factory=time.time)
 
     @property
@@ -127,6 +128,7 @@ def apply_job_event(record: JobRecord | None, event: JobEvent) -> JobRecord | No
                 r.item_count = event.item_count
             r.validation_failures = event.validation_failures
             r.rejected_rows = list(event.rejected_rows)
+            r.held_back = event.held_back
             if r.status in ("intent", "lost"):
                 # "lost" meant "outcome unknown": a JobId found later (a full import
                 # adopting the job Norce has) reopens the record, tracked like any other.

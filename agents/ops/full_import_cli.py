@@ -109,6 +109,10 @@ async def _follow(reader: Any, tp: TopicPartition, request_id: str, deadline: fl
                     bar.update(record.rows_streamed - bar.n)
                 elif isinstance(event, Posted | Status | SubmitFailed):
                     message_line = f"{record.status} (job {record.job_id})"
+                    if isinstance(event, Posted) and event.held_back:
+                        message_line += (
+                            f"; {event.held_back} row(s) held back: a reference not in Norce"
+                        )
                     if bar is not None:
                         bar.write(message_line, file=sys.stderr)
                     else:

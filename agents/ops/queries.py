@@ -129,6 +129,11 @@ class BacklogReport(BaseModel):
     at: float
     counts: dict[str, dict[str, float]]
     url: str | None = None  # the owner's web address (item views ask it); None before 0.2
+    # Rows held back for a missing reference: per pair, count and a few examples.
+    waiting: dict[str, dict[str, Any]] = {}
+
+
+WAITING_EXAMPLES = 10
 
 
 def group_backlog(
@@ -165,8 +170,17 @@ def group_backlog(
             }
         )
     stale = sorted(p for p, r in reported.items() if now - r.at > stale_after)
+    waiting: dict[str, dict[str, Any]] = {}
+    for _, report in sorted(reported.items()):
+        for pair, entry in report.waiting.items():
+            held = waiting.setdefault(pair, {"count": 0, "examples": []})
+            held["count"] += int(entry.get("count", 0))
+            room = WAITING_EXAMPLES - len(held["examples"])
+            held["examples"].extend(entry.get("examples", [])[: max(0, room)])
     return {
         "backlog": backlog,
+        # Rows not sent because a SKU or price list they name is not in Norce.
+        "waiting_for_references": dict(sorted(waiting.items())),
         "total_keys": sum(b["keys"] for b in backlog),
         "partitions": partitions,
         "partitions_missing": sorted(set(range(partitions)) - set(reported)),

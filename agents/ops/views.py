@@ -32,6 +32,7 @@ from aiohttp import web as aioweb
 from faust.web import Request, Response, View
 from pydantic import ValidationError
 
+from agents.imports import reference_state
 from agents.imports.jobs import JobRecord
 from agents.imports.projector import projector
 from agents.imports.submit import clients, job_records
@@ -142,7 +143,12 @@ async def report_backlog() -> None:
     reports = projector.backlog()
     for partition, counts in reports.items():
         report = BacklogReport(
-            partition=partition, worker=WORKER_ID, at=now, counts=counts, url=WORKER_URL
+            partition=partition,
+            worker=WORKER_ID,
+            at=now,
+            counts=counts,
+            waiting=reference_state.waiting.for_partition(partition),
+            url=WORKER_URL,
         )
         await backlog_reports.send(key=str(partition).encode(), value=report.model_dump())
 
@@ -220,7 +226,8 @@ async def norce_log(record: JobRecord) -> dict[str, Any]:
 
 @app.page("/pending/")
 async def pending_view(self: View, request: Request) -> Response:
-    """Keys waiting for their next delta per (source, kind), for the whole group."""
+    """Keys waiting for their next delta per (source, kind), and the rows of them held
+    back for a missing reference (with examples), for the whole group."""
     return self.json(group_pending(time.time()))
 
 
@@ -246,10 +253,17 @@ def update_gauges(now: float) -> None:
     metrics.jobs_by_status.replace(
         {labels: float(n) for labels, n in jobs_by_status(job_records()).items()}
     )
-    group = group_pending(now)["backlog"]
+    pending = group_pending(now)
+    group = pending["backlog"]
     metrics.pending_keys.replace({(b["source"], b["kind"]): b["keys"] for b in group})
     metrics.pending_oldest_age.replace(
         {(b["source"], b["kind"]): b["oldest_pending_age_s"] or 0.0 for b in group}
+    )
+    metrics.waiting_references.replace(
+        {
+            tuple(pair.split("|", 1)): float(w["count"])
+            for pair, w in pending["waiting_for_references"].items()
+        }
     )
     metrics.dlq_records.replace({(s,): float(n) for s, n in dead_letters.by_stage.items()})
     reconcile_gauges()

@@ -42,6 +42,8 @@ _SEEN = b"n:"
 
 # (phase, done, total): phase "state" counts changelog records, "norce" Query rows.
 Progress = Callable[[str, int, int], Awaitable[None]]
+# State keys -> why each is held back (a reference not in Norce); absent: not held back.
+Held = Callable[[list[str]], Awaitable[dict[str, str]]]
 # Keys to make pending again: (state key, changelog partition) pairs.
 Repair = Callable[[list[tuple[str, int]]], Awaitable[None]]
 Pages = Callable[[str, ODataQuery], AsyncIterator[ODataPage]]
@@ -88,6 +90,7 @@ async def reconcile(
     *,
     progress: Progress | None = None,
     repair: Repair | None = None,
+    held: Held | None = None,
 ) -> Outcome:
     """Compare and classify every item of the pair; ``repair`` gets the keys found
     different or missing (a page or a merge chunk at a time)."""
@@ -98,7 +101,7 @@ async def reconcile(
     try:
         scopes = await _load_state(plan, reader, state_topic, scratch, tally, progress)
         repaired += await _compare_norce(plan, pages, scratch, tally, scopes, progress, repair)
-        repaired += await _find_missing(scratch, tally, repair)
+        repaired += await _find_missing(scratch, tally, repair, held)
     finally:
         scratch.close()
     return Outcome(tally, repaired, time.monotonic() - started)
@@ -191,11 +194,14 @@ async def _compare_norce(
     return repaired
 
 
-async def _find_missing(scratch: Scratch, tally: Tally, repair: Repair | None) -> int:
-    """Merge the expected keys with the seen ones (both in key order)."""
+async def _find_missing(
+    scratch: Scratch, tally: Tally, repair: Repair | None, held: Held | None = None
+) -> int:
+    """Merge the expected keys with the seen ones (both in key order); the keys Norce
+    lacks are classified a chunk at a time (``held`` looks their references up)."""
     seen = scratch.scan(_SEEN)
     next_seen = next(seen, None)
-    fix: list[tuple[str, int]] = []
+    chunk: list[tuple[str, int, str, Expected]] = []
     repaired = 0
     for key, raw in scratch.scan(_EXPECTED):
         while next_seen is not None and next_seen[0] < key:
@@ -203,13 +209,29 @@ async def _find_missing(scratch: Scratch, tally: Tally, repair: Repair | None) -
         if next_seen is not None and next_seen[0] == key:
             continue
         partition, state_key, expected = Expected.unpack(orjson.loads(raw))
-        if tally.missing(key.decode(), expected) in REPAIRABLE:
-            fix.append((state_key, partition))
-            if len(fix) >= 1000 and repair is not None:
-                await repair(fix)
-                repaired += len(fix)
-                fix = []
+        chunk.append((key.decode(), partition, state_key, expected))
+        if len(chunk) >= 1000:
+            repaired += await _classify_missing(chunk, tally, repair, held)
+            chunk = []
+    if chunk:
+        repaired += await _classify_missing(chunk, tally, repair, held)
+    return repaired
+
+
+async def _classify_missing(
+    chunk: list[tuple[str, int, str, Expected]],
+    tally: Tally,
+    repair: Repair | None,
+    held: Held | None,
+) -> int:
+    live = [state_key for _, _, state_key, expected in chunk if not expected.deleted]
+    reasons = await held(live) if held is not None and live else {}
+    fix = [
+        (state_key, partition)
+        for key, partition, state_key, expected in chunk
+        if tally.missing(key, expected, reasons.get(state_key)) in REPAIRABLE
+    ]
     if fix and repair is not None:
         await repair(fix)
-        repaired += len(fix)
-    return repaired
+        return len(fix)
+    return 0

@@ -13,6 +13,9 @@ Each item lands in exactly one class:
 - ``different``: at least one owned, writable field differs (by field, with examples);
 - ``unwritable``: only values Norce would not write differ or cannot be compared;
 - ``pending``: different or missing, but a delta is already queued for the key;
+- ``waiting_reference``: in the state, not in Norce, and held back because what it refers
+  to (its SKU, its price list) is not in Norce either (``agents.imports.references``):
+  no repair can help until that exists;
 - ``missing``: in the state, not in Norce;
 - ``absent``: active in Norce, not in the state (``would_deactivate`` of them lie in the
   scope a full import covers); ``absent_inactive``: the same, already inactive.
@@ -32,7 +35,15 @@ from agents.imports.price_values import PRICE_VALUES
 from norce.fields import CustomerField, ProductField, SkuField, SkuOnhandField, SkuPriceListField
 from norce.odata import ODataQuery
 
-CLASSES = ("matching", "different", "unwritable", "pending", "missing", "absent")
+CLASSES = (
+    "matching",
+    "different",
+    "unwritable",
+    "pending",
+    "waiting_reference",
+    "missing",
+    "absent",
+)
 EXAMPLES_MAX = 5  # per field and per class: enough to look at, bounded memory
 ROW_IGNORED = "(row ignored: mandatory field empty)"
 # Products and SKUs have no IsActive field code (norce-api.md): a delta cannot deactivate
@@ -396,11 +407,16 @@ class Tally:
         self.counts["unwritable"] += 1
         return "unwritable"
 
-    def missing(self, key: str, expected: Expected) -> str:
-        """Classify an item only the state holds."""
+    def missing(self, key: str, expected: Expected, waiting_for: str | None = None) -> str:
+        """Classify an item only the state holds; ``waiting_for`` is why it is held back
+        (a reference not in Norce), if it is."""
         if expected.deleted:
             self.counts["matching"] += 1  # deleted at the source, never in Norce: fine
             return "matching"
+        if waiting_for is not None:
+            self.counts["waiting_reference"] += 1
+            self._example("waiting_reference", {"key": key, "reason": waiting_for})
+            return "waiting_reference"
         if expected.pending:
             self.counts["pending"] += 1
             self._example("pending", {"key": key, "fields": ["(missing)"]})

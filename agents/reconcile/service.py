@@ -21,9 +21,11 @@ from faust.web import Request, Response, View
 from pydantic import ValidationError
 
 from agents.config.sync_config import DueTimes, InputBinding
+from agents.imports import reference_state
+from agents.imports.references import refers
 from agents.imports.submit import clients
 from agents.ops.kafka_reads import TopicMirror
-from agents.reconcile.core import Outcome, reconcile
+from agents.reconcile.core import Held, Outcome, reconcile
 from agents.reconcile.rules import plan_for
 from streams import metrics, topics
 from streams.kafka import consumer, send_acked
@@ -217,9 +219,29 @@ async def _run(binding: InputBinding, plan: Any, request: ReconcileRequest) -> O
             Path(settings.data_dir) / settings.app_id / "reconcile" / pair_dir,
             progress=progress,
             repair=repair if request.repair else None,
+            held=held_back(binding) if refers(binding.kind) else None,
         )
     finally:
         await reader.stop()
+
+
+def held_back(binding: InputBinding) -> Held:
+    """Which of these state keys are held back for a reference not in Norce (looked up
+    now, grouped and cached as before a delta)."""
+    session = reference_state.lookups(binding.source)
+    prefix = f"{binding.source}|{binding.kind}|"
+
+    async def held(state_keys: list[str]) -> dict[str, str]:
+        rows = {}
+        for state_key in state_keys:
+            # A state key is source|kind|<the Norce key fields, joined by '|'>.
+            parts = state_key.removeprefix(prefix).split("|")
+            if len(parts) == len(binding.norce_key_fields):
+                rows[state_key] = dict(zip(binding.norce_key_fields, parts, strict=True))
+        reasons = await session.missing(binding.kind, list(rows.values()))
+        return {k: why for k, why in zip(rows, reasons, strict=True) if why is not None}
+
+    return held
 
 
 @app.page("/reconcile/")

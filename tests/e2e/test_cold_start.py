@@ -22,6 +22,7 @@ from tests.support.broker import PrivateBroker
 from tests.support.debezium import PRICE_KEY, envelope, key_bytes, price_row
 from tests.support.kafka import produce
 from tests.support.stack import (
+    seed_skus,
     start_worker,
     trigger_delta,
     wait_applied,
@@ -49,6 +50,7 @@ def fresh_broker() -> Iterator[PrivateBroker]:
 async def sim() -> AsyncIterator[SimulatorServer]:
     config = SimulatorConfig(port=0, workers=2, lead_time_s=0.2, token_rate_limit=False)
     async with SimulatorServer(config) as server:
+        seed_skus(server, (f"SKU-{n:05d}" for n in range(KEYS)))
         yield server
 
 

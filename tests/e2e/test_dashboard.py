@@ -12,7 +12,7 @@ from playwright.async_api import async_playwright, expect
 from norce_simulator import SimulatorConfig, SimulatorServer
 from tests.support.debezium import PRICE_KEY, envelope, key_bytes, price_row
 from tests.support.kafka import produce
-from tests.support.stack import start_worker, trigger_delta, worker_env, write_config
+from tests.support.stack import seed_skus, start_worker, trigger_delta, worker_env, write_config
 
 pytestmark = pytest.mark.e2e
 
@@ -38,6 +38,7 @@ async def test_dashboard_shows_a_job_from_submission_to_completion(
     assert HAVE_CHROMIUM, "install Debian's chromium: make browser"
     sim_cfg = SimulatorConfig(port=0, lead_time_s=LEAD_TIME_S, token_rate_limit=False)
     async with SimulatorServer(sim_cfg) as sim:
+        seed_skus(sim, (f"SKU-{n:03d}" for n in range(3)))
         config, topics = write_config(tmp_path, unique)
         env = worker_env(
             kafka_servers, unique, sim.url, config, tmp_path, NORCE_SYNC_OPS_TOKEN=TOKEN

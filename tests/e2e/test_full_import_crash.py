@@ -15,7 +15,14 @@ from norce_simulator import SimulatorConfig, SimulatorServer
 from tests.support.broker import ROOT
 from tests.support.debezium import PRICE_KEY, envelope, key_bytes, price_row
 from tests.support.kafka import produce
-from tests.support.stack import ledger, start_worker, wait_applied, wait_until, worker_env
+from tests.support.stack import (
+    ledger,
+    seed_skus,
+    start_worker,
+    wait_applied,
+    wait_until,
+    worker_env,
+)
 from tests.support.stack import write_config as write_sync_config
 
 pytestmark = pytest.mark.e2e
@@ -35,6 +42,7 @@ async def test_sigkill_after_full_import_post_posts_one_job_per_request(
     config, topics = write_sync_config(tmp_path, unique)
     sim_config = SimulatorConfig(port=0, workers=2, lead_time_s=0.3, token_rate_limit=False)
     async with SimulatorServer(sim_config) as sim:
+        seed_skus(sim, (f"SKU-{n:06d}" for n in range(KEYS)))
         env = worker_env(
             kafka_servers,
             unique,

@@ -18,6 +18,7 @@ from tests.support.kafka import produce
 from tests.support.stack import (
     delta_status,
     ledger,
+    seed_skus,
     start_worker,
     trigger_delta,
     wait_applied,
@@ -41,6 +42,7 @@ async def test_sigkill_between_post_and_job_id_loses_nothing(
     keys = range(200)
     sim_config = SimulatorConfig(port=0, workers=2, lead_time_s=0.3, token_rate_limit=False)
     async with SimulatorServer(sim_config) as sim:
+        seed_skus(sim, (f"SKU-{n:06d}" for n in keys))
         # A short session timeout: the killed worker's partitions come back sooner.
         env = worker_env(
             kafka_servers,
@@ -112,6 +114,7 @@ async def test_two_workers_full_import_is_one_job_with_every_key_once(
         port=0, workers=2, lead_time_s=0.2, token_rate_limit=False, record_history=False
     )
     async with SimulatorServer(sim_config) as sim:
+        seed_skus(sim, (f"SKU-{n:06d}" for n in range(keys)))
         env = worker_env(kafka_servers, unique, sim.url, config, tmp_path)
         first = await start_worker("streams", env, tmp_path / "w1.log")
         second = await start_worker("streams", env, tmp_path / "w2.log")

@@ -19,6 +19,7 @@ from tests.support.kafka import produce
 from tests.support.stack import (
     deliver,
     norce_prices,
+    seed_skus,
     start_worker,
     wait_until,
     worker_env,
@@ -57,6 +58,7 @@ async def test_sigkill_sweep_loses_nothing_and_never_regresses(
     config, topics = write_config(tmp_path, unique, delta_schedule="1s", max_items_per_job=400)
     sim_config = SimulatorConfig(port=0, workers=2, lead_time_s=0.2, token_rate_limit=False)
     async with SimulatorServer(sim_config) as sim:
+        seed_skus(sim, (f"SKU-{n:06d}" for n in range(KEYS)))
         sim.state.set_faults({"connect": {"error_rate": 0.2, "status": 503}})
         env = worker_env(
             kafka_servers,

@@ -219,3 +219,9 @@ def write_export_config(tmp_path: Path, unique: str) -> tuple[Path, str]:
     # The example's export hooks are a file beside the config, named relative to it.
     shutil.copy(EXAMPLE.parent / "example_hooks.py", tmp_path / "example_hooks.py")
     return path, topic
+
+
+def seed_skus(sim: Any, part_nos: Any) -> None:
+    """Create SKUs in the simulator directly (the tenant's catalogue): Norce ignores prices
+    and stock of SKUs it does not have, and the service holds such rows back."""
+    sim.state.seed({"sku": [{"PartNo": p} for p in part_nos]})

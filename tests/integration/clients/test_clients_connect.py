@@ -76,11 +76,16 @@ CASES: dict[ImportKind, tuple[ConnectHeader, list[dict[str, Any]], str, str]] = 
 }
 
 
+def seed_skus(sim: SimulatorServer, *part_nos: str) -> None:
+    sim.state.seed({"sku": [{"PartNo": p} for p in part_nos]})
+
+
 @pytest.mark.parametrize("kind", list(CASES), ids=[k.name for k in CASES])
 async def test_each_import_kind_round_trips(
     kind: ImportKind, norce: NorceClient, sim: SimulatorServer
 ) -> None:
     header, items, state_kind, key = CASES[kind]
+    seed_skus(sim, "1001", "1002")  # Norce ignores prices and stock of unknown SKUs
     response = await norce.connect.import_items(kind, header, items)
     assert response.job_id is not None and response.job_id.isdigit()
     assert response.validation_summary is not None
@@ -155,6 +160,7 @@ async def test_injected_job_failure_ends_failed_with_log(
 async def test_failing_rows_are_reported_and_the_rest_imported(
     norce: NorceClient, sim: SimulatorServer
 ) -> None:
+    seed_skus(sim, "1001", "1003")
     header = ConnectHeader(account_id=1, sku_onhand_fields_that_are_set=["OnhandValue"])
     rows = [
         {"PartNo": "1001", "WarehouseCode": "W1", "LocationCode": "", "OnhandValue": 1},
@@ -181,6 +187,7 @@ async def test_unlisted_fields_stay_untouched(norce: NorceClient, sim: Simulator
     full = ConnectHeader(
         account_id=1, sku_price_list_fields_that_are_set=["PriceSale", "CostPurchase"]
     )
+    seed_skus(sim, "1001")
     row = {"PartNo": "1001", "PriceListCode": "STD", "QuantityBreak": 1}
     first = await norce.connect.import_sku_price_lists(
         full, [{**row, "PriceSale": 100, "CostPurchase": 40}]
@@ -210,6 +217,7 @@ async def test_large_async_stream_is_imported_whole(
     norce: NorceClient, sim: SimulatorServer
 ) -> None:
     n = 20_000
+    seed_skus(sim, *(f"{i:06d}" for i in range(n)))
 
     async def rows() -> AsyncIterator[dict[str, Any]]:
         for i in range(n):

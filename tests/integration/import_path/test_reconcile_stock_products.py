@@ -79,6 +79,7 @@ def by_pair(results: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, An
 async def test_stock_and_product_drift_is_found_exactly_and_repaired_by_a_delta(
     kafka_servers: str, unique: str, tmp_path: Path, sim: SimulatorServer
 ) -> None:
+    sim.state.reset()  # an empty tenant: the products of this test create their SKUs
     config, topics = with_pim(tmp_path, unique)
     env = worker_env(kafka_servers, unique, sim.url, config, tmp_path)
     worker = await start_worker("streams", env, tmp_path / "worker.log")

@@ -58,6 +58,8 @@ async def test_views_answer_for_the_group_behind_the_token(
 ) -> None:
     sim_cfg = SimulatorConfig(port=0, lead_time_s=0.2, token_rate_limit=False)
     async with SimulatorServer(sim_cfg) as sim:
+        # The prices' SKUs exist: Norce ignores (and the service holds back) the others.
+        sim.state.seed({"sku": [{"PartNo": f"SKU-{n:05d}"} for n in range(KEYS)]})
         config, topics = write_config(tmp_path, unique)
         env = worker_env(
             kafka_servers,

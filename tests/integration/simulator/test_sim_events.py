@@ -82,6 +82,7 @@ async def test_price_changes_post_one_notification_per_changed_item(api, receive
             for t in ("SkuPriceChangedNotification", "JobCompletedEvent")
         },
     )
+    api.sim.state.seed({"sku": [{"PartNo": "1001"}, {"PartNo": "1002"}]})
     rows = [
         {"PartNo": "1001", "PriceListCode": "STD", "PriceSale": 99.0},
         {"PartNo": "1002", "PriceListCode": "STD", "PriceSale": 5, "QuantityBreak": 10},
@@ -136,13 +137,14 @@ async def test_stock_customer_product_and_failed_job_events(api, receiver) -> No
         "JobCompletedEvent",
     )
     await api.run(
-        "Product/ImportOnhands", [{"PartNo": "1", "WarehouseCode": "W", "OnhandValue": 2}]
-    )
-    await api.run("Customer/ImportCustomers", [{"Code": "C9"}])
-    await api.run(
         "Product/ImportProducts",
         [{"Code": "P", "Variants": [{"Skus": [{"PartNo": "1"}, {"PartNo": "2"}]}]}],
     )
+    # After the product: Norce ignores stock of a SKU it does not have.
+    await api.run(
+        "Product/ImportOnhands", [{"PartNo": "1", "WarehouseCode": "W", "OnhandValue": 2}]
+    )
+    await api.run("Customer/ImportCustomers", [{"Code": "C9"}])
     api.sim.state.set_faults({"fail_next_jobs": 1})
     failed = await api.run("Customer/ImportCustomers", [{"Code": "C10"}])
     await receiver.wait_for(10)  # 1 stock, 1 customer, 4 SKU, 4 job events

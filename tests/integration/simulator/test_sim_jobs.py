@@ -15,6 +15,11 @@ def prices(n: int, list_code: str = "STD", price: float = 10.0) -> list[dict]:
     ]
 
 
+def seed_skus(api, n: int) -> None:
+    """The SKUs of ``prices(n)``: Norce ignores a price whose SKU it does not have."""
+    api.sim.state.seed({"sku": [{"PartNo": f"P{i}"} for i in range(n)]})
+
+
 async def test_job_lifecycle_queued_initialized_validating_succeeded(start_sim, make_api) -> None:
     sim = await start_sim(workers=1, lead_time_s=0.2)
     api = make_api(sim)
@@ -53,6 +58,7 @@ async def test_workers_run_jobs_concurrently(start_sim, make_api) -> None:
 
 
 async def test_job_get_and_log_shapes(api) -> None:
+    seed_skus(api, 3)
     r = await api.post_import(PRICE_PATH, prices(3))
     assert r.status_code == 200
     body = r.json()
@@ -104,6 +110,7 @@ async def test_job_list_newest_first_with_filters(api) -> None:
 
 
 async def test_some_rows_invalid_rest_imported(api) -> None:
+    api.sim.state.seed({"sku": [{"PartNo": p} for p in "ABDFG"]})
     rows = [
         {"PartNo": "A", "PriceListCode": "STD", "PriceSale": 5},
         {"PartNo": "B", "PriceListCode": "STD", "PriceSale": "cheap"},
@@ -156,6 +163,7 @@ async def test_all_rows_invalid_is_validation_failed(api) -> None:
 
 
 async def test_injected_failure_ends_failed_with_log(api) -> None:
+    seed_skus(api, 2)
     await api.control("PUT", "faults", {"fail_next_jobs": 1})
     job = await api.run(PRICE_PATH, prices(2))
     assert job["StatusId"] == JobStatus.FAILED == 3

@@ -26,6 +26,7 @@ async def body(n: int) -> AsyncIterator[bytes]:
 async def test_large_import_streams_through(start_sim, make_api) -> None:
     sim = await start_sim(record_history=False, lead_time_s=0.0)
     api = make_api(sim)
+    sim.state.seed({"sku": [{"PartNo": f"P{i:06d}"} for i in range(N)]})  # prices need SKUs
     headers = await api.auth()
     headers["X-StormConnect-Header"] = '{"AccountId":1,"SkuPriceListFieldsThatAreSet":[3]}'
     r = await api.http.post(

@@ -13,6 +13,11 @@ def stock(part: str, wh: str = "WH1", loc: str = "", **values) -> dict:
     return {"PartNo": part, "WarehouseCode": wh, "LocationCode": loc, **values}
 
 
+def skus(*part_nos: str) -> dict:
+    """Seed data for SKUs: Norce ignores prices and stock of a SKU it does not have."""
+    return {"sku": [{"PartNo": p} for p in part_nos]}
+
+
 def product(code: str, *part_nos: str, **values) -> dict:
     skus = [{"PartNo": p, "EanCode": f"EAN{p}", "Status": 1} for p in part_nos]
     return {"Code": code, "ManufacturerCode": "M", "Variants": [{"Skus": skus}], **values}
@@ -20,6 +25,7 @@ def product(code: str, *part_nos: str, **values) -> dict:
 
 async def test_unlisted_price_fields_stay_untouched(api) -> None:
     state = api.sim.state
+    api.sim.state.seed(skus("A"))
     state.seed({"price": [price("A", PriceSale=10, CostPurchase=5, CurrencyCode="SEK")]})
     header = {"AccountId": 1, "SkuPriceListFieldsThatAreSet": [3]}
     job = await api.run(PRICES, [price("A", PriceSale=12, CostPurchase=99)], header)
@@ -34,6 +40,7 @@ async def test_unlisted_price_fields_stay_untouched(api) -> None:
 
 
 async def test_listed_but_missing_price_stays(api) -> None:
+    api.sim.state.seed(skus("A"))
     # A listed field the row lacks is null, and a null price never overwrites in Norce.
     state = api.sim.state
     state.seed({"price": [price("A", PriceSale=10, CostPurchase=5, CostUnit=4)]})
@@ -45,6 +52,7 @@ async def test_listed_but_missing_price_stays(api) -> None:
 
 async def test_without_field_list_every_given_field_is_written(api) -> None:
     state = api.sim.state
+    api.sim.state.seed(skus("A"))
     state.seed({"price": [price("A", PriceSale=10, CostPurchase=5, CostUnit=4)]})
     await api.run(PRICES, [price("A", PriceSale=11, CostPurchase=6)], {"AccountId": 1})
     row = state.item("price", "A|STD|1")
@@ -53,6 +61,7 @@ async def test_without_field_list_every_given_field_is_written(api) -> None:
 
 async def test_null_or_zero_price_never_overwrites(api) -> None:
     state = api.sim.state
+    api.sim.state.seed(skus("A"))
     state.seed({"price": [price("A", PriceSale=10, CostPurchase=5, PriceRecommended=20)]})
     header = {"AccountId": 1, "SkuPriceListFieldsThatAreSet": ["PriceSale", 4, 6]}
     update = {"PriceSale": 0, "CostPurchase": None, "PriceRecommended": 15}
@@ -63,6 +72,7 @@ async def test_null_or_zero_price_never_overwrites(api) -> None:
 
 async def test_mandatory_price_fields_ignore_a_row_whole(api) -> None:
     state = api.sim.state
+    api.sim.state.seed(skus("A", "B"))
     seed = price("A", PriceSale=10, CostPurchase=5, PriceRecommended=20)
     state.seed({"price": [seed, {**seed, "PartNo": "B"}]})
     header = {
@@ -81,6 +91,7 @@ async def test_mandatory_price_fields_ignore_a_row_whole(api) -> None:
 
 async def test_unlisted_stock_fields_stay_untouched(api) -> None:
     state = api.sim.state
+    api.sim.state.seed(skus("A"))
     state.seed({"stock": [stock("A", OnhandValue=3, IncomingValue=7, LeadTimeDayCount=2)]})
     header = {"AccountId": 1, "SkuOnhandFieldsThatAreSet": [3]}
     await api.run(STOCK, [stock("A", OnhandValue=9, IncomingValue=0, LeadTimeDayCount=9)], header)
@@ -90,6 +101,7 @@ async def test_unlisted_stock_fields_stay_untouched(api) -> None:
 
 async def test_full_file_prices_deactivate_only_lacking_rows_of_imported_lists(api) -> None:
     state = api.sim.state
+    api.sim.state.seed(skus("A", "B", "C", "D"))
     state.seed(
         {
             "price": [
@@ -121,6 +133,7 @@ async def test_full_file_prices_deactivate_only_lacking_rows_of_imported_lists(a
 
 async def test_full_file_stock_deactivates_only_lacking_rows_of_imported_locations(api) -> None:
     state = api.sim.state
+    api.sim.state.seed(skus("A", "B", "C"))
     state.seed(
         {
             "stock": [
@@ -219,6 +232,7 @@ async def test_supplier_and_pricelist_imports(api) -> None:
 async def test_history_proves_nothing_lost_and_never_older(api) -> None:
     state = api.sim.state
     n = 200
+    state.seed(skus(*(f"P{i}" for i in range(n))))
     job_ids = []
     for version in range(1, 4):
         rows = [price(f"P{i}", PriceSale=version * 100 + i) for i in range(n)]
@@ -231,3 +245,85 @@ async def test_history_proves_nothing_lost_and_never_older(api) -> None:
         assert [h["seq"] for h in hist] == sorted(h["seq"] for h in hist)
     body = await api.control("GET", "history/price?key=P7%7CSTD%7C1")
     assert [h["values"]["PriceSale"] for h in body["history"]] == [107, 207, 307]
+
+
+async def test_rows_with_unknown_references_are_ignored_silently(api) -> None:
+    # norce-api.md "Rows Norce ignores": a price whose SKU or price list does not exist,
+    # stock whose SKU does not exist. The job still succeeds and its log says nothing.
+    state = api.sim.state
+    state.seed(skus("KNOWN"))
+    rows = [
+        price("KNOWN", PriceSale=1),
+        price("GHOST", PriceSale=2),
+        price("KNOWN", "NO-SUCH-LIST", PriceSale=3),
+    ]
+    job = await api.run(PRICES, rows)
+    assert (job["StatusId"], job["Totals"], job["Fail"], job["Inserts"]) == (2, 3, 0, 1)
+    assert sorted(state.items["price"]) == ["KNOWN|STD|1"]
+    assert state.history("price", "GHOST|STD|1") == []
+    stock_job = await api.run(STOCK, [stock("GHOST", OnhandValue=1), stock("KNOWN", OnhandValue=2)])
+    assert (stock_job["StatusId"], stock_job["Inserts"]) == (2, 1)
+    assert sorted(state.items["stock"]) == ["KNOWN|WH1|"]
+    for job_id in (job["JobId"], stock_job["JobId"]):
+        log = await api.job_log(job_id)
+        assert [e["Message"] for e in log] == ["Starting import.", "Import finished."]
+    # Once the price list exists (an ImportPriceLists job), its prices are taken.
+    await api.run("Product/ImportPriceLists", [{"PriceListCode": "NO-SUCH-LIST"}])
+    await api.run(PRICES, [price("KNOWN", "NO-SUCH-LIST", PriceSale=3)])
+    assert state.item("price", "KNOWN|NO-SUCH-LIST|1")["PriceSale"] == 3
+    # The default tenant has the price lists of SimulatorConfig.price_lists.
+    assert sorted(state.items["pricelist"]) == ["NO-SUCH-LIST", "STD"]
+
+
+async def test_price_list_heads_follow_their_field_list(api) -> None:
+    state = api.sim.state
+    header = {"AccountId": 1, "PriceListFieldsThatAreSet": ["Name", 1]}
+    row = {"PriceListCode": "EUR-B2B", "Name": "B2B", "CurrencyCode": "EUR", "Description": "x"}
+    job = await api.run("Product/ImportPriceLists", [row], header)
+    assert job["StatusId"] == 2
+    head = state.item("pricelist", "EUR-B2B")
+    assert (head["Name"], head["CurrencyCode"], head.get("Description")) == ("B2B", "EUR", None)
+    r = await api.post_import("Product/ImportPriceLists", [row], {**header, "FullFile": True})
+    assert r.status_code == 400  # no FullFile for price list heads
+    answer = await api.query("Application/ClientPriceLists('EUR-B2B')", **{"$select": "Name"})
+    assert answer.json() == {"Name": "B2B"}
+    # Query names the code Agreement (norce-api.md).
+    listed = await api.query(
+        "Application/ClientPriceLists",
+        **{"$filter": "Agreement eq 'EUR-B2B'", "$select": "Agreement"},
+    )
+    assert listed.json()["value"] == [{"Agreement": "EUR-B2B"}]
+
+
+async def test_companies_match_on_code_and_mind_is_customer_list_delta(api) -> None:
+    state = api.sim.state
+    path = "Customer/ImportCompanies"
+    header = {"AccountId": 1}
+    new = {"Code": "C1", "Name": "Acme", "OrganizationNo": "556000-0001"}
+    lacking = {"Code": "C2", "Name": "No org no"}
+    job = await api.run(path, [{**new, "Customers": ["U1", "U2"]}, lacking], header)
+    assert (job["StatusId"], job["Inserts"], job["Fail"]) == (2, 1, 1)
+    log = await api.job_log(job["JobId"])
+    assert any("OrganizationNo missing" in e["Message"] for e in log if e["SeverityId"] == 3)
+    assert state.item("company", "C2") is None
+    company = state.item("company", "C1")
+    assert company["Id"] == 1 and company["IsActive"] is True
+    # IsCustomerListDelta true: U3 is added, U1 and U2 stay.
+    await api.run(path, [{"Code": "C1", "Customers": ["U3"], "IsCustomerListDelta": True}])
+    active = {r["Code"]: r["IsActive"] for r in state.item("company", "C1")["Customers"]}
+    assert active == {"U1": True, "U2": True, "U3": True}
+    # Default (false): the relations the row leaves out are deactivated.
+    await api.run(path, [{"Code": "C1", "Customers": ["U2"]}])
+    active = {r["Code"]: r["IsActive"] for r in state.item("company", "C1")["Customers"]}
+    assert active == {"U1": False, "U2": True, "U3": False}
+    # Field selection: only the listed fields are written.
+    only_name = {"AccountId": 1, "CompanyFieldsThatAreSet": ["Name"]}
+    await api.run(path, [{"Code": "C1", "Name": "Acme AB", "EmailAddress": "a@b.se"}], only_name)
+    company = state.item("company", "C1")
+    assert (company["Name"], company.get("EmailAddress")) == ("Acme AB", None)
+    assert (await api.post_import(path, [new], {**header, "FullFile": True})).status_code == 400
+    # Query names the code CompanyCode.
+    answer = await api.query(
+        "Customers/CustomerCompanies", **{"$filter": "CompanyCode eq 'C1'", "$select": "Id,Name"}
+    )
+    assert answer.json()["value"] == [{"Id": 1, "Name": "Acme AB"}]

@@ -56,7 +56,7 @@ class PagedQuery:
             )
 
     async def iterate(self, entity_set: str, query: ODataQuery | None = None) -> Any:
-        yield {"PriceListCode": "STD", "Name": "Standard", "CurrencyCode": "SEK"}
+        yield {"Agreement": "STD", "Name": "Standard", "CurrencyCode": "SEK"}
 
 
 def sku(part_no: str) -> dict[str, Any]:

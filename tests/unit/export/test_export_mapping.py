@@ -35,7 +35,7 @@ SKU: dict[str, Any] = {
     "PriceLists": [
         {"PartNo": "1001", "PriceListCode": "STD", "PriceListId": 1, "QuantityBreak": 1,
          "PriceSale": 49.9, "CurrencyCode": None, "IsActive": True,
-         "PriceList": {"PriceListCode": "STD", "Id": 1, "CurrencyCode": "SEK"}},
+         "PriceList": {"Agreement": "STD", "Id": 1, "CurrencyCode": "SEK"}},
     ],
     "OnHands": [
         {"PartNo": "1001", "WarehouseCode": "W1", "LocationCode": "", "OnhandValue": 3.0},
@@ -164,7 +164,7 @@ class FakeQuery:
 
     def __init__(self) -> None:
         self.entities: dict[tuple[str, Any], dict[str, Any]] = {}
-        self.heads = [{"PriceListCode": "STD", "Id": 1, "CurrencyCode": "SEK"}]
+        self.heads = [{"Agreement": "STD", "Id": 1, "CurrencyCode": "SEK"}]
         self.calls: list[tuple[str, Any, str | None]] = []
         self.in_flight = 0
         self.max_in_flight = 0
@@ -213,4 +213,4 @@ async def test_lookup_answers_none_when_gone_and_bounds_concurrency() -> None:
     assert query.max_in_flight == 2
     assert await lookup.fetch("customer", "7") == {"Id": 7, "Code": "C7"}
     with pytest.raises(ValueError):
-        await lookup.fetch("company", "1")
+        await lookup.fetch("order", "1")  # no such entity kind

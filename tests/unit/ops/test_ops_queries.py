@@ -159,3 +159,22 @@ def test_group_backlog_flags_a_truncated_input_without_pending_keys() -> None:
     ]
     (entry,) = group_backlog(reports, partitions=2, now=100, stale_after=15)["backlog"]
     assert entry["keys"] == 2 and entry["truncated"] is True and entry["truncated_at"] == 70.0
+
+
+def test_rows_waiting_for_references_add_up_over_the_group() -> None:
+    def held(n: int, first: int) -> dict[str, dict]:
+        examples = [{"key": f"erp|price|S{first + i}|STD|1", "reason": "SKU not in Norce"}
+                    for i in range(min(n, 10))]  # fmt: skip
+        return {"erp|price": {"count": n, "examples": examples}}
+
+    counts = {"erp|price": {"keys": 30, "oldest": 50.0}}
+    reports = [
+        BacklogReport(partition=0, worker="w1", at=99, counts=counts, waiting=held(4, 0)),
+        BacklogReport(partition=1, worker="w2", at=99, counts=counts, waiting=held(12, 100)),
+        BacklogReport(partition=2, worker="w2", at=99, counts=counts),  # a report without
+    ]
+    waiting = group_backlog(reports, 3, now=100.0, stale_after=30)["waiting_for_references"]
+    assert list(waiting) == ["erp|price"]
+    assert waiting["erp|price"]["count"] == 16
+    examples = waiting["erp|price"]["examples"]
+    assert len(examples) == 10 and examples[0]["key"] == "erp|price|S0|STD|1"

@@ -10,6 +10,7 @@ from agents.config.sync_config import load_config
 from agents.reconcile.rules import (
     FULL_IMPORT_ONLY,
     ROW_IGNORED,
+    Expected,
     Tally,
     expect,
     plan_for,
@@ -284,3 +285,18 @@ def test_the_report_names_what_a_pair_does_not_compare() -> None:
     text = report(result)
     assert "different           1  (ManufacturerName: 1)" in text
     assert "  not compared: Cultures (a list or object" in text
+
+
+def test_a_row_held_back_for_a_reference_is_its_own_class() -> None:
+    tally = Tally()
+    held = Expected({"PriceSale": 1.0}, {}, False, True)  # pending, but waiting for its SKU
+    plain = Expected({"PriceSale": 2.0}, {}, False, False)
+    assert tally.missing("A|STD|1", held, "SKU A not in Norce") == "waiting_reference"
+    assert tally.missing("B|STD|1", plain) == "missing"
+    deleted = Expected({}, {}, True, False)
+    assert tally.missing("C|STD|1", deleted, "SKU C not in Norce") == "matching"
+    summary = tally.summary()
+    assert (summary["waiting_reference"], summary["missing"], summary["pending"]) == (1, 1, 0)
+    assert summary["examples"]["waiting_reference"] == [
+        {"key": "A|STD|1", "reason": "SKU A not in Norce"}
+    ]
