@@ -41,15 +41,25 @@ def state_view(value: projection.Value) -> dict[str, Any]:
 
 
 def pending_view(
-    value: projection.Value, binding: InputBinding, open_jobs: Iterable[JobRecord]
+    value: projection.Value,
+    binding: InputBinding,
+    open_jobs: Iterable[JobRecord],
+    missing_reference: str | None = None,
 ) -> dict[str, Any] | None:
-    """Whether the item waits for a delta, since when, and why."""
+    """Whether the item waits for a delta, since when, and why: for a reference Norce
+    does not have yet (``missing_reference``, e.g. "SKU P-1 not in Norce"), for an open
+    job of its pair, or for the pair's next delta."""
     since = value.get("p")
     if since is None:
         return None
     pair = f"{binding.source}/{binding.kind}"
     blocking = [job for job in open_jobs if not job.is_final]
-    if blocking:
+    if missing_reference is not None:
+        why = (
+            f"waiting for references: {missing_reference}; it goes out in the first delta "
+            "after a job that creates it succeeds or the periodic re-check finds it"
+        )
+    elif blocking:
         job = blocking[0]
         name = f"job {job.job_id}" if job.job_id is not None else f"batch {job.batch_id}"
         why = (

@@ -18,8 +18,10 @@ import httpx
 from faust.web import Request, Response, View
 
 from agents.config.sync_config import InputBinding
+from agents.imports import reference_state
 from agents.imports.jobs import JobRecord
 from agents.imports.projector import projector
+from agents.imports.references import refers
 from agents.imports.submit import clients, job_records, open_jobs
 from agents.ops import item_trace
 from agents.ops.kafka_reads import read_at, read_dead_letters
@@ -85,6 +87,18 @@ async def _norce_row(plan: Plan, value: dict[str, Any], norce_key: str) -> dict[
     return None
 
 
+async def _missing_reference(binding: InputBinding, value: dict[str, Any]) -> str | None:
+    """Why a pending row of a referring kind is held back, as a delta would decide now
+    (the reference cache first, else one Query lookup)."""
+    if value.get("p") is None or not refers(binding.kind):
+        return None
+    try:
+        [why] = await reference_state.lookups(binding.source).missing(binding.kind, [value["row"]])
+    except NorceError as error:
+        return f"(not known: Query answered {error})"
+    return why
+
+
 async def trace(
     binding: InputBinding, norce_key: str, partition: int, value: dict[str, Any]
 ) -> dict[str, Any]:
@@ -99,7 +113,12 @@ async def trace(
         "partition": partition,
         "input_topic": binding.topic,
         "state": item_trace.state_view(value),
-        "pending": item_trace.pending_view(value, binding, open_jobs(binding.source, binding.kind)),
+        "pending": item_trace.pending_view(
+            value,
+            binding,
+            open_jobs(binding.source, binding.kind),
+            await _missing_reference(binding, value),
+        ),
         "jobs": item_trace.jobs_view(state_key, norce_key, await _jobs_of(binding)),
         "dead_letters": item_trace.letters_view(
             state_key, binding, norce_key, ((s.offset, s.letter) for s in letters)

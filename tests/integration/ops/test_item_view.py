@@ -168,6 +168,16 @@ async def test_one_item_from_source_to_norce(
             assert "waiting for job" in waiting["pending"]["reason"]
             assert waiting["jobs"][0]["status"] not in ("succeeded", "failed")
 
+            # -- pending for a SKU Norce does not have -------------------------------------
+            await send_prices(kafka_servers, topic, {"GHOST-1": 1.0})
+
+            async def ghost() -> dict[str, Any] | None:
+                answer = await item(a, "GHOST-1")
+                return answer.json() if answer.status_code == 200 else None
+
+            held = await wait_until(ghost, timeout=60, what="GHOST-1 in the state")
+            assert "waiting for references: SKU GHOST-1 not in Norce" in held["pending"]["reason"]
+
             # -- any worker answers ------------------------------------------------------
             b_env = {**env, "NORCE_SYNC_DATA_DIR": str(tmp_path / "data-b")}
             b = await start_worker("streams", b_env, tmp_path / "b.log")
@@ -176,7 +186,7 @@ async def test_one_item_from_source_to_norce(
 
             async def both_answer() -> dict[str, set[str]] | None:
                 answered_by: dict[str, set[str]] = {}
-                for part in PARTS:
+                for part in [*PARTS, "GHOST-1"]:
                     owners = set()
                     for worker in (a, b):
                         answer = await item(worker, part)

@@ -48,6 +48,9 @@ def test_pending_names_the_open_job_it_waits_for() -> None:
     idle = item_trace.pending_view(value(pending=5.0), PRICES, [])
     assert idle is not None and "next delta of erp/price (schedule 30s)" in idle["reason"]
     assert item_trace.pending_view(value(), PRICES, [open_job]) is None
+    held = item_trace.pending_view(value(pending=5.0), PRICES, [open_job], "SKU P-1 not in Norce")
+    assert held is not None
+    assert held["reason"].startswith("waiting for references: SKU P-1 not in Norce;")
 
 
 def test_jobs_are_those_whose_batch_holds_the_key_newest_first() -> None:
