@@ -14,9 +14,13 @@ Records identical to the last one produced for the same target and key are skipp
 ``<app>-export-digests-changelog`` topic, partitioned like the events topic): a
 redelivered webhook or a change that a target does not map produces nothing.
 
-A lookup that still fails after the client's retries (429/5xx with ``Retry-After``), or
-a target mapping that fails, goes to the dead-letter topic (stage ``enrich``) with the
-newest event of the window; replaying it re-reads the entity.
+Norce unavailable (401/403 wrong credentials, 5xx, timeouts, 429 past the client's
+retries) is an outage, not the events' fault: the lookup waits and retries with a backoff
+(``streams.outage``), the events stay unacknowledged, one warning and one "answers again"
+line. A lookup Norce refuses for the entity itself (400), or a target mapping that fails,
+goes to the dead-letter topic (stage ``enrich``) with the newest event of the window;
+replaying it re-reads the entity. An entity missing from a group answer is confirmed by a
+single lookup before its tombstone is produced.
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ from streams.kafka import (
     send_dead_letter,
 )
 from streams.main import app, settings
+from streams.outage import Stopping, wait_for_norce
 from streams.own_topics import specs_of
 from streams.records import DeadLetter, Stage
 from streams.topics import norce_events_topic
@@ -393,9 +398,22 @@ class Enricher:
         self.groups += 1
         self.entities += len(group)
         started = time.monotonic()
-        try:
+        ids = [e.entity_id for e in group]
+
+        async def fetch() -> dict[str, Any]:
             lookups_total.inc(kind=kind)
-            documents = await self.lookup.fetch_group(kind, [e.entity_id for e in group])
+            return await self.lookup.fetch_group(kind, ids)
+
+        try:
+            # Norce out or refusing us (401/403, 5xx, timeouts) is not these entities'
+            # fault: wait it out, their events stay unacknowledged (offsets held).
+            documents = await wait_for_norce(
+                fetch,
+                stopping=lambda: app.should_stop,
+                max_delay=settings.norce_outage_retry_max_s,
+            )
+        except Stopping:
+            return  # not acknowledged: read again after the restart
         except (NorceError, ValueError) as exc:
             self.query_errors += 1
             query_errors_total.inc(kind=kind)
