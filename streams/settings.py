@@ -198,6 +198,9 @@ class Settings(BaseSettings):
         description="Finished job records older than this (by their last event) are "
         "pruned from the jobs ledger (tombstoned) by the leader.",
     )
+    job_prune_interval_s: float = Field(
+        60.0, gt=0, description="How often the leader prunes the jobs ledger."
+    )
     job_retention_max: int = Field(
         10_000,
         ge=100,

@@ -16,6 +16,7 @@ import time
 
 from pydantic import ValidationError
 
+from agents.imports.job_faults import JobFaults
 from agents.imports.jobs import (
     Action,
     FlagOverdue,
@@ -30,8 +31,8 @@ from agents.imports.jobs import (
     apply_job_event,
     decide,
 )
+from agents.imports.retention import to_prune
 from agents.imports.submit import clients, job_records, record_job_event
-from norce.errors import NorceError
 from norce.jobs import LogSeverity
 from streams import metrics
 from streams.kafka import read_record, send_acked
@@ -39,10 +40,12 @@ from streams.main import app, settings
 from streams.messages import (
     BatchIntent,
     JobCompleted,
+    JobEvent,
     JobLog,
     LateFinish,
     Lost,
     Overdue,
+    Pruned,
     RequeueCommand,
     Requeued,
     RequeueReason,
@@ -51,6 +54,7 @@ from streams.messages import (
     Superseded,
     job_events_message,
 )
+from streams.outage import NORCE
 from streams.pipeline import batches, job_events, jobs
 from streams.topics import import_commands_topic
 
@@ -66,37 +70,72 @@ async def track_jobs(stream):  # type: ignore[no-untyped-def]
             log.warning("job event at offset %s skipped: %s", event.message.offset, error)
             continue
         if isinstance(message, JobCompleted):
-            memory.poll_soon.add(message.job_id)  # the next tick polls it
+            memory.note_completed(message.job_id)  # the next tick polls it
             continue
-        key: bytes = event.key
-        current = jobs.get(key)
-        record = JobRecord.model_validate(current) if current is not None else None
-        updated = apply_job_event(record, message)
-        if updated is not None:
-            jobs[key] = updated.model_dump(mode="json")
-            if updated.is_final and (record is None or not record.is_final):
-                metrics.jobs_finished.inc(kind=updated.kind, status=updated.status)
-                if updated.lead_time_s is not None:
-                    metrics.job_lead_time.observe(
-                        updated.lead_time_s, kind=updated.kind, mode=updated.mode
-                    )
+        try:
+            _fold(event.key, message)
+        except Exception as error:  # a record the ledger cannot hold: that job's, not ours
+            log.warning(
+                "job event at offset %s not folded (%s: %s)",
+                event.message.offset,
+                type(error).__name__,
+                error,
+            )
+
+
+def _fold(key: bytes, message: JobEvent) -> None:
+    if isinstance(message, Pruned):
+        if key in jobs:
+            del jobs[key]  # a tombstone in the changelog: every mirror drops the record
+        return
+    current = jobs.get(key)
+    record = JobRecord.model_validate(current) if current is not None else None
+    updated = apply_job_event(record, message)
+    if updated is not None:
+        jobs[key] = updated.model_dump(mode="json")
+        if updated.is_final and (record is None or not record.is_final):
+            metrics.jobs_finished.inc(kind=updated.kind, status=updated.status)
+            if updated.lead_time_s is not None:
+                metrics.job_lead_time.observe(
+                    updated.lead_time_s, kind=updated.kind, mode=updated.mode
+                )
 
 
 memory = Memory()
 limits = Limits.of(settings)
+faults = JobFaults(record_job_event)
 
 
 @app.timer(settings.job_poll_tick_s, on_leader=True)
 async def watch_jobs() -> None:
     now = time.time()
     records = job_records()
+    faults.forget_all_but(r.batch_id for r in records)
+    memory.prune(records, now)
     for record in records:
-        try:
-            for action in decide(record, records, now, limits, memory):
-                if await _execute(action, record) and action.once is not None:
-                    memory.done.add((record.batch_id, action.once))
-        except NorceError as error:
-            log.warning("job %s: Norce call failed, retrying later: %s", record.batch_id, error)
+        # Whatever one job's step raises is recorded on that job; the others go on.
+        await faults.run(record.batch_id, lambda record=record: _act(record, records, now))
+
+
+@app.timer(settings.job_prune_interval_s, on_leader=True)
+async def prune_jobs() -> None:
+    """Finished records past the retention go (``agents.imports.retention``)."""
+    batch_ids = to_prune(
+        job_records(),
+        time.time(),
+        retention_s=settings.job_retention_s,
+        max_records=settings.job_retention_max,
+    )
+    for batch_id in batch_ids:
+        await record_job_event(Pruned(batch_id=batch_id))
+    if batch_ids:
+        log.info("jobs ledger: %d finished job records pruned", len(batch_ids))
+
+
+async def _act(record: JobRecord, records: list[JobRecord], now: float) -> None:
+    for action in decide(record, records, now, limits, memory):
+        if await _execute(action, record) and action.once is not None:
+            memory.done.add((record.batch_id, action.once))
 
 
 async def _execute(action: Action, record: JobRecord) -> bool:
@@ -132,8 +171,9 @@ async def _execute(action: Action, record: JobRecord) -> bool:
 
 async def _poll(record: JobRecord, next_poll_at: float) -> None:
     assert record.job_id is not None
-    memory.poll_soon.discard(record.job_id)
+    memory.polled(record.job_id)
     job = await clients.for_source(record.source).connect.get_job(record.job_id)
+    NORCE.answered()
     metrics.norce_calls.inc(api="connect", outcome="ok")
     await record_job_event(
         Status(
