@@ -31,14 +31,14 @@ from agents.imports.jobs import (
     apply_job_event,
     decide,
 )
+from agents.imports.requeue_keys import batch_keys, state_keys
 from agents.imports.retention import to_prune
 from agents.imports.submit import clients, job_records, record_job_event
 from norce.jobs import LogSeverity
 from streams import metrics
-from streams.kafka import read_record, send_acked
+from streams.kafka import send_acked
 from streams.main import app, settings
 from streams.messages import (
-    BatchIntent,
     JobCompleted,
     JobEvent,
     JobLog,
@@ -55,7 +55,7 @@ from streams.messages import (
     job_events_message,
 )
 from streams.outage import NORCE
-from streams.pipeline import batches, job_events, jobs
+from streams.pipeline import batches, config, job_events, jobs
 from streams.topics import import_commands_topic
 
 log = logging.getLogger(__name__)
@@ -205,17 +205,19 @@ async def _requeue(record: JobRecord, *, reason: RequeueReason) -> None:
     partition that holds the key, so its projector applies it at its next checkpoint."""
     if record.batch_ref is None:
         return
-    partition, offset = record.batch_ref
-    stored = BatchIntent.from_bytes(
-        await read_record(settings, batches.get_topic_name(), partition, offset)
-    )
-    commands = import_commands_topic(settings, stored.topic)
-    rejected = set(record.rejected_rows)
+    binding = config.binding_for(record.source, record.kind)
+    keys = await batch_keys(settings, record, batches.get_topic_name())
+    if keys is None:  # the batch record is gone: every key of the pair, from state
+        keys = await state_keys(settings, binding.topic, record.source, record.kind)
+        log.warning(
+            "job %s: re-queuing all %d keys of %s|%s from state instead",
+            record.batch_id, len(keys), record.source, record.kind,
+        )  # fmt: skip
+    commands = import_commands_topic(settings, binding.topic)
     command = RequeueCommand(reason=reason, batch_id=record.batch_id).to_bytes()
     sends = [
-        send_acked(app, commands, key.encode(), command, partition=stored.partitions[index])
-        for index, key in enumerate(stored.keys)
-        if index not in rejected
+        send_acked(app, commands, key.encode(), command, partition=partition)
+        for key, partition in keys
     ]
     await asyncio.gather(*sends)
     await record_job_event(Requeued(batch_id=record.batch_id, reason=reason, keys=len(sends)))
