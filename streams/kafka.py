@@ -60,13 +60,15 @@ async def send_until_acked(
     key: bytes | None,
     value: bytes | None,
     headers: Iterable[tuple[str, bytes]] = (),
+    *,
+    partition: int | None = None,
 ) -> None:
     """``send_acked``, retried with backoff (0.2 s doubling to 10 s) until the broker has
     the record; raises only once the app stops (or on cancellation)."""
     delay = 0.2
     while True:
         try:
-            await send_acked(app, topic, key, value, headers)
+            await send_acked(app, topic, key, value, headers, partition=partition)
             return
         except asyncio.CancelledError:
             raise

@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import Any
 
+import orjson
 from pydantic import ValidationError
 
 from agents.imports.job_faults import JobFaults
@@ -36,7 +38,7 @@ from agents.imports.retention import to_prune
 from agents.imports.submit import clients, job_records, record_job_event
 from norce.jobs import LogSeverity
 from streams import metrics
-from streams.kafka import send_acked
+from streams.kafka import send_acked, send_until_acked
 from streams.main import app, settings
 from streams.messages import (
     JobCompleted,
@@ -73,8 +75,10 @@ async def track_jobs(stream):  # type: ignore[no-untyped-def]
             memory.note_completed(message.job_id)  # the next tick polls it
             continue
         try:
-            _fold(event.key, message)
+            await _fold(event.key, message)
         except Exception as error:  # a record the ledger cannot hold: that job's, not ours
+            if app.should_stop:
+                raise  # its write was not acknowledged: not past this event
             log.warning(
                 "job event at offset %s not folded (%s: %s)",
                 event.message.offset,
@@ -83,22 +87,40 @@ async def track_jobs(stream):  # type: ignore[no-untyped-def]
             )
 
 
-def _fold(key: bytes, message: JobEvent) -> None:
+async def _fold(key: bytes, message: JobEvent) -> None:
     if isinstance(message, Pruned):
         if key in jobs:
-            del jobs[key]  # a tombstone in the changelog: every mirror drops the record
+            await _store(key, None)  # a tombstone: every mirror drops the record
         return
     current = jobs.get(key)
     record = JobRecord.model_validate(current) if current is not None else None
     updated = apply_job_event(record, message)
     if updated is not None:
-        jobs[key] = updated.model_dump(mode="json")
+        await _store(key, updated.model_dump(mode="json"))
         if updated.is_final and (record is None or not record.is_final):
             metrics.jobs_finished.inc(kind=updated.kind, status=updated.status)
             if updated.lead_time_s is not None:
                 metrics.job_lead_time.observe(
                     updated.lead_time_s, kind=updated.kind, mode=updated.mode
                 )
+
+
+async def _store(key: bytes, value: dict[str, Any] | None) -> None:
+    """The ledger's write, acknowledged before the agent moves on (issue 23, item 9).
+
+    ``jobs[key] = value`` only queues the changelog record in Faust's producer buffer, and
+    Faust may commit the job event's offset before it is sent (docs/design-notes.md, "Why
+    not a Faust agent"): a SIGKILL then loses a ``posted`` for good. So the record goes to
+    the changelog here and is awaited; only then is the local table written, directly
+    (``jobs.data``, which sends nothing). The event is acknowledged when the agent takes
+    the next one, after this returned."""
+    changelog = jobs.changelog_topic.get_topic_name()
+    payload = None if value is None else orjson.dumps(value)
+    await send_until_acked(app, changelog, key, payload, partition=0)  # one partition
+    if value is None:
+        jobs.data.pop(key, None)
+    else:
+        jobs.data[key] = value
 
 
 memory = Memory()
