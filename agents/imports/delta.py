@@ -45,6 +45,9 @@ log = logging.getLogger(__name__)
 
 _due = DueTimes()
 _running: set[tuple[str, str]] = set()
+# While Norce is out, scheduled deltas back off (0.5 s doubling to the outage maximum)
+# instead of writing an intent and a failed submission to the ledger on every tick.
+_backoff = {"next_at": 0.0, "delay": 0.5}
 
 
 @app.timer(settings.delta_tick_s)
@@ -106,6 +109,8 @@ class DeltaView(View):
 
 async def submit_deltas(binding: InputBinding) -> list[str]:
     """Submit this worker's pending keys of the pair; the batch ids posted."""
+    if NORCE.is_down and time.monotonic() < _backoff["next_at"]:
+        return []  # the keys stay pending; the outage was logged once
     if not job_ledger_caught_up():
         log.info("delta %s|%s waits: the jobs ledger is still loading", *binding.pair)
         return []
@@ -177,11 +182,15 @@ async def submit_batch(binding: InputBinding, items: list[PendingItem]) -> str |
     except NorceError as error:
         metrics.norce_calls.inc(api="connect", outcome="error")
         if is_outage(error):
-            NORCE.failed(f"{type(error).__name__}: {error}")
-        log.warning("delta %s: POST failed, keys stay pending: %s", batch_id, error)
+            NORCE.failed(f"{type(error).__name__}: {error}")  # one warning per outage
+            _backoff["next_at"] = time.monotonic() + _backoff["delay"]
+            _backoff["delay"] = min(_backoff["delay"] * 2, settings.norce_outage_retry_max_s)
+        else:
+            log.warning("delta %s: POST failed, keys stay pending: %s", batch_id, error)
         await record_job_event(SubmitFailed(batch_id=batch_id, reason=str(error)))
         return None
     NORCE.answered()
+    _backoff["delay"] = 0.5
     metrics.norce_calls.inc(api="connect", outcome="ok")
     if settings.crash_after_post:
         os.kill(os.getpid(), signal.SIGKILL)

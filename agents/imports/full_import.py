@@ -33,12 +33,13 @@ from agents.imports.full_file import StateSnapshot
 from agents.imports.price_values import note_unwritable
 from agents.imports.submit import clients, job_records, open_jobs, record_job_event
 from agents.reconcile.service import run_reconcile_command
-from norce.errors import NorceError
+from norce.errors import NorceError, is_outage
 from norce.imports import IMPORT_KIND, connect_header
 from streams import metrics, topics
 from streams.kafka import consumer
 from streams.main import app, settings
 from streams.messages import FullImportRequest, Intent, Lost, Posted, Progress, SubmitFailed
+from streams.outage import NORCE
 from streams.pipeline import commands, config, job_ledger_caught_up
 
 log = logging.getLogger(__name__)
@@ -191,6 +192,8 @@ async def run_full_import(binding: InputBinding, request_id: str | None) -> None
                 IMPORT_KIND[binding.kind], header, rows
             )
         except NorceError as error:
+            if is_outage(error):
+                NORCE.failed(f"{type(error).__name__}: {error}")  # /ready names Norce
             log.error("full import %s: POST failed: %s", batch_id, error)
             await record_job_event(SubmitFailed(batch_id=batch_id, reason=str(error)))
             return
