@@ -90,12 +90,28 @@ async def test_bad_events_are_dead_lettered_and_the_valid_ones_around_them_deliv
         )
         worker = await start_worker(env, tmp_path / "worker.log")
         try:
-            hostile: list[tuple[bytes | None, bytes]] = [
+            hostile: list[tuple[bytes | None, bytes | None]] = [
                 (None, event("NOKEY")),  # a record without a key
                 (b"sku:", event("EMPTY")),  # a key without an id
                 (b"\xff\xfe", event("BIN")),  # a key that is not UTF-8
                 (b"sku:JUNK", b"\x00\xff binary junk"),  # a value that is no event
                 (b"sku:CD1", event("CD1")),  # its dedupe digest is corrupt
+                (b"sku:NULL", None),  # a tombstone on the events topic
+                (b"sku:EMPTY2", b""),  # an empty value
+                (b"sku:ARRAY", b"[]"),  # JSON, not an object
+                (
+                    b"sku:TYPES",
+                    orjson.dumps(
+                        {
+                            "event_type": 5,
+                            "kind": "sku",
+                            "entity_id": [],
+                            "received_at": "x",
+                            "body": 1,
+                        }
+                    ),
+                ),  # wrong types in every field
+                (b"customer:abc", event("abc").replace(b'"sku"', b'"customer"')),  # not an Id
             ]
             producer = AIOKafkaProducer(bootstrap_servers=kafka_servers, acks="all")
             await producer.start()
@@ -128,6 +144,7 @@ async def test_bad_events_are_dead_lettered_and_the_valid_ones_around_them_deliv
             reasons = " | ".join(x["reason"] for x in letters)
             assert "not an entity key" in reasons and "not a Norce event" in reasons
             assert "records not built" in reasons  # the corrupt digest, CD1 alone
+            assert "bad entity key" in reasons  # customer:abc
 
             await eventually(
                 lambda: committed_to_the_end(kafka_servers, f"{app_id}-export", events_topic),
