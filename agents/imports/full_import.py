@@ -30,11 +30,14 @@ from pydantic import ValidationError
 
 from agents.config.sync_config import DueTimes, InputBinding
 from agents.imports.full_file import StateSnapshot
+from agents.imports.post_once import Adopted, find_job, post_once
 from agents.imports.price_values import note_unwritable
 from agents.imports.submit import clients, job_records, open_jobs, record_job_event
 from agents.reconcile.service import run_reconcile_command
 from norce.errors import NorceError, is_outage
 from norce.imports import IMPORT_KIND, connect_header
+from norce.jobs import JobResponse
+from norce.retry import NO_RETRY
 from streams import metrics, topics
 from streams.kafka import consumer
 from streams.main import app, settings
@@ -187,10 +190,21 @@ async def run_full_import(binding: InputBinding, request_id: str | None) -> None
             return checked(snapshot.rows(progress, PROGRESS_EVERY))
 
         header = connect_header(binding, config.sources[binding.source].account_id, full=True)
+        connect = clients.for_source(binding.source).connect
+        since = time.time()
+
+        async def post() -> JobResponse:
+            kind = IMPORT_KIND[binding.kind]
+            return await connect.import_items(kind, header, rows, retry=NO_RETRY)
+
+        async def find() -> int | None:
+            known = {r.job_id for r in job_records() if r.job_id is not None}
+            return await find_job(connect, since=since, known=known, item_count=total)
+
         try:
-            response = await clients.for_source(binding.source).connect.import_items(
-                IMPORT_KIND[binding.kind], header, rows
-            )
+            # A POST whose outcome is unknown is looked for in Job/List before it is sent
+            # again: a second full file would be a job the ledger never sees.
+            answer = await post_once(post, find)
         except NorceError as error:
             if is_outage(error):
                 NORCE.failed(f"{type(error).__name__}: {error}")  # /ready names Norce
@@ -203,6 +217,7 @@ async def run_full_import(binding: InputBinding, request_id: str | None) -> None
         os.kill(os.getpid(), signal.SIGKILL)
     # The file holds exactly the snapshot's rows: the keys counted, at the same offsets.
     await record_job_event(Progress(batch_id=batch_id, rows=total, total=total))
-    await record_job_event(Posted(batch_id=batch_id, job_id=response.job_id_int, item_count=total))
+    job_id = answer.job_id if isinstance(answer, Adopted) else answer.job_id_int
+    await record_job_event(Posted(batch_id=batch_id, job_id=job_id, item_count=total))
     metrics.jobs_submitted.inc(source=binding.source, kind=binding.kind, mode="full")
-    log.info("full import %s: job %s with %d rows", batch_id, response.job_id, total)
+    log.info("full import %s: job %s with %d rows", batch_id, job_id, total)
