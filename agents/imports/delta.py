@@ -23,7 +23,7 @@ import orjson
 from faust.web import Request, Response, View
 
 from agents.config.sync_config import DueTimes, InputBinding
-from agents.imports.post_once import Adopted, find_job, post_once
+from agents.imports.post_once import Adopted, find_job, newest_job_id, post_once
 from agents.imports.price_values import note_unwritable
 from agents.imports.projector import PendingItem, projector
 from agents.imports.submit import clients, job_records, open_jobs, record_job_event
@@ -169,13 +169,14 @@ async def submit_batch(binding: InputBinding, items: list[PendingItem]) -> str |
     note_unwritable(binding, rows)
     connect = clients.for_source(binding.source).connect
     since = time.time()
+    above = await newest_job_id(connect)  # a job this POST makes is newer
 
     async def post() -> JobResponse:
         return await connect.import_items(IMPORT_KIND[binding.kind], header, rows, retry=NO_RETRY)
 
     async def find() -> int | None:
         known = {r.job_id for r in job_records() if r.job_id is not None}
-        return await find_job(connect, since=since, known=known, item_count=len(rows))
+        return await find_job(connect, above=above, since=since, known=known, item_count=len(rows))
 
     try:
         answer = await post_once(post, find)

@@ -30,7 +30,7 @@ from pydantic import ValidationError
 
 from agents.config.sync_config import DueTimes, InputBinding
 from agents.imports.full_file import StateSnapshot
-from agents.imports.post_once import Adopted, find_job, post_once
+from agents.imports.post_once import Adopted, find_job, newest_job_id, post_once
 from agents.imports.price_values import note_unwritable
 from agents.imports.submit import clients, job_records, open_jobs, record_job_event
 from agents.reconcile.service import run_reconcile_command
@@ -192,6 +192,7 @@ async def run_full_import(binding: InputBinding, request_id: str | None) -> None
         header = connect_header(binding, config.sources[binding.source].account_id, full=True)
         connect = clients.for_source(binding.source).connect
         since = time.time()
+        above = await newest_job_id(connect)  # a job this POST makes is newer
 
         async def post() -> JobResponse:
             kind = IMPORT_KIND[binding.kind]
@@ -199,7 +200,7 @@ async def run_full_import(binding: InputBinding, request_id: str | None) -> None
 
         async def find() -> int | None:
             known = {r.job_id for r in job_records() if r.job_id is not None}
-            return await find_job(connect, since=since, known=known, item_count=total)
+            return await find_job(connect, above=above, since=since, known=known, item_count=total)
 
         try:
             # A POST whose outcome is unknown is looked for in Job/List before it is sent

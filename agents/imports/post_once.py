@@ -5,8 +5,9 @@ Norce: the job exists, and a blind retry posts a second one. The ledger would kn
 the second, so the gate (one open job per pair) could not wait for the first, and a later
 delta could finish before it and be overwritten by its older values. So after a POST
 whose outcome is unknown, ``Job/List`` is asked first (as the full import does after a
-crash): a job the ledger does not know, posted since the intent, with this batch's row
-count, is adopted as the batch's job; only when there is none is the POST sent again.
+crash): a job the ledger does not know, newer than the newest job before the POST (so
+never an orphan of an earlier crash), with this batch's row count, is adopted as the
+batch's job when it is the only one; otherwise the POST is sent again.
 
 A 429 or a 401/403/400 never created a job: 429 is retried after its wait, the others
 are the caller's (the keys stay pending).
@@ -49,21 +50,42 @@ class Adopted:
     job_id: int
 
 
+async def newest_job_id(connect: ConnectClient) -> int | None:
+    """The newest job Norce lists now (asked before a POST: a job the POST creates has a
+    higher id); None when Norce cannot say, and then no job is ever adopted."""
+    try:
+        listed = await connect.list_jobs(top=1)
+    except NorceError as error:
+        log.info("Job/List not read before the POST (%s): a lost answer means a re-POST", error)
+        return None
+    return max((j.job_id for j in listed), default=0)
+
+
 async def find_job(
-    connect: ConnectClient, *, since: float, known: Collection[int], item_count: int
+    connect: ConnectClient,
+    *,
+    above: int | None,
+    since: float,
+    known: Collection[int],
+    item_count: int,
 ) -> int | None:
-    """The first job ``Job/List`` has that the ledger does not know, posted since
-    ``since`` (epoch seconds, our intent) with ``item_count`` rows; None when there is
-    none."""
+    """The one job ``Job/List`` has that is newer than ``above`` (the newest before our
+    POST: never an orphan of a worker that crashed earlier), that the ledger does not
+    know, started since ``since`` (our POST) and with ``item_count`` rows. None when
+    there is no such job, or more than one (another worker's POST of the same size in
+    the same moment): then posting again is the safer mistake."""
+    if above is None:
+        return None
     listed = await connect.list_jobs(top=50)
     candidates = [
-        j
+        j.job_id
         for j in listed
-        if j.job_id not in known
+        if j.job_id > above
+        and j.job_id not in known
         and (j.start is None or j.start.timestamp() >= since - SINCE_SLACK_S)
-        and (not j.totals or j.totals == item_count)
+        and j.totals == item_count
     ]
-    return min((j.job_id for j in candidates), default=None)
+    return candidates[0] if len(candidates) == 1 else None
 
 
 async def post_once(

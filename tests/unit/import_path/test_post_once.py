@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from agents.imports.post_once import Adopted, post_once
+from agents.imports.post_once import Adopted, find_job, newest_job_id, post_once
 from norce.errors import NorceBadRequest, NorceRateLimited, NorceServerError, NorceTimeout
-from norce.jobs import JobResponse
+from norce.jobs import Job, JobResponse
 
 OK = JobResponse.model_validate({"JobId": "7"})
 
@@ -58,3 +58,22 @@ async def test_a_refused_post_is_the_callers() -> None:
     with pytest.raises(NorceBadRequest):
         await post_once(post, find, sleep=no_sleep)
     assert len(calls) == 1
+
+
+class Listing:
+    def __init__(self, *jobs: tuple[int, int]) -> None:  # (JobId, Totals), newest first
+        self.jobs = [Job.model_validate({"JobId": i, "StatusId": 6, "Totals": t}) for i, t in jobs]
+
+    async def list_jobs(self, *, top: int | None = None) -> list[Job]:
+        return self.jobs[:top]
+
+
+async def test_only_one_new_job_of_the_batchs_size_is_adopted() -> None:
+    # 5: an orphan of a crashed worker (older than our POST), 7: another size, 8: ours
+    connect = Listing((8, 400), (7, 12), (5, 400))
+    kw = {"since": 0.0, "known": set(), "item_count": 400}
+    assert await find_job(connect, above=6, **kw) == 8  # type: ignore[arg-type]
+    assert await find_job(connect, above=4, **kw) is None  # type: ignore[arg-type]  # 5 and 8
+    assert await find_job(connect, above=None, **kw) is None  # type: ignore[arg-type]
+    assert await find_job(connect, above=6, **{**kw, "known": {8}}) is None  # type: ignore[arg-type]
+    assert await newest_job_id(connect) == 8  # type: ignore[arg-type]
