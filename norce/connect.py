@@ -28,6 +28,7 @@ from norce.errors import NorceError
 from norce.http import BodyFactory, NorceHttp
 from norce.jobs import Job, JobLogEntry, JobResponse, JobStatus
 from norce.jsonstream import DEFAULT_CHUNK_SIZE, Item, Items, json_array_chunks
+from norce.retry import RetryPolicy
 
 ItemsFactory = Callable[[], Items]
 ItemsSource = Items | ItemsFactory
@@ -76,13 +77,19 @@ class ConnectClient:
     # -- imports -------------------------------------------------------------------
 
     async def import_items(
-        self, kind: ImportKind | str, header: ConnectHeader, items: ItemsSource
+        self,
+        kind: ImportKind | str,
+        header: ConnectHeader,
+        items: ItemsSource,
+        *,
+        retry: RetryPolicy | None = None,
     ) -> JobResponse:
         """POST ``items`` as a streamed JSON array to an import endpoint.
 
         ``kind`` is an ``ImportKind`` or a path such as ``"Product/ImportOnhands"``.
         Returns the JobResponse (``job_id`` plus the validation summary); see the module
-        docstring for which ``items`` can be retried.
+        docstring for which ``items`` can be retried. ``retry`` overrides the client's
+        policy (``NO_RETRY``: the caller decides, e.g. after asking ``Job/List``).
         """
         body = self._body(items)
         response = await self._http.request(
@@ -90,6 +97,7 @@ class ConnectClient:
             self._url(str(kind)),
             headers={**header.as_headers(), "Content-Type": "application/json"},
             body=body,
+            retry=retry,
         )
         return JobResponse.model_validate_json(response.content)
 

@@ -125,3 +125,17 @@ def error_from_transport(exc: httpx.TransportError, url: str | None = None) -> N
     if isinstance(exc, httpx.TimeoutException):
         return NorceTimeout(f"timed out calling {where}: {type(exc).__name__}", url=url)
     return NorceTransportError(f"no answer from {where}: {type(exc).__name__}: {exc}", url=url)
+
+
+# Norce does not answer or refuses us: not the fault of the record being worked on.
+OUTAGE = (NorceAuthError, NorceServerError, NorceTransportError, NorceRateLimited)
+
+
+def is_outage(error: BaseException) -> bool:
+    """True when ``error`` says Norce is unavailable to us (401/403 wrong or revoked
+    credentials, 5xx, timeouts, no connection, 429 past the retries): the work waits and
+    retries, nothing is dead-lettered. False for the record's own fault (404 of one
+    entity, 400 for its data) and for anything that is not a ``NorceError``."""
+    if isinstance(error, NorceRetriesExhausted):
+        error = error.last_error
+    return isinstance(error, OUTAGE)

@@ -29,6 +29,9 @@ class GroupFault(BaseModel):
     status: Literal[429, 500, 502, 503, 504] = 503
     retry_after_s: float | None = Field(default=None, ge=0)  # 429 gets 1 s when unset
     latency_s: float = Field(default=0.0, ge=0)  # added before answering
+    # The next N calls are carried out, then answered with `status` as if a gateway lost
+    # the answer: the caller cannot know the import was accepted (a job exists).
+    lose_answer_next: int = Field(default=0, ge=0)
 
 
 class FaultConfig(BaseModel):
@@ -98,6 +101,10 @@ def make_fault_middleware(state: SimState) -> Callable[..., Awaitable[web.Stream
             if retry is None and fault.status == 429:
                 retry = 1.0
             return error_response(group, fault.status, "Simulated fault (injected).", retry)
-        return await handler(request)
+        response = await handler(request)
+        if fault.lose_answer_next > 0 and response.status < 400:
+            fault.lose_answer_next -= 1
+            return error_response(group, fault.status, "Simulated lost answer (injected).", None)
+        return response
 
     return faults

@@ -69,13 +69,15 @@ async def send_until_acked(
     key: bytes | None,
     value: bytes | None,
     headers: Iterable[tuple[str, bytes]] = (),
+    *,
+    partition: int | None = None,
 ) -> None:
     """``send_acked``, retried with backoff (0.2 s doubling to 10 s) until the broker has
     the record; raises only once the app stops (or on cancellation)."""
     delay = 0.2
     while True:
         try:
-            await send_acked(app, topic, key, value, headers)
+            await send_acked(app, topic, key, value, headers, partition=partition)
             return
         except asyncio.CancelledError:
             raise
@@ -146,17 +148,45 @@ async def partitions_of(c: AIOKafkaConsumer, topic: str) -> list[TopicPartition]
     return [TopicPartition(topic, p) for p in sorted(partitions or ())]
 
 
-async def read_record(settings: Settings, topic: str, partition: int, offset: int) -> bytes:
+class RecordUnavailable(Exception):
+    """The record asked for is not in the log (deleted by retention, past the end) or
+    could not be read in time."""
+
+
+async def read_record(
+    settings: Settings, topic: str, partition: int, offset: int, *, timeout: float = 30.0
+) -> bytes:
+    """The value of the record at ``offset``; raises ``RecordUnavailable`` when the log no
+    longer (or not yet) holds it, or the broker does not answer within ``timeout``.
+
+    Checked, not assumed: a seek below the log start (delete retention) would otherwise
+    land on the first record still held, a different one."""
     c = consumer(settings)
-    await c.start()
     try:
-        tp = TopicPartition(topic, partition)
-        c.assign([tp])
-        c.seek(tp, offset)
-        record = await c.getone()
-        return record.value or b""
+        return await asyncio.wait_for(_read_at(c, topic, partition, offset), timeout)
+    except TimeoutError:
+        raise RecordUnavailable(
+            f"{topic}[{partition}]@{offset} not read within {timeout:.0f}s"
+        ) from None
     finally:
         await c.stop()
+
+
+async def _read_at(c: AIOKafkaConsumer, topic: str, partition: int, offset: int) -> bytes:
+    await c.start()
+    tp = TopicPartition(topic, partition)
+    c.assign([tp])
+    start = (await c.beginning_offsets([tp]))[tp]
+    end = (await c.end_offsets([tp]))[tp]
+    if not start <= offset < end:
+        raise RecordUnavailable(
+            f"{topic}[{partition}]@{offset} is not in the log (it holds {start}..{end - 1})"
+        )
+    c.seek(tp, offset)
+    record = await c.getone(tp)
+    if record.offset != offset:  # compacted away, or a transaction marker
+        raise RecordUnavailable(f"{topic}[{partition}]@{offset} is gone (read {record.offset})")
+    return record.value or b""
 
 
 async def partition_records(

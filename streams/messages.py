@@ -120,6 +120,13 @@ class Progress(_JobEvent):
     total: int = 0
 
 
+class Pruned(_JobEvent):
+    """The record is past the ledger's retention: the tracker deletes it (a tombstone in
+    the jobs changelog)."""
+
+    type: Literal["pruned"] = "pruned"
+
+
 class JobCompleted(Record):
     """A ``JobCompletedEvent`` webhook, routed by the export intake to the job tracker."""
 
@@ -145,7 +152,8 @@ JobEvent = Annotated[
     | Requeued
     | LateFinish
     | Lost
-    | Progress,
+    | Progress
+    | Pruned,
     Field(discriminator="type"),
 ]
 JobEventsMessage = Annotated[JobEvent | JobCompleted, Field(discriminator="type")]

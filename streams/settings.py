@@ -224,6 +224,13 @@ class Settings(BaseSettings):
         description="Longest wait between two tries while a schema registry does not "
         "answer (Avro inputs wait for it; the wait starts at 0.5 s and doubles).",
     )
+    norce_outage_retry_max_s: float = Field(
+        30.0,
+        gt=0,
+        description="Longest wait between two tries while Norce does not answer or refuses "
+        "the credentials (401/403, 5xx, timeouts): export lookups and job polls wait, "
+        "nothing is dead-lettered; the wait starts at 0.5 s and doubles.",
+    )
     projection_fetch_wait_ms: int = Field(
         200,
         ge=1,
@@ -263,6 +270,21 @@ class Settings(BaseSettings):
     job_poll_max_s: float = Field(30.0, gt=0, description="Longest delay between Job/Get polls.")
     job_lead_time_limit_s: float = Field(
         1800.0, gt=0, description="A job unfinished after this long is flagged overdue."
+    )
+    job_retention_s: float = Field(
+        7 * 24 * 3600.0,
+        gt=0,
+        description="Finished job records older than this (by their last event) are "
+        "pruned from the jobs ledger (tombstoned) by the leader.",
+    )
+    job_prune_interval_s: float = Field(
+        60.0, gt=0, description="How often the leader prunes the jobs ledger."
+    )
+    job_retention_max: int = Field(
+        10_000,
+        ge=100,
+        description="At most this many finished job records are kept; beyond it the "
+        "oldest finished ones are pruned even inside `job_retention_s`.",
     )
     overdue_policy: Literal["flag", "resubmit"] = Field(
         "resubmit",

@@ -130,6 +130,9 @@ class Coalescer(Generic[K, T]):
 
 
 BatchFlush = Callable[[list[tuple[K, list[T]]]], Awaitable[None]]
+# Told about a flush that raised: it must settle the items (dead-letter them), or their
+# offsets are never committed again.
+FlushError = Callable[[list[tuple[K, list[T]]], Exception], Awaitable[None]]
 
 
 @dataclass
@@ -153,6 +156,10 @@ class BatchCoalescer(Generic[K, T]):
     ``add`` blocks beyond that, which stops the consumer and so bounds a burst.
     Flushes run concurrently, ``max_flushes`` at most (a flush holds every item of its
     windows until it returns).
+
+    A flush that raises is handed to ``on_error`` with its windows (the enricher
+    dead-letters what it did not settle), so one bad item never leaves its partition's
+    offsets stuck.
     """
 
     def __init__(
@@ -164,6 +171,7 @@ class BatchCoalescer(Generic[K, T]):
         max_pending: int = 10_000,
         max_flushes: int = 4,
         clock: Callable[[], float] = time.monotonic,
+        on_error: FlushError[K, T] | None = None,
     ) -> None:
         if window < 0 or interval < 0:
             raise ValueError("window and interval must be >= 0")
@@ -174,6 +182,7 @@ class BatchCoalescer(Generic[K, T]):
         self.max_pending = max_pending
         self.max_flushes = max_flushes
         self._flush = flush
+        self._on_error = on_error
         self._clock = clock
         self._open: dict[K, _Window[K, T]] = {}  # windows still taking items
         self._queue: deque[_Window[K, T]] = deque()  # open and closed, by due time
@@ -275,9 +284,14 @@ class BatchCoalescer(Generic[K, T]):
         try:
             self.flushes += 1
             await self._flush([(w.key, w.items) for w in windows])
-        except Exception:
+        except Exception as error:
             self.errors += 1
             log.exception("flush of %d keys (%d items) failed", len(windows), count)
+            if self._on_error is not None:
+                try:
+                    await self._on_error([(w.key, w.items) for w in windows], error)
+                except Exception:
+                    log.exception("settling a failed flush of %d keys failed", len(windows))
         finally:
             for window in windows:
                 self._busy.discard(window.key)

@@ -14,9 +14,13 @@ Records identical to the last one produced for the same target and key are skipp
 ``<app>-export-digests-changelog`` topic, partitioned like the events topic): a
 redelivered webhook or a change that a target does not map produces nothing.
 
-A lookup that still fails after the client's retries (429/5xx with ``Retry-After``), or
-a target mapping that fails, goes to the dead-letter topic (stage ``enrich``) with the
-newest event of the window; replaying it re-reads the entity.
+Norce unavailable (401/403 wrong credentials, 5xx, timeouts, 429 past the client's
+retries) is an outage, not the events' fault: the lookup waits and retries with a backoff
+(``streams.outage``), the events stay unacknowledged, one warning and one "answers again"
+line. A lookup Norce refuses for the entity itself (400), or a target mapping that fails,
+goes to the dead-letter topic (stage ``enrich``) with the newest event of the window;
+replaying it re-reads the entity. An entity missing from a group answer is confirmed by a
+single lookup before its tombstone is produced.
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ from streams.kafka import (
     send_dead_letter,
 )
 from streams.main import app, settings
+from streams.outage import Stopping, wait_for_norce
 from streams.own_topics import specs_of
 from streams.records import DeadLetter, Stage
 from streams.topics import norce_events_topic
@@ -266,6 +271,7 @@ class Enricher:
             interval=settings.export_flush_interval_s,
             max_pending=settings.export_max_pending,
             max_flushes=settings.export_max_flushes,
+            on_error=self.flush_failed,
         )
         self.records_out = 0
         self.unchanged = 0
@@ -349,7 +355,11 @@ class Enricher:
         by_kind: dict[str, dict[str, _Entity]] = {}
         done: list[list[ReadEvent]] = []  # keys with nothing to look up
         for key, events in batches:
-            entity = await self._decode(key, events)
+            try:
+                entity = await self._decode(key, events)
+            except Exception as exc:  # one key's fault (no key, a bad key): its own letters
+                await self._reject(events, f"event not usable: {type(exc).__name__}: {exc}")
+                continue
             if entity is None:
                 done.append(events)
             else:
@@ -375,6 +385,7 @@ class Enricher:
                 decoded.append(NorceEvent.model_validate_json(event.value))
             except ValidationError as exc:
                 await self._dead_letter(event, Stage.DECODE, f"not a Norce event: {exc}")
+                event.ack()  # settled: a later failure of the key must not letter it twice
         if not decoded:
             return None
         kind, entity_id = split_entity_key(key)
@@ -392,9 +403,22 @@ class Enricher:
         self.groups += 1
         self.entities += len(group)
         started = time.monotonic()
-        try:
+        ids = [e.entity_id for e in group]
+
+        async def fetch() -> dict[str, Any]:
             lookups_total.inc(kind=kind)
-            documents = await self.lookup.fetch_group(kind, [e.entity_id for e in group])
+            return await self.lookup.fetch_group(kind, ids)
+
+        try:
+            # Norce out or refusing us (401/403, 5xx, timeouts) is not these entities'
+            # fault: wait it out, their events stay unacknowledged (offsets held).
+            documents = await wait_for_norce(
+                fetch,
+                stopping=lambda: app.should_stop,
+                max_delay=settings.norce_outage_retry_max_s,
+            )
+        except Stopping:
+            return  # not acknowledged: read again after the restart
         except (NorceError, ValueError) as exc:
             self.query_errors += 1
             query_errors_total.inc(kind=kind)
@@ -418,20 +442,25 @@ class Enricher:
         for entity in group:
             decoded = entity.decoded
             received_at = min(e.received_at for e in decoded)
-            built = build_records(
-                entity.kind,
-                entity.entity_id,
-                documents.get(entity.entity_id),
-                self.specs[entity.kind],
-                event_types=[e.event_type for e in decoded],
-                received_at=received_at,
-                count=len(decoded),
-            )
+            try:
+                built = build_records(
+                    entity.kind,
+                    entity.entity_id,
+                    documents.get(entity.entity_id),
+                    self.specs[entity.kind],
+                    event_types=[e.event_type for e in decoded],
+                    received_at=received_at,
+                    count=len(decoded),
+                )
+                records, digest = self._changed(entity, built.records)
+            except Exception as exc:  # an encode error, a corrupt digest: this entity's
+                reason = f"records not built: {type(exc).__name__}: {exc}"
+                await self._reject(entity.events, reason)
+                continue
             for spec, error in built.errors:
                 await self._dead_letter(
                     entity.events[-1], Stage.ENRICH, f"target {spec.target}: {error.reason}"
                 )
-            records, digest = self._changed(entity, built.records)
             if digest is not None:
                 held[entity.key] = digest
             out.append((entity, records, received_at))
@@ -488,6 +517,26 @@ class Enricher:
                 todo.append(r)
                 digest[r.topic] = new
         return todo, (digest if todo else None)
+
+    async def flush_failed(
+        self, batches: list[tuple[str, list[ReadEvent]]], error: Exception
+    ) -> None:
+        """The coalescer's last resort: a flush raised. Every event it left unsettled is
+        dead-lettered with the reason, so its partition commits again. Not while
+        stopping: then they stay unacknowledged and are read again after the restart."""
+        if app.should_stop:
+            return
+        reason = f"enrichment failed: {type(error).__name__}: {error}"
+        for _, events in batches:
+            await self._reject([e for e in events if not e.acked], reason)
+
+    async def _reject(self, events: list[ReadEvent], reason: str) -> None:
+        """Dead-letter each of ``events`` not yet settled (stage ``enrich``) and
+        acknowledge them."""
+        for event in events:
+            if not event.acked:
+                await self._dead_letter(event, Stage.ENRICH, reason)
+        _ack(events)
 
     async def _dead_letter(self, event: ReadEvent, stage: str, reason: str) -> None:
         message = event.message

@@ -94,15 +94,18 @@ class ReadEvent:
     ``Event`` it used): ``value``, ``message`` (topic, partition, offset, key, value) and
     ``ack()``."""
 
-    __slots__ = ("_offsets", "message", "value")
+    __slots__ = ("_offsets", "acked", "message", "value")
 
     def __init__(self, record: ConsumerRecord, offsets: PartitionOffsets) -> None:
         self.message = record
         self.value = record.value
         self._offsets = offsets
+        self.acked = False
 
     def ack(self) -> None:
-        self._offsets.ack(self.message.offset)
+        if not self.acked:  # once: a second ack of an offset would stay in ``_done``
+            self.acked = True
+            self._offsets.ack(self.message.offset)
 
 
 Sink = Callable[[str, ReadEvent], Awaitable[None]]
@@ -192,7 +195,9 @@ class EventsReader(Service):
                     continue  # revoked meanwhile: the next owner reads them
                 for record in records:
                     offsets.read(record.offset)
-                    key = record.key.decode() if record.key is not None else ""
+                    # A key that is not UTF-8 (or none) still goes through, so enrichment
+                    # dead-letters it: a decode error here would end this loop for good.
+                    key = record.key.decode(errors="replace") if record.key is not None else ""
                     await sink(key, ReadEvent(record, offsets))
                 self.read_total += len(records)
             if time.monotonic() - self._last_commit >= COMMIT_INTERVAL_S:

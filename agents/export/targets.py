@@ -3,7 +3,8 @@
 ``EntityLookup.fetch(kind, id)`` reads one entity from Query (``None`` when Query answers
 404) and attaches cached reference data. ``EntityLookup.fetch_group(kind, ids)`` reads
 many in one request (``$filter=PartNo eq 'A' or PartNo eq 'B' ...``, same ``$expand``,
-``@odata.nextLink`` followed); an id missing from the answer is gone, like a 404.
+``@odata.nextLink`` followed); an id missing from the answer is confirmed with the
+single lookup (gone only when that answers 404).
 ``plan_groups`` cuts the ids of a flush into such groups, bounded in size and URL length.
 ``build_records`` maps that document with every
 target's mapping for the kind into ``OutRecord``s for ``<prefix>out.<target>.<kind>``:
@@ -219,6 +220,7 @@ class EntityLookup:
         self._entities: TtlCache[tuple[str, str], dict[str, Any] | None] = TtlCache(0)
         self.lookups = 0  # Query requests for entities (a page of a group is one)
         self.in_flight = 0  # entity requests running now
+        self.confirmed_missing = 0  # entities a single lookup confirmed gone
 
     def plan(self, kind: str, entity_ids: Iterable[str]) -> list[list[str]]:
         base = getattr(self.query, "base_url", "")
@@ -244,12 +246,27 @@ class EntityLookup:
             finally:
                 self.in_flight -= 1
         documents = {i: found.get(key_value(kind, i)) for i in entity_ids}
+        missing = [i for i, d in documents.items() if d is None]
+        if missing:
+            # A group answer lacking an entity becomes a tombstone (a delete in every
+            # sink): confirm it with the single lookup, whose 404 is unambiguous. A
+            # failure there raises (the caller waits out an outage), never deletes.
+            confirmed = await asyncio.gather(*(self._single(kind, i) for i in missing))
+            documents.update(zip(missing, confirmed, strict=True))
+            self.confirmed_missing += sum(d is None for d in confirmed)
         if kind == "sku" and any(d is not None for d in documents.values()):
             heads = await self.price_lists()
             for document in documents.values():
                 if document is not None:
                     _attach(document, heads)
         return documents
+
+    async def _single(self, kind: str, entity_id: str) -> dict[str, Any] | None:
+        """One entity by key, without price list heads (``fetch_group`` attaches them)."""
+        entity_set, _, query = LOOKUPS[kind]
+        async with self._limit:
+            self.lookups += 1
+            return await self.query.get_entity(entity_set, key_value(kind, entity_id), query)
 
     async def fetch(self, kind: str, entity_id: str) -> dict[str, Any] | None:
         return await self._entities.get_or_load(

@@ -24,17 +24,21 @@ from faust.web import Request, Response, View
 
 from agents.config.sync_config import DueTimes, InputBinding
 from agents.imports import reference_state
+from agents.imports.post_once import Adopted, find_job, newest_job_id, post_once
 from agents.imports.price_values import note_unwritable
 from agents.imports.projector import PendingItem, projector
-from agents.imports.submit import clients, open_jobs, record_job_event
+from agents.imports.submit import clients, job_records, open_jobs, record_job_event
 from agents.ops.health import is_ready
-from norce.errors import NorceError
+from norce.errors import NorceError, is_outage
 from norce.imports import IMPORT_KIND, connect_header
+from norce.jobs import JobResponse
+from norce.retry import NO_RETRY
 from streams import metrics
 from streams.kafka import send_dead_letter
 from streams.main import app, settings
 from streams.messages import BatchIntent, Intent, Posted, SubmitFailed
 from streams.metrics import applied_changes
+from streams.outage import NORCE
 from streams.pipeline import batches, config, job_ledger_caught_up
 from streams.records import DeadLetter, Stage
 
@@ -42,6 +46,9 @@ log = logging.getLogger(__name__)
 
 _due = DueTimes()
 _running: set[tuple[str, str]] = set()
+# While Norce is out, scheduled deltas back off (0.5 s doubling to the outage maximum)
+# instead of writing an intent and a failed submission to the ledger on every tick.
+_backoff = {"next_at": 0.0, "delay": 0.5}
 
 
 @app.timer(settings.delta_tick_s)
@@ -117,6 +124,8 @@ def run_delta_now(binding: InputBinding, *, fresh_references: bool = False) -> b
 async def submit_deltas(binding: InputBinding, *, fresh_references: bool = False) -> list[str]:
     """Submit this worker's pending keys of the pair; the batch ids posted. Rows whose
     references are missing in Norce stay pending (``agents.imports.references``)."""
+    if NORCE.is_down and time.monotonic() < _backoff["next_at"]:
+        return []  # the keys stay pending; the outage was logged once
     if not job_ledger_caught_up():
         log.info("delta %s|%s waits: the jobs ledger is still loading", *binding.pair)
         return []
@@ -183,18 +192,45 @@ async def submit_batch(binding: InputBinding, items: list[PendingItem]) -> str |
     header = connect_header(binding, source.account_id, full=False)
     rows = [item.row for item in items]
     note_unwritable(binding, rows)
+    connect = clients.for_source(binding.source).connect
+    since = time.time()
+    above = await newest_job_id(connect)  # a job this POST makes is newer
+
+    async def post() -> JobResponse:
+        return await connect.import_items(IMPORT_KIND[binding.kind], header, rows, retry=NO_RETRY)
+
+    async def find() -> int | None:
+        known = {r.job_id for r in job_records() if r.job_id is not None}
+        return await find_job(connect, above=above, since=since, known=known, item_count=len(rows))
+
     try:
-        response = await clients.for_source(binding.source).connect.import_items(
-            IMPORT_KIND[binding.kind], header, rows
-        )
+        answer = await post_once(post, find)
     except NorceError as error:
         metrics.norce_calls.inc(api="connect", outcome="error")
-        log.warning("delta %s: POST failed, keys stay pending: %s", batch_id, error)
+        if is_outage(error):
+            NORCE.failed(f"{type(error).__name__}: {error}")  # one warning per outage
+            _backoff["next_at"] = time.monotonic() + _backoff["delay"]
+            _backoff["delay"] = min(_backoff["delay"] * 2, settings.norce_outage_retry_max_s)
+        else:
+            log.warning("delta %s: POST failed, keys stay pending: %s", batch_id, error)
         await record_job_event(SubmitFailed(batch_id=batch_id, reason=str(error)))
         return None
+    NORCE.answered()
+    _backoff["delay"] = 0.5
     metrics.norce_calls.inc(api="connect", outcome="ok")
     if settings.crash_after_post:
         os.kill(os.getpid(), signal.SIGKILL)
+    if isinstance(answer, Adopted):
+        # Its answer was lost: no validation summary. Rows Norce refused show in the
+        # job's log (recorded on the job when it fails).
+        await record_job_event(
+            Posted(batch_id=batch_id, job_id=answer.job_id, item_count=len(items))
+        )
+        metrics.jobs_submitted.inc(source=binding.source, kind=binding.kind, mode="delta")
+        log.info("delta %s: job %s (adopted) with %d items", batch_id, answer.job_id, len(items))
+        projector.mark_sent(items)
+        return batch_id
+    response = answer
     summary = response.validation_summary
     rejected = summary.rejected_rows() if summary else {}
     await record_job_event(

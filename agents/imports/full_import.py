@@ -31,15 +31,19 @@ from pydantic import ValidationError
 from agents.config.sync_config import DueTimes, InputBinding
 from agents.imports import reference_state
 from agents.imports.full_file import StateSnapshot
+from agents.imports.post_once import Adopted, find_job, newest_job_id, post_once
 from agents.imports.price_values import note_unwritable
 from agents.imports.submit import clients, job_records, open_jobs, record_job_event
 from agents.reconcile.service import run_reconcile_command
-from norce.errors import NorceError
+from norce.errors import NorceError, is_outage
 from norce.imports import IMPORT_KIND, connect_header
+from norce.jobs import JobResponse
+from norce.retry import NO_RETRY
 from streams import metrics, topics
 from streams.kafka import consumer
 from streams.main import app, settings
 from streams.messages import FullImportRequest, Intent, Lost, Posted, Progress, SubmitFailed
+from streams.outage import NORCE
 from streams.pipeline import commands, config, job_ledger_caught_up
 
 log = logging.getLogger(__name__)
@@ -196,11 +200,27 @@ async def run_full_import(binding: InputBinding, request_id: str | None) -> None
             return checked(snapshot.rows(progress, PROGRESS_EVERY))
 
         header = connect_header(binding, config.sources[binding.source].account_id, full=True)
+        connect = clients.for_source(binding.source).connect
+        since = time.time()
+        above = await newest_job_id(connect)  # a job this POST makes is newer
+
+        async def post() -> JobResponse:
+            kind = IMPORT_KIND[binding.kind]
+            return await connect.import_items(kind, header, rows, retry=NO_RETRY)
+
+        async def find() -> int | None:
+            known = {r.job_id for r in job_records() if r.job_id is not None}
+            # The file held the snapshot's rows but those held back for a reference.
+            sent = total - held_back[0]
+            return await find_job(connect, above=above, since=since, known=known, item_count=sent)
+
         try:
-            response = await clients.for_source(binding.source).connect.import_items(
-                IMPORT_KIND[binding.kind], header, rows
-            )
+            # A POST whose outcome is unknown is looked for in Job/List before it is sent
+            # again: a second full file would be a job the ledger never sees.
+            answer = await post_once(post, find)
         except NorceError as error:
+            if is_outage(error):
+                NORCE.failed(f"{type(error).__name__}: {error}")  # /ready names Norce
             log.error("full import %s: POST failed: %s", batch_id, error)
             await record_job_event(SubmitFailed(batch_id=batch_id, reason=str(error)))
             return
@@ -212,19 +232,15 @@ async def run_full_import(binding: InputBinding, request_id: str | None) -> None
     # but those held back for a missing reference.
     sent = total - held_back[0]
     await record_job_event(Progress(batch_id=batch_id, rows=total, total=total))
+    job_id = answer.job_id if isinstance(answer, Adopted) else answer.job_id_int
     await record_job_event(
-        Posted(
-            batch_id=batch_id,
-            job_id=response.job_id_int,
-            item_count=sent,
-            held_back=held_back[0],
-        )
+        Posted(batch_id=batch_id, job_id=job_id, item_count=sent, held_back=held_back[0])
     )
     metrics.jobs_submitted.inc(source=binding.source, kind=binding.kind, mode="full")
     log.info(
         "full import %s: job %s with %d rows (%d held back: reference not in Norce)",
         batch_id,
-        response.job_id,
+        job_id,
         sent,
         held_back[0],
     )

@@ -216,12 +216,46 @@ class Limits:
         return min(self.poll_min_s * 2 ** min(polls, 8), self.poll_max_s)
 
 
+# A JobCompletedEvent's JobId is kept this long even when no open job of the ledger has
+# it (its ``posted`` may not be folded yet); at most POLL_SOON_MAX of them.
+POLL_SOON_TTL_S = 600.0
+POLL_SOON_MAX = 10_000
+
+
 @dataclass
 class Memory:
-    """What this leader knows beyond the ledger."""
+    """What this leader knows beyond the ledger. Bounded: ``prune`` keeps only what
+    concerns records still in the ledger (and recent JobCompletedEvents)."""
 
     done: set[tuple[str, str]] = field(default_factory=set)  # (batch id, Action.once)
     poll_soon: set[int] = field(default_factory=set)  # JobIds a JobCompletedEvent named
+    soon_at: dict[int, float] = field(default_factory=dict)  # JobId -> when it was named
+
+    def note_completed(self, job_id: int, now: float | None = None) -> None:
+        """A JobCompletedEvent named ``job_id``: poll it at the next tick. Every webhook
+        of the tenant arrives here, also for jobs this ledger never tracks."""
+        self.poll_soon.add(job_id)
+        self.soon_at[job_id] = time.time() if now is None else now
+        if len(self.poll_soon) > POLL_SOON_MAX:
+            oldest = sorted(self.soon_at, key=self.soon_at.__getitem__)
+            for stale in oldest[: len(oldest) - POLL_SOON_MAX]:
+                self.poll_soon.discard(stale)
+                self.soon_at.pop(stale, None)
+
+    def polled(self, job_id: int) -> None:
+        self.poll_soon.discard(job_id)
+        self.soon_at.pop(job_id, None)
+
+    def prune(self, records: Sequence[JobRecord], now: float) -> None:
+        batch_ids = {r.batch_id for r in records}
+        open_jobs = {r.job_id for r in records if r.job_id is not None and not r.is_final}
+        self.done = {d for d in self.done if d[0] in batch_ids}
+        self.poll_soon = {
+            j
+            for j in self.poll_soon
+            if j in open_jobs or now - self.soon_at.get(j, now) < POLL_SOON_TTL_S
+        }
+        self.soon_at = {j: t for j, t in self.soon_at.items() if j in self.poll_soon}
 
 
 @dataclass(frozen=True)

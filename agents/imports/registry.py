@@ -36,6 +36,7 @@ import httpx
 import orjson
 
 from agents.imports.avro import AvroSchema, parse
+from streams.outage import Dependency, Stopping, register, wait_out
 
 if TYPE_CHECKING:
     from agents.config.sync_config import SchemaRegistryConfig
@@ -66,7 +67,14 @@ class SchemaRegistry:
         self._missing: dict[int, tuple[str, float]] = {}
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
-        self._down_since: float | None = None
+        # The outage rule and its two log lines are shared with Norce (streams.outage).
+        self.dependency = register(
+            Dependency(
+                f"schema registry {self.name}",
+                waiting="its Avro inputs wait and retry (nothing is dead-lettered for it)",
+                logger=log,
+            )
+        )
         self.fetched = 0  # schemas fetched (tests and the bench read it)
 
     # --- the cache (sync: the decoder's side) --------------------------------------------
@@ -156,34 +164,22 @@ class SchemaRegistry:
         ``BACKOFF_MIN_S`` apart, doubling up to ``max_delay``). False only when
         ``stopping()`` turned true before that (the caller must not fold)."""
         wanted = set(ids)
-        delay = BACKOFF_MIN_S
         while True:
             todo = self.unknown(wanted)
             if not todo:
-                if self._down_since is not None:
-                    log.warning(
-                        "schema registry %s answers again after %.0f s",
-                        self.name,
-                        time.monotonic() - self._down_since,
-                    )
-                    self._down_since = None
+                self.dependency.answered()
                 return True
             try:
-                await self.fetch(todo)
-                continue
-            except RegistryUnavailable as exc:
-                if self._down_since is None:
-                    self._down_since = time.monotonic()
-                    log.warning(
-                        "schema registry %s unavailable (%s): its Avro inputs wait and retry "
-                        "(nothing is dead-lettered for it)",
-                        self.name,
-                        exc,
-                    )
-            if stopping():
+                await wait_out(
+                    lambda todo=todo: self.fetch(todo),  # type: ignore[misc]
+                    self.dependency,
+                    is_outage=lambda error: isinstance(error, RegistryUnavailable),
+                    stopping=stopping,
+                    min_delay=BACKOFF_MIN_S,
+                    max_delay=max_delay,
+                )
+            except Stopping:
                 return False
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, max_delay)
 
     async def aclose(self) -> None:
         if self._client is not None:

@@ -13,9 +13,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import Any
 
+import orjson
 from pydantic import ValidationError
 
+from agents.imports.job_faults import JobFaults
 from agents.imports.jobs import (
     Action,
     FlagOverdue,
@@ -30,19 +33,21 @@ from agents.imports.jobs import (
     apply_job_event,
     decide,
 )
+from agents.imports.requeue_keys import batch_keys, state_keys
+from agents.imports.retention import to_prune
 from agents.imports.submit import clients, job_records, record_job_event
-from norce.errors import NorceError
 from norce.jobs import LogSeverity
 from streams import metrics
-from streams.kafka import read_record, send_acked
+from streams.kafka import send_acked, send_until_acked
 from streams.main import app, settings
 from streams.messages import (
-    BatchIntent,
     JobCompleted,
+    JobEvent,
     JobLog,
     LateFinish,
     Lost,
     Overdue,
+    Pruned,
     RequeueCommand,
     Requeued,
     RequeueReason,
@@ -51,7 +56,8 @@ from streams.messages import (
     Superseded,
     job_events_message,
 )
-from streams.pipeline import batches, job_events, jobs
+from streams.outage import NORCE
+from streams.pipeline import batches, config, job_events, jobs
 from streams.topics import import_commands_topic
 
 log = logging.getLogger(__name__)
@@ -66,37 +72,92 @@ async def track_jobs(stream):  # type: ignore[no-untyped-def]
             log.warning("job event at offset %s skipped: %s", event.message.offset, error)
             continue
         if isinstance(message, JobCompleted):
-            memory.poll_soon.add(message.job_id)  # the next tick polls it
+            memory.note_completed(message.job_id)  # the next tick polls it
             continue
-        key: bytes = event.key
-        current = jobs.get(key)
-        record = JobRecord.model_validate(current) if current is not None else None
-        updated = apply_job_event(record, message)
-        if updated is not None:
-            jobs[key] = updated.model_dump(mode="json")
-            if updated.is_final and (record is None or not record.is_final):
-                metrics.jobs_finished.inc(kind=updated.kind, status=updated.status)
-                if updated.lead_time_s is not None:
-                    metrics.job_lead_time.observe(
-                        updated.lead_time_s, kind=updated.kind, mode=updated.mode
-                    )
+        try:
+            await _fold(event.key, message)
+        except Exception as error:  # a record the ledger cannot hold: that job's, not ours
+            if app.should_stop:
+                raise  # its write was not acknowledged: not past this event
+            log.warning(
+                "job event at offset %s not folded (%s: %s)",
+                event.message.offset,
+                type(error).__name__,
+                error,
+            )
+
+
+async def _fold(key: bytes, message: JobEvent) -> None:
+    if isinstance(message, Pruned):
+        if key in jobs:
+            await _store(key, None)  # a tombstone: every mirror drops the record
+        return
+    current = jobs.get(key)
+    record = JobRecord.model_validate(current) if current is not None else None
+    updated = apply_job_event(record, message)
+    if updated is not None:
+        await _store(key, updated.model_dump(mode="json"))
+        if updated.is_final and (record is None or not record.is_final):
+            metrics.jobs_finished.inc(kind=updated.kind, status=updated.status)
+            if updated.lead_time_s is not None:
+                metrics.job_lead_time.observe(
+                    updated.lead_time_s, kind=updated.kind, mode=updated.mode
+                )
+
+
+async def _store(key: bytes, value: dict[str, Any] | None) -> None:
+    """The ledger's write, acknowledged before the agent moves on (issue 23, item 9).
+
+    ``jobs[key] = value`` only queues the changelog record in Faust's producer buffer, and
+    Faust may commit the job event's offset before it is sent (docs/design-notes.md, "Why
+    not a Faust agent"): a SIGKILL then loses a ``posted`` for good. So the record goes to
+    the changelog here and is awaited; only then is the local table written, directly
+    (``jobs.data``, which sends nothing). The event is acknowledged when the agent takes
+    the next one, after this returned."""
+    changelog = jobs.changelog_topic.get_topic_name()
+    payload = None if value is None else orjson.dumps(value)
+    await send_until_acked(app, changelog, key, payload, partition=0)  # one partition
+    if value is None:
+        jobs.data.pop(key, None)
+    else:
+        jobs.data[key] = value
 
 
 memory = Memory()
 limits = Limits.of(settings)
+faults = JobFaults(record_job_event)
 
 
 @app.timer(settings.job_poll_tick_s, on_leader=True)
 async def watch_jobs() -> None:
     now = time.time()
     records = job_records()
+    faults.forget_all_but(r.batch_id for r in records)
+    memory.prune(records, now)
     for record in records:
-        try:
-            for action in decide(record, records, now, limits, memory):
-                if await _execute(action, record) and action.once is not None:
-                    memory.done.add((record.batch_id, action.once))
-        except NorceError as error:
-            log.warning("job %s: Norce call failed, retrying later: %s", record.batch_id, error)
+        # Whatever one job's step raises is recorded on that job; the others go on.
+        await faults.run(record.batch_id, lambda record=record: _act(record, records, now))
+
+
+@app.timer(settings.job_prune_interval_s, on_leader=True)
+async def prune_jobs() -> None:
+    """Finished records past the retention go (``agents.imports.retention``)."""
+    batch_ids = to_prune(
+        job_records(),
+        time.time(),
+        retention_s=settings.job_retention_s,
+        max_records=settings.job_retention_max,
+    )
+    for batch_id in batch_ids:
+        await record_job_event(Pruned(batch_id=batch_id))
+    if batch_ids:
+        log.info("jobs ledger: %d finished job records pruned", len(batch_ids))
+
+
+async def _act(record: JobRecord, records: list[JobRecord], now: float) -> None:
+    for action in decide(record, records, now, limits, memory):
+        if await _execute(action, record) and action.once is not None:
+            memory.done.add((record.batch_id, action.once))
 
 
 async def _execute(action: Action, record: JobRecord) -> bool:
@@ -132,8 +193,9 @@ async def _execute(action: Action, record: JobRecord) -> bool:
 
 async def _poll(record: JobRecord, next_poll_at: float) -> None:
     assert record.job_id is not None
-    memory.poll_soon.discard(record.job_id)
+    memory.polled(record.job_id)
     job = await clients.for_source(record.source).connect.get_job(record.job_id)
+    NORCE.answered()
     metrics.norce_calls.inc(api="connect", outcome="ok")
     await record_job_event(
         Status(
@@ -165,17 +227,19 @@ async def _requeue(record: JobRecord, *, reason: RequeueReason) -> None:
     partition that holds the key, so its projector applies it at its next checkpoint."""
     if record.batch_ref is None:
         return
-    partition, offset = record.batch_ref
-    stored = BatchIntent.from_bytes(
-        await read_record(settings, batches.get_topic_name(), partition, offset)
-    )
-    commands = import_commands_topic(settings, stored.topic)
-    rejected = set(record.rejected_rows)
+    binding = config.binding_for(record.source, record.kind)
+    keys = await batch_keys(settings, record, batches.get_topic_name())
+    if keys is None:  # the batch record is gone: every key of the pair, from state
+        keys = await state_keys(settings, binding.topic, record.source, record.kind)
+        log.warning(
+            "job %s: re-queuing all %d keys of %s|%s from state instead",
+            record.batch_id, len(keys), record.source, record.kind,
+        )  # fmt: skip
+    commands = import_commands_topic(settings, binding.topic)
     command = RequeueCommand(reason=reason, batch_id=record.batch_id).to_bytes()
     sends = [
-        send_acked(app, commands, key.encode(), command, partition=stored.partitions[index])
-        for index, key in enumerate(stored.keys)
-        if index not in rejected
+        send_acked(app, commands, key.encode(), command, partition=partition)
+        for key, partition in keys
     ]
     await asyncio.gather(*sends)
     await record_job_event(Requeued(batch_id=record.batch_id, reason=reason, keys=len(sends)))

@@ -1,7 +1,10 @@
 """Liveness and readiness views (``/health``, ``/ready``) for any app of this project.
 
 ``/ready`` is 503 while the worker cannot reach the broker (a cheap metadata request
-every ``broker_probe_interval_s``), so an orchestrator routes webhooks elsewhere."""
+every ``broker_probe_interval_s``), so an orchestrator routes webhooks elsewhere. Its body
+names every dependency that is out (``dependencies_down``: the broker, a schema registry,
+Norce; ``streams.outage``). A schema registry or Norce outage leaves it 200: intake still
+stores webhooks, and the work that needs the service waits for it."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ import faust
 from aiokafka import AIOKafkaClient
 from faust.web import Request, Response, View
 
+from streams import outage
 from streams.kafka import metadata_client
 from streams.settings import Settings
 
@@ -106,9 +110,14 @@ def install_health_views(app: faust.App) -> None:
     @app.page("/ready")
     async def ready(self: View, request: Request) -> Response:
         ok = is_ready(app, probe)
+        reachable = probe is None or probe.reachable
+        down = outage.down()
+        if not reachable:
+            down.insert(0, {"name": "broker", "down": True, "reason": "no metadata answer"})
         body = {
             "ready": ok,
             "rebalancing": bool(app.rebalancing),
-            "broker_reachable": probe is None or probe.reachable,
+            "broker_reachable": reachable,
+            "dependencies_down": down,
         }
         return self.json(body, status=200 if ok else 503)

@@ -75,6 +75,9 @@ async def test_ready_follows_the_broker_and_the_outage_is_a_few_log_lines(
             what="repeated errors summarised",
         )
         assert await ready_status(worker.url) == 503
+        async with httpx.AsyncClient(timeout=5) as client:
+            body = (await client.get(f"{worker.url}/ready")).json()
+        assert [d["name"] for d in body["dependencies_down"]] == ["broker"]  # which one
         during = outage_log()
         await asyncio.to_thread(broker.up)
 

@@ -101,3 +101,25 @@ def test_bad_arguments_are_refused() -> None:
         BatchCoalescer(-1, flush)
     with pytest.raises(ValueError):
         BatchCoalescer(1, flush, max_pending=0)
+
+
+async def test_a_flush_that_raises_is_handed_to_on_error_and_the_next_ones_go_on() -> None:
+    # issue 23 item 8: a failed flush's items must be settled (dead-lettered), not dropped
+    failed: list[tuple[list[tuple[str, list[int]]], Exception]] = []
+    flushed: list[str] = []
+
+    async def flush(batches: list[tuple[str, list[int]]]) -> None:
+        if any(k == "bad" for k, _ in batches):
+            raise ValueError("not an entity key: ''")
+        flushed.extend(k for k, _ in batches)
+
+    async def on_error(batches: list[tuple[str, list[int]]], error: Exception) -> None:
+        failed.append((batches, error))
+
+    c: BatchCoalescer[str, int] = BatchCoalescer(WINDOW, flush, interval=0.0, on_error=on_error)
+    await c.add("bad", 1)
+    await c.drain()
+    await c.add("good", 2)
+    await c.drain()
+    assert [(b, type(e)) for b, e in failed] == [([("bad", [1])], ValueError)]
+    assert flushed == ["good"] and c.errors == 1 and c.pending == 0

@@ -17,6 +17,7 @@ from agents.export.targets import (
     plan_groups,
     url_length,
 )
+from norce.errors import NorceServerError
 from norce.odata import ODataQuery
 from norce.query import ODataPage
 from tests.unit.export.test_export_mapping import SPECS
@@ -29,8 +30,18 @@ class PagedQuery:
 
     base_url = BASE
 
-    def __init__(self, skus: dict[str, dict[str, Any]], page_size: int = 100) -> None:
+    def __init__(
+        self,
+        skus: dict[str, dict[str, Any]],
+        page_size: int = 100,
+        *,
+        omitted: frozenset[str] = frozenset(),
+        single_error: Exception | None = None,
+    ) -> None:
         self.skus = skus
+        self.omitted = omitted  # held, but left out of group answers (a transient answer)
+        self.single_error = single_error  # what a single lookup raises
+        self.singles: list[str] = []
         self.page_size = page_size
         self.requests: list[tuple[str, dict[str, str]]] = []
         self.in_flight = 0
@@ -40,7 +51,7 @@ class PagedQuery:
         assert query is not None
         params = query.to_params()
         wanted = [t.split(" eq ")[1].strip("'") for t in params["$filter"].split(" or ")]
-        rows = [self.skus[p] for p in wanted if p in self.skus]
+        rows = [self.skus[p] for p in wanted if p in self.skus and p not in self.omitted]
         for start in range(0, max(len(rows), 1), self.page_size):
             self.requests.append((entity_set, params))
             self.in_flight += 1
@@ -54,6 +65,15 @@ class PagedQuery:
                     "@odata.nextLink": f"{BASE}{entity_set}?$skip={start + 1}" if more else None,
                 }
             )
+
+    async def get_entity(
+        self, entity_set: str, key: str | int, query: ODataQuery | None = None
+    ) -> dict[str, Any] | None:
+        self.singles.append(str(key))
+        await asyncio.sleep(0)
+        if self.single_error is not None:
+            raise self.single_error
+        return self.skus.get(str(key))  # 404: None, as QueryClient.get_entity answers
 
     async def iterate(self, entity_set: str, query: ODataQuery | None = None) -> Any:
         yield {"Agreement": "STD", "Name": "Standard", "CurrencyCode": "SEK"}
@@ -109,12 +129,32 @@ async def test_an_entity_missing_from_the_answer_is_a_tombstone() -> None:
     assert documents["B"] is None
     assert documents["A"] is not None
     assert documents["A"]["PriceLists"][0]["PriceList"]["CurrencyCode"] == "SEK"
-    assert len(query.requests) == 1 and lookup.lookups == 1
+    assert len(query.requests) == 1 and query.singles == ["B"]  # confirmed by one lookup
+    assert lookup.lookups == 2 and lookup.confirmed_missing == 1
     for spec_records in (
         build_records("sku", "B", documents["B"], SPECS["sku"], event_types=["X"], received_at=1)
     ).records:
         assert spec_records.value is None
         assert ("norce-deleted", b"true") in spec_records.headers
+
+
+async def test_an_entity_a_group_answer_lacks_but_norce_holds_is_no_tombstone() -> None:
+    # issue 23 item 11: a group answer that lacks an entity is not proof it is gone
+    query = PagedQuery({"A": sku("A"), "B": sku("B")}, omitted=frozenset({"B"}))
+    lookup = EntityLookup(query, group_size=50)  # type: ignore[arg-type]
+    documents = await lookup.fetch_group("sku", ["A", "B"])
+    assert documents["B"] is not None and documents["B"]["PartNo"] == "B"
+    assert documents["B"]["PriceLists"][0]["PriceList"]["CurrencyCode"] == "SEK"
+    assert query.singles == ["B"] and lookup.confirmed_missing == 0
+
+
+async def test_a_failing_confirmation_raises_instead_of_deleting() -> None:
+    query = PagedQuery(
+        {"A": sku("A")}, single_error=NorceServerError("Norce answered 503", status_code=503)
+    )
+    lookup = EntityLookup(query, group_size=50)  # type: ignore[arg-type]
+    with pytest.raises(NorceServerError):
+        await lookup.fetch_group("sku", ["A", "B"])
 
 
 async def test_next_link_pages_are_followed() -> None:
