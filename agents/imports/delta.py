@@ -155,12 +155,30 @@ async def submit_deltas(binding: InputBinding, *, fresh_references: bool = False
         # Query unreachable: nothing is sent unchecked; the keys stay pending for the
         # next tick (the client already retried with backoff).
         metrics.norce_calls.inc(api="query", outcome="error")
-        log.warning("delta %s|%s waits: reference lookup failed: %s", *binding.pair, error)
+        if is_outage(error):
+            _norce_out(error)
+        else:
+            log.warning("delta %s|%s waits: reference lookup failed: %s", *binding.pair, error)
         return posted
+    if session.query_calls:
+        _norce_answered()  # Query answered the reference checks
     if ready:
         posted += await _submit(binding, ready)
     reference_state.waiting.finish(binding.pair, report)
     return posted
+
+
+def _norce_out(error: NorceError) -> None:
+    """Norce refuses or does not answer (Query or Connect): one warning per outage, and
+    the next deltas wait with backoff; the keys stay pending."""
+    NORCE.failed(f"{type(error).__name__}: {error}")
+    _backoff["next_at"] = time.monotonic() + _backoff["delay"]
+    _backoff["delay"] = min(_backoff["delay"] * 2, settings.norce_outage_retry_max_s)
+
+
+def _norce_answered() -> None:
+    NORCE.answered()
+    _backoff["delay"] = 0.5
 
 
 async def _submit(binding: InputBinding, items: list[PendingItem]) -> list[str]:
@@ -208,15 +226,12 @@ async def submit_batch(binding: InputBinding, items: list[PendingItem]) -> str |
     except NorceError as error:
         metrics.norce_calls.inc(api="connect", outcome="error")
         if is_outage(error):
-            NORCE.failed(f"{type(error).__name__}: {error}")  # one warning per outage
-            _backoff["next_at"] = time.monotonic() + _backoff["delay"]
-            _backoff["delay"] = min(_backoff["delay"] * 2, settings.norce_outage_retry_max_s)
+            _norce_out(error)
         else:
             log.warning("delta %s: POST failed, keys stay pending: %s", batch_id, error)
         await record_job_event(SubmitFailed(batch_id=batch_id, reason=str(error)))
         return None
-    NORCE.answered()
-    _backoff["delay"] = 0.5
+    _norce_answered()
     metrics.norce_calls.inc(api="connect", outcome="ok")
     if settings.crash_after_post:
         os.kill(os.getpid(), signal.SIGKILL)
