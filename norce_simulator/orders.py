@@ -121,6 +121,8 @@ class OrderDesk:
     async def set_receiver(self, request: web.Request) -> web.Response:
         body = orjson.loads(await request.read())
         self.receiver = {k: str(body[k]) for k in ("url", "username", "password")}
+        if "concurrency" in body:  # calls in flight at once (checkouts at the same moment)
+            self.concurrency = asyncio.Semaphore(int(body["concurrency"]))
         return web.json_response({"url": self.receiver["url"]})
 
     async def place_orders(self, request: web.Request) -> web.Response:

@@ -98,6 +98,12 @@ class OrdersFanout(Service):
     # -- rebalance ----------------------------------------------------------------
 
     async def take(self, assigned: list[TopicPartition]) -> None:
+        # Under the lock: the fetcher may already return records of these partitions,
+        # and the loop must not see them before their refs are loaded.
+        async with self._busy:
+            await self._load(assigned)
+
+    async def _load(self, assigned: list[TopicPartition]) -> None:
         for tp in assigned:
             if tp.topic != self.received_topic or tp.partition in self.canonical:
                 continue
@@ -115,7 +121,7 @@ class OrdersFanout(Service):
             self.canonical[p] = canonical
 
     async def release(self, revoked: list[TopicPartition]) -> None:
-        async with self._busy:  # offsets of a finished batch are committed already
+        async with self._busy:  # a batch in hand is produced (acked) first
             for tp in revoked:
                 self.canonical.pop(tp.partition, None)
                 for held in self.seen.values():
@@ -144,18 +150,22 @@ class OrdersFanout(Service):
                 continue
             if not batch:
                 continue
+            commits = {}
             async with self._busy:
-                commits = {}
                 for tp, records in batch.items():
                     if tp.partition not in self.canonical:
+                        if tp in self._consumer.assignment():  # not loaded yet: again later
+                            self._consumer.seek(tp, records[0].offset)
                         continue  # revoked meanwhile: the next owner reads them
                     await self._forward(tp.partition, records)
                     commits[tp] = OffsetAndMetadata(records[-1].offset + 1, "")
-                if commits:
-                    try:
-                        await self._consumer.commit(commits)
-                    except (KafkaError, AssertionError) as error:
-                        log.info("orders commit skipped (read again, deduplicated): %s", error)
+            # Outside the lock: a commit waits for a rebalance in progress, and the
+            # rebalance waits for ``release``, which takes the lock.
+            if commits:
+                try:
+                    await self._consumer.commit(commits)
+                except (KafkaError, AssertionError) as error:
+                    log.info("orders commit skipped (read again, deduplicated): %s", error)
 
     async def _forward(self, p: int, records: list[ConsumerRecord]) -> None:
         canonical = self.canonical[p]

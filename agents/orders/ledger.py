@@ -55,6 +55,12 @@ class RefLedger(Service):
 
     # -- what the receiver asks -----------------------------------------------------
 
+    async def partition_of(self, ref: str) -> int:
+        """The ref's partition (the producer's default partitioner over all partitions),
+        once this ledger knows the topic's partitions."""
+        await self.ready.wait()
+        return self.partition_for(ref)
+
     def partition_for(self, ref: str) -> int:
         partitions = sorted(self.refs)
         return int(self._partitioner(ref.encode(), partitions, partitions))

@@ -156,7 +156,7 @@ class OrderReceiver:
         digest = order_digest(document)
         ledger = self.ledger
         async with ledger.lock(ref):
-            await ledger.settled(partition := ledger.partition_for(ref))
+            await ledger.settled(partition := await ledger.partition_of(ref))
             known = ledger.lookup(partition, ref)
             if known is not None:
                 if known.digest == digest:
