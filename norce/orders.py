@@ -106,3 +106,22 @@ class OrderStatusUpdate(_Open):
 
     def order_key(self) -> str:
         return self.ClientOrderRef or f"erp:{self.ErpOrderNo}"
+
+
+class OrderEventBody(_Open):
+    """Fields of every order event (norce-api.md, "Orders"); the rest is kept."""
+
+    ClientId: int
+    ApplicationId: int | None = None
+    ClientOrderRef: str = Field(min_length=1, max_length=CLIENT_ORDER_REF_MAX)
+
+
+ORDER_EVENT_TYPES = (
+    "OrderReceivedEvent",
+    "OrderConfirmedEvent",
+    "OrderCancelledEvent",
+    "OrderDeliveredEvent",
+    "OrderPartlyDeliveredEvent",
+    "OrderReadyForPickupEvent",
+    "OrderPaymentReceivedEvent",
+)

@@ -113,6 +113,7 @@ class OrderDesk:
             web.post("/_sim/orders", self.place_orders),
             web.get("/_sim/orders", self.list_orders),
             web.get("/_sim/orders/{ref}", self.one_order),
+            web.post("/_sim/orders/{ref}/payment", self.payment_received),
             web.post("/commerce/connect/4.0/Order/SendOrderStatus", self.send_order_status),
         ]
 
@@ -141,6 +142,7 @@ class OrderDesk:
         placement = Placement(ref, order)
         self.placements[ref] = placement
         self.order_ids.setdefault(ref, next(self._ids))
+        self._order_received(placement)
         task = asyncio.get_running_loop().create_task(self._deliver(placement))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -238,6 +240,45 @@ class OrderDesk:
         self.statuses.setdefault(ref, []).append(entry)
         self._raise_event(ref, body["OrderStatus"])
         return web.json_response({"StatusCode": "OK", "Description": ""})
+
+    def _order_received(self, placement: Placement) -> None:
+        person = (placement.order.get("SellTo") or {}).get("Person") or {}
+        self.events.publish(
+            "OrderReceivedEvent",
+            {
+                "ClientId": self.state.config.event_client_id,
+                "ApplicationId": self.state.config.event_application_id,
+                "ClientOrderRef": placement.ref,
+                "Email": person.get("Email"),
+                "CellPhone": person.get("CellPhone"),
+                "FirstName": person.get("FirstName"),
+                "LastName": person.get("LastName"),
+                "Source": "norce-sim",
+            },
+        )
+
+    async def payment_received(self, request: web.Request) -> web.Response:
+        """A payment provider confirmed a payment of the order (raises the event)."""
+        ref = request.match_info["ref"]
+        placement = self.placements.get(ref)
+        if placement is None:
+            return web.json_response({"error": "unknown order"}, status=404)
+        payment = (placement.order.get("Payments") or [{}])[0]
+        self.events.publish(
+            "OrderPaymentReceivedEvent",
+            {
+                "ClientId": self.state.config.event_client_id,
+                "ApplicationId": self.state.config.event_application_id,
+                "ClientOrderRef": ref,
+                "ErpOrderNo": placement.order.get("ErpOrderNo") or None,
+                "PaymentCode": payment.get("PaymentCode"),
+                "PaymentMethodCode": payment.get("PaymentMethodCode"),
+                "PaymentRef": payment.get("PaymentRef"),
+                "Amount": payment.get("Amount"),
+                "CurrencyCode": payment.get("CurrencyCode"),
+            },
+        )
+        return web.json_response({"ok": True})
 
     def _raise_event(self, ref: str, status: str) -> None:
         event_type = EVENT_OF_STATUS.get(status)

@@ -10,7 +10,10 @@ from faust.web import Request, Response, View
 from agents.config.runtime import sync_config
 from agents.orders.fanout import OrdersFanout, OrderTargetSpec
 from agents.orders.ledger import RefLedger
+from agents.orders.order_events import OrderEvents
 from agents.orders.receiver import OrderReceiver
+from norce.orders import ORDER_EVENT_TYPES
+from streams import event_routes
 from streams.kafka import TopicSpec
 from streams.main import app, settings
 from streams.topics import orders_received_topic, orders_topic
@@ -41,9 +44,13 @@ EVENT_TOPICS = [_spec(_prefix + _config.events_topic(name)) for name in _config.
 ledger = RefLedger(settings, RECEIVED.name)
 fanout = OrdersFanout(app, settings, RECEIVED.name, ORDERS.name, TARGETS)
 receiver = OrderReceiver(app, settings, ledger, RECEIVED.name)
+order_events = OrderEvents(app, [t.name for t in EVENT_TOPICS], settings.webhook_ack_timeout_s)
+if EVENT_TOPICS:  # without an event target, order events stay unknown types (404)
+    app.register_topics(*EVENT_TOPICS)
+    event_routes.register(ORDER_EVENT_TYPES, order_events.handle)
 
 if settings.orders_receiver_enabled:
-    app.register_topics(RECEIVED, ORDERS, *(_spec(t.topic) for t in TARGETS), *EVENT_TOPICS)
+    app.register_topics(RECEIVED, ORDERS, *(_spec(t.topic) for t in TARGETS))
 
     @app.task
     async def start_orders() -> None:
@@ -65,6 +72,7 @@ if settings.orders_receiver_enabled:
 def orders_stats() -> dict[str, object]:
     return {
         "received": dict(sorted(receiver.counts.items())),
+        "events": dict(sorted(order_events.counts.items())),
         "ledger": ledger.stats(),
         "fanout": fanout.stats(),
         "topics": {"received": RECEIVED.name, "orders": ORDERS.name},

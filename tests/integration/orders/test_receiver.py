@@ -161,3 +161,62 @@ async def test_a_different_order_under_a_known_ref_is_a_conflict_with_both_versi
     assert sorted(orjson.loads(d.value)["CurrencyCode"] for d in letters) == ["EUR", "SEK"]
     counts = await refs_on(env.servers, f"{env.app_id}-orders-received")
     assert counts[order["ClientOrderRef"]] == 1
+
+
+ORDER_EVENTS = (
+    "OrderReceivedEvent",
+    "OrderConfirmedEvent",
+    "OrderCancelledEvent",
+    "OrderDeliveredEvent",
+    "OrderPartlyDeliveredEvent",
+    "OrderReadyForPickupEvent",
+    "OrderPaymentReceivedEvent",
+)
+
+
+@pytest.mark.parametrize("event_type", ORDER_EVENTS)
+async def test_each_order_event_reaches_its_target_topic_as_received(
+    env: Env, event_type: str
+) -> None:
+    """Delivered by the simulator's webhook machinery over HTTP, two events of the type
+    for one order (different bodies) and one for another order: all three arrive, each
+    as its own record (no coalescing), keyed by ClientOrderRef."""
+    token = {"x-norce-webhook-token": "order-test-webhook-token"}
+    env.sim.state.set_subscriptions(
+        {event_type: {"url": f"{env.worker.url}/norce/events/{event_type}", "headers": token}}
+    )
+    one, two = ref(), ref()
+    bodies = [
+        {"ClientId": 1, "ApplicationId": 2, "ClientOrderRef": one, "OrderId": 7, "Note": "a"},
+        {"ClientId": 1, "ApplicationId": 2, "ClientOrderRef": one, "OrderId": 7, "Note": "b"},
+        {"ClientId": 1, "ApplicationId": 2, "ClientOrderRef": two, "OrderId": 8},
+    ]
+    for body in bodies:
+        env.sim.events.publish(event_type, body)
+    topic = f"{env.app_id}.out.erp.order-events"
+
+    async def arrived() -> list[Any]:
+        return [
+            r for r in await read_all(env.servers, topic) if r.key in (one.encode(), two.encode())
+        ]
+
+    await eventually(lambda: _len_at_least(arrived, 3), timeout=60, what=f"{event_type} events")
+    records = await arrived()
+    assert sorted(orjson.loads(r.value).get("Note", "") for r in records) == ["", "a", "b"]
+    assert {dict(r.headers)["norce-event-type"] for r in records} == {event_type.encode()}
+    assert [r.key for r in records].count(one.encode()) == 2
+
+
+async def _len_at_least(read: Any, count: int) -> bool:
+    return len(await read()) >= count
+
+
+async def test_an_order_event_without_a_client_order_ref_is_refused_400(env: Env) -> None:
+    async with httpx.AsyncClient(timeout=30) as http:
+        answer = await http.post(
+            f"{env.worker.url}/norce/events/OrderConfirmedEvent",
+            content=orjson.dumps({"ClientId": 1, "OrderId": 3}),
+            headers={"x-norce-webhook-token": "order-test-webhook-token"},
+        )
+    assert answer.status_code == 400
+    assert "ClientOrderRef" in answer.json()["error"]
