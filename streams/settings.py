@@ -356,3 +356,6 @@ class Settings(BaseSettings):
         description="Order refs per orders partition each worker's receiver ledger holds "
         "(the most recent; older refs are deduplicated downstream by the fan-out).",
     )
+    orders_status_concurrency: int = Field(
+        8, ge=1, description="Order/SendOrderStatus calls in flight at once, per worker."
+    )

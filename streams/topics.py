@@ -60,3 +60,9 @@ def orders_topic(settings: Settings) -> str:
     """Each order exactly once by ClientOrderRef, as received: what the ERP reads and
     what a replay starts from. Partitioned like the received topic."""
     return f"{settings.app_id}-orders"
+
+
+def order_status_sent_topic(settings: Settings) -> str:
+    """The last order status version sent to Norce per order (compacted): never send an
+    older status after a newer one, across restarts."""
+    return f"{settings.app_id}-order-status-sent"

@@ -6,12 +6,18 @@ orders:
     erp:
       mapping: {ref: ClientOrderRef, lines: Items}
   event_targets: [erp]  # out.<target>.order-events: Norce's order events as received
+  status:               # ERP order statuses -> Order/SendOrderStatus
+    topic: erp.public.order_status
+    source: erp
+    format: debezium    # or plain ({"key", "op", "version", "data"})
+    mapping: {ClientOrderRef: web_order_no, OrderStatus: status}
 ```
 """
 
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -31,11 +37,29 @@ class OrderTarget(BaseModel):
         return Mapper(self.mapping, hook=self.hook)
 
 
+class StatusInput(BaseModel):
+    """ERP order statuses (change data of the ERP's order table) -> Order/SendOrderStatus.
+
+    ``mapping`` maps a row to the SendOrderStatus body (``ClientOrderRef`` or
+    ``ErpOrderNo``, and ``OrderStatus``; ``Infos.0.Code`` ... too)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    topic: str
+    source: str  # whose Norce credentials and AccountId the calls use
+    format: Literal["debezium", "plain"] = "debezium"
+    mapping: dict[str, object]
+
+    def mapper(self) -> Mapper:
+        return Mapper(self.mapping)
+
+
 class OrdersConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     targets: dict[str, OrderTarget] = Field(default_factory=dict)
     event_targets: list[str] = Field(default_factory=list)
+    status: StatusInput | None = None
 
     @field_validator("targets", "event_targets")
     @classmethod

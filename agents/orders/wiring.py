@@ -7,16 +7,17 @@ from __future__ import annotations
 from aiohttp import web
 from faust.web import Request, Response, View
 
-from agents.config.runtime import sync_config
+from agents.config.runtime import NorceClients, sync_config
 from agents.orders.fanout import OrdersFanout, OrderTargetSpec
 from agents.orders.ledger import RefLedger
 from agents.orders.order_events import OrderEvents
 from agents.orders.receiver import OrderReceiver
+from agents.orders.status import StatusSender
 from norce.orders import ORDER_EVENT_TYPES
 from streams import event_routes
 from streams.kafka import TopicSpec
 from streams.main import app, settings
-from streams.topics import orders_received_topic, orders_topic
+from streams.topics import order_status_sent_topic, orders_received_topic, orders_topic
 
 _config = sync_config(settings).orders
 _prefix = settings.export_topic_prefix
@@ -49,6 +50,29 @@ if EVENT_TOPICS:  # without an event target, order events stay unknown types (40
     app.register_topics(*EVENT_TOPICS)
     event_routes.register(ORDER_EVENT_TYPES, order_events.handle)
 
+status_sender: StatusSender | None = None
+if _config.status is not None:
+    _source = _config.status.source
+    _clients = NorceClients(settings)
+    SENT = _spec(order_status_sent_topic(settings), compacted=True)
+    status_sender = StatusSender(
+        app,
+        settings,
+        _config.status,
+        lambda: _clients.for_source(_source),
+        sync_config(settings).sources[_source].account_id,
+        SENT.name,
+    )
+    app.register_topics(SENT)
+    if settings.create_input_topics:
+        app.register_topics(_spec(_config.status.topic))
+
+    @app.task
+    async def start_status_sender() -> None:
+        assert status_sender is not None
+        await app.add_runtime_dependency(status_sender)
+
+
 if settings.orders_receiver_enabled:
     app.register_topics(RECEIVED, ORDERS, *(_spec(t.topic) for t in TARGETS))
 
@@ -75,6 +99,7 @@ def orders_stats() -> dict[str, object]:
         "events": dict(sorted(order_events.counts.items())),
         "ledger": ledger.stats(),
         "fanout": fanout.stats(),
+        "statuses": status_sender.stats() if status_sender is not None else None,
         "topics": {"received": RECEIVED.name, "orders": ORDERS.name},
         "targets": {t.target: t.topic for t in TARGETS},
     }

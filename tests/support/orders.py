@@ -42,10 +42,20 @@ def write_orders_config(
             "wms": {"mapping": {"ref": "ClientOrderRef", "items": "Items"}},
         },
         "event_targets": list(event_targets),
+        "status": {
+            "topic": status_topic(unique),
+            "source": "erp",
+            "format": "plain",
+            "mapping": {"ClientOrderRef": "web_order_no", "OrderStatus": "status"},
+        },
     }
     path = tmp_path / "orders.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
+
+
+def status_topic(unique: str) -> str:
+    return f"erp.public.order_status.{unique}"
 
 
 def orders_env(app_id: str, servers: str, sim_url: str, config: Path, data: Path) -> dict[str, Any]:
@@ -63,7 +73,7 @@ def orders_env(app_id: str, servers: str, sim_url: str, config: Path, data: Path
         "NORCE_SYNC_NORCE_CLIENT_SECRET": "demo-secret",
         "NORCE_SYNC_ORDERS_USER": ORDERS_USER,
         "NORCE_SYNC_ORDERS_PASSWORD": ORDERS_PASSWORD,
-        "NORCE_SYNC_ERP_CLIENT_SECRET": "erp-secret",
+        "NORCE_SYNC_ERP_CLIENT_SECRET": "erp-demo-secret",
         "NORCE_SYNC_PIM_CLIENT_SECRET": "pim-secret",
     }
 
