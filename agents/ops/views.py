@@ -67,8 +67,9 @@ PROMETHEUS = "text/plain; version=0.0.4"
 # -- auth -------------------------------------------------------------------------------
 
 # Open without the ops token: probes, the dashboard page itself (static, no data: its
-# script sends the token with every call), and the webhook intake (its own token).
-OPEN_PATHS = frozenset({"/", "/health", "/ready"})
+# script sends the token with every call), the webhook intake (its own token) and the
+# order receiver (Norce's Basic credentials, agents/orders/receiver.py).
+OPEN_PATHS = frozenset({"/", "/health", "/ready", "/norce/orders"})
 OPEN_PREFIXES = ("/norce/events/",)
 
 

@@ -37,6 +37,7 @@ from streams.kafka import (
     consumer,
     group_consumer,
     partition_records,
+    partitions_of,
     read_record,
     send_acked,
     send_dead_letter,
@@ -86,6 +87,7 @@ class OrdersFanout(Service):
         self.conflicts = 0
 
     async def on_start(self) -> None:
+        await self._check_partitions()
         self._consumer = group_consumer(self.settings, self.group_id)
         await self._consumer.start()
         self._consumer.subscribe([self.received_topic], listener=OwnerRebalance(self))
@@ -94,6 +96,23 @@ class OrdersFanout(Service):
         if self._consumer is not None:
             async with self._busy:
                 await self._consumer.stop()
+
+    async def _check_partitions(self) -> None:
+        """Partition p of every destination is written by the owner of received partition
+        p: a destination with fewer partitions (created by someone else) cannot work."""
+        reader = consumer(self.settings)
+        await reader.start()
+        try:
+            received = len(await partitions_of(reader, self.received_topic))
+            for topic in (self.orders_topic, *(t.topic for t in self.targets)):
+                count = len(await partitions_of(reader, topic))
+                if count < received:
+                    raise RuntimeError(
+                        f"order topic {topic} has {count} partitions, fewer than the "
+                        f"{received} of {self.received_topic}: give it at least as many"
+                    )
+        finally:
+            await reader.stop()
 
     # -- rebalance ----------------------------------------------------------------
 

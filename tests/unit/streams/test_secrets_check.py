@@ -107,3 +107,31 @@ def test_open_ops_views_are_named_once(config: Path) -> None:
     warning = ops_token_warning(settings(config, web_host="0.0.0.0"))
     assert warning is not None and "NORCE_SYNC_OPS_TOKEN is not set" in warning
     assert "\n" not in warning
+
+
+def test_the_order_receiver_beyond_loopback_needs_its_credentials(config: Path) -> None:
+    from streams.secrets_check import order_receiver_problem
+
+    local = settings(config, base_url="http://127.0.0.1:8300", web_host="127.0.0.1")
+    assert order_receiver_problem(local) is None
+    exposed = settings(config, base_url="http://127.0.0.1:8300", web_host="0.0.0.0")
+    with pytest.raises(InsecureSettings, match="NORCE_SYNC_ORDERS_PASSWORD"):
+        check_secrets(exposed)
+    demo = settings(
+        config,
+        base_url="http://127.0.0.1:8300",
+        web_host="0.0.0.0",
+        orders_user="norce",
+        orders_password=SecretStr("demo-orders-password"),
+    )
+    assert "demo value" in (order_receiver_problem(demo) or "")
+    good = settings(
+        config,
+        base_url="http://127.0.0.1:8300",
+        web_host="0.0.0.0",
+        orders_user="norce",
+        orders_password=SecretStr("s3cret-orders-Yq7"),
+    )
+    check_secrets(good)
+    off = settings(config, web_host="0.0.0.0", orders_receiver_enabled=False, **GOOD)
+    assert order_receiver_problem(off) is None
