@@ -5,6 +5,9 @@ and a different order under a known ref refused with both versions dead-lettered
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -18,6 +21,7 @@ from norce_simulator import SimulatorServer
 from norce_simulator.orders import sample_order
 from streams.records import DeadLetter
 from tests.integration.export.support import eventually, sim_config, start_worker, stop_worker
+from tests.support.broker import ROOT
 from tests.support.kafka import read_all
 from tests.support.orders import (
     ORDER_TARGETS,
@@ -32,8 +36,16 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
 class Env:
-    def __init__(self, servers: str, sim: SimulatorServer, worker: WorkerProcess, app_id: str):
+    def __init__(
+        self,
+        servers: str,
+        sim: SimulatorServer,
+        worker: WorkerProcess,
+        app_id: str,
+        environ: dict[str, Any],
+    ):
         self.servers, self.sim, self.worker, self.app_id = servers, sim, worker, app_id
+        self.environ = environ
 
     @property
     def url(self) -> str:
@@ -62,7 +74,7 @@ async def env(kafka_servers: str, tmp_path_factory: pytest.TempPathFactory) -> A
         environ = orders_env(app_id, kafka_servers, sim.url, config, tmp / "data")
         worker = await start_worker(environ, tmp / "worker.log")
         try:
-            yield Env(kafka_servers, sim, worker, app_id)
+            yield Env(kafka_servers, sim, worker, app_id, environ)
         finally:
             assert await stop_worker(worker) == 0, worker.tail()
 
@@ -220,3 +232,34 @@ async def test_an_order_event_without_a_client_order_ref_is_refused_400(env: Env
         )
     assert answer.status_code == 400
     assert "ClientOrderRef" in answer.json()["error"]
+
+
+async def test_the_orders_view_and_command_show_received_forwarded_and_conflicts(
+    env: Env,
+) -> None:
+    order = sample_order(ref())
+    assert (await post(env, orjson.dumps(order), **basic())).status_code == 200
+    assert (await post(env, orjson.dumps({**order, "OrderType": 9}), **basic())).status_code == 409
+    the_ref = order["ClientOrderRef"]
+
+    async def forwarded() -> bool:
+        return the_ref in await refs_on(env.servers, env.orders_topic)
+
+    await eventually(forwarded, timeout=60, what="the order forwarded")
+    async with httpx.AsyncClient(timeout=30) as http:
+        view = (await http.get(f"{env.worker.url}/orders/")).json()
+    assert view["received"]["ok"] >= 1 and view["received"]["conflict"] >= 1
+    assert view["fanout"]["orders"] >= 1
+    command = [sys.executable, "-m", "streams", "orders", "--ref", the_ref]
+    done = await asyncio.to_thread(
+        subprocess.run,
+        command,
+        cwd=ROOT,
+        env={**os.environ, **env.environ},
+        capture_output=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    shown = orjson.loads(done.stdout)
+    assert shown["received_calls"] == 1 and shown["on_orders_topic"] == 1
+    assert {d["stage"] for d in shown["dead_letters"]} == {"order-conflict"}
