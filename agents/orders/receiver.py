@@ -26,6 +26,7 @@ import base64
 import binascii
 import logging
 import time
+from collections import deque
 from typing import Any
 
 import orjson
@@ -94,13 +95,16 @@ class OrderReceiver:
     def __init__(self, app: Any, settings: Settings, ledger: RefLedger, topic: str) -> None:
         self.app, self.settings, self.ledger, self.topic = app, settings, ledger, topic
         self.counts: dict[str, int] = {}
+        self.latencies: deque[float] = deque(maxlen=2048)  # the last answers, seconds
 
     async def handle(self, request: web.Request) -> web.Response:
         started = time.perf_counter()
         try:
             status, result, response = await self._handle(request)
         finally:
-            answer_seconds.observe(time.perf_counter() - started)
+            took = time.perf_counter() - started
+            answer_seconds.observe(took)
+            self.latencies.append(took)
         orders_in.inc(result=result)
         self.counts[result] = self.counts.get(result, 0) + 1
         answer = web.Response(
@@ -111,6 +115,14 @@ class OrderReceiver:
         elif status == 503:
             answer.headers["Retry-After"] = "5"
         return answer
+
+    def latency_ms(self) -> dict[str, float | None]:
+        """p50/p99 of the last answers (all outcomes), in milliseconds."""
+        if not self.latencies:
+            return {"p50": None, "p99": None, "count": 0}
+        ordered = sorted(self.latencies)
+        at = lambda q: round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 2)  # noqa: E731
+        return {"p50": at(0.5), "p99": at(0.99), "count": len(ordered)}
 
     async def _handle(self, request: web.Request) -> tuple[int, str, OrderResponse]:
         s = self.settings

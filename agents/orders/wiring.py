@@ -87,14 +87,17 @@ if settings.orders_receiver_enabled:
             web_request: web.Request = request  # type: ignore[assignment]
             return await receiver.handle(web_request)  # type: ignore[return-value]
 
-    @app.page("/orders/")
-    class OrdersView(View):
-        async def get(self, request: Request) -> Response:
-            return self.json(orders_stats())
+
+@app.page("/orders/")
+class OrdersView(View):
+    async def get(self, request: Request) -> Response:
+        return self.json(orders_stats())
 
 
 def orders_stats() -> dict[str, object]:
     return {
+        "enabled": settings.orders_receiver_enabled,
+        "answer_ms": receiver.latency_ms(),
         "received": dict(sorted(receiver.counts.items())),
         "events": dict(sorted(order_events.counts.items())),
         "ledger": ledger.stats(),
