@@ -46,6 +46,9 @@ class RefLedger(Service):
         self.limit = settings.orders_ledger_per_partition
         self.refs: dict[int, OrderedDict[str, Entry]] = {}
         self.position: dict[int, int] = {}
+        # offsets this worker wrote and noted, not yet read back by the tail: a call need
+        # not wait for the tail to read its own worker's orders
+        self.own: dict[int, set[int]] = {}
         self._partitioner = DefaultPartitioner()
         self._moved = asyncio.Event()
         self._locks: dict[str, asyncio.Lock] = {}
@@ -71,6 +74,8 @@ class RefLedger(Service):
     def note(self, partition: int, ref: str, digest: str, offset: int) -> None:
         """An order this worker wrote and the broker acknowledged."""
         self._put(partition, ref, Entry(digest, offset))
+        if offset >= self.position.get(partition, 0):
+            self.own.setdefault(partition, set()).add(offset)
 
     def lock(self, ref: str) -> _RefLock:
         return _RefLock(self._locks, ref)
@@ -81,9 +86,19 @@ class RefLedger(Service):
         await self.ready.wait()
         tp = TopicPartition(self.topic, partition)
         end = (await self._offsets.end_offsets([tp]))[tp]
-        while self.position.get(partition, 0) < end:
+        while not self._known_up_to(partition, end):
             self._moved.clear()
             await self._moved.wait()
+
+    def _known_up_to(self, partition: int, end: int) -> bool:
+        """Every offset below ``end`` is read by the tail or was written by this worker."""
+        position = self.position.get(partition, 0)
+        if position >= end:
+            return True
+        own = self.own.get(partition, ())
+        if end - position > len(own):
+            return False
+        return all(o in own for o in range(position, end))
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -126,7 +141,10 @@ class RefLedger(Service):
                     digest = header(record.headers) or ""
                     self._put(tp.partition, record.key.decode(), Entry(digest, record.offset))
             for tp in tps:
-                self.position[tp.partition] = await c.position(tp)
+                position = self.position[tp.partition] = await c.position(tp)
+                own = self.own.get(tp.partition)
+                if own:
+                    own.difference_update([o for o in own if o < position])
             self._moved.set()
 
     def _put(self, partition: int, ref: str, entry: Entry) -> None:

@@ -38,6 +38,7 @@ from agents.orders.ledger import RefLedger
 from norce.orders import OrderRequest, OrderResponse
 from streams import metrics
 from streams.kafka import read_record, send_acked, send_dead_letter
+from streams.priority import urgent
 from streams.records import DeadLetter
 from streams.secrets_check import secret_matches
 from streams.settings import Settings
@@ -100,7 +101,8 @@ class OrderReceiver:
     async def handle(self, request: web.Request) -> web.Response:
         started = time.perf_counter()
         try:
-            status, result, response = await self._handle(request)
+            with urgent():  # bulk work (the import projection) steps back meanwhile
+                status, result, response = await self._handle(request)
         finally:
             took = time.perf_counter() - started
             answer_seconds.observe(took)
