@@ -4,9 +4,10 @@ the import projection ingests flat out.
 A real broker (``KAFKA_BOOTSTRAP_SERVERS``, else as the tests get one), the simulator
 in-process and one worker process. ``--events`` Debezium price changes are produced to
 the worker's input topic before it starts, so the projection folds them flat out from its
-first second; once the worker is ready, orders are POSTed to ``/norce/orders`` (Basic
-auth, each its own ClientOrderRef) open-loop at ``--rate`` per second for ``--seconds``:
-each call starts at its scheduled time whether or not earlier ones were answered.
+first second; ``--warmup`` seconds after the worker is ready, orders are POSTed to
+``/norce/orders`` (Basic auth, each its own ClientOrderRef) open-loop at ``--rate`` per
+second for ``--seconds``: each call starts at its scheduled time whether or not earlier
+ones were answered.
 Latency = from just before the POST to the full answer. Also reported: how many price
 changes the projection folded during the order window (it must be busy), and whether
 every order is on the orders topic once.
@@ -80,6 +81,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     while not await is_ready(http, worker):
                         check_alive(worker)
                         await asyncio.sleep(0.1)
+                    await asyncio.sleep(args.warmup)  # start-up work (group joins) settles
                     result = await measure(http, worker, args)
                 refs = set(result.pop("refs"))
                 counts = await refs_on(servers, f"{app_id}-orders-received")
@@ -149,6 +151,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--events", type=int, default=300_000)
     parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--warmup", type=float, default=5.0, help="Seconds after /ready.")
     args = parser.parse_args()
     print(orjson.dumps(asyncio.run(run(args)), option=orjson.OPT_INDENT_2).decode())
 

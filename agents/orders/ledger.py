@@ -55,6 +55,9 @@ class RefLedger(Service):
         self._consumer: Any = None
         self._offsets: Any = None  # a second client for end offsets: no wait behind fetches
         self.ready = asyncio.Event()
+        self._tps: list[TopicPartition] = []
+        self._next_query: asyncio.Future[dict[int, int]] | None = None
+        self._querier: asyncio.Future[None] | None = None
 
     # -- what the receiver asks -----------------------------------------------------
 
@@ -80,12 +83,34 @@ class RefLedger(Service):
     def lock(self, ref: str) -> _RefLock:
         return _RefLock(self._locks, ref)
 
-    async def settled(self, partition: int) -> None:
-        """Returns once this ledger has read everything the broker held for the partition
-        when called."""
+    async def end_offset(self, partition: int) -> int:
+        """The partition's end offset from a broker query started after this call.
+
+        Calls coalesce: one ListOffsets for all partitions in flight at a time, and every
+        call waiting meanwhile shares the next one (one query per call took over a second
+        at p99 at 200 orders/s: aiokafka serialises them)."""
         await self.ready.wait()
-        tp = TopicPartition(self.topic, partition)
-        end = (await self._offsets.end_offsets([tp]))[tp]
+        if self._next_query is None:
+            self._next_query = asyncio.get_running_loop().create_future()
+            if self._querier is None or self._querier.done():
+                self._querier = asyncio.ensure_future(self._query_end_offsets())
+        offsets = await asyncio.shield(self._next_query)
+        return offsets[partition]
+
+    async def _query_end_offsets(self) -> None:
+        while self._next_query is not None:
+            future, self._next_query = self._next_query, None
+            try:
+                ends = await self._offsets.end_offsets(self._tps)
+            except Exception as exc:  # the callers answer 503
+                future.set_exception(exc)
+                future.exception()  # retrieved: no "never retrieved" warning
+                continue
+            future.set_result({tp.partition: int(o) for tp, o in ends.items()})
+
+    async def settled(self, partition: int, end: int) -> None:
+        """Returns once this ledger knows every order below ``end`` (read by its tail, or
+        written by this worker)."""
         while not self._known_up_to(partition, end):
             self._moved.clear()
             await self._moved.wait()
@@ -122,6 +147,7 @@ class RefLedger(Service):
             if not tps:
                 await asyncio.sleep(0.5)
         c.assign(tps)
+        self._tps = tps
         await c.seek_to_beginning(*tps)
         for tp in tps:
             self.refs[tp.partition] = OrderedDict()

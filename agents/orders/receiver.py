@@ -97,6 +97,10 @@ class OrderReceiver:
         self.app, self.settings, self.ledger, self.topic = app, settings, ledger, topic
         self.counts: dict[str, int] = {}
         self.latencies: deque[float] = deque(maxlen=2048)  # the last answers, seconds
+        # where an accepted order's answer time goes: end offset, ledger tail, produce
+        self.phases: dict[str, deque[float]] = {
+            name: deque(maxlen=2048) for name in ("end_offset", "ledger", "produce")
+        }
 
     async def handle(self, request: web.Request) -> web.Response:
         started = time.perf_counter()
@@ -118,13 +122,11 @@ class OrderReceiver:
             answer.headers["Retry-After"] = "5"
         return answer
 
-    def latency_ms(self) -> dict[str, float | None]:
+    def latency_ms(self) -> dict[str, Any]:
         """p50/p99 of the last answers (all outcomes), in milliseconds."""
-        if not self.latencies:
-            return {"p50": None, "p99": None, "count": 0}
-        ordered = sorted(self.latencies)
-        at = lambda q: round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 2)  # noqa: E731
-        return {"p50": at(0.5), "p99": at(0.99), "count": len(ordered)}
+        result: dict[str, Any] = _quantiles_ms(self.latencies)
+        result["phases"] = {name: _quantiles_ms(v) for name, v in self.phases.items()}
+        return result
 
     async def _handle(self, request: web.Request) -> tuple[int, str, OrderResponse]:
         s = self.settings
@@ -170,7 +172,14 @@ class OrderReceiver:
         digest = order_digest(document)
         ledger = self.ledger
         async with ledger.lock(ref):
-            await ledger.settled(partition := await ledger.partition_of(ref))
+            t0 = time.perf_counter()
+            partition = await ledger.partition_of(ref)
+            end = await ledger.end_offset(partition)
+            t1 = time.perf_counter()
+            await ledger.settled(partition, end)
+            t2 = time.perf_counter()
+            self.phases["end_offset"].append(t1 - t0)
+            self.phases["ledger"].append(t2 - t1)
             known = ledger.lookup(partition, ref)
             if known is not None:
                 if known.digest == digest:
@@ -192,6 +201,7 @@ class OrderReceiver:
                 partition=partition,
             )
             ledger.note(partition, ref, digest, meta.offset)
+            self.phases["produce"].append(time.perf_counter() - t2)
         return 200, "ok", OrderResponse.ok("received")
 
     async def _conflict(self, ref: str, raw: bytes, partition: int, offset: int) -> None:
@@ -228,6 +238,17 @@ class OrderReceiver:
             reason=reason[:2000],
         )
         await send_dead_letter(self.app, letter)
+
+
+def _quantiles_ms(values: deque[float]) -> dict[str, Any]:
+    if not values:
+        return {"p50": None, "p99": None, "count": 0}
+    ordered = sorted(values)
+
+    def at(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 2)
+
+    return {"p50": at(0.5), "p99": at(0.99), "count": len(ordered)}
 
 
 def _reason(exc: Exception) -> str:
