@@ -13,17 +13,22 @@ from norce_simulator.events import EventDispatcher
 from norce_simulator.faults import make_fault_middleware
 from norce_simulator.identity import IdentityHandlers
 from norce_simulator.jobs import JobRunner
+from norce_simulator.orders import OrderDesk
 from norce_simulator.query import QueryHandlers
 from norce_simulator.state import SimState
 
 
-def build_app(state: SimState, runner: JobRunner) -> web.Application:
+def build_app(
+    state: SimState, runner: JobRunner, orders: OrderDesk | None = None
+) -> web.Application:
     # client_max_size only limits read()/post(); import bodies are streamed instead.
     app = web.Application(middlewares=[make_fault_middleware(state)])
     app.router.add_post("/identity/1.0/connect/token", IdentityHandlers(state).token)
     app.router.add_routes(ConnectHandlers(state, runner).routes())
     app.router.add_routes(QueryHandlers(state).routes())
     app.router.add_routes(ControlHandlers(state).routes())
+    if orders is not None:
+        app.router.add_routes(orders.routes())
     return app
 
 
@@ -38,7 +43,8 @@ class SimulatorServer:
         self.state = SimState(self.config)
         self.events = EventDispatcher(self.state)
         self.jobs = JobRunner(self.state, self.events)
-        self.app = build_app(self.state, self.jobs)
+        self.orders = OrderDesk(self.state, self.events)
+        self.app = build_app(self.state, self.jobs, self.orders)
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
 
@@ -79,6 +85,7 @@ class SimulatorServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        await self.orders.stop()
         await self.jobs.stop()
         await self.events.stop()
 

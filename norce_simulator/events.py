@@ -35,6 +35,14 @@ EVENT_TYPES = (
     "CustomerChangedNotification",
     "SupplierSkuChangedNotification",
     "JobCompletedEvent",
+    # norce_simulator/orders.py raises these
+    "OrderReceivedEvent",
+    "OrderConfirmedEvent",
+    "OrderCancelledEvent",
+    "OrderDeliveredEvent",
+    "OrderPartlyDeliveredEvent",
+    "OrderReadyForPickupEvent",
+    "OrderPaymentReceivedEvent",
 )
 # Which notification an item kind's change raises.
 _EVENT_OF_KIND = {

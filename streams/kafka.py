@@ -138,6 +138,20 @@ def metadata_client(
     return AIOKafkaClient(**client_options(settings, servers), **options)
 
 
+def owned_group_consumer(settings: Settings, group_id: str) -> AIOKafkaConsumer:
+    """A member of ``group_id`` that commits only what its owner says (a service that
+    owns the partitions it is assigned, see :class:`OwnerRebalance`)."""
+    return group_consumer(
+        settings,
+        group_id=group_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        session_timeout_ms=int(settings.broker_session_timeout_s * 1000),
+        heartbeat_interval_ms=3000,
+        max_poll_interval_ms=600_000,
+    )
+
+
 async def partitions_of(c: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
     """The topic's partitions, asking the broker: a new consumer's metadata is empty, and
     an empty answer here would read as an empty topic."""

@@ -20,7 +20,13 @@ log = logging.getLogger(__name__)
 
 # Published in this repository (demo script, simulator defaults, tests): never secret.
 DEMO_SECRETS = frozenset(
-    {"demo-secret", "demo-webhook-token", "erp-demo-secret", "pim-demo-secret"}
+    {
+        "demo-secret",
+        "demo-webhook-token",
+        "erp-demo-secret",
+        "pim-demo-secret",
+        "demo-orders-password",
+    }
 )
 # Secret settings a worker needs; ``ops_token`` is optional (see ``ops_token_warning``).
 REQUIRED = ("norce_client_secret", "webhook_token")
@@ -96,7 +102,10 @@ def _source_problems(settings: Settings) -> list[str]:
 
 def check_secrets(settings: Settings) -> None:
     """Raise :class:`InsecureSettings` when a worker talking to real Norce would start
-    with an empty or publicly known secret."""
+    with an empty or publicly known secret, or would serve the order receiver beyond
+    loopback without its credentials."""
+    if problem := order_receiver_problem(settings):
+        raise InsecureSettings(f"refusing to start: {problem}")
     if not talks_to_real_norce(settings):
         return
     problems = secret_problems(settings)
@@ -106,6 +115,22 @@ def check_secrets(settings: Settings) -> None:
             + "; ".join(problems)
             + ". Set each to a secret of your own (environment or secret file)."
         )
+
+
+def order_receiver_problem(settings: Settings) -> str | None:
+    """The order receiver reachable from other hosts needs its Basic credentials."""
+    if not settings.orders_receiver_enabled or is_loopback(settings.web_host):
+        return None
+    password = settings.orders_password.get_secret_value()
+    if not settings.orders_user or not password:
+        return (
+            f"the web server binds to {settings.web_host} and {ENV_PREFIX}ORDERS_USER or "
+            f"{ENV_PREFIX}ORDERS_PASSWORD is empty (the order receiver's Basic credentials; "
+            f"or set {ENV_PREFIX}ORDERS_RECEIVER_ENABLED=false)"
+        )
+    if password in DEMO_SECRETS:
+        return f"{ENV_PREFIX}ORDERS_PASSWORD holds a demo value"
+    return None
 
 
 def ops_token_warning(settings: Settings) -> str | None:

@@ -429,3 +429,34 @@ class Settings(BaseSettings):
         description="Skip a target record identical to the last one produced for its key "
         "(redelivered events and no-op changes then produce nothing).",
     )
+
+    # Orders (receiver, ledger, fan-out and status back; agents/orders/)
+    orders_receiver_enabled: bool = Field(
+        True,
+        description="Serve Norce's order receiver `POST /norce/orders` (and take its orders "
+        "to the orders topic and the targets).",
+    )
+    orders_user: str = Field(
+        "", description="User name Norce's order calls present (HTTP Basic; Norce Admin)."
+    )
+    orders_password: SecretStr = Field(
+        SecretStr(""),
+        description="Password Norce's order calls present (secret). Empty refuses every "
+        "order; a worker whose web host is not loopback refuses to start without it.",
+    )
+    orders_max_body_bytes: int = Field(1 << 20, description="Largest order body accepted.")
+    orders_ack_timeout_s: float = Field(
+        3.0,
+        gt=0,
+        description="How long the receiver waits for the broker (and its ledger) before "
+        "answering 503 so that Norce retries.",
+    )
+    orders_ledger_per_partition: int = Field(
+        200_000,
+        ge=1,
+        description="Order refs per orders partition each worker's receiver ledger holds "
+        "(the most recent; older refs are deduplicated downstream by the fan-out).",
+    )
+    orders_status_concurrency: int = Field(
+        8, ge=1, description="Order/SendOrderStatus calls in flight at once, per worker."
+    )

@@ -47,3 +47,22 @@ def norce_events_topic(settings: Settings) -> str:
 def target_topic(target: str, kind: str) -> str:
     """Enriched records for downstream systems."""
     return f"out.{target}.{kind}"
+
+
+def orders_received_topic(settings: Settings) -> str:
+    """Every order call the receiver accepted, as received (original bytes), keyed by
+    ClientOrderRef: the receivers' ledger of refs. A retry racing on two workers can
+    land twice here; the fan-out keeps one."""
+    return f"{settings.app_id}-orders-received"
+
+
+def orders_topic(settings: Settings) -> str:
+    """Each order exactly once by ClientOrderRef, as received: what the ERP reads and
+    what a replay starts from. Partitioned like the received topic."""
+    return f"{settings.app_id}-orders"
+
+
+def order_status_sent_topic(settings: Settings) -> str:
+    """The last order status version sent to Norce per order (compacted): never send an
+    older status after a newer one, across restarts."""
+    return f"{settings.app_id}-order-status-sent"

@@ -49,6 +49,7 @@ from pydantic import (
 from pydantic_core import core_schema
 
 from agents.config.mapping import KEY_FIELDS, FieldSpec, Mapper
+from agents.config.orders_config import OrdersConfig
 from streams.errors import ConfigError
 from streams.records import Kind
 
@@ -578,6 +579,7 @@ class SyncConfig(_Model):
     sources: dict[str, SourceConfig]
     inputs: list[InputBinding] = Field(default_factory=list)
     targets: dict[str, dict[TargetKind, TargetMapping]] = Field(default_factory=dict)
+    orders: OrdersConfig = Field(default_factory=OrdersConfig)  # agents/config/orders_config.py
 
     _by_topic: dict[str, InputBinding] = PrivateAttr(default_factory=dict)
     _by_pair: dict[tuple[str, str], InputBinding] = PrivateAttr(default_factory=dict)

@@ -30,7 +30,7 @@ from faust.web import Request, Response, View
 
 from agents.export.enrich import ensure_export_topics
 from agents.export.events import ROUTES, EventRejected, parse_event
-from streams import metrics
+from streams import event_routes, metrics
 from streams.kafka import send_acked
 from streams.main import app, settings
 from streams.messages import JobCompleted
@@ -87,6 +87,9 @@ async def _intake(view: View, request: web.Request, event_type: str | None) -> R
     except BodyTooLarge:
         limit = settings.webhook_max_body_bytes
         return _answer(view, event_type, 413, {"error": f"body larger than {limit} bytes"})
+    if (direct := event_routes.handler_for(event_type)) is not None:  # e.g. order events
+        status, answer = await direct(event_type, raw, time.time())
+        return _answer(view, event_type, status, answer, retry_after=5 if status == 503 else None)
     try:
         event = parse_event(event_type, raw, received_at=time.time())
     except EventRejected as exc:

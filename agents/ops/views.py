@@ -69,8 +69,9 @@ PROMETHEUS = "text/plain; version=0.0.4"
 # -- auth -------------------------------------------------------------------------------
 
 # Open without the ops token: probes, the dashboard page itself (static, no data: its
-# script sends the token with every call), and both webhook routes (their own token).
-OPEN_PATHS = frozenset({"/", "/health", "/ready", "/norce/events"})
+# script sends the token with every call), both webhook routes (their own token) and the
+# order receiver (Norce's Basic credentials, agents/orders/receiver.py).
+OPEN_PATHS = frozenset({"/", "/health", "/ready", "/norce/events", "/norce/orders"})
 OPEN_PREFIXES = ("/norce/events/",)
 
 

@@ -115,3 +115,31 @@ def test_a_worker_open_to_other_hosts_needs_an_ops_token(config: Path) -> None:
     check_web_exposure(settings(config, web_host="0.0.0.0", ops_token=SecretStr("x" * 20)))
     with pytest.raises(InsecureSettings, match=r"refusing to start.*NORCE_SYNC_OPS_TOKEN"):
         check_web_exposure(settings(config, web_host="0.0.0.0"))
+
+
+def test_the_order_receiver_beyond_loopback_needs_its_credentials(config: Path) -> None:
+    from streams.secrets_check import order_receiver_problem
+
+    local = settings(config, base_url="http://127.0.0.1:8300", web_host="127.0.0.1")
+    assert order_receiver_problem(local) is None
+    exposed = settings(config, base_url="http://127.0.0.1:8300", web_host="0.0.0.0")
+    with pytest.raises(InsecureSettings, match="NORCE_SYNC_ORDERS_PASSWORD"):
+        check_secrets(exposed)
+    demo = settings(
+        config,
+        base_url="http://127.0.0.1:8300",
+        web_host="0.0.0.0",
+        orders_user="norce",
+        orders_password=SecretStr("demo-orders-password"),
+    )
+    assert "demo value" in (order_receiver_problem(demo) or "")
+    good = settings(
+        config,
+        base_url="http://127.0.0.1:8300",
+        web_host="0.0.0.0",
+        orders_user="norce",
+        orders_password=SecretStr("s3cret-orders-Yq7"),
+    )
+    check_secrets(good)
+    off = settings(config, web_host="0.0.0.0", orders_receiver_enabled=False, **GOOD)
+    assert order_receiver_problem(off) is None
