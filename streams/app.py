@@ -59,13 +59,19 @@ class ServiceApp(faust.App):  # type: ignore[misc]
         # Before anything is started. A demo secret, an ops surface open to other hosts,
         # a refused Kafka password or an untrusted certificate: one line naming the
         # setting and an exit, not a traceback or a worker retrying forever.
+        problems = []
+        for check in (check_secrets, check_web_exposure):  # every problem in one line
+            try:
+                check(self.settings)
+            except InsecureSettings as refused:
+                problems.append(str(refused).removeprefix("refusing to start: "))
         try:
-            check_secrets(self.settings)
-            check_web_exposure(self.settings)
-            await check_broker_access(self.settings, bootstrap_servers(self.settings))
-        except (InsecureSettings, KafkaAccessRefused) as refused:
-            text = str(refused).removeprefix("refusing to start: ")
-            log.critical("refusing to start: %s", text)
+            if not problems:
+                await check_broker_access(self.settings, bootstrap_servers(self.settings))
+        except KafkaAccessRefused as refused:
+            problems.append(str(refused).removeprefix("refusing to start: "))
+        if problems:
+            log.critical("refusing to start: %s", "; ".join(problems))
             raise SystemExit(EXIT_CONFIG) from None
         if self.settings.gc_young_threshold:
             # the start-up heap is built by now: freeze it out of collections
