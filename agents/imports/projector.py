@@ -86,6 +86,8 @@ YIELD_CHECK = 32
 # Built per changed key per checkpoint: skips NamedTuple's Python-level __new__.
 _new_change = tuple.__new__
 encode = projection.encode
+# The stage of a dead letter whose value could not be encoded for the state changelog.
+ENCODE = "encode"
 
 
 class _Pacer:
@@ -113,6 +115,8 @@ class OwnedPartition:
     next_commands: int
     # Changed values of the batch in progress: key -> (value, pending since as stored).
     dirty: dict[bytes, tuple[projection.Value, float | None]] = field(default_factory=dict)
+    # The encoded form of a dirty value when the fold encoded it already.
+    encoded: dict[bytes, bytes] = field(default_factory=dict)
 
     # Values as the store holds them, for keys read or written lately: a hot key's value
     # is not read and decoded from RocksDB again. Values are never mutated in place
@@ -147,10 +151,21 @@ class OwnedPartition:
             cache.clear()
             cache.update((key, value) for key, (value, _) in self.dirty.items())
         self.dirty.clear()
+        self.encoded.clear()
 
-    def put(self, key: bytes, value: projection.Value, stored_since: float | None) -> None:
+    def put(
+        self,
+        key: bytes,
+        value: projection.Value,
+        stored_since: float | None,
+        encoded: bytes | None = None,
+    ) -> None:
         held = self.dirty.get(key)
         self.dirty[key] = (value, held[1] if held is not None else stored_since)
+        if encoded is not None:
+            self.encoded[key] = encoded
+        elif held is not None:
+            self.encoded.pop(key, None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -466,21 +481,29 @@ class Projector(Service):
                 self._dead_letter(record, error)
                 continue
             except Exception as error:  # a mapping hook's bug must not stop the stream
-                reason = f"{type(error).__name__}: {error}"
-                self._dead_letter(record, PipelineError(Stage.MAP, reason))
+                self._dead_letter(record, _unexpected(Stage.MAP, error))
                 continue
             if mapped is None:  # a tombstone after a delete: the delete itself counted
                 continue
-            key = mapped.state_key.encode()
-            current, stored_since = owned.current(key)
-            new = fold_change(
-                current, mapped.version, mapped.row, mapped.deleted, now, mapped.version_key
-            )
-            applied += 1
-            if new is None:
-                stale += 1
+            # Past the mapping nothing one record holds may stop the batch either (a
+            # value the encoder refuses, a digest of it): that record is dead-lettered.
+            try:
+                key = mapped.state_key.encode()
+                current, stored_since = owned.current(key)
+                new = fold_change(
+                    current, mapped.version, mapped.row, mapped.deleted, now, mapped.version_key
+                )
+                applied += 1
+                if new is None:
+                    stale += 1
+                    continue
+                # Encoded here, once, so a value the changelog cannot carry is this
+                # record's dead letter, not the checkpoint's crash.
+                encoded = encode(new)
+            except Exception as error:
+                self._dead_letter(record, _unexpected(ENCODE, error))
                 continue
-            owned.put(key, new, stored_since)
+            owned.put(key, new, stored_since, encoded)
         if applied:
             metrics.events_in.inc(applied, source=source, kind=kind)
             metrics.applied_changes.inc(applied, source=source, kind=kind)
@@ -560,10 +583,12 @@ class Projector(Service):
             if not owned.dirty:
                 continue
             changed = changes[owned.input] = {}
+            encoded = owned.encoded
             for index, (key, (value, stored_since)) in enumerate(owned.dirty.items()):
                 if not index % YIELD_CHECK:
                     await pacer.tick()
-                changed[key] = _new_change(Change, (encode(value), value.get("p"), stored_since))
+                data = encoded.get(key) or encode(value)
+                changed[key] = _new_change(Change, (data, value.get("p"), stored_since))
         delay = 0.5
         while changes or dead:
             try:
@@ -695,6 +720,12 @@ class Projector(Service):
             if truncated is not None:
                 report[pair]["truncated_at"] = truncated
         return reports
+
+
+def _unexpected(stage: str, error: Exception) -> PipelineError:
+    """A dead letter's error for an exception no stage expected (one line, bounded)."""
+    reason = f"{type(error).__name__}: {error}"
+    return PipelineError(stage, reason if len(reason) <= 500 else f"{reason[:500]}...")
 
 
 async def _partition_counts(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, int]:
