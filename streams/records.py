@@ -212,6 +212,10 @@ class Mapped(NamedTuple):
     version: list[int]
     row: dict[str, Any]
     deleted: bool
+    # The log the position belongs to (MySQL: server and GTID source), or None.
+    history: str | None = None
+    # A snapshot read (op ``r``): below the held version it starts a new history.
+    snapshot: bool = False
 
 
 def _b64(value: bytes | None) -> str | None:

@@ -491,7 +491,14 @@ class Projector(Service):
                 key = mapped.state_key.encode()
                 current, stored_since = owned.current(key)
                 new = fold_change(
-                    current, mapped.version, mapped.row, mapped.deleted, now, mapped.version_key
+                    current,
+                    mapped.version,
+                    mapped.row,
+                    mapped.deleted,
+                    now,
+                    mapped.version_key,
+                    mapped.history,
+                    mapped.snapshot,
                 )
                 applied += 1
                 if new is None:
