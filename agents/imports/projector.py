@@ -58,7 +58,7 @@ from agents.imports.avro import schema_id
 from agents.imports.cdc import NotAChange, decoder_for
 from agents.imports.registry import SchemaRegistry, close_all, registry_for
 from agents.imports.store import Change, Checkpoint, PartitionStore
-from streams import metrics, topics
+from streams import dead_letters, metrics, topics
 from streams.dead_letters import note_dead_letter
 from streams.kafka import (
     OwnerRebalance,
@@ -88,6 +88,13 @@ _new_change = tuple.__new__
 encode = projection.encode
 # The stage of a dead letter whose value could not be encoded for the state changelog.
 ENCODE = "encode"
+# The largest encoded value the fold accepts: below the 1 MiB default max.message.bytes
+# of a state topic created before the service set its own (STATE_TOPIC_CONFIG), so the
+# checkpoint never meets a value the broker refuses for good.
+STATE_VALUE_MAX_BYTES = 900 * 1024
+# Topics the projection creates: room for a batch of values (the producer's batches are
+# 1 MiB; a record larger than a batch goes alone).
+STATE_TOPIC_CONFIG = {"max.message.bytes": str(16 * 1024 * 1024)}
 
 
 class _Pacer:
@@ -231,7 +238,15 @@ class Projector(Service):
         rf = self.settings.topic_replication_factor
         specs = []
         for topic, count in self.partitions.items():
-            specs.append(TopicSpec(self.state_topic(topic), count, compacted=True, replicas=rf))
+            specs.append(
+                TopicSpec(
+                    self.state_topic(topic),
+                    count,
+                    compacted=True,
+                    replicas=rf,
+                    config=STATE_TOPIC_CONFIG,
+                )
+            )
             specs.append(TopicSpec(self.commands_topic(topic), count, replicas=rf))
         await declare_and_confirm(self.settings, specs, should_stop=lambda: self.should_stop)
 
@@ -507,6 +522,11 @@ class Projector(Service):
                 # Encoded here, once, so a value the changelog cannot carry is this
                 # record's dead letter, not the checkpoint's crash.
                 encoded = encode(new)
+                if len(encoded) > STATE_VALUE_MAX_BYTES:
+                    raise ValueError(
+                        f"value of {len(encoded)} bytes, more than the state changelog "
+                        f"takes ({STATE_VALUE_MAX_BYTES})"
+                    )
             except Exception as error:
                 self._dead_letter(record, _unexpected(ENCODE, error))
                 continue
@@ -599,8 +619,11 @@ class Projector(Service):
         delay = 0.5
         while changes or dead:
             try:
-                await self._produce(changes, dead)
-                break
+                # Dead letters the broker refuses for good come back stripped (or are
+                # dropped): a record's own fault never holds the lock in a retry loop.
+                dead = await self._produce(changes, dead)
+                if not dead:
+                    break
             except KafkaError as error:
                 log.warning(
                     "projection checkpoint: produce failed (%s); retrying in %.1fs", error, delay
@@ -627,7 +650,9 @@ class Projector(Service):
 
     async def _produce(
         self, changes: dict[TopicPartition, dict[bytes, Change]], dead: list[DeadLetter]
-    ) -> None:
+    ) -> list[DeadLetter]:
+        """Produce and await; returns the dead letters to send again, stripped (the
+        broker refused them for good: too large). Retriable errors raise."""
         assert self._producer is not None
         producer = self._producer
         futures = []
@@ -647,11 +672,31 @@ class Projector(Service):
         # Not streams.kafka.send_dead_letter: these letters ride on the checkpoint's own
         # producer (the projector is outside the Faust app) and are awaited with its values,
         # before the input offsets they come from are committed.
+        letters = []
         for letter in dead:
             dlq, value = self.settings.dlq_topic, letter.to_bytes()
-            futures.append(await producer.send(dlq, value, key=letter.kafka_key))
+            letters.append(await producer.send(dlq, value, key=letter.kafka_key))
         if futures:
             await asyncio.gather(*futures)
+        outcomes = await asyncio.gather(*letters, return_exceptions=True)
+        again = []
+        for letter, outcome in zip(dead, outcomes, strict=True):
+            if not isinstance(outcome, BaseException):
+                continue
+            if not dead_letters.refused_for_good(outcome):
+                raise outcome
+            stripped = dead_letters.stripped(letter, outcome)
+            if stripped is None:
+                log.error(
+                    "dead letter of %s[%s]@%s dropped: the broker refuses even its summary (%s)",
+                    letter.topic,
+                    letter.partition,
+                    letter.offset,
+                    outcome,
+                )
+                continue
+            again.append(stripped)
+        return again
 
     async def _commit(self, owned: list[OwnedPartition]) -> None:
         if not owned or self._consumer is None:

@@ -12,22 +12,34 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 
-async def create_topics(servers: str, names: Iterable[str], partitions: int = 1) -> None:
+async def create_topics(
+    servers: str, names: Iterable[str], partitions: int = 1, config: dict[str, str] | None = None
+) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=servers)
     await admin.start()
     try:
         await admin.create_topics(
-            [NewTopic(n, num_partitions=partitions, replication_factor=1) for n in names]
+            [
+                NewTopic(n, num_partitions=partitions, replication_factor=1, topic_configs=config)
+                for n in names
+            ]
         )
     finally:
         await admin.close()
 
 
 async def produce(
-    servers: str, topic: str, messages: Iterable[tuple[bytes | None, Any]], *, raw: bool = False
+    servers: str,
+    topic: str,
+    messages: Iterable[tuple[bytes | None, Any]],
+    *,
+    raw: bool = False,
+    max_request_size: int = 1048576,
 ) -> None:
     """Send ``(key, value)`` pairs; values are JSON-encoded unless ``raw``."""
-    producer = AIOKafkaProducer(bootstrap_servers=servers, acks="all", linger_ms=5)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=servers, acks="all", linger_ms=5, max_request_size=max_request_size
+    )
     await producer.start()
     try:
         futures = []
