@@ -71,6 +71,7 @@ from streams.messages import RequeueCommand
 from streams.priority import urgent_in_flight
 from streams.records import DeadLetter, PipelineError, Stage
 from streams.settings import Settings
+from streams.topic_checks import require_compacted
 
 log = logging.getLogger(__name__)
 # The projection's CPU work is cut into slices of about this long, with a yield to the
@@ -249,6 +250,8 @@ class Projector(Service):
             )
             specs.append(TopicSpec(self.commands_topic(topic), count, replicas=rf))
         await declare_and_confirm(self.settings, specs, should_stop=lambda: self.should_stop)
+        # An existing changelog someone created with delete retention: refuse to start.
+        await require_compacted(self.settings, [self.state_topic(t) for t in self.partitions])
 
     # --- lifecycle -----------------------------------------------------------------
 
@@ -379,6 +382,8 @@ class Projector(Service):
             store = PartitionStore.fresh(path)
             checkpoint = Checkpoint(committed_input, committed_commands)
             count = await self._rebuild(store, tp.partition, self.state_topic(tp.topic), checkpoint)
+            if count == 0 and committed_input > 0:
+                self._state_missing(tp, committed_input)
             log.info(
                 "projection %s[%d]: rebuilt %d changelog records in %.1fs (from offset %d)",
                 tp.topic,
@@ -395,6 +400,26 @@ class Projector(Service):
             store=store,
             next_input=checkpoint.input,
             next_commands=checkpoint.commands,
+        )
+
+    def _state_missing(self, tp: TopicPartition, committed: int) -> None:
+        """Input was consumed (committed offsets) but its changelog holds nothing: the
+        state topic was deleted or emptied, or every record so far was bad input. Said
+        loudly, not refused: the full-import guard keeps a partial state from
+        deactivating Norce's rows (``agents.imports.full_guard``)."""
+        metrics.state_changelog_empty.inc(topic=tp.topic, partition=str(tp.partition))
+        log.error(
+            "projection %s[%d]: input offsets up to %d were committed but the state "
+            "changelog %s is empty: was it deleted? The state holds only changes from "
+            "now on; full imports are refused while they would deactivate more than "
+            "NORCE_SYNC_FULL_IMPORT_MAX_DROP_SHARE of the last one. To rebuild, reset the "
+            "group %s-projection to the input's earliest offsets (if the input still "
+            "holds every key) or replay a snapshot",
+            tp.topic,
+            tp.partition,
+            committed,
+            self.state_topic(tp.topic),
+            self.settings.app_id,
         )
 
     async def _rebuild(
