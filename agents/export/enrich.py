@@ -48,6 +48,7 @@ from agents.export.targets import (
     target_specs,
 )
 from agents.imports.projector import projector
+from agents.ops.health import UNPROCESSED
 from norce.client import NorceClient
 from norce.config import NorceCredentials
 from norce.errors import NorceError
@@ -515,6 +516,8 @@ reader = EventsReader(
     enricher.coalescer.add,
     enricher.coalescer.drain,
 )
+reader.fatal = app.crash
+UNPROCESSED.append(lambda: sorted(reader.unprocessed))
 
 
 @app.task

@@ -39,7 +39,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -207,6 +207,11 @@ class Projector(Service):
         # "source|kind" -> time of the last truncate seen by this worker (for the ops views;
         # in memory: a restart forgets it, the metric and the log line remain).
         self.truncated: dict[str, float] = {}
+        # Assigned partitions that could not be opened ("topic[p]", for /ready), and what
+        # stops the worker then (the app's crash, set where the app is known).
+        self.unprocessed: set[str] = set()
+        self.fatal: Callable[[BaseException], Awaitable[None]] | None = None
+        self._fatal_task: asyncio.Future[None] | None = None
 
     # --- topics --------------------------------------------------------------------
 
@@ -342,12 +347,34 @@ class Projector(Service):
                 binding = self._binding_of_input(tp.topic)
                 if binding is None or tp in self.owned:
                     continue
-                owned = await self._open(binding, tp)
+                try:
+                    owned = await self._open(binding, tp)
+                except Exception as error:
+                    # Not a store problem (those are rebuilt): the changelog cannot be
+                    # read, say. An assigned partition nobody processes would stall
+                    # silently (aiokafka only logs a listener's error): stop the worker.
+                    self._take_failed(tp, error)
+                    continue
                 self.owned[tp] = owned
                 self._by_commands[owned.commands] = owned
                 self._consumer.seek(owned.input, owned.next_input)
                 self._consumer.seek(owned.commands, owned.next_commands)
         self.assigned_once.set()
+
+    def _take_failed(self, tp: TopicPartition, error: Exception) -> None:
+        assert self._consumer is not None
+        self.unprocessed.add(f"{tp.topic}[{tp.partition}]")
+        self._consumer.pause(tp, TopicPartition(self.commands_topic(tp.topic), tp.partition))
+        log.critical(
+            "projection %s[%d] could not be opened, stopping the worker: %s: %s",
+            tp.topic,
+            tp.partition,
+            type(error).__name__,
+            error,
+        )
+        if self.fatal is not None and self._fatal_task is None:
+            # Scheduled, not awaited: stopping waits for this rebalance to finish.
+            self._fatal_task = asyncio.ensure_future(self.fatal(error))
 
     def _binding_of_input(self, topic: str) -> InputBinding | None:
         if topic not in self.partitions:
@@ -368,8 +395,18 @@ class Projector(Service):
         committed_input = await self._consumer.committed(tp) or 0
         committed_commands = await self._consumer.committed(commands_tp) or 0
         path = self._store_path(tp)
-        store = PartitionStore(path)
-        checkpoint = store.checkpoint()
+        try:
+            store: PartitionStore | None = None
+            store = PartitionStore(path)
+            checkpoint = store.checkpoint()
+        except Exception as error:  # RocksDB: locked by another process, or corrupt
+            if store is not None:
+                store.close()
+            # The store is a cache of the changelog: rebuild it (elsewhere when locked:
+            # the other process may still use it).
+            path = unusable_store(path, error)
+            store = PartitionStore.fresh(path)
+            checkpoint = None
         if (
             checkpoint is None
             or checkpoint.input < committed_input
@@ -741,7 +778,7 @@ class Projector(Service):
 
     @property
     def ready(self) -> bool:
-        return self.assigned_once.is_set()
+        return self.assigned_once.is_set() and not self.unprocessed
 
     def mark_sent(self, items: list[PendingItem]) -> None:
         """Keys Norce accepted at these versions (the JobId is recorded); applied at the
@@ -799,6 +836,25 @@ class Projector(Service):
         return reports
 
 
+def unusable_store(path: Path, error: Exception) -> Path:
+    """Where to rebuild a store that would not open: the same place when it is corrupt
+    (removed first), a place of this process's own when another process holds its lock
+    (two workers on one data dir: the other may still use it)."""
+    # RocksDB: "IO error: While lock file: <path>/LOCK: Resource temporarily unavailable".
+    if "lock file" in str(error).lower():
+        fallback = path.with_name(f"{path.name}.pid{os.getpid()}")
+        log.warning(
+            "projection store %s is locked by another process (%s); rebuilding it from "
+            "the changelog at %s",
+            path,
+            error,
+            fallback,
+        )
+        return fallback
+    log.warning("projection store %s unusable (%s): rebuilt from its changelog", path, error)
+    return path
+
+
 def _unexpected(stage: str, error: Exception) -> PipelineError:
     """A dead letter's error for an exception no stage expected (one line, bounded)."""
     reason = f"{type(error).__name__}: {error}"
@@ -826,12 +882,14 @@ async def _partition_counts(admin: AIOKafkaAdminClient, names: list[str]) -> dic
 
 # --- the service app's projector ---------------------------------------------------------
 # Imported here (not at the top) so the class above stays importable without the app.
-from agents.ops.health import READY_CHECKS  # noqa: E402
+from agents.ops.health import READY_CHECKS, UNPROCESSED  # noqa: E402
 from streams.main import app, settings  # noqa: E402
 from streams.pipeline import config  # noqa: E402
 
 projector = Projector(settings, config)
+projector.fatal = app.crash
 READY_CHECKS.append(lambda: projector.ready)
+UNPROCESSED.append(lambda: sorted(projector.unprocessed))
 
 
 @app.task
