@@ -41,7 +41,8 @@ async def test_corrupt_and_locked_stores_are_rebuilt_from_the_changelog(
     holders = [Rdict(str(path), rocksdb_options()) for path in paths[2:]]
     try:
         async with import_worker(kafka_servers, unique, tmp_path, sim.url) as (worker, _, _):
-            ready = httpx.get(f"{worker.url}/ready", timeout=5).json()
+            async with httpx.AsyncClient(timeout=5) as client:
+                ready = (await client.get(f"{worker.url}/ready")).json()
             assert ready["unprocessed_partitions"] == []
             await produce(kafka_servers, topics["price"], [change(n, 200 + n) for n in range(KEYS)])
             await wait_applied([worker], "erp", "price", KEYS)
