@@ -5,16 +5,19 @@ partitions stayed assigned but never opened, their records fetched and dropped."
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import httpx
+import pytest
 from rocksdict import Rdict
 
 from agents.imports.store import rocksdb_options
 from norce_simulator import SimulatorServer
 from tests.support.debezium import PRICE_KEY, envelope, key_bytes, price_row
 from tests.support.kafka import produce
-from tests.support.stack import deliver, import_worker, wait_applied
+from tests.support.stack import deliver, import_worker, wait_applied, worker_env, write_config
+from tests.support.worker import WorkerProcess
 
 KEYS = 40
 
@@ -53,3 +56,23 @@ async def test_corrupt_and_locked_stores_are_rebuilt_from_the_changelog(
     finally:
         for holder in holders:
             holder.close()
+
+
+async def test_a_partition_that_cannot_be_opened_stops_the_worker_with_a_clear_error(
+    kafka_servers: str, unique: str, tmp_path: Path, sim: SimulatorServer
+) -> None:
+    config, topics = write_config(tmp_path, unique)
+    env = worker_env(kafka_servers, unique, sim.url, config, tmp_path)
+    # Partition 0's store path is a file: it cannot be opened, nor removed and rebuilt.
+    stores = Path(env["NORCE_SYNC_DATA_DIR"]) / env["NORCE_SYNC_APP_ID"] / "projection"
+    stores.mkdir(parents=True)
+    (stores / f"{topics['price']}-0").write_text("not a store")
+    worker = WorkerProcess("streams", env, tmp_path / "worker.log")
+    try:
+        with pytest.raises(RuntimeError, match="worker exited"):
+            await asyncio.to_thread(worker.start, ready_timeout=90)
+        log = (tmp_path / "worker.log").read_text()
+        assert f"projection {topics['price']}[0] could not be opened, stopping the worker" in log
+    finally:
+        if worker.proc is not None and worker.proc.poll() is None:
+            worker.kill()
