@@ -121,7 +121,9 @@ async def test_a_state_topic_without_compaction_is_refused_at_start(
     try:
         await asyncio.to_thread(worker.start, ready_timeout=60)
     except RuntimeError as error:  # the worker exited: what we want
-        assert "must be compacted" in str(error) and state_topic in str(error)
+        assert "worker exited" in str(error)
+        log = (tmp_path / "worker.log").read_text()
+        assert "must be compacted" in log and f"{state_topic} (cleanup.policy=delete)" in log
     else:
         raise AssertionError("the worker started on a state topic with cleanup.policy=delete")
     finally:
