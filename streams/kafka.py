@@ -27,7 +27,7 @@ from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from streams.dead_letters import note_dead_letter
+from streams.dead_letters import note_dead_letter, refused_for_good, stripped
 from streams.kafka_security import client_security
 from streams.records import DeadLetter
 from streams.settings import Settings
@@ -60,7 +60,16 @@ async def send_dead_letter(
     caller that cannot go on without it, like enrichment holding its events unacked)."""
     note_dead_letter(letter)
     send = send_until_acked if until_acked else send_acked
-    await send(app, app.settings.dlq_topic, letter.kafka_key, letter.to_bytes())  # type: ignore[attr-defined]
+    topic = app.settings.dlq_topic  # type: ignore[attr-defined]
+    try:
+        await send(app, topic, letter.kafka_key, letter.to_bytes())
+    except Exception as error:
+        # Too large for the topic (one created elsewhere, with a small max.message.bytes):
+        # retrying cannot help; send the letter without the original bytes instead.
+        summary = stripped(letter, error) if refused_for_good(error) else None
+        if summary is None:
+            raise
+        await send(app, topic, summary.kafka_key, summary.to_bytes())
 
 
 async def send_until_acked(
@@ -84,6 +93,8 @@ async def send_until_acked(
         except Exception as exc:
             if app.should_stop:
                 raise
+            if refused_for_good(exc):
+                raise  # the record itself is too large: retrying cannot help
             log.warning("produce to %s failed (%s); retrying in %.1fs", topic, exc, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10.0)

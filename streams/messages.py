@@ -186,6 +186,8 @@ class FullImportRequest(Record):
     kind: str
     request_id: str
     by: str  # "schedule" or "cli"
+    # Send even when the file would deactivate more than full_import_max_drop_share.
+    force: bool = False
 
 
 class RequeueCommand(Record):

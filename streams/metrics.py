@@ -191,6 +191,18 @@ non_row_messages = REGISTRY.counter(
     "schema_change, message, truncate): skipped, not dead-lettered.",
     ["source", "kind", "type"],
 )
+state_changelog_empty = REGISTRY.counter(
+    "norce_sync_state_changelog_empty_total",
+    "Partitions opened with committed input offsets but an empty state changelog (the "
+    "state topic deleted or emptied?).",
+    ["topic", "partition"],
+)
+full_imports_refused = REGISTRY.counter(
+    "norce_sync_full_imports_refused_total",
+    "Full imports not sent: the file would deactivate more than the allowed share of "
+    "what the last successful full import sent (run with --force if intended).",
+    ["source", "kind"],
+)
 truncates = REGISTRY.counter(
     "norce_sync_truncates_total",
     "Truncate events (op t) seen on an input: never turned into deletes.",

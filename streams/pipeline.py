@@ -39,8 +39,15 @@ batches = app.topic(
     topics.batches_topic(settings), internal=True, partitions=1, config=BIG_MESSAGES
 )
 commands = app.topic(topics.commands_topic(settings), internal=True, partitions=1)
+# Dead letters carry at most DEAD_LETTER_MAX_BYTES of the original (base64: +1/3): set
+# explicitly rather than inherit a broker default a letter might exceed.
 dlq = app.topic(
-    settings.dlq_topic, internal=True, partitions=1, key_serializer="raw", value_serializer="raw"
+    settings.dlq_topic,
+    internal=True,
+    partitions=1,
+    key_serializer="raw",
+    value_serializer="raw",
+    config={"max.message.bytes": str(4 * 1024 * 1024)},
 )
 
 # Keys are bytes everywhere (the raw key codec), so a key read back from a changelog

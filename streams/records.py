@@ -17,12 +17,20 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import time
 from enum import StrEnum
 from typing import Any, Literal, NamedTuple, Self
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
 Kind = Literal["product", "price", "stock", "customer", "pricelist", "company"]
 Op = Literal["c", "u", "d", "r"]
@@ -212,10 +220,21 @@ class Mapped(NamedTuple):
     version: list[int]
     row: dict[str, Any]
     deleted: bool
+    # The log the position belongs to (MySQL: server and GTID source), or None.
+    history: str | None = None
+    # A snapshot read (op ``r``): below the held version it starts a new history.
+    snapshot: bool = False
 
 
 def _b64(value: bytes | None) -> str | None:
     return None if value is None else base64.b64encode(value).decode("ascii")
+
+
+# What a dead letter carries of the original key and value, and of its reason: a letter
+# stays a few hundred KiB at most (base64 adds a third), far below the 1 MiB default
+# max.message.bytes of a dead-letter topic someone else created.
+DEAD_LETTER_MAX_BYTES = 256 * 1024
+DEAD_LETTER_MAX_REASON = 2000
 
 
 class DeadLetter(Record):
@@ -235,6 +254,35 @@ class DeadLetter(Record):
     time: float = Field(default_factory=time.time)
     job_id: str | None = None
     state_key: str | None = None
+    # Set when the original bytes were cut to DEAD_LETTER_MAX_BYTES: their full size and
+    # sha256 (hex), so the letter stays far below any topic's max.message.bytes and the
+    # original can still be identified at its origin (topic, partition, offset).
+    key_size: int | None = None
+    key_sha256: str | None = None
+    value_size: int | None = None
+    value_sha256: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _capped(cls, data: Any) -> Any:
+        # Only raw bytes are cut (a letter read back from JSON holds base64 text).
+        if not isinstance(data, dict):
+            return data
+        capped = None
+        for name in ("key", "value"):
+            raw = data.get(name)
+            if type(raw) is bytes and len(raw) > DEAD_LETTER_MAX_BYTES:
+                capped = capped or dict(data)
+                capped[name] = raw[:DEAD_LETTER_MAX_BYTES]
+                capped[f"{name}_size"] = len(raw)
+                capped[f"{name}_sha256"] = hashlib.sha256(raw).hexdigest()
+        reason = data.get("reason")
+        if isinstance(reason, str) and len(reason) > DEAD_LETTER_MAX_REASON:
+            capped = capped or dict(data)
+            # The result stays within the cap: reading a letter back cuts nothing again.
+            suffix = f"... ({len(reason)} characters)"
+            capped["reason"] = reason[: DEAD_LETTER_MAX_REASON - len(suffix)] + suffix
+        return capped or data
 
     @field_validator("key", "value", mode="before")
     @classmethod

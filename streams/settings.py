@@ -300,6 +300,15 @@ class Settings(BaseSettings):
     full_import_wait_s: float = Field(
         600.0, gt=0, description="How long a full import waits for open jobs of its kind."
     )
+    full_import_max_drop_share: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="A full import whose file holds fewer rows than the last successful "
+        "full import of its kind by more than this share is not sent (FullFile would "
+        "deactivate the rest, as after a lost state changelog) unless forced "
+        "(``norce-sync full-import --force``).",
+    )
     crash_in_checkpoint: Literal["none", "after_produce", "after_store"] = Field(
         "none",
         description="Testing only: SIGKILL the worker inside the projection's "

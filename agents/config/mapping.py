@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
 
+from agents.config import numbers
 from streams.records import ChangeEvent, MappedChange, PipelineError
 
 if TYPE_CHECKING:
@@ -106,10 +107,9 @@ def _is_number(value: Any) -> bool:
 
 
 def decimal_to_number(d: Decimal) -> int | float:
-    # JSON number for Norce: ints stay exact, fractions become floats (correctly rounded).
-    if not d.is_finite():
-        raise ValueError(f"not a finite number: {d}")
-    return int(d) if d.as_tuple().exponent >= 0 else float(d)
+    # JSON number for Norce: ints stay exact, fractions become floats (correctly rounded);
+    # numbers Norce cannot hold are rejected (agents.config.numbers).
+    return numbers.to_number(d)
 
 
 def _decimal_of(value: Any) -> Decimal:
@@ -139,6 +139,7 @@ def decode_decimal_bytes(encoded: str, scale: int) -> Decimal:
         raw = base64.b64decode(encoded, validate=True)
     except ValueError:
         raise ValueError(f"not a base64 decimal: {encoded!r}") from None
+    numbers.check_unscaled(raw)
     return Decimal(int.from_bytes(raw, "big", signed=True)).scaleb(-scale)
 
 
@@ -166,11 +167,11 @@ def _conv_str(arg: str | None) -> Callable[[Any], Any]:
 def _conv_int(arg: str | None) -> Callable[[Any], Any]:
     def conv(value: Any) -> Any:
         if type(value) is int or (isinstance(value, int) and not isinstance(value, bool)):
-            return value
+            return numbers.check_int(value)
         d = _decimal_of(value)
         if not d.is_finite() or d != d.to_integral_value():
             raise ValueError(f"not an integer: {value!r}")
-        return int(d)
+        return numbers.to_int(d)
 
     return conv
 
@@ -181,10 +182,7 @@ def _conv_float(arg: str | None) -> Callable[[Any], Any]:
             if not math.isfinite(value):
                 raise ValueError(f"not a finite number: {value!r}")
             return value
-        d = _decimal_of(value)
-        if not d.is_finite():
-            raise ValueError(f"not a finite number: {value!r}")
-        return float(d)
+        return numbers.to_float(_decimal_of(value))
 
     return conv
 
@@ -201,7 +199,7 @@ def _conv_decimal(arg: str | None) -> Callable[[Any], Any]:
                 return value
             raise ValueError(f"not a finite number: {value!r}")
         if kind is int:
-            return value
+            return numbers.check_int(value)
         if scale is not None and kind is str:
             return decimal_to_number(decode_decimal_bytes(value, scale))
         return decimal_to_number(_decimal_of(value))
@@ -254,6 +252,7 @@ def _conv_cents(arg: str | None) -> Callable[[Any], Any]:
         d = _decimal_of(value)
         if not d.is_finite() or d != d.to_integral_value():
             raise ValueError(f"cents must be whole: {value!r}")
+        numbers.to_float(d)  # in range before the division (which traps on overflow)
         return float(d / 100)
 
     return conv

@@ -52,6 +52,7 @@ from agents.export.targets import (
     target_specs,
 )
 from agents.imports.projector import projector
+from agents.ops.health import UNPROCESSED
 from norce.client import NorceClient
 from norce.config import NorceCredentials
 from norce.errors import NorceError
@@ -563,6 +564,8 @@ reader = EventsReader(
     enricher.coalescer.add,
     enricher.coalescer.drain,
 )
+reader.fatal = app.crash
+UNPROCESSED.append(lambda: sorted(reader.unprocessed))
 
 
 @app.task

@@ -138,6 +138,11 @@ class EventsReader(Service):
         self.read_total = 0
         self.commits = 0
         self._last_commit = time.monotonic()
+        # Assigned partitions that could not be opened ("topic[p]", for /ready), and what
+        # stops the worker then (the app's crash, set where the app is known).
+        self.unprocessed: set[str] = set()
+        self.fatal: Callable[[BaseException], Awaitable[None]] | None = None
+        self._fatal_task: asyncio.Future[None] | None = None
 
     # --- what the enricher asks ------------------------------------------------------
 
@@ -218,10 +223,33 @@ class EventsReader(Service):
     async def take(self, assigned: list[TopicPartition]) -> None:
         mine = [tp for tp in assigned if tp.topic == self.topic]
         mine = [tp for tp in mine if tp.partition not in self.offsets]
+        opened = []
         for tp in mine:
-            self.digests[tp.partition] = await self._load_digests(tp.partition)
+            try:
+                self.digests[tp.partition] = await self._load_digests(tp.partition)
+            except Exception as error:
+                # Its events would be fetched and dropped, never committed, silently
+                # (aiokafka only logs a listener's error): stop the worker instead.
+                self._take_failed(tp, error)
+                continue
             self.offsets[tp.partition] = PartitionOffsets()
-        await self._resume_from_the_agents_group(mine)
+            opened.append(tp)
+        await self._resume_from_the_agents_group(opened)
+
+    def _take_failed(self, tp: TopicPartition, error: Exception) -> None:
+        self.unprocessed.add(f"{tp.topic}[{tp.partition}]")
+        if self._consumer is not None:
+            self._consumer.pause(tp)
+        log.critical(
+            "export events %s[%d] could not be opened, stopping the worker: %s: %s",
+            tp.topic,
+            tp.partition,
+            type(error).__name__,
+            error,
+        )
+        if self.fatal is not None and self._fatal_task is None:
+            # Scheduled, not awaited: stopping waits for this rebalance to finish.
+            self._fatal_task = asyncio.ensure_future(self.fatal(error))
 
     async def _resume_from_the_agents_group(self, partitions: list[TopicPartition]) -> None:
         """A partition this group never committed starts where the Faust agent that read

@@ -36,6 +36,7 @@ from typing import Any, NamedTuple
 
 from fastavro import parse_schema, schemaless_reader
 
+from agents.config import numbers
 from agents.config.mapping import decimal_to_number
 from streams.records import PipelineError
 
@@ -102,7 +103,7 @@ def _number(value: Any) -> Any:
 def _variable_decimal(value: Any) -> Any:
     if type(value) is not dict or type(value.get("value")) is not bytes:
         return value
-    unscaled = int.from_bytes(value["value"], "big", signed=True)
+    unscaled = int.from_bytes(numbers.check_unscaled(value["value"]), "big", signed=True)
     return decimal_to_number(Decimal(unscaled).scaleb(-int(value["scale"])))
 
 

@@ -142,7 +142,7 @@ def decode(value: bytes | None, key: bytes | None, binding: InputBinding) -> Cha
     parts = parse(value, key)
     if parts is None:
         return None
-    op, ts_ms, position, row, deleted, source_key = parts
+    op, ts_ms, position, row, deleted, source_key, _ = parts
     return ChangeEvent.trusted(
         source=binding.source,
         kind=binding.kind,
@@ -154,9 +154,10 @@ def decode(value: bytes | None, key: bytes | None, binding: InputBinding) -> Cha
     )
 
 
-# (op, ts_ms, position, row, deleted, source_key): a decoded change before any record.
+# (op, ts_ms, position, row, deleted, source_key, history): a decoded change before any
+# record; ``history`` marks the log the position belongs to (``_history``), or None.
 Position = tuple[int, ...]
-_Parts = tuple[str, int, Position, dict[str, Any], bool, str]
+_Parts = tuple[str, int, Position, dict[str, Any], bool, str, "str | None"]
 _Parser = Callable[[bytes, bytes | None], "_Parts | None"]
 
 
@@ -222,7 +223,7 @@ def compile_decoder(binding: InputBinding) -> Decoder:
         parts = parse(value, key)
         if parts is None:
             return None
-        op, ts_ms, position, row, deleted, source_key = parts
+        op, ts_ms, position, row, deleted, source_key, history = parts
         context = None
         if with_context:  # hooks get the ChangeEvent, as on the record path
             context = ChangeEvent.trusted(
@@ -243,6 +244,8 @@ def compile_decoder(binding: InputBinding) -> Decoder:
                 [ts_ms, *position],
                 mapped,
                 deleted,
+                history,
+                op == "r",
             ),
         )
 
@@ -328,7 +331,9 @@ def _parse_debezium(
         position: Position = (lsn,)  # PostgreSQL, the common case: no dispatch
     else:
         position = _position(source, payload)
-    return op, ts_ms, position, row, deleted, _source_key(row, key, key_columns, key_struct)
+    history = _history(source) if "server_id" in source or "gtid" in source else None
+    source_key = _source_key(row, key, key_columns, key_struct)
+    return op, ts_ms, position, row, deleted, source_key, history
 
 
 def _source_key(
@@ -445,7 +450,9 @@ def _decimal(source: dict[str, Any], name: str) -> int:
     if _is_int(value) and value >= 0:
         return value
     if isinstance(value, str) and value.isdigit():
-        return int(value)
+        if len(value) <= 19 and int(value) <= _LOW_63:  # stored as a 64-bit version part
+            return int(value)
+        raise _invalid(f"source.{name} {value[:40]!r} is beyond 64 bits")
     raise _invalid(f"source.{name} {value!r} is not a non-negative number")
 
 
@@ -495,6 +502,21 @@ def _mongodb(source: dict[str, Any], payload: dict[str, Any]) -> Position:
     if not _is_int(ord_) or not _is_int(ts_ms):
         return _NO_POSITION
     return (ts_ms // 1000, ord_)
+
+
+def _history(source: dict[str, Any]) -> str | None:
+    """The log a MySQL/MariaDB position belongs to: ``server_id`` and the GTID's source
+    (MySQL ``uuid:n``, MariaDB ``domain-server-seq``). Binlog positions are comparable
+    only within one server's log: after a failover the new primary's files may be
+    numbered lower (docs/design-notes.md, "New histories"). None: no mark in the record
+    (every other connector; see the README's table)."""
+    server_id, gtid = source.get("server_id"), source.get("gtid")
+    origin = ""
+    if isinstance(gtid, str) and gtid:
+        origin = gtid.rpartition(":")[0] if ":" in gtid else gtid.rpartition("-")[0]
+    if not _is_int(server_id) and not origin:
+        return None
+    return f"{server_id if _is_int(server_id) else ''}/{origin[:64]}"
 
 
 _POSITIONS: dict[str, Callable[[dict[str, Any], dict[str, Any]], Position]] = {
@@ -705,7 +727,8 @@ def _parse_flat(
     elif not _is_int(ts_ms):
         raise _invalid(f"flat ts_ms {ts_ms!r} is not an integer")
     position = _position(source, {})
-    return op, ts_ms, position, doc, deleted, _source_key(doc, key, key_columns, key_struct)
+    source_key = _source_key(doc, key, key_columns, key_struct)
+    return op, ts_ms, position, doc, deleted, source_key, None
 
 
 # --- plain format ------------------------------------------------------------------------
@@ -749,4 +772,4 @@ def _parse_plain(value: bytes, columns: Sequence[str]) -> _Parts:
                     f"'key' {source_key!r} has {len(parts)} parts, key_columns {len(columns)}"
                 )
             data = {**dict(zip(columns, parts, strict=True)), **data}
-    return op, ts_ms, (version,), data, deleted, source_key
+    return op, ts_ms, (version,), data, deleted, source_key, None

@@ -29,7 +29,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from agents.config.sync_config import DueTimes, InputBinding
-from agents.imports import reference_state
+from agents.imports import full_guard, reference_state
 from agents.imports.full_file import StateSnapshot
 from agents.imports.post_once import Adopted, find_job, newest_job_id, post_once
 from agents.imports.price_values import note_unwritable
@@ -60,9 +60,13 @@ async def full_import_schedules() -> None:
             await request_full_import(binding.source, binding.kind, requested_by="schedule")
 
 
-async def request_full_import(source: str, kind: str, *, requested_by: str) -> str:
+async def request_full_import(
+    source: str, kind: str, *, requested_by: str, force: bool = False
+) -> str:
     request_id = uuid.uuid4().hex
-    request = FullImportRequest(source=source, kind=kind, request_id=request_id, by=requested_by)
+    request = FullImportRequest(
+        source=source, kind=kind, request_id=request_id, by=requested_by, force=force
+    )
     await commands.send(key=b"full-import", value=request)
     return request_id
 
@@ -85,7 +89,7 @@ async def run_commands(stream):  # type: ignore[no-untyped-def]
             log.error("full import request ignored: %s", error)
             continue
         try:
-            await run_full_import(binding, command.request_id)
+            await run_full_import(binding, command.request_id, force=command.force)
         except Exception:
             log.exception("full import of %s failed", binding.pair)
 
@@ -146,7 +150,9 @@ async def _earlier_attempt(binding: InputBinding, request_id: str | None) -> boo
     return False
 
 
-async def run_full_import(binding: InputBinding, request_id: str | None) -> None:
+async def run_full_import(
+    binding: InputBinding, request_id: str | None, *, force: bool = False
+) -> None:
     if await _earlier_attempt(binding, request_id):
         return
     batch_id = uuid.uuid4().hex
@@ -173,6 +179,13 @@ async def run_full_import(binding: InputBinding, request_id: str | None) -> None
             reason = "no rows in state for this source and kind; empty full file not sent"
             log.warning("full import %s: %s", batch_id, reason)
             await record_job_event(SubmitFailed(batch_id=batch_id, reason=reason))
+            return
+        held = full_guard.last_full_count(job_records(), binding.source, binding.kind)
+        refused = full_guard.refusal(total, held, settings.full_import_max_drop_share)
+        if refused is not None and not force:
+            log.error("full import %s of %s: %s", batch_id, binding.pair, refused)
+            metrics.full_imports_refused.inc(source=binding.source, kind=binding.kind)
+            await record_job_event(SubmitFailed(batch_id=batch_id, reason=refused))
             return
         await record_job_event(Progress(batch_id=batch_id, rows=0, total=total))
 

@@ -41,6 +41,8 @@ def fold_change(
     deleted: bool,
     now: float,
     key: VersionKey | None = None,
+    history: str | None = None,
+    snapshot: bool = False,
 ) -> Value | None:
     """The key's new value, or ``None`` when the change is not newer than what is held.
     ``key`` is ``version_key(*version)`` when the caller has it already.
@@ -48,11 +50,16 @@ def fold_change(
     Equal versions are duplicates (Debezium re-delivers after a connector restart) and
     are dropped like older ones: no delta may ever carry an older value. A change whose
     row equals the row last sent to Norce is not pending (Norce already holds it).
+
+    Positions compare only within one history (``new_history``): a change from another
+    history is newer because it arrived later (the fold runs in Kafka order).
     """
-    if current is not None and not version_key_newer(
-        key or version_key(*version), version_key(*current["v"])
-    ):
-        return None
+    if current is not None:
+        new_key = key or version_key(*version)
+        if not version_key_newer(new_key, version_key(*current["v"])) and not new_history(
+            current, new_key, history, snapshot
+        ):
+            return None
     if deleted and current is not None:
         # A delete's before-image may hold only the key: keep the last known values, so
         # the deactivation does not blank the fields this source owns.
@@ -63,7 +70,25 @@ def fold_change(
         since = None
     elif since is None:
         since = now
-    return {"v": list(version), "row": row, "d": deleted, "p": since, "h": sent}
+    value = {"v": list(version), "row": row, "d": deleted, "p": since, "h": sent}
+    if history is not None:
+        value["e"] = history
+    return value
+
+
+def new_history(current: Value, key: VersionKey, history: str | None, snapshot: bool) -> bool:
+    """Whether a change not newer by position starts a new history of the key's source:
+
+    - its history mark differs from the held one (MySQL: another server or GTID source,
+      as after a failover; values stored without a mark compare by position);
+    - it is a snapshot read whose version is strictly below the held one (a re-snapshot,
+      as after a binlog reset, a restore or a new replication slot). A snapshot read at
+      the held version is a duplicate and is dropped.
+    """
+    held = current.get("e")
+    if history is not None and held is not None and history != held:
+        return True
+    return snapshot and version_key_newer(version_key(*current["v"]), key)
 
 
 def mark_sent(current: Value | None, sent_version: list[int]) -> Value | None:

@@ -39,7 +39,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,7 +58,7 @@ from agents.imports.avro import schema_id
 from agents.imports.cdc import NotAChange, decoder_for
 from agents.imports.registry import SchemaRegistry, close_all, registry_for
 from agents.imports.store import Change, Checkpoint, PartitionStore
-from streams import metrics, topics
+from streams import dead_letters, metrics, topics
 from streams.dead_letters import note_dead_letter
 from streams.kafka import (
     OwnerRebalance,
@@ -72,6 +72,7 @@ from streams.messages import RequeueCommand
 from streams.priority import urgent_in_flight
 from streams.records import DeadLetter, PipelineError, Stage
 from streams.settings import Settings
+from streams.topic_checks import require_compacted
 
 log = logging.getLogger(__name__)
 # The projection's CPU work is cut into slices of about this long, with a yield to the
@@ -87,6 +88,15 @@ YIELD_CHECK = 32
 # Built per changed key per checkpoint: skips NamedTuple's Python-level __new__.
 _new_change = tuple.__new__
 encode = projection.encode
+# The stage of a dead letter whose value could not be encoded for the state changelog.
+ENCODE = "encode"
+# The largest encoded value the fold accepts: below the 1 MiB default max.message.bytes
+# of a state topic created before the service set its own (STATE_TOPIC_CONFIG), so the
+# checkpoint never meets a value the broker refuses for good.
+STATE_VALUE_MAX_BYTES = 900 * 1024
+# Topics the projection creates: room for a batch of values (the producer's batches are
+# 1 MiB; a record larger than a batch goes alone).
+STATE_TOPIC_CONFIG = {"max.message.bytes": str(16 * 1024 * 1024)}
 
 
 class _Pacer:
@@ -114,6 +124,8 @@ class OwnedPartition:
     next_commands: int
     # Changed values of the batch in progress: key -> (value, pending since as stored).
     dirty: dict[bytes, tuple[projection.Value, float | None]] = field(default_factory=dict)
+    # The encoded form of a dirty value when the fold encoded it already.
+    encoded: dict[bytes, bytes] = field(default_factory=dict)
 
     # Values as the store holds them, for keys read or written lately: a hot key's value
     # is not read and decoded from RocksDB again. Values are never mutated in place
@@ -148,10 +160,21 @@ class OwnedPartition:
             cache.clear()
             cache.update((key, value) for key, (value, _) in self.dirty.items())
         self.dirty.clear()
+        self.encoded.clear()
 
-    def put(self, key: bytes, value: projection.Value, stored_since: float | None) -> None:
+    def put(
+        self,
+        key: bytes,
+        value: projection.Value,
+        stored_since: float | None,
+        encoded: bytes | None = None,
+    ) -> None:
         held = self.dirty.get(key)
         self.dirty[key] = (value, held[1] if held is not None else stored_since)
+        if encoded is not None:
+            self.encoded[key] = encoded
+        elif held is not None:
+            self.encoded.pop(key, None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +208,11 @@ class Projector(Service):
         # "source|kind" -> time of the last truncate seen by this worker (for the ops views;
         # in memory: a restart forgets it, the metric and the log line remain).
         self.truncated: dict[str, float] = {}
+        # Assigned partitions that could not be opened ("topic[p]", for /ready), and what
+        # stops the worker then (the app's crash, set where the app is known).
+        self.unprocessed: set[str] = set()
+        self.fatal: Callable[[BaseException], Awaitable[None]] | None = None
+        self._fatal_task: asyncio.Future[None] | None = None
 
     # --- topics --------------------------------------------------------------------
 
@@ -217,9 +245,19 @@ class Projector(Service):
         rf = self.settings.topic_replication_factor
         specs = []
         for topic, count in self.partitions.items():
-            specs.append(TopicSpec(self.state_topic(topic), count, compacted=True, replicas=rf))
+            specs.append(
+                TopicSpec(
+                    self.state_topic(topic),
+                    count,
+                    compacted=True,
+                    replicas=rf,
+                    config=STATE_TOPIC_CONFIG,
+                )
+            )
             specs.append(TopicSpec(self.commands_topic(topic), count, replicas=rf))
         await declare_and_confirm(self.settings, specs, should_stop=lambda: self.should_stop)
+        # An existing changelog someone created with delete retention: refuse to start.
+        await require_compacted(self.settings, [self.state_topic(t) for t in self.partitions])
 
     # --- lifecycle -----------------------------------------------------------------
 
@@ -309,12 +347,34 @@ class Projector(Service):
                 binding = self._binding_of_input(tp.topic)
                 if binding is None or tp in self.owned:
                     continue
-                owned = await self._open(binding, tp)
+                try:
+                    owned = await self._open(binding, tp)
+                except Exception as error:
+                    # Not a store problem (those are rebuilt): the changelog cannot be
+                    # read, say. An assigned partition nobody processes would stall
+                    # silently (aiokafka only logs a listener's error): stop the worker.
+                    self._take_failed(tp, error)
+                    continue
                 self.owned[tp] = owned
                 self._by_commands[owned.commands] = owned
                 self._consumer.seek(owned.input, owned.next_input)
                 self._consumer.seek(owned.commands, owned.next_commands)
         self.assigned_once.set()
+
+    def _take_failed(self, tp: TopicPartition, error: Exception) -> None:
+        assert self._consumer is not None
+        self.unprocessed.add(f"{tp.topic}[{tp.partition}]")
+        self._consumer.pause(tp, TopicPartition(self.commands_topic(tp.topic), tp.partition))
+        log.critical(
+            "projection %s[%d] could not be opened, stopping the worker: %s: %s",
+            tp.topic,
+            tp.partition,
+            type(error).__name__,
+            error,
+        )
+        if self.fatal is not None and self._fatal_task is None:
+            # Scheduled, not awaited: stopping waits for this rebalance to finish.
+            self._fatal_task = asyncio.ensure_future(self.fatal(error))
 
     def _binding_of_input(self, topic: str) -> InputBinding | None:
         if topic not in self.partitions:
@@ -335,8 +395,18 @@ class Projector(Service):
         committed_input = await self._consumer.committed(tp) or 0
         committed_commands = await self._consumer.committed(commands_tp) or 0
         path = self._store_path(tp)
-        store = PartitionStore(path)
-        checkpoint = store.checkpoint()
+        try:
+            store: PartitionStore | None = None
+            store = PartitionStore(path)
+            checkpoint = store.checkpoint()
+        except Exception as error:  # RocksDB: locked by another process, or corrupt
+            if store is not None:
+                store.close()
+            # The store is a cache of the changelog: rebuild it (elsewhere when locked:
+            # the other process may still use it).
+            path = unusable_store(path, error)
+            store = PartitionStore.fresh(path)
+            checkpoint = None
         if (
             checkpoint is None
             or checkpoint.input < committed_input
@@ -349,6 +419,8 @@ class Projector(Service):
             store = PartitionStore.fresh(path)
             checkpoint = Checkpoint(committed_input, committed_commands)
             count = await self._rebuild(store, tp.partition, self.state_topic(tp.topic), checkpoint)
+            if count == 0 and committed_input > 0:
+                self._state_missing(tp, committed_input)
             log.info(
                 "projection %s[%d]: rebuilt %d changelog records in %.1fs (from offset %d)",
                 tp.topic,
@@ -365,6 +437,26 @@ class Projector(Service):
             store=store,
             next_input=checkpoint.input,
             next_commands=checkpoint.commands,
+        )
+
+    def _state_missing(self, tp: TopicPartition, committed: int) -> None:
+        """Input was consumed (committed offsets) but its changelog holds nothing: the
+        state topic was deleted or emptied, or every record so far was bad input. Said
+        loudly, not refused: the full-import guard keeps a partial state from
+        deactivating Norce's rows (``agents.imports.full_guard``)."""
+        metrics.state_changelog_empty.inc(topic=tp.topic, partition=str(tp.partition))
+        log.error(
+            "projection %s[%d]: input offsets up to %d were committed but the state "
+            "changelog %s is empty: was it deleted? The state holds only changes from "
+            "now on; full imports are refused while they would deactivate more than "
+            "NORCE_SYNC_FULL_IMPORT_MAX_DROP_SHARE of the last one. To rebuild, reset the "
+            "group %s-projection to the input's earliest offsets (if the input still "
+            "holds every key) or replay a snapshot",
+            tp.topic,
+            tp.partition,
+            committed,
+            self.state_topic(tp.topic),
+            self.settings.app_id,
         )
 
     async def _rebuild(
@@ -466,21 +558,41 @@ class Projector(Service):
                 self._dead_letter(record, error)
                 continue
             except Exception as error:  # a mapping hook's bug must not stop the stream
-                reason = f"{type(error).__name__}: {error}"
-                self._dead_letter(record, PipelineError(Stage.MAP, reason))
+                self._dead_letter(record, _unexpected(Stage.MAP, error))
                 continue
             if mapped is None:  # a tombstone after a delete: the delete itself counted
                 continue
-            key = mapped.state_key.encode()
-            current, stored_since = owned.current(key)
-            new = fold_change(
-                current, mapped.version, mapped.row, mapped.deleted, now, mapped.version_key
-            )
-            applied += 1
-            if new is None:
-                stale += 1
+            # Past the mapping nothing one record holds may stop the batch either (a
+            # value the encoder refuses, a digest of it): that record is dead-lettered.
+            try:
+                key = mapped.state_key.encode()
+                current, stored_since = owned.current(key)
+                new = fold_change(
+                    current,
+                    mapped.version,
+                    mapped.row,
+                    mapped.deleted,
+                    now,
+                    mapped.version_key,
+                    mapped.history,
+                    mapped.snapshot,
+                )
+                applied += 1
+                if new is None:
+                    stale += 1
+                    continue
+                # Encoded here, once, so a value the changelog cannot carry is this
+                # record's dead letter, not the checkpoint's crash.
+                encoded = encode(new)
+                if len(encoded) > STATE_VALUE_MAX_BYTES:
+                    raise ValueError(
+                        f"value of {len(encoded)} bytes, more than the state changelog "
+                        f"takes ({STATE_VALUE_MAX_BYTES})"
+                    )
+            except Exception as error:
+                self._dead_letter(record, _unexpected(ENCODE, error))
                 continue
-            owned.put(key, new, stored_since)
+            owned.put(key, new, stored_since, encoded)
         if applied:
             metrics.events_in.inc(applied, source=source, kind=kind)
             metrics.applied_changes.inc(applied, source=source, kind=kind)
@@ -560,15 +672,20 @@ class Projector(Service):
             if not owned.dirty:
                 continue
             changed = changes[owned.input] = {}
+            encoded = owned.encoded
             for index, (key, (value, stored_since)) in enumerate(owned.dirty.items()):
                 if not index % YIELD_CHECK:
                     await pacer.tick()
-                changed[key] = _new_change(Change, (encode(value), value.get("p"), stored_since))
+                data = encoded.get(key) or encode(value)
+                changed[key] = _new_change(Change, (data, value.get("p"), stored_since))
         delay = 0.5
         while changes or dead:
             try:
-                await self._produce(changes, dead)
-                break
+                # Dead letters the broker refuses for good come back stripped (or are
+                # dropped): a record's own fault never holds the lock in a retry loop.
+                dead = await self._produce(changes, dead)
+                if not dead:
+                    break
             except KafkaError as error:
                 log.warning(
                     "projection checkpoint: produce failed (%s); retrying in %.1fs", error, delay
@@ -595,7 +712,9 @@ class Projector(Service):
 
     async def _produce(
         self, changes: dict[TopicPartition, dict[bytes, Change]], dead: list[DeadLetter]
-    ) -> None:
+    ) -> list[DeadLetter]:
+        """Produce and await; returns the dead letters to send again, stripped (the
+        broker refused them for good: too large). Retriable errors raise."""
         assert self._producer is not None
         producer = self._producer
         futures = []
@@ -615,11 +734,31 @@ class Projector(Service):
         # Not streams.kafka.send_dead_letter: these letters ride on the checkpoint's own
         # producer (the projector is outside the Faust app) and are awaited with its values,
         # before the input offsets they come from are committed.
+        letters = []
         for letter in dead:
             dlq, value = self.settings.dlq_topic, letter.to_bytes()
-            futures.append(await producer.send(dlq, value, key=letter.kafka_key))
+            letters.append(await producer.send(dlq, value, key=letter.kafka_key))
         if futures:
             await asyncio.gather(*futures)
+        outcomes = await asyncio.gather(*letters, return_exceptions=True)
+        again = []
+        for letter, outcome in zip(dead, outcomes, strict=True):
+            if not isinstance(outcome, BaseException):
+                continue
+            if not dead_letters.refused_for_good(outcome):
+                raise outcome
+            stripped = dead_letters.stripped(letter, outcome)
+            if stripped is None:
+                log.error(
+                    "dead letter of %s[%s]@%s dropped: the broker refuses even its summary (%s)",
+                    letter.topic,
+                    letter.partition,
+                    letter.offset,
+                    outcome,
+                )
+                continue
+            again.append(stripped)
+        return again
 
     async def _commit(self, owned: list[OwnedPartition]) -> None:
         if not owned or self._consumer is None:
@@ -639,7 +778,7 @@ class Projector(Service):
 
     @property
     def ready(self) -> bool:
-        return self.assigned_once.is_set()
+        return self.assigned_once.is_set() and not self.unprocessed
 
     def mark_sent(self, items: list[PendingItem]) -> None:
         """Keys Norce accepted at these versions (the JobId is recorded); applied at the
@@ -710,6 +849,31 @@ class Projector(Service):
         return reports
 
 
+def unusable_store(path: Path, error: Exception) -> Path:
+    """Where to rebuild a store that would not open: the same place when it is corrupt
+    (removed first), a place of this process's own when another process holds its lock
+    (two workers on one data dir: the other may still use it)."""
+    # RocksDB: "IO error: While lock file: <path>/LOCK: Resource temporarily unavailable".
+    if "lock file" in str(error).lower():
+        fallback = path.with_name(f"{path.name}.pid{os.getpid()}")
+        log.warning(
+            "projection store %s is locked by another process (%s); rebuilding it from "
+            "the changelog at %s",
+            path,
+            error,
+            fallback,
+        )
+        return fallback
+    log.warning("projection store %s unusable (%s): rebuilt from its changelog", path, error)
+    return path
+
+
+def _unexpected(stage: str, error: Exception) -> PipelineError:
+    """A dead letter's error for an exception no stage expected (one line, bounded)."""
+    reason = f"{type(error).__name__}: {error}"
+    return PipelineError(stage, reason if len(reason) <= 500 else f"{reason[:500]}...")
+
+
 async def _partition_counts(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, int]:
     """Topic -> partition count, for the topics the broker knows with every partition led.
     Asks without auto-creation: admin.describe_topics would let a broker with
@@ -731,12 +895,14 @@ async def _partition_counts(admin: AIOKafkaAdminClient, names: list[str]) -> dic
 
 # --- the service app's projector ---------------------------------------------------------
 # Imported here (not at the top) so the class above stays importable without the app.
-from agents.ops.health import READY_CHECKS  # noqa: E402
+from agents.ops.health import READY_CHECKS, UNPROCESSED  # noqa: E402
 from streams.main import app, settings  # noqa: E402
 from streams.pipeline import config  # noqa: E402
 
 projector = Projector(settings, config)
+projector.fatal = app.crash
 READY_CHECKS.append(lambda: projector.ready)
+UNPROCESSED.append(lambda: sorted(projector.unprocessed))
 
 
 @app.task

@@ -251,7 +251,16 @@ class dlq_replay(OpsCommand):
         letters = await read_dead_letters(
             settings, stages=stage, since=_since(since), offsets=offsets
         )
-        replayable = [s for s in letters if s.letter.topic and s.letter.value is not None]
+        # A letter whose original bytes were cut (value_size/key_size set) cannot be
+        # replayed from the letter: re-send it from its origin (topic, partition, offset).
+        replayable = [
+            s
+            for s in letters
+            if s.letter.topic
+            and s.letter.value is not None
+            and s.letter.value_size is None
+            and s.letter.key_size is None
+        ]
         skipped = len(letters) - len(replayable)
         for s in replayable:
             self.say(f"{'would replay' if dry_run else 'replaying'} dlq@{s.offset} -> {_origin(s)}")
@@ -259,7 +268,10 @@ class dlq_replay(OpsCommand):
             self.say(f"dry run: {len(replayable)} would be replayed, {skipped} not replayable")
             return
         sent = await replay(settings, replayable)
-        self.say(f"replayed {sent} dead letter(s); {skipped} not replayable (no original topic)")
+        self.say(
+            f"replayed {sent} dead letter(s); {skipped} not replayable "
+            "(no original topic, or original bytes cut)"
+        )
 
 
 @cli.command(

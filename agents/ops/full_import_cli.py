@@ -36,8 +36,17 @@ BAR_FORMAT = "{percentage:3.0f}%|{bar:24}| {n:,}/{total:,} rows [{elapsed}, {rat
     option("--kind", required=True, help="Entity kind, e.g. price, stock, product, customer."),
     option("--wait/--no-wait", default=True, help="Follow the job until it ends (default)."),
     option("--timeout", type=float, default=3600.0, help="Give up following after N seconds."),
+    option(
+        "--force",
+        is_flag=True,
+        default=False,
+        help="Send even if the file would deactivate more than NORCE_SYNC_FULL_IMPORT_"
+        "MAX_DROP_SHARE of what the last full import sent.",
+    ),
 )
-async def full_import(self: AppCommand, source: str, kind: str, wait: bool, timeout: float) -> None:
+async def full_import(
+    self: AppCommand, source: str, kind: str, wait: bool, timeout: float, force: bool
+) -> None:
     """Run a full import (FullFile: true) of one source and kind now.
 
     A running worker performs it (one at a time in the cluster); this command prints its
@@ -54,7 +63,7 @@ async def full_import(self: AppCommand, source: str, kind: str, wait: bool, time
         reader.assign([tp])
         await reader.seek_to_end(tp)
         await reader.position(tp)  # pin "the end" before the request goes out
-        request_id = await request_full_import(source, kind, requested_by="cli")
+        request_id = await request_full_import(source, kind, requested_by="cli", force=force)
         await app.producer.flush()
         print(f"full import of {source}/{kind} requested ({request_id})", file=sys.stderr)
         if not wait:

@@ -82,6 +82,8 @@ class BrokerProbe:
 
 # Services outside Faust's own machinery (the import projection) add their readiness here.
 READY_CHECKS: list[Callable[[], bool]] = []
+# ... and the partitions they own but do not process ("topic[p]"): /ready names them.
+UNPROCESSED: list[Callable[[], list[str]]] = []
 
 
 def is_ready(app: faust.App, probe: BrokerProbe | None = None) -> bool:
@@ -119,5 +121,6 @@ def install_health_views(app: faust.App) -> None:
             "rebalancing": bool(app.rebalancing),
             "broker_reachable": reachable,
             "dependencies_down": down,
+            "unprocessed_partitions": [p for names in UNPROCESSED for p in names()],
         }
         return self.json(body, status=200 if ok else 503)

@@ -19,13 +19,21 @@ PLAINTEXT = Settings(kafka_security_protocol="PLAINTEXT")
 
 
 async def create_topics(
-    servers: str, names: Iterable[str], partitions: int = 1, *, settings: Settings = PLAINTEXT
+    servers: str,
+    names: Iterable[str],
+    partitions: int = 1,
+    config: dict[str, str] | None = None,
+    *,
+    settings: Settings = PLAINTEXT,
 ) -> None:
     admin = kafka.admin_client(settings, servers=servers)
     await admin.start()
     try:
         await admin.create_topics(
-            [NewTopic(n, num_partitions=partitions, replication_factor=1) for n in names]
+            [
+                NewTopic(n, num_partitions=partitions, replication_factor=1, topic_configs=config)
+                for n in names
+            ]
         )
     finally:
         await admin.close()
@@ -38,9 +46,12 @@ async def produce(
     *,
     raw: bool = False,
     settings: Settings = PLAINTEXT,
+    max_request_size: int = 1048576,
 ) -> None:
     """Send ``(key, value)`` pairs; values are JSON-encoded unless ``raw``."""
-    producer = kafka.producer(settings, servers=servers, acks="all", linger_ms=5)
+    producer = kafka.producer(
+        settings, servers=servers, acks="all", linger_ms=5, max_request_size=max_request_size
+    )
     await producer.start()
     try:
         futures = []

@@ -16,6 +16,7 @@ HELP = {
     ("dlq", "list"): ["--stage", "--since", "--limit"],
     ("dlq", "replay"): ["--stage", "--since", "--offset", "--dry-run", "ORIGINAL topic"],
     ("reconcile",): ["--source", "--kind", "--repair", "--last", "--json", "--timeout"],
+    ("full-import",): ["--source", "--kind", "--wait", "--timeout", "--force"],
 }
 
 

@@ -289,6 +289,8 @@ def test_mapped_fields() -> None:
         "version",
         "row",
         "deleted",
+        "history",
+        "snapshot",
     )
 
 
