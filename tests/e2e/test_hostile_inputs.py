@@ -21,7 +21,7 @@ from norce_simulator import SimulatorConfig, SimulatorServer
 from streams.records import DEAD_LETTER_MAX_BYTES, DeadLetter
 from tests.support.debezium import PRICE_KEY, envelope, key_bytes, price_row
 from tests.support.kafka import create_topics, produce, read_all
-from tests.support.stack import SECRETS, deliver, import_worker, wait_until
+from tests.support.stack import SECRETS, deliver, import_worker, seed_skus, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -152,6 +152,8 @@ async def test_hostile_inputs_never_stop_the_worker_and_lose_nothing(
         import_worker(kafka_servers, unique, tmp_path, sim.url) as (worker, _, topics),
     ):
         assert topics["price"] == topic and worker.proc is not None
+        # The tenant's catalogue: Norce ignores prices of SKUs it does not have.
+        seed_skus(sim, [f"SKU-{n:05d}" for n in range(KEYS)])
         pid = worker.proc.pid
         baseline = rss_mb(pid)
         peak = baseline
