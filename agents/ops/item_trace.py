@@ -91,13 +91,13 @@ def jobs_view(
     """The jobs that carried the item, newest first: every delta whose batch holds its key
     (with the version sent), and full imports (they carry every key of the pair). A failed
     job shows the job-log lines about this row, or all of them when none names it."""
-    carried = []
+    carried: list[dict[str, Any]] = []
     for job, batch in sorted(jobs, key=lambda pair: pair[0].submitted_at, reverse=True):
         entry = _job_entry(job)
         if job.mode == "full":
             entry["carried"] = "full import: every key of the pair"
         elif batch is None:
-            continue
+            continue  # counted by unread_batches
         else:
             try:
                 index = list(batch.keys).index(state_key)
@@ -113,6 +113,12 @@ def jobs_view(
         if len(carried) >= MAX_JOBS:
             break
     return carried
+
+
+def unread_batches(jobs: Iterable[tuple[JobRecord, SentBatch | None]]) -> int:
+    """Delta jobs of the pair whose batch record could not be read (gone by retention, or
+    not read in time): whether they carried the key is unknown, and the view says so."""
+    return sum(1 for job, batch in jobs if job.mode != "full" and batch is None)
 
 
 def _key_values(raw: bytes | None) -> set[str] | None:

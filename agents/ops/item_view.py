@@ -104,6 +104,7 @@ async def trace(
 ) -> dict[str, Any]:
     state_key = f"{binding.source}|{binding.kind}|{norce_key}"
     letters = await read_dead_letters(settings)
+    jobs = await _jobs_of(binding)
     out: dict[str, Any] = {
         "source": binding.source,
         "kind": binding.kind,
@@ -119,7 +120,8 @@ async def trace(
             open_jobs(binding.source, binding.kind),
             await _missing_reference(binding, value),
         ),
-        "jobs": item_trace.jobs_view(state_key, norce_key, await _jobs_of(binding)),
+        "jobs": item_trace.jobs_view(state_key, norce_key, jobs),
+        "jobs_unread": item_trace.unread_batches(jobs),
         "dead_letters": item_trace.letters_view(
             state_key, binding, norce_key, ((s.offset, s.letter) for s in letters)
         ),

@@ -69,10 +69,11 @@ async def read_at(
     try:
         tps = {p: TopicPartition(topic, p) for p, _ in wanted}
         c.assign(list(tps.values()))
-        deadline = asyncio.get_running_loop().time() + timeout_s
         for partition, offset in wanted:
             tp = tps[partition]
             c.seek(tp, offset)
+            # Each record its own time: under load one slow fetch must not cost the rest.
+            deadline = asyncio.get_running_loop().time() + timeout_s
             while asyncio.get_running_loop().time() < deadline:
                 batch = await c.getmany(tp, timeout_ms=500, max_records=1)
                 records = batch.get(tp, [])

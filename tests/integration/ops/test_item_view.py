@@ -139,7 +139,7 @@ async def test_one_item_from_source_to_norce(
                 # The tracker records the job log's errors right after it sees the failure.
                 return next((j for j in jobs if j["status"] == "failed" and j.get("log")), None)
 
-            failed = await wait_until(failed_job, timeout=90, what="ITEM-4's failed job")
+            failed = await wait_until(failed_job, timeout=150, what="ITEM-4's failed job")
             assert any("simulated failure" in line for line in failed["log"])
 
             # -- pending behind an open job ----------------------------------------------
