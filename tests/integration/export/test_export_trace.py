@@ -4,6 +4,7 @@ targets and the simulator over HTTP: an entity's webhooks, its record per target
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -25,6 +26,7 @@ from tests.integration.export.support import (
     subscribe,
     worker_env,
 )
+from tests.support.cli import norce_sync
 from tests.support.worker import WorkerProcess
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -34,9 +36,10 @@ AUTH = {"Authorization": f"Bearer {OPS_TOKEN}"}
 
 
 class Env:
-    def __init__(self, sim: SimulatorServer, worker: WorkerProcess) -> None:
+    def __init__(self, sim: SimulatorServer, worker: WorkerProcess, environ: dict[str, str]):
         self.sim = sim
         self.worker = worker
+        self.environ = environ
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -55,7 +58,7 @@ async def env(kafka_servers: str, tmp_path_factory: pytest.TempPathFactory) -> A
         worker = await start_worker(environ, tmp / "worker.log")
         try:
             subscribe(sim, worker.url, *SKU_EVENTS)
-            yield Env(sim, worker)
+            yield Env(sim, worker, environ)
         finally:
             assert await stop_worker(worker) == 0, worker.tail()
 
@@ -132,6 +135,15 @@ async def test_the_export_view_shows_events_records_per_target_and_unchanged(env
             assert target["last_record"]["offset"] == before["last_record"]["offset"]
             assert target["unchanged"] is True
         assert second["verdict"].startswith("unchanged:"), second["verdict"]
+        cli = await asyncio.to_thread(
+            norce_sync, "item", "--export", "--kind", "sku", "--worker", env.worker.url, "TR-1",
+            env=env.environ,
+        )  # fmt: skip
+        assert cli.returncode == 0, cli.stderr
+        assert "entity         sku:TR-1  (partition " in cli.stdout
+        assert "SkuPriceChangedNotification" in cli.stdout
+        assert "search: " in cli.stdout and "a lookup now: unchanged" in cli.stdout
+        assert "verdict        unchanged: " in cli.stdout
 
         # Norce changes and no event came yet: the view says a lookup now differs.
         culture = {"CultureCode": "sv-SE", "ErpName": "Name TR-1"}
