@@ -15,7 +15,7 @@ from typing import Any
 
 from agents.export.enrich import DIGESTS_TOPIC, SPECS, enricher
 from agents.export.events import entity_key
-from agents.export.targets import build_records
+from agents.export.targets import build_records, key_value
 from agents.ops import export_trace
 from agents.ops.key_scan import scan_key
 from agents.ops.views import WORKER_URL
@@ -29,6 +29,10 @@ log = logging.getLogger(__name__)
 async def _current_digests(kind: str, entity_id: str) -> tuple[dict[str, str], str | None]:
     """Per target topic, the digest of the record a lookup now would produce (one Query
     lookup, mapped as enrichment maps it), or why it is not known."""
+    try:
+        key_value(kind, entity_id)
+    except ValueError as error:  # enrichment dead-letters its events the same way
+        return {}, f"bad entity key: {error}"
     try:
         document = await enricher.lookup.fetch(kind, entity_id)
     except (NorceError, ValueError) as error:

@@ -8,6 +8,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import orjson
@@ -85,7 +86,8 @@ async def post(http: httpx.AsyncClient, env: Env, event_type: str, part_no: str)
 
 
 async def trace(http: httpx.AsyncClient, env: Env, kind: str, entity_id: str) -> httpx.Response:
-    return await http.get(f"{env.worker.url}/items/export/{kind}/{entity_id}", headers=AUTH)
+    url = f"{env.worker.url}/items/export/{kind}/{quote(entity_id, safe='')}"
+    return await http.get(url, headers=AUTH)
 
 
 async def test_the_export_view_shows_events_records_per_target_and_unchanged(env: Env) -> None:
@@ -150,6 +152,26 @@ async def test_the_export_view_shows_events_records_per_target_and_unchanged(env
         env.sim.state.seed({"sku": [{"PartNo": "TR-1", "EanCode": "new", "Cultures": [culture]}]})
         third = (await trace(http, env, "sku", "TR-1")).json()
         assert any(t["unchanged"] is False for t in third["targets"]), third["targets"]
+
+
+async def test_a_sku_gone_from_norce_shows_its_deletion_records(env: Env) -> None:
+    part_no = "GONE/1 %2F?#"  # never in Norce, and a hostile id in a URL
+    async with httpx.AsyncClient(timeout=60) as http:
+        await post(http, env, "SkuChangedNotification", part_no)
+        body: dict[str, Any] = {}
+
+        async def produced() -> bool:
+            answer = await trace(http, env, "sku", part_no)
+            assert answer.status_code == 200, answer.text
+            body.update(answer.json())
+            return all(t["last_record"] is not None for t in body["targets"])
+
+        await eventually(produced, timeout=60, what="the deletion records in the view")
+        assert body["id"] == part_no and body["events"][0]["body"]["PartNo"] == part_no
+        for target in body["targets"]:
+            assert target["last_record"]["deleted"] is True
+            assert target["last_record"]["value"] is None
+            assert target["unchanged"] is True  # still gone
 
 
 async def test_an_unknown_entity_and_a_non_export_kind_are_answered_clearly(env: Env) -> None:
