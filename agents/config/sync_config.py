@@ -247,6 +247,8 @@ class DueTimes:
 # --- sources -----------------------------------------------------------------------------
 
 _NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
+# Not a source name: /items/export/{kind}/{id} is the export side's item trace.
+EXPORT = "export"
 _TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 _FIELD_NAME = re.compile(r"^[A-Z][A-Za-z0-9]*$")
 _LIST_NAME = re.compile(r"^[A-Z][A-Za-z]*FieldsThatAreSet$")
@@ -589,6 +591,10 @@ class SyncConfig(_Model):
         for name in (*self.sources, *self.targets):
             if not _NAME.match(name):
                 raise ValueError(f"name {name!r} must be lower case letters, digits, '_' or '-'")
+        if EXPORT in self.sources:
+            raise ValueError(
+                f"source name {EXPORT!r} is reserved (GET /items/export/... traces exports)"
+            )
         by_topic: dict[str, InputBinding] = {}
         by_pair: dict[tuple[str, str], InputBinding] = {}
         for binding in self.inputs:

@@ -1,6 +1,7 @@
 """``norce-sync item --source erp --kind price <key>``: one item from its source change to
 Norce, asked of a running worker's ``/items/`` view (any worker of the group answers;
-the command needs no Norce credentials, only the ops token when one is set)."""
+the command needs no Norce credentials, only the ops token when one is set).
+``--export --kind sku <id>``: one export entity instead (``/items/export/...``)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import httpx
 import orjson
 
 from agents.ops.commands import OpsCommand
+from agents.ops.export_cli import print_export
 from streams.main import settings
 
 
@@ -62,10 +64,17 @@ class item(OpsCommand):
     and what Norce holds now (asks a running worker).
 
     Example: norce-sync item --source erp --kind price 'P-1|STD|1'
+
+    The export side (last events, last record per target, unchanged or not):
+    norce-sync item --export --kind sku P-1
     """
 
     options = [
-        click.option("--source", required=True, help="Source system, e.g. erp."),
+        click.option("--source", default=None, help="Source system, e.g. erp."),
+        click.option(
+            "--export", "export", is_flag=True,
+            help="Trace an export entity (kind sku, customer or company; id as the webhook's).",
+        ),
         click.option("--kind", required=True, help="Entity kind, e.g. price."),
         click.option(
             "--worker", default=None,
@@ -76,13 +85,22 @@ class item(OpsCommand):
     ]  # fmt: skip
 
     async def run(
-        self, source: str, kind: str, worker: str | None, as_json: bool, key: str
+        self,
+        source: str | None,
+        export: bool,
+        kind: str,
+        worker: str | None,
+        as_json: bool,
+        key: str,
     ) -> None:
+        if export == (source is not None):
+            raise SystemExit("error: give one of --source (an import item) or --export")
         base = (worker or f"http://127.0.0.1:{settings.web_port}").rstrip("/")
         headers = {}
         if settings.ops_token is not None:
             headers["Authorization"] = f"Bearer {settings.ops_token.get_secret_value()}"
-        url = f"{base}/items/{quote(source, safe='')}/{quote(kind, safe='')}/{quote(key, safe='|')}"
+        path = "export" if export else quote(source or "", safe="")
+        url = f"{base}/items/{path}/{quote(kind, safe='')}/{quote(key, safe='|')}"
         try:
             async with httpx.AsyncClient(timeout=60) as http:
                 answer = await http.get(url, headers=headers)
@@ -96,5 +114,7 @@ class item(OpsCommand):
             raise SystemExit(f"error: {answer.status_code}: {detail}")
         if as_json or self.json:
             self.emit(answer.json())
+        elif export:
+            print_export(answer.json())
         else:
             _print(answer.json())

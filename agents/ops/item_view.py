@@ -17,13 +17,13 @@ from urllib.parse import quote
 import httpx
 from faust.web import Request, Response, View
 
-from agents.config.sync_config import InputBinding
+from agents.config.sync_config import EXPORT, InputBinding
 from agents.imports import reference_state
 from agents.imports.jobs import JobRecord
 from agents.imports.projector import projector
 from agents.imports.references import refers
 from agents.imports.submit import clients, job_records, open_jobs
-from agents.ops import item_trace
+from agents.ops import export_view, item_trace
 from agents.ops.kafka_reads import read_at, read_dead_letters
 from agents.ops.views import WORKER_URL, backlog
 from agents.reconcile.rules import Plan, plan_for
@@ -161,6 +161,9 @@ async def _ask_peers(request: Request, path: str) -> tuple[int, dict[str, Any], 
 
 @app.page("/items/{source}/{kind}/{key:.+}")
 async def item_view(self: View, request: Request, source: str, kind: str, key: str) -> Response:
+    if source == EXPORT:  # /items/export/{kind}/{id}: the export side (no source is named so)
+        status, answer = await export_view.trace(kind, key)
+        return self.json(answer, status=status, headers={ANSWERED_BY: WORKER_URL})
     binding = _binding(source, kind)
     if binding is None:
         pairs = ", ".join(f"{s}/{k}" for s, k in config.pairs())

@@ -96,6 +96,17 @@ async def test_export_panel_shows_figures_and_a_chart_of_backlog_and_lag(
                                 return n; }"""
                 )
                 assert painted > 100, "the chart has lines on it"
+                # The search box traces one exported SKU: its event, a record per target.
+                await page.fill("#item-source", "export")
+                await page.fill("#item-kind", "sku")
+                await page.fill("#item-key", "W007")
+                await page.click("#item-form button")
+                result = page.locator("#item-result")
+                await expect(result).to_contain_text("sku:W007  (partition ", timeout=20_000)
+                await expect(result).to_contain_text("SkuPriceChangedNotification")
+                await expect(result).to_contain_text("target   search: ")
+                await expect(result).to_contain_text("target   marketplace: ")
+                await expect(result).to_contain_text("verdict  the newest event produced a record")
                 await expect(page.locator("#error")).to_have_text("")
                 assert errors == []
                 await browser.close()

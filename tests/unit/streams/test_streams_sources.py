@@ -182,6 +182,15 @@ class TestValidationErrors:
         assert "input 'erp.public.prices' names unknown source 'crm' (known: erp, pim)" in message
         assert message.startswith("test.yaml: ")
 
+    def test_export_is_not_a_source_name(self, raw: dict[str, Any]) -> None:
+        # /items/export/{kind}/{id} is the export trace: a source so named could not be traced
+        data = variant(raw)
+        data["sources"]["export"] = data["sources"].pop("erp")
+        for binding in data["inputs"]:
+            if binding["source"] == "erp":
+                binding["source"] = "export"
+        assert "source name 'export' is reserved" in config_error(data)
+
     def test_duplicate_topic(self, raw: dict[str, Any]) -> None:
         data = variant(raw)
         _input(data, 1)["topic"] = "erp.public.prices"
