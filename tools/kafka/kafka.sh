@@ -8,7 +8,7 @@
 #
 # Settings (environment): KAFKA_VERSION (default from pom.xml), KAFKA_PORT (9092),
 # KAFKA_CONTROLLER_PORT (KAFKA_PORT+1), KAFKA_DATA_DIR (.cache/kafka/data-<port>),
-# KAFKA_HEAP (512m), KAFKA_START_TIMEOUT seconds (90).
+# KAFKA_HEAP (1g: a broker the test suites share holds thousands of partitions), KAFKA_START_TIMEOUT seconds (90).
 # KAFKA_SASL_SSL_PORT adds a SASL_SSL listener (SCRAM-SHA-512, TLS) on that port, beside
 # the plaintext one: a CA and a broker certificate (localhost, 127.0.0.1) are made with
 # openssl into $KAFKA_DATA_DIR/tls (ca.pem is what clients trust), and the user
@@ -53,7 +53,7 @@ fetch() {
 
 ready() { "$python" "$here/probe.py" 127.0.0.1 "$port"; }
 
-java_args=(-Xms"${KAFKA_HEAP:-512m}" -Xmx"${KAFKA_HEAP:-512m}" -XX:+UseG1GC
+java_args=(-Xms"${KAFKA_HEAP:-1g}" -Xmx"${KAFKA_HEAP:-1g}" -XX:+UseG1GC
   -Dlog4j2.configurationFile="$here/log4j2.properties" -Dkafka.logs.dir="$data"
   -cp "$libs/*")
 run_java() { java "${java_args[@]}" "$@"; }
