@@ -52,7 +52,6 @@ from agents.export.targets import (
     target_specs,
 )
 from agents.imports.projector import projector
-from agents.ops.health import UNPROCESSED
 from norce.client import NorceClient
 from norce.config import NorceCredentials
 from norce.errors import NorceError
@@ -66,6 +65,7 @@ from streams.kafka import (
 from streams.main import app, settings
 from streams.outage import Stopping, wait_for_norce
 from streams.own_topics import specs_of
+from streams.readiness import UNPROCESSED
 from streams.records import DeadLetter, Stage
 from streams.topics import norce_events_topic
 

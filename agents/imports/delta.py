@@ -28,7 +28,6 @@ from agents.imports.post_once import Adopted, find_job, newest_job_id, post_once
 from agents.imports.price_values import note_unwritable
 from agents.imports.projector import PendingItem, projector
 from agents.imports.submit import clients, job_records, open_jobs, record_job_event
-from agents.ops.health import is_ready
 from norce.errors import NorceError, is_outage
 from norce.imports import IMPORT_KIND, connect_header
 from norce.jobs import JobResponse
@@ -40,6 +39,7 @@ from streams.messages import BatchIntent, Intent, Posted, SubmitFailed
 from streams.metrics import applied_changes
 from streams.outage import NORCE
 from streams.pipeline import batches, config, job_ledger_caught_up
+from streams.readiness import is_ready
 from streams.records import DeadLetter, Stage
 
 log = logging.getLogger(__name__)

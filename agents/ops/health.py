@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
 
 import faust
 from aiokafka import AIOKafkaClient
@@ -20,6 +19,7 @@ from faust.web import Request, Response, View
 
 from streams import outage
 from streams.kafka import metadata_client
+from streams.readiness import UNPROCESSED, is_ready
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -78,22 +78,6 @@ class BrokerProbe:
                 await asyncio.sleep(self.settings.broker_probe_interval_s)
         finally:
             await self.close()
-
-
-# Services outside Faust's own machinery (the import projection) add their readiness here.
-READY_CHECKS: list[Callable[[], bool]] = []
-# ... and the partitions they own but do not process ("topic[p]"): /ready names them.
-UNPROCESSED: list[Callable[[], list[str]]] = []
-
-
-def is_ready(app: faust.App, probe: BrokerProbe | None = None) -> bool:
-    """Partitions assigned, tables recovered, every service loaded and the broker
-    reachable: the worker serves current state."""
-    recovery = app.tables.recovery
-    reachable = probe is None or probe.reachable
-    if not (reachable and recovery.completed.is_set() and not app.rebalancing):
-        return False
-    return all(check() for check in READY_CHECKS)
 
 
 def install_health_views(app: faust.App) -> None:

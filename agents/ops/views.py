@@ -36,7 +36,6 @@ from agents.imports import reference_state
 from agents.imports.jobs import JobRecord
 from agents.imports.projector import projector
 from agents.imports.submit import clients, job_records
-from agents.ops.health import is_ready
 from agents.ops.kafka_reads import TopicMirror, tail_dead_letters
 from agents.ops.origin import cross_site
 from agents.ops.queries import (
@@ -55,6 +54,7 @@ from norce.errors import NorceError
 from streams import metrics
 from streams.logging import logging_config
 from streams.main import app, settings
+from streams.readiness import is_ready
 
 log = logging.getLogger(__name__)
 
