@@ -18,7 +18,7 @@ import faust
 import streams.codecs  # noqa: F401  (registers the "orjson" codec with Faust)
 from streams import gc_tuning
 from streams.errors import ConfigError
-from streams.kafka import TopicSpec, bootstrap_servers, declare_and_confirm
+from streams.kafka import FaustTransport, TopicSpec, bootstrap_servers, declare_and_confirm
 from streams.kafka_security import KafkaAccessRefused, check_broker_access, faust_credentials
 from streams.own_topics import Registrable, StrictAssignor, collect
 from streams.secrets_check import InsecureSettings, check_secrets, check_web_exposure
@@ -49,6 +49,12 @@ class ServiceApp(faust.App):  # type: ignore[misc]
         self._registered: list[Registrable] = []
         self.own_topic_specs: list[TopicSpec] = []
         self.own_topic_names: frozenset[str] = frozenset()
+
+    def _new_transport(self) -> FaustTransport:
+        return FaustTransport(self.conf.broker_consumer, self)
+
+    def _new_producer_transport(self) -> FaustTransport:
+        return FaustTransport(self.conf.broker_producer, self)
 
     def register_topics(self, *items: Registrable) -> None:
         """Topics the worker creates at start besides its agents' and tables' (topics it

@@ -26,6 +26,7 @@ from aiokafka import (
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from streams.dead_letters import note_dead_letter, refused_for_good, stripped
 from streams.kafka_security import client_security
@@ -137,9 +138,47 @@ def group_consumer(
     return AIOKafkaConsumer(*topics, **client_options(settings, servers), **options)
 
 
+class TopicTrackingProducer(AIOKafkaProducer):  # type: ignore[misc]
+    """An aiokafka producer that never loses track of a topic it writes to.
+
+    aiokafka's client tracks the topics its metadata refreshes ask for, but a send to a
+    topic it already knows (from the all-topics answer it gets while it tracks none)
+    does not track it. The first send to a new topic then narrows every later refresh to
+    the tracked topics, the untracked one drops out of the metadata, and a batch still
+    waiting for it has no leader until the request timeout (20 minutes under Faust):
+    ``flush()`` hangs and the worker cannot stop. Seen under load in CI. Tracking every
+    topic before its send closes the gap; the check is one set lookup."""
+
+    def _track(self, topic: str) -> None:
+        tracked = self.client._topics  # private: add_topic() would refresh on every call
+        if topic not in tracked:
+            self.client.add_topic(topic)
+
+    async def send(self, topic: str, *args: Any, **kwargs: Any) -> Any:
+        self._track(topic)
+        return await super().send(topic, *args, **kwargs)
+
+    async def send_batch(self, batch: Any, topic: str, *, partition: int) -> Any:
+        self._track(topic)
+        return await super().send_batch(batch, topic, partition=partition)
+
+
+class _FaustProducer(faust_aiokafka.Producer):  # type: ignore[misc]
+    @property
+    def _producer_type(self) -> type[AIOKafkaProducer]:
+        return TopicTrackingProducer
+
+
+class FaustTransport(faust_aiokafka.Transport):  # type: ignore[misc]
+    """Faust's aiokafka transport with a :class:`TopicTrackingProducer` under the app's
+    producer (table changelogs, agents' sends, :func:`send_acked`)."""
+
+    Producer = _FaustProducer
+
+
 def producer(settings: Settings, *, servers: str | None = None, **options: Any) -> AIOKafkaProducer:
     """A producer (acks=all unless ``options`` say otherwise)."""
-    return AIOKafkaProducer(**client_options(settings, servers), **{"acks": "all", **options})
+    return TopicTrackingProducer(**client_options(settings, servers), **{"acks": "all", **options})
 
 
 def metadata_client(
