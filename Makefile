@@ -15,7 +15,7 @@ help:
 	@echo "make kafka-up    start the local Kafka broker on 127.0.0.1:$(KAFKA_PORT)"
 	@echo "make kafka-down  stop it"
 	@echo "make registry-fetch  build the tests' schema registry (Apicurio) from Maven Central"
-	@echo "make lint        ruff check and ruff format --check"
+	@echo "make lint        ruff check, ruff format --check and lint-imports (the layers)"
 	@echo "make bench       run the benchmarks in bench/ (results go to bench/RESULTS.md)"
 
 $(VENV)/.installed: pyproject.toml
@@ -39,9 +39,12 @@ kafka-up:
 kafka-down:
 	tools/kafka/kafka.sh down
 
+# lint-imports: the layers of .importlinter (norce <- streams <- agents.config <- flows
+# <- reconcile <- ops; shipped code never imports the simulator).
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 format: install
 	$(VENV)/bin/ruff check --fix .

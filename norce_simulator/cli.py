@@ -14,7 +14,7 @@ from norce_simulator.config import SimulatorConfig
 
 
 def parse_args(argv: Sequence[str] | None) -> SimulatorConfig:
-    p = argparse.ArgumentParser(prog="norce-sync simulator", description="Norce Commerce simulator")
+    p = argparse.ArgumentParser(prog="norce-simulator", description="Norce Commerce simulator")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8300)
     p.add_argument("--workers", type=int, default=2, help="concurrent import jobs")

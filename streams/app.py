@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import socket
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,9 @@ class ServiceApp(faust.App):  # type: ignore[misc]
         self._registered: list[Registrable] = []
         self.own_topic_specs: list[TopicSpec] = []
         self.own_topic_names: frozenset[str] = frozenset()
+        # Secret checks beyond the settings' (the sync config's sources), set by the
+        # layer that reads the sync config.
+        self.more_secret_problems: Callable[[Settings], list[str]] | None = None
 
     def _new_transport(self) -> FaustTransport:
         return FaustTransport(self.conf.broker_consumer, self)
@@ -66,9 +70,13 @@ class ServiceApp(faust.App):  # type: ignore[misc]
         # a refused Kafka password or an untrusted certificate: one line naming the
         # setting and an exit, not a traceback or a worker retrying forever.
         problems = []
-        for check in (check_secrets, check_web_exposure):  # every problem in one line
+        checks = (  # every problem in one line
+            lambda: check_secrets(self.settings, self.more_secret_problems),
+            lambda: check_web_exposure(self.settings),
+        )
+        for check in checks:
             try:
-                check(self.settings)
+                check()
             except InsecureSettings as refused:
                 problems.append(str(refused).removeprefix("refusing to start: "))
         try:

@@ -202,12 +202,18 @@ def owned_group_consumer(settings: Settings, group_id: str) -> AIOKafkaConsumer:
     )
 
 
+async def refresh_metadata(c: AIOKafkaConsumer) -> None:
+    """Ask the broker for fresh metadata now (a topic created since the consumer started,
+    or its partitions): aiokafka has no public call for it."""
+    await c._client.force_metadata_update()
+
+
 async def partitions_of(c: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
     """The topic's partitions, asking the broker: a new consumer's metadata is empty, and
     an empty answer here would read as an empty topic."""
     partitions = c.partitions_for_topic(topic)
     if not partitions:
-        await c._client.force_metadata_update()  # no public API refreshes a topic's metadata
+        await refresh_metadata(c)
         partitions = c.partitions_for_topic(topic)
     return [TopicPartition(topic, p) for p in sorted(partitions or ())]
 

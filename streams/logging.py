@@ -60,13 +60,14 @@ class Scrubber:
         return text
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Scrubber:
-        return cls(secret_values(settings))
+    def from_settings(cls, settings: Settings, extra: Iterable[str] = ()) -> Scrubber:
+        return cls(secret_values(settings, extra))
 
 
-def secret_values(settings: Settings) -> list[str]:
+def secret_values(settings: Settings, extra: Iterable[str] = ()) -> list[str]:
     """Every secret this process knows: SecretStr settings, the Kafka password (also from
-    its file), per-source client secrets and schema registry passwords."""
+    its file), and ``extra`` (the sync config's: per-source client secrets and schema
+    registry passwords, :func:`agents.config.secrets.config_secret_values`)."""
     values = [
         value.get_secret_value()
         for name in type(settings).model_fields
@@ -78,23 +79,7 @@ def secret_values(settings: Settings) -> list[str]:
         values.append(sasl_password(settings))
     except Exception:  # unreadable: it cannot leak either
         pass
-    try:
-        from agents.config.runtime import sync_config
-
-        config = sync_config(settings)
-        for source in config.sources.values():
-            try:
-                values.append(source.credentials.resolve_secret())
-            except Exception:  # a secret that is not set cannot leak
-                continue
-        for binding in config.inputs:  # schema registry basic-auth passwords
-            try:
-                if binding.schema_registry is not None:
-                    values.append(binding.schema_registry.resolve_password() or "")
-            except Exception:
-                continue
-    except Exception:  # no readable sync config: the settings' secrets only
-        pass
+    values.extend(extra)
     return values
 
 
@@ -168,15 +153,18 @@ def make_formatter(log_format: str, scrubber: Scrubber) -> logging.Formatter:
     return JsonFormatter(scrubber) if log_format == "json" else TextFormatter(scrubber)
 
 
-def logging_config(settings: Settings, *, min_level: int = logging.NOTSET) -> dict[str, Any]:
+def logging_config(
+    settings: Settings, *, secrets: Iterable[str] = (), min_level: int = logging.NOTSET
+) -> dict[str, Any]:
     """A dictConfig for the whole process, at ``NORCE_SYNC_LOG_LEVEL`` or ``min_level``,
-    whichever is higher. The secrets live in the factories' closures, not in the dict,
-    so printing the app's configuration shows none of them."""
+    whichever is higher; ``secrets`` are scrubbed besides the settings' own. The secrets
+    live in the factories' closures, not in the dict, so printing the app's configuration
+    shows none of them."""
     configured = logging.getLevelName(settings.log_level.upper())
     if not isinstance(configured, int):
         raise ValueError(f"NORCE_SYNC_LOG_LEVEL={settings.log_level!r} is not a log level")
     level = max(configured, min_level)
-    scrubber = Scrubber.from_settings(settings)
+    scrubber = Scrubber.from_settings(settings, secrets)
     return {
         "version": 1,
         "disable_existing_loggers": False,

@@ -6,8 +6,8 @@ app (Faust's autodiscovery imports them when the command line starts).
 
 from __future__ import annotations
 
-from agents.ops.health import install_health_views
 from streams.app import create_app
+from streams.health import install_health_views
 from streams.settings import Settings
 
 settings = Settings()

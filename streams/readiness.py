@@ -1,6 +1,6 @@
 """What makes a worker ready, as every flow reports it: services outside Faust's own
 machinery (the import projection, the export reader) register their readiness and the
-partitions they own but cannot process here; ``/ready`` (``agents.ops.health``) and the
+partitions they own but cannot process here; ``/ready`` (``streams.health``) and the
 timers that must not run mid-rebalance read it. Here, below the flows, so a flow reports
 its state without importing the ops views."""
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import logging
+from collections.abc import Callable, Iterable
 from urllib.parse import urlparse
 
 from pydantic import SecretStr
@@ -61,8 +62,9 @@ def talks_to_real_norce(settings: Settings) -> bool:
     return url is None or not is_loopback(urlparse(url).hostname)
 
 
-def secret_problems(settings: Settings) -> list[str]:
-    """One line per secret that is empty or a demo value, naming where it is set."""
+def secret_problems(settings: Settings, more: Iterable[str] = ()) -> list[str]:
+    """One line per secret that is empty or a demo value, naming where it is set; ``more``
+    adds the sync config's (:func:`agents.config.secrets.source_secret_problems`)."""
     problems = []
     for name in REQUIRED:
         value = getattr(settings, name)
@@ -75,40 +77,22 @@ def secret_problems(settings: Settings) -> list[str]:
     token = settings.ops_token
     if token is not None and token.get_secret_value() in DEMO_SECRETS:
         problems.append(f"{ENV_PREFIX}OPS_TOKEN holds a demo value")
-    problems += _source_problems(settings)
+    problems += more
     return problems
 
 
-def _source_problems(settings: Settings) -> list[str]:
-    from agents.config.runtime import sync_config
-
-    problems = []
-    for source_name, source in sync_config(settings).sources.items():
-        credentials = source.credentials
-        where = (
-            credentials.client_secret_env
-            if credentials.client_secret_env is not None
-            else f"secret file {credentials.client_secret_file}"
-        )
-        try:
-            value = credentials.resolve_secret()
-        except Exception:  # not set, unreadable or empty
-            problems.append(f"{where} (client secret of source {source_name}) is empty")
-            continue
-        if value in DEMO_SECRETS:
-            problems.append(f"{where} (client secret of source {source_name}) holds a demo value")
-    return problems
-
-
-def check_secrets(settings: Settings) -> None:
+def check_secrets(
+    settings: Settings, more_problems: Callable[[Settings], list[str]] | None = None
+) -> None:
     """Raise :class:`InsecureSettings` when a worker talking to real Norce would start
     with an empty or publicly known secret, or would serve the order receiver beyond
-    loopback without its credentials."""
+    loopback without its credentials. ``more_problems`` checks the secrets :mod:`streams`
+    does not know (the sync config's sources)."""
     if problem := order_receiver_problem(settings):
         raise InsecureSettings(f"refusing to start: {problem}")
     if not talks_to_real_norce(settings):
         return
-    problems = secret_problems(settings)
+    problems = secret_problems(settings, more_problems(settings) if more_problems else ())
     if problems:
         raise InsecureSettings(
             "refusing to start: the Norce base URL is not a loopback address and "

@@ -110,7 +110,7 @@ if [ $check = 1 ]; then
   tools/kafka/kafka.sh up --watch-pid $$
 fi
 
-$PY -m streams simulator --port "$SIM_PORT" --lead-time 2 --webhook-time-factor 0.2 \
+$PY -m norce_simulator --port "$SIM_PORT" --lead-time 2 --webhook-time-factor 0.2 \
   >"$logs/simulator.log" 2>&1 &
 pids+=($!)
 wait_for "http://127.0.0.1:$SIM_PORT/_sim/stats" "the simulator" $!

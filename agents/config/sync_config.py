@@ -501,7 +501,7 @@ class InputBinding(_Model):
                     "owned_fields.SkuPriceListFieldsThatAreSet"
                 )
         if self.format == "debezium-flat":
-            from agents.imports.cdc import flat_roles  # the decoder owns the roles
+            from agents.config.flat_fields import flat_roles
 
             try:
                 roles = set(flat_roles(self.flat_fields).values())

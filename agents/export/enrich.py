@@ -51,7 +51,6 @@ from agents.export.targets import (
     key_value,
     target_specs,
 )
-from agents.imports.projector import projector
 from norce.client import NorceClient
 from norce.config import NorceCredentials
 from norce.errors import NorceError
@@ -586,7 +585,8 @@ async def sample_export() -> Sample:
     events_lag = input_lag = None
     groups = {
         reader.group_id: [norce_events_topic(settings)],
-        f"{settings.app_id}-projection": sorted(projector.partitions),
+        # The import projection's group reads the config's input topics.
+        f"{settings.app_id}-projection": sorted(sync_config(settings).topics),
     }
     try:
         for group, topics in groups.items():

@@ -67,6 +67,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from agents.config.flat_fields import flat_roles
 from agents.config.mapping import (
     decimal_to_number,
     decode_decimal_bytes,
@@ -659,33 +660,7 @@ def _join_key(struct: Any, what: str) -> str:
 # ``flat_fields`` names the added fields; their roles (the ``source`` field each carries)
 # build a ``source`` block that orders exactly like the envelope's.
 
-FLAT_ROLES = frozenset(
-    (
-        "ts_ms", "op", "connector", "lsn", "sequence", "file", "pos", "row", "commit_lsn",
-        "change_lsn", "event_serial_no", "scn", "commit_scn", "ord",
-    )
-)  # fmt: skip
 _DELETED_FIELD = "__deleted"
-
-
-def flat_roles(fields: Sequence[str]) -> dict[str, str]:
-    """Added field name -> role: the name without its ``_`` prefix and ``source_``;
-    ``source_ts_ms`` wins over the envelope's ``ts_ms``. Raises ``ValueError`` for a name
-    whose role is not one that orders or identifies a change."""
-    roles: dict[str, str] = {}
-    for name in fields:
-        bare = name.lstrip("_")
-        role = bare.removeprefix("source_")
-        if role not in FLAT_ROLES:
-            raise ValueError(
-                f"flat field {name!r}: {role!r} is not one of {', '.join(sorted(FLAT_ROLES))}"
-            )
-        if role == "ts_ms" and bare == "ts_ms" and "ts_ms" in roles.values():
-            continue  # the envelope's ts_ms only stands in for source.ts_ms
-        if role == "ts_ms":
-            roles = {n: r for n, r in roles.items() if r != "ts_ms"}
-        roles[name] = role
-    return roles
 
 
 def _parse_flat(

@@ -24,6 +24,7 @@ from faust.web import Request, Response, View
 
 from agents.config.sync_config import DueTimes, InputBinding
 from agents.imports import reference_state
+from agents.imports.pipeline import batches, config, job_ledger_caught_up
 from agents.imports.post_once import Adopted, find_job, newest_job_id, post_once
 from agents.imports.price_values import note_unwritable
 from agents.imports.projector import PendingItem, projector
@@ -38,7 +39,6 @@ from streams.main import app, settings
 from streams.messages import BatchIntent, Intent, Posted, SubmitFailed
 from streams.metrics import applied_changes
 from streams.outage import NORCE
-from streams.pipeline import batches, config, job_ledger_caught_up
 from streams.readiness import is_ready
 from streams.records import DeadLetter, Stage
 

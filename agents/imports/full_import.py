@@ -31,10 +31,10 @@ from pydantic import ValidationError
 from agents.config.sync_config import DueTimes, InputBinding
 from agents.imports import full_guard, reference_state
 from agents.imports.full_file import StateSnapshot
+from agents.imports.pipeline import command_handlers, commands, config, job_ledger_caught_up
 from agents.imports.post_once import Adopted, find_job, newest_job_id, post_once
 from agents.imports.price_values import note_unwritable
 from agents.imports.submit import clients, job_records, open_jobs, record_job_event
-from agents.reconcile.service import run_reconcile_command
 from norce.errors import NorceError, is_outage
 from norce.imports import IMPORT_KIND, connect_header
 from norce.jobs import JobResponse
@@ -44,7 +44,6 @@ from streams.kafka import consumer
 from streams.main import app, settings
 from streams.messages import FullImportRequest, Intent, Lost, Posted, Progress, SubmitFailed
 from streams.outage import NORCE
-from streams.pipeline import commands, config, job_ledger_caught_up
 
 log = logging.getLogger(__name__)
 PROGRESS_EVERY = 10_000
@@ -74,9 +73,8 @@ async def request_full_import(
 @app.agent(commands)
 async def run_commands(stream):  # type: ignore[no-untyped-def]
     async for value in stream:
-        if isinstance(value, dict) and value.get("type") == "reconcile":
-            # Same topic, same single owner: reconciles and full imports never overlap.
-            await run_reconcile_command(value)
+        if isinstance(value, dict) and (handler := command_handlers.get(value.get("type"))):
+            await handler(value)  # a reconcile (registered by agents.reconcile.service)
             continue
         try:
             command = FullImportRequest.model_validate(value)

@@ -895,8 +895,8 @@ async def _partition_counts(admin: AIOKafkaAdminClient, names: list[str]) -> dic
 
 # --- the service app's projector ---------------------------------------------------------
 # Imported here (not at the top) so the class above stays importable without the app.
+from agents.imports.pipeline import config  # noqa: E402
 from streams.main import app, settings  # noqa: E402
-from streams.pipeline import config  # noqa: E402
 from streams.readiness import READY_CHECKS, UNPROCESSED  # noqa: E402
 
 projector = Projector(settings, config)

@@ -18,12 +18,12 @@ import logging
 
 from agents.imports import reference_state
 from agents.imports.delta import run_delta_now
+from agents.imports.pipeline import config
 from agents.imports.references import CREATED_BY, Reference
 from agents.imports.submit import job_records
 from norce.errors import NorceError
 from streams import metrics
 from streams.main import app, settings
-from streams.pipeline import config
 from streams.readiness import is_ready
 
 log = logging.getLogger(__name__)

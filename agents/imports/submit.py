@@ -7,9 +7,9 @@ from typing import Any
 
 from agents.config.runtime import NorceClients
 from agents.imports.jobs import JobRecord
+from agents.imports.pipeline import job_events, job_ledger
 from streams.main import app, settings
 from streams.messages import JobEvent
-from streams.pipeline import job_events, job_ledger
 
 clients = NorceClients(settings)
 

@@ -33,6 +33,7 @@ from agents.imports.jobs import (
     apply_job_event,
     decide,
 )
+from agents.imports.pipeline import batches, config, job_events, jobs
 from agents.imports.requeue_keys import batch_keys, state_keys
 from agents.imports.retention import to_prune
 from agents.imports.submit import clients, job_records, record_job_event
@@ -57,7 +58,6 @@ from streams.messages import (
     job_events_message,
 )
 from streams.outage import NORCE
-from streams.pipeline import batches, config, job_events, jobs
 from streams.topics import import_commands_topic
 
 log = logging.getLogger(__name__)

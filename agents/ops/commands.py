@@ -1,5 +1,5 @@
 """The project's commands on the ``norce-sync`` command line (Faust app commands):
-``jobs``, ``dlq list``, ``dlq replay`` and ``simulator``. (``full-import`` lives with the
+``jobs``, ``dlq list`` and ``dlq replay``. (``full-import`` lives with the
 full import.)
 
 ``jobs`` and ``dlq`` read Kafka directly with aiokafka, without a consumer group: the
@@ -22,13 +22,15 @@ from faust.cli.base import AppCommand, cli
 from mode.worker import exiting
 
 from agents.config.runtime import sync_config
+from agents.config.secrets import config_secret_values
+from agents.imports.pipeline import jobs as jobs_table
 from agents.ops.access import acl_commands, required_access, topics_table
-from agents.ops.kafka_reads import StoredLetter, read_dead_letters, read_jobs, replay
+from agents.ops.kafka_reads import read_jobs
 from agents.ops.queries import JobQuery, dead_letter_view, parse_since, query_jobs
 from streams.kafka import bootstrap_servers
+from streams.kafka_reads import StoredLetter, read_dead_letters, replay
 from streams.logging import logging_config
 from streams.main import settings
-from streams.pipeline import jobs as jobs_table
 
 
 class OpsCommand(AppCommand):
@@ -58,7 +60,9 @@ class OpsCommand(AppCommand):
 
     def worker_for_service(self, service: Any, loop: Any = None) -> Any:
         worker = super().worker_for_service(service, loop)
-        worker.logging_config = logging_config(settings, min_level=logging.WARNING)
+        worker.logging_config = logging_config(
+            settings, secrets=config_secret_values(settings), min_level=logging.WARNING
+        )
         return worker
 
     def emit(self, data: Any) -> None:
@@ -272,26 +276,6 @@ class dlq_replay(OpsCommand):
             f"replayed {sent} dead letter(s); {skipped} not replayable "
             "(no original topic, or original bytes cut)"
         )
-
-
-@cli.command(
-    name="simulator",
-    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
-    add_help_option=False,
-)
-@click.argument("argv", nargs=-1, type=click.UNPROCESSED)
-def simulator(argv: tuple[str, ...]) -> NoReturn:
-    """Serve the Norce Commerce simulator (Identity, Connect, Query, Event) until stopped.
-
-    Its options are the simulator's own (``norce-sync simulator --help`` lists them);
-    they are passed through unchanged. Credentials: NORCE_SIM_CLIENT_ID /
-    NORCE_SIM_CLIENT_SECRET, and the source systems' NORCE_SYNC_ERP_CLIENT_SECRET /
-    NORCE_SYNC_PIM_CLIENT_SECRET.
-    """
-    # Imported here: only this command loads the simulator, never a worker.
-    from norce_simulator.cli import main as simulator_main
-
-    raise SystemExit(simulator_main(list(argv)))
 
 
 class topics(OpsCommand):

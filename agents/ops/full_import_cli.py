@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from agents.imports.full_import import request_full_import
 from agents.imports.jobs import JobRecord, apply_job_event
+from agents.imports.pipeline import config, job_events
 from streams.kafka import consumer
 from streams.main import app, settings
 from streams.messages import (
@@ -25,7 +26,6 @@ from streams.messages import (
     SubmitFailed,
     job_events_message,
 )
-from streams.pipeline import config, job_events
 
 # "1,234/5,678 rows": what people and scripts read from the bar.
 BAR_FORMAT = "{percentage:3.0f}%|{bar:24}| {n:,}/{total:,} rows [{elapsed}, {rate_fmt}]"

@@ -20,19 +20,19 @@ from faust.web import Request, Response, View
 from agents.config.sync_config import EXPORT, InputBinding
 from agents.imports import reference_state
 from agents.imports.jobs import JobRecord
+from agents.imports.pipeline import config
 from agents.imports.projector import projector
 from agents.imports.references import refers
 from agents.imports.submit import clients, job_records, open_jobs
 from agents.ops import export_view, item_trace
-from agents.ops.kafka_reads import read_at, read_dead_letters
 from agents.ops.views import WORKER_URL, backlog
 from agents.reconcile.rules import Plan, plan_for
 from norce.errors import NorceError
 from norce.odata import and_, eq
 from streams import topics
+from streams.kafka_reads import read_at, read_dead_letters
 from streams.main import app, settings
 from streams.messages import BatchIntent
-from streams.pipeline import config
 
 log = logging.getLogger(__name__)
 

@@ -18,12 +18,12 @@ from aiokafka import TopicPartition
 from faust.cli import AppCommand, option
 from tqdm import tqdm
 
-from agents.ops.kafka_reads import read_to_end
+from agents.imports.pipeline import config
 from agents.reconcile.service import request_reconcile, results_topic
 from streams.kafka import consumer
+from streams.kafka_reads import read_to_end
 from streams.main import app, settings
 from streams.messages import ReconcileProgress, ReconcileResult, reconcile_message
-from streams.pipeline import config
 
 BAR_FORMAT = "{desc} {percentage:3.0f}%|{bar:24}| {n:,}/{total:,} [{elapsed}, {rate_fmt}]"
 

@@ -32,11 +32,12 @@ from aiohttp import web as aioweb
 from faust.web import Request, Response, View
 from pydantic import ValidationError
 
+from agents.config.secrets import config_secret_values, source_secret_problems
 from agents.imports import reference_state
 from agents.imports.jobs import JobRecord
 from agents.imports.projector import projector
 from agents.imports.submit import clients, job_records
-from agents.ops.kafka_reads import TopicMirror, tail_dead_letters
+from agents.ops.kafka_reads import tail_dead_letters
 from agents.ops.origin import cross_site
 from agents.ops.queries import (
     BacklogReport,
@@ -52,14 +53,17 @@ from agents.ops.queries import (
 from agents.reconcile.service import update_gauges as reconcile_gauges
 from norce.errors import NorceError
 from streams import metrics
+from streams.kafka_reads import TopicMirror
 from streams.logging import logging_config
 from streams.main import app, settings
 from streams.readiness import is_ready
 
 log = logging.getLogger(__name__)
 
-# The worker (and every app command) applies this when it sets up logging.
-app.conf.logging_config = logging_config(settings)
+# The worker (and every app command) applies this when it sets up logging; the sync
+# config's secrets are scrubbed too, and checked for demo values before the worker starts.
+app.conf.logging_config = logging_config(settings, secrets=config_secret_values(settings))
+app.more_secret_problems = source_secret_problems
 
 DASHBOARD = (Path(__file__).with_name("dashboard.html")).read_text(encoding="utf-8")
 JOB_LOG_TIMEOUT_S = 10.0

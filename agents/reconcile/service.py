@@ -22,13 +22,14 @@ from pydantic import ValidationError
 
 from agents.config.sync_config import DueTimes, InputBinding
 from agents.imports import reference_state
+from agents.imports.pipeline import command_handlers, commands, config
 from agents.imports.references import refers
 from agents.imports.submit import clients
-from agents.ops.kafka_reads import TopicMirror
 from agents.reconcile.core import Held, Outcome, reconcile
 from agents.reconcile.rules import plan_for
 from streams import metrics, topics
 from streams.kafka import consumer, send_acked
+from streams.kafka_reads import TopicMirror
 from streams.main import app, settings
 from streams.messages import (
     ReconcileProgress,
@@ -37,7 +38,6 @@ from streams.messages import (
     RequeueCommand,
     reconcile_message,
 )
-from streams.pipeline import commands, config
 
 log = logging.getLogger(__name__)
 PROGRESS_EVERY_S = 1.0
@@ -136,6 +136,9 @@ async def run_reconcile_command(value: Any) -> None:
         result.unwritable,
         result.duration_s,
     )
+
+
+command_handlers["reconcile"] = run_reconcile_command
 
 
 async def _publish(key: str, value: bytes | None) -> None:

@@ -31,8 +31,8 @@ import orjson
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.web import Request, Response, View
 
-from agents.ops.health import install_health_views
 from streams.app import create_app
+from streams.health import install_health_views
 from streams.settings import Settings
 
 app = create_app(Settings())

@@ -147,3 +147,36 @@ class SimpleSim:
     """Only the URL of a simulator: the worker refuses before it calls Norce."""
 
     url = "http://127.0.0.1:9"
+
+
+def test_a_worker_for_real_norce_refuses_a_demo_source_secret_by_name(
+    kafka_servers: str, unique: str, tmp_path: Path
+) -> None:
+    # The sync config's secrets are checked by the worker too (the ops layer hands the
+    # check to the app: streams knows only the settings).
+    env = worker_env(
+        f"web-{unique}",
+        kafka_servers,
+        RemoteNorce(),  # type: ignore[arg-type]
+        tmp_path / "data",
+        NORCE_SYNC_NORCE_CLIENT_SECRET=f"norce-{unique}",
+        NORCE_SYNC_ERP_CLIENT_SECRET="erp-demo-secret",
+    )
+    worker = WorkerProcess("streams", env, tmp_path / "worker.log")
+    with pytest.raises(RuntimeError, match="worker exited"):
+        worker.start(ready_timeout=60)
+    assert worker.proc is not None and worker.proc.returncode == 78
+    log = (tmp_path / "worker.log").read_text()
+    refusals = [line for line in log.splitlines() if "refusing to start" in line]
+    assert len(refusals) == 1, refusals
+    assert (
+        "NORCE_SYNC_ERP_CLIENT_SECRET (client secret of source erp) holds a demo value"
+        in (refusals[0])
+    )
+    assert "erp-demo-secret" not in log
+
+
+class RemoteNorce:
+    """A Norce that is not on loopback (never called: the worker refuses first)."""
+
+    url = "https://demo.api-se.playground.norce.tech"

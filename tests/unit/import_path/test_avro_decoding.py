@@ -17,12 +17,12 @@ import orjson
 import pytest
 import yaml
 
+from agents.config.secrets import config_secret_values
 from agents.config.sync_config import ConfigError, InputBinding, SchemaRegistryConfig, parse_config
 from agents.imports import registry as registry_module
 from agents.imports.avro import parse, read
 from agents.imports.cdc import NotAChange, decode, decode_mapped
 from agents.imports.registry import SchemaRegistry, registry_for
-from streams.logging import secret_values
 from streams.records import PipelineError
 from streams.settings import Settings
 from tests.support.avro import (
@@ -269,7 +269,7 @@ def test_the_registry_password_is_a_secret_the_logs_scrub(
     registry = {"url": "http://r", "username": "u", "password_env": "AVRO_TEST_REGISTRY_PASSWORD"}
     path = tmp_path / "sync.yaml"
     path.write_text(yaml.safe_dump(_config(registry)))
-    assert "registry-canary-5071" in secret_values(Settings(config_file=path))
+    assert "registry-canary-5071" in config_secret_values(Settings(config_file=path))
 
 
 def test_variable_scale_decimals_and_bytes_read_as_the_json_converter_writes_them() -> None:

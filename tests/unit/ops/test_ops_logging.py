@@ -11,6 +11,7 @@ import orjson
 import pytest
 from pydantic import SecretStr
 
+from agents.config.secrets import config_secret_values
 from streams.logging import Scrubber, logging_config, secret_values
 from streams.settings import Settings
 
@@ -37,7 +38,7 @@ def test_secret_values_cover_settings_and_source_credentials(
         webhook_token=SecretStr("hook-" + CANARY),
         ops_token=SecretStr("ops-" + CANARY),
     )
-    assert set(secret_values(s)) >= {
+    assert set(secret_values(s, config_secret_values(s))) >= {
         "norce-" + CANARY,
         "hook-" + CANARY,
         "ops-" + CANARY,

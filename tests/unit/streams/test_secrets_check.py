@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
+from agents.config.secrets import source_secret_problems
 from streams.secrets_check import (
     DEMO_SECRETS,
     InsecureSettings,
@@ -45,12 +46,12 @@ def settings(config: Path, base_url: str | None = REMOTE, **values: object) -> S
 
 def refusal(s: Settings) -> str:
     with pytest.raises(InsecureSettings) as caught:
-        check_secrets(s)
+        check_secrets(s, source_secret_problems)
     return str(caught.value)
 
 
 def test_real_secrets_start(config: Path) -> None:
-    check_secrets(settings(config))
+    check_secrets(settings(config), source_secret_problems)
 
 
 @pytest.mark.parametrize("name", ["norce_client_secret", "webhook_token"])

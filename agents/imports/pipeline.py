@@ -15,13 +15,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from agents.config.runtime import sync_config
 from agents.imports.jobs import JobRecord
-from agents.ops.kafka_reads import TopicMirror
 from streams import topics
 from streams.kafka import TopicSpec, declare_and_confirm
+from streams.kafka_reads import TopicMirror
 from streams.main import app, settings
 from streams.own_topics import specs_of
 
@@ -39,6 +40,10 @@ batches = app.topic(
     topics.batches_topic(settings), internal=True, partitions=1, config=BIG_MESSAGES
 )
 commands = app.topic(topics.commands_topic(settings), internal=True, partitions=1)
+# Handlers of the other command types on ``commands``, by the value's "type": a flow
+# above this one registers its own (reconcile). One topic, one owner: a reconcile and a
+# full import never overlap.
+command_handlers: dict[str, Callable[[Any], Awaitable[None]]] = {}
 # Dead letters carry at most DEAD_LETTER_MAX_BYTES of the original (base64: +1/3): set
 # explicitly rather than inherit a broker default a letter might exceed.
 dlq = app.topic(
