@@ -25,7 +25,8 @@ from aiokafka import (
 )
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.protocol.metadata import MetadataRequest
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from streams.dead_letters import note_dead_letter, refused_for_good, stripped
@@ -206,6 +207,48 @@ async def refresh_metadata(c: AIOKafkaConsumer) -> None:
     """Ask the broker for fresh metadata now (a topic created since the consumer started,
     or its partitions): aiokafka has no public call for it."""
     await c._client.force_metadata_update()
+
+
+def request_rejoin(c: AIOKafkaConsumer) -> None:
+    """Make a group member rejoin (a new assignment once its topics exist)."""
+    c._coordinator.request_rejoin()
+
+
+def app_producer(app: faust.App) -> AIOKafkaProducer:
+    """The aiokafka producer under a started Faust app's producer (shared with Faust)."""
+    return app.producer._ensure_producer()
+
+
+def app_consumer(app: faust.App) -> AIOKafkaConsumer:
+    """The aiokafka consumer under a started Faust app's consumer (it runs in a thread)."""
+    return app.consumer._thread._ensure_consumer()
+
+
+async def partition_for(p: AIOKafkaProducer, topic: str, key: bytes | None) -> int:
+    """The partition the producer's partitioner picks for ``key`` (for building batches
+    per partition), once the topic's metadata is known."""
+    if p.client.cluster.partitions_for_topic(topic) is None:
+        await p.client._wait_on_metadata(topic)
+    return p._partition(topic, None, None, None, key, None)
+
+
+async def partition_counts(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, int]:
+    """Topic -> partition count, for the topics the broker knows with every partition led.
+    Asks without auto-creation: admin.describe_topics would let a broker with
+    ``auto.create.topics.enable`` create a missing topic with its default partitions."""
+    request = MetadataRequest(names, allow_auto_topic_creation=False)
+    try:
+        described = (await admin._send_request(request)).to_object()["topics"]
+    except KafkaError:
+        return {}
+    counts = {}
+    for topic in described:
+        if topic.get("error_code", 0) != 0:
+            continue
+        partitions = topic.get("partitions") or []
+        if partitions and all(p.get("leader", -1) >= 0 for p in partitions):
+            counts[topic["topic"]] = len(partitions)
+    return counts
 
 
 async def partitions_of(c: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:

@@ -26,7 +26,13 @@ from faust.assignor import PartitionAssignor
 from faust.types import TopicT
 from mode.utils.times import want_seconds
 
-from streams.kafka import TopicSpec, declare_and_confirm
+from streams.kafka import (
+    TopicSpec,
+    app_consumer,
+    declare_and_confirm,
+    refresh_metadata,
+    request_rejoin,
+)
 
 log = logging.getLogger(__name__)
 
@@ -108,9 +114,9 @@ class StrictAssignor(PartitionAssignor):  # type: ignore[misc]
         try:
             specs = [s for s in app.own_topic_specs if s.name in missing]
             await declare_and_confirm(app.settings, specs, should_stop=lambda: app.should_stop)
-            consumer = app.consumer._thread._ensure_consumer()
-            await consumer._client.force_metadata_update()  # no public API for either
-            consumer._coordinator.request_rejoin()
+            consumer = app_consumer(app)
+            await refresh_metadata(consumer)
+            request_rejoin(consumer)
         except Exception as error:
             log.critical("own topics %s not ready, stopping the worker: %s", missing, error)
             # The app's own loop, not this one (the consumer runs in a thread of its own).

@@ -309,20 +309,6 @@ class Settings(BaseSettings):
         "deactivate the rest, as after a lost state changelog) unless forced "
         "(``norce-sync full-import --force``).",
     )
-    crash_in_checkpoint: Literal["none", "after_produce", "after_store"] = Field(
-        "none",
-        description="Testing only: SIGKILL the worker inside the projection's "
-        "``crash_at_checkpoint``-th checkpoint, after the changelog was acknowledged "
-        "(before the store write) or after the store write (before the offset commit).",
-    )
-    crash_at_checkpoint: int = Field(
-        1, ge=1, description="Testing only: which checkpoint ``crash_in_checkpoint`` hits."
-    )
-    crash_after_post: bool = Field(
-        False,
-        description="Testing only: SIGKILL the worker right after a delta or full-import "
-        "POST succeeds, before its JobId is recorded.",
-    )
 
     @field_validator("norce_base_url", mode="before")
     @classmethod

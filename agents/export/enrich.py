@@ -58,7 +58,9 @@ from norce.retry import RetryPolicy
 from streams import gc_tuning, metrics
 from streams.kafka import (
     TopicSpec,
+    app_producer,
     declare_and_confirm,
+    partition_for,
     send_dead_letter,
 )
 from streams.main import app, settings
@@ -211,14 +213,12 @@ async def _send_all_acked(sends: Sequence[_Send]) -> None:
         batches: list[list[_Send]] = []
         try:
             await app.maybe_start_producer()
-            producer = app.producer._ensure_producer()  # aiokafka's, shared with Faust
+            producer = app_producer(app)  # aiokafka's, shared with Faust
             by_tp: dict[tuple[str, int], list[_Send]] = {}
             for r in todo:
                 partition = r.partition
                 if partition is None:
-                    if producer._metadata.partitions_for_topic(r.topic) is None:
-                        await producer.client._wait_on_metadata(r.topic)
-                    partition = producer._partition(r.topic, None, None, None, r.key, None)
+                    partition = await partition_for(producer, r.topic, r.key)
                 by_tp.setdefault((r.topic, partition), []).append(r)
             for (topic, partition), records in by_tp.items():
                 builder, members = producer.create_batch(), []

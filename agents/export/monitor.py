@@ -25,7 +25,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import TopicPartition
 
-from streams.kafka import admin_client, consumer
+from streams.kafka import admin_client, consumer, refresh_metadata
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ class LagReader:
         for topic in topics:
             partitions = consumer.partitions_for_topic(topic)
             if not partitions:
-                await consumer._client.force_metadata_update()  # no public refresh
+                await refresh_metadata(consumer)
                 partitions = consumer.partitions_for_topic(topic) or set()
             tps += [TopicPartition(topic, p) for p in sorted(partitions)]
         if not tps:

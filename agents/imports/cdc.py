@@ -381,7 +381,6 @@ class NotAChange(Exception):
         self.kind = kind
 
 
-NON_ROW_KINDS = ("heartbeat", "transaction", "schema_change", "message", "truncate")
 _MARKER_OPS = {"t": "truncate", "m": "message"}
 _TX_STATUSES = frozenset(("BEGIN", "END"))
 _HEARTBEAT_SCHEMA = "io.debezium.connector.common.Heartbeat"

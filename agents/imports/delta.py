@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import signal
 import time
 import uuid
 from typing import Any
@@ -33,7 +31,7 @@ from norce.errors import NorceError, is_outage
 from norce.imports import IMPORT_KIND, connect_header
 from norce.jobs import JobResponse
 from norce.retry import NO_RETRY
-from streams import metrics
+from streams import fault_points, metrics
 from streams.kafka import send_dead_letter
 from streams.main import app, settings
 from streams.messages import BatchIntent, Intent, Posted, SubmitFailed
@@ -233,8 +231,7 @@ async def submit_batch(binding: InputBinding, items: list[PendingItem]) -> str |
         return None
     _norce_answered()
     metrics.norce_calls.inc(api="connect", outcome="ok")
-    if settings.crash_after_post:
-        os.kill(os.getpid(), signal.SIGKILL)
+    fault_points.reached("import.after_post")
     if isinstance(answer, Adopted):
         # Its answer was lost: no validation summary. Rows Norce refused show in the
         # job's log (recorded on the job when it fails).

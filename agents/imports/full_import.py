@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import signal
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -39,7 +37,7 @@ from norce.errors import NorceError, is_outage
 from norce.imports import IMPORT_KIND, connect_header
 from norce.jobs import JobResponse
 from norce.retry import NO_RETRY
-from streams import metrics, topics
+from streams import fault_points, metrics, topics
 from streams.kafka import consumer
 from streams.main import app, settings
 from streams.messages import FullImportRequest, Intent, Lost, Posted, Progress, SubmitFailed
@@ -237,8 +235,7 @@ async def run_full_import(
             return
     finally:
         await reader.stop()
-    if settings.crash_after_post:
-        os.kill(os.getpid(), signal.SIGKILL)
+    fault_points.reached("import.after_post")
     # The file holds exactly the snapshot's rows (the keys counted, at the same offsets)
     # but those held back for a missing reference.
     sent = total - held_back[0]

@@ -21,10 +21,9 @@ from typing import Any
 from agents.config.runtime import sync_config
 from agents.imports.jobs import JobRecord
 from streams import topics
-from streams.kafka import TopicSpec, declare_and_confirm
+from streams.kafka import TopicSpec
 from streams.kafka_reads import TopicMirror
 from streams.main import app, settings
-from streams.own_topics import specs_of
 
 log = logging.getLogger(__name__)
 config = sync_config(settings)
@@ -69,16 +68,6 @@ async def follow_job_ledger() -> None:
 def job_ledger_caught_up() -> bool:
     """True once the mirror has read the ledger written before this worker started."""
     return job_ledger.caught_up.is_set()
-
-
-async def declare(*channels: Any, patience_s: float = 120.0) -> None:
-    """Create these Faust topics when missing and wait until the broker lists them
-    (:func:`streams.kafka.declare_and_confirm`). Topics known at start belong in
-    ``app.register_topics`` instead: the worker makes those ready before it joins."""
-    specs = [spec for channel in channels for spec in specs_of(channel, app)]
-    await declare_and_confirm(
-        settings, specs, patience_s=patience_s, should_stop=lambda: app.should_stop
-    )
 
 
 # Written but consumed by no agent, so Faust would not create them: the worker creates

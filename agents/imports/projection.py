@@ -24,11 +24,6 @@ from streams.records import VersionKey, version_key, version_key_newer
 Value = dict[str, Any]
 
 
-def is_newer(version: list[int], held: list[int]) -> bool:
-    """Whether ``version`` ([ts_ms, position]) is strictly newer than ``held``."""
-    return version_key_newer(version_key(*version), version_key(*held))
-
-
 def row_digest(row: dict[str, Any], deleted: bool) -> str:
     """What Norce holds after a successful write of this row (the deactivation included)."""
     return hashlib.blake2b(orjson.dumps((row, deleted)), digest_size=8).hexdigest()

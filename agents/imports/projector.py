@@ -37,7 +37,6 @@ import asyncio
 import itertools
 import logging
 import os
-import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -45,10 +44,8 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import KafkaError
-from aiokafka.protocol.metadata import MetadataRequest
 from aiokafka.structs import OffsetAndMetadata
 from mode import Service
 
@@ -58,7 +55,7 @@ from agents.imports.avro import schema_id
 from agents.imports.cdc import NotAChange, decoder_for
 from agents.imports.registry import SchemaRegistry, close_all, registry_for
 from agents.imports.store import Change, Checkpoint, PartitionStore
-from streams import dead_letters, metrics, topics
+from streams import dead_letters, fault_points, metrics, topics
 from streams.dead_letters import note_dead_letter
 from streams.kafka import (
     OwnerRebalance,
@@ -66,6 +63,7 @@ from streams.kafka import (
     admin_client,
     declare_and_confirm,
     group_consumer,
+    partition_counts,
     producer,
 )
 from streams.messages import RequeueCommand
@@ -231,7 +229,7 @@ class Projector(Service):
         try:
             waiting_logged = False
             while not self.should_stop:
-                described = await _partition_counts(admin, self.config.topics)
+                described = await partition_counts(admin, self.config.topics)
                 missing = [t for t in self.config.topics if t not in described]
                 if not missing:
                     self.partitions = described
@@ -693,22 +691,14 @@ class Projector(Service):
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
         if changes:
-            self._maybe_crash("after_produce")
+            fault_points.reached("checkpoint.after_produce")
         for owned in self.owned.values():
             checkpoint = Checkpoint(owned.next_input, owned.next_commands)
             owned.store.write(changes.get(owned.input, {}), checkpoint)
             owned.settle()
         if changes:
-            self._maybe_crash("after_store")
+            fault_points.reached("checkpoint.after_store")
             self.checkpoints += 1
-
-    def _maybe_crash(self, point: str) -> None:
-        """Testing only (``crash_in_checkpoint``): die inside a checkpoint."""
-        if self.settings.crash_in_checkpoint != point:
-            return
-        if self.checkpoints + 1 >= self.settings.crash_at_checkpoint:
-            log.warning("crash_in_checkpoint=%s: SIGKILL now", point)
-            os.kill(os.getpid(), signal.SIGKILL)
 
     async def _produce(
         self, changes: dict[TopicPartition, dict[bytes, Change]], dead: list[DeadLetter]
@@ -872,25 +862,6 @@ def _unexpected(stage: str, error: Exception) -> PipelineError:
     """A dead letter's error for an exception no stage expected (one line, bounded)."""
     reason = f"{type(error).__name__}: {error}"
     return PipelineError(stage, reason if len(reason) <= 500 else f"{reason[:500]}...")
-
-
-async def _partition_counts(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, int]:
-    """Topic -> partition count, for the topics the broker knows with every partition led.
-    Asks without auto-creation: admin.describe_topics would let a broker with
-    ``auto.create.topics.enable`` create a missing topic with its default partitions."""
-    request = MetadataRequest(names, allow_auto_topic_creation=False)
-    try:
-        described = (await admin._send_request(request)).to_object()["topics"]
-    except KafkaError:
-        return {}
-    counts = {}
-    for topic in described:
-        if topic.get("error_code", 0) != 0:
-            continue
-        partitions = topic.get("partitions") or []
-        if partitions and all(p.get("leader", -1) >= 0 for p in partitions):
-            counts[topic["topic"]] = len(partitions)
-    return counts
 
 
 # --- the service app's projector ---------------------------------------------------------

@@ -16,6 +16,7 @@ from tests.support.broker import ROOT
 from tests.support.debezium import PRICE_KEY, envelope, key_bytes, price_row
 from tests.support.kafka import produce
 from tests.support.stack import (
+    FAULTY,
     ledger,
     seed_skus,
     start_worker,
@@ -52,7 +53,7 @@ async def test_sigkill_after_full_import_post_posts_one_job_per_request(
             NORCE_SYNC_BROKER_SESSION_TIMEOUT_S="10",
         )
         crashing = await start_worker(
-            "streams", {**env, "NORCE_SYNC_CRASH_AFTER_POST": "true"}, tmp_path / "w1.log"
+            FAULTY, {**env, "TEST_CRASH_AFTER_POST": "true"}, tmp_path / "w1.log"
         )
         await produce(kafka_servers, topics["price"], [change(n) for n in range(KEYS)])
         await wait_applied([crashing], "erp", "price", KEYS)

@@ -16,6 +16,7 @@ from tests.support.broker import ROOT
 from tests.support.debezium import PRICE_KEY, envelope, key_bytes, price_row
 from tests.support.kafka import produce
 from tests.support.stack import (
+    FAULTY,
     delta_status,
     ledger,
     seed_skus,
@@ -53,7 +54,7 @@ async def test_sigkill_between_post_and_job_id_loses_nothing(
             NORCE_SYNC_BROKER_SESSION_TIMEOUT_S="10",
         )
         crashing = await start_worker(
-            "streams", {**env, "NORCE_SYNC_CRASH_AFTER_POST": "true"}, tmp_path / "w1.log"
+            FAULTY, {**env, "TEST_CRASH_AFTER_POST": "true"}, tmp_path / "w1.log"
         )
         await produce(kafka_servers, topics["price"], [change(n, 1) for n in keys])
         await wait_applied([crashing], "erp", "price", len(keys))

@@ -17,6 +17,7 @@ from norce_simulator import SimulatorConfig, SimulatorServer
 from tests.support.debezium import PRICE_KEY, envelope, key_bytes, price_row
 from tests.support.kafka import produce
 from tests.support.stack import (
+    FAULTY,
     deliver,
     norce_prices,
     seed_skus,
@@ -76,10 +77,10 @@ async def test_sigkill_sweep_loses_nothing_and_never_regresses(
             crash = {}
             if point != "random":
                 crash = {
-                    "NORCE_SYNC_CRASH_IN_CHECKPOINT": point,
-                    "NORCE_SYNC_CRASH_AT_CHECKPOINT": str(at),
+                    "TEST_CRASH_IN_CHECKPOINT": point,
+                    "TEST_CRASH_AT_CHECKPOINT": str(at),
                 }
-            worker = await start_worker("streams", {**env, **crash}, tmp_path / "worker.log")
+            worker = await start_worker(FAULTY, {**env, **crash}, tmp_path / "worker.log")
             jobs_before = sim.state.stats()["jobs"]["total"]
             await produce(kafka_servers, topic, [change(n, round_no) for n in range(KEYS)])
             if point == "random":

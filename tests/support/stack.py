@@ -24,6 +24,10 @@ EXAMPLE = ROOT / "config" / "example.yaml"
 NEVER = "0 0 1 1 *"  # a cron that fires once a year: tests trigger deltas themselves
 
 # The worker has no default secrets: these are the simulator's defaults.
+# The worker's command line with the faults a test's environment asks for (SIGKILL at a
+# named step: tests/support/faulty_worker.py); the worker itself never imports it.
+FAULTY = "tests.support.faulty_worker"
+
 SECRETS = {
     "NORCE_SYNC_ERP_CLIENT_SECRET": "erp-demo-secret",
     "NORCE_SYNC_PIM_CLIENT_SECRET": "pim-demo-secret",

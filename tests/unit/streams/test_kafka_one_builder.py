@@ -1,6 +1,7 @@
 """Every Kafka client the project ships is built in ``streams/kafka.py``, so each one gets
 the security settings (TLS, SASL): a client built anywhere else would talk plaintext to a
-secured cluster. Walks the source (AST) of every shipped module, tools and benchmarks."""
+secured cluster. And aiokafka's internals are followed there only: no other module reads
+a private attribute of another object but the few listed. Walks the source (AST)."""
 
 from __future__ import annotations
 
@@ -65,3 +66,57 @@ def test_the_walk_finds_constructions_in_every_spelling() -> None:
     )
     found = client_constructions(ast.parse(source))
     assert found == [(4, "AIOKafkaProducer"), (5, "AIOKafkaConsumer"), (6, "AIOKafkaAdminClient")]
+
+
+# Another object's private attribute, outside the builder: each place said why it may.
+# Anything else (an aiokafka client's ``_client``, ``_coordinator``, ``_send_request``...)
+# belongs in streams/kafka.py, the one module that follows aiokafka's internals.
+PRIVATE_READS_ALLOWED = {
+    ("agents/config/mapping.py", "other._specs"),  # the same class's __eq__
+    ("agents/config/mapping.py", "other._hook"),
+    ("norce/odata.py", "part._operand"),  # the same module's own node classes
+    ("norce/odata.py", "sub._nested"),
+    ("norce/connect_header.py", "enum._value2member_map_"),  # Enum's documented lookup
+    ("agents/orders/ledger.py", "lock._waiters"),  # asyncio.Lock: is anyone waiting
+    ("streams/cli.py", "app.conf._origin"),  # Faust's own prepare_app sets it so
+    ("streams/own_topics.py", "app._leader_assignor._leader_topic"),  # Faust's topic name
+    ("streams/own_topics.py", "app._leader_assignor"),
+}
+
+
+def private_reads(tree: ast.AST) -> list[tuple[int, str]]:
+    """(line, expression) of each ``x._name`` where ``x`` is not ``self`` or ``cls``."""
+    found = []
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Attribute)
+            and node.attr.startswith("_")
+            and not node.attr.startswith("__")
+            and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))
+        ):
+            found.append((node.lineno, ast.unparse(node)))
+    return found
+
+
+def test_private_aiokafka_attributes_are_read_only_in_the_builder() -> None:
+    product = [p for p in shipped_modules() if p.parts[len(ROOT.parts)] in PRODUCT]
+    assert len(product) > 50
+    outside = [
+        f"{rel}:{line} reads {expr}"
+        for path in product
+        if (rel := path.relative_to(ROOT)) != BUILDER
+        for line, expr in private_reads(ast.parse(path.read_text(), str(path)))
+        if (str(rel), expr) not in PRIVATE_READS_ALLOWED
+    ]
+    assert not outside, "move it into streams/kafka.py:\n" + "\n".join(outside)
+
+
+def test_the_private_read_walk_sees_through_calls_and_skips_self() -> None:
+    source = "c._client.force_metadata_update()\nself._x = 1\napp.producer._ensure_producer()\n"
+    assert sorted(private_reads(ast.parse(source))) == [
+        (1, "c._client"),
+        (3, "app.producer._ensure_producer"),
+    ]
+
+
+PRODUCT = ("streams", "agents", "norce")  # what a worker runs
