@@ -25,7 +25,8 @@ from agents.imports import reference_state
 from agents.imports.pipeline import batches, config, job_ledger_caught_up
 from agents.imports.post_once import Adopted, find_job, newest_job_id, post_once
 from agents.imports.price_values import note_unwritable
-from agents.imports.projector import PendingItem, projector
+from agents.imports.projector import PendingItem
+from agents.imports.projector_service import projector
 from agents.imports.submit import clients, job_records, open_jobs, record_job_event
 from norce.errors import NorceError, is_outage
 from norce.imports import IMPORT_KIND, connect_header

@@ -862,21 +862,3 @@ def _unexpected(stage: str, error: Exception) -> PipelineError:
     """A dead letter's error for an exception no stage expected (one line, bounded)."""
     reason = f"{type(error).__name__}: {error}"
     return PipelineError(stage, reason if len(reason) <= 500 else f"{reason[:500]}...")
-
-
-# --- the service app's projector ---------------------------------------------------------
-# Imported here (not at the top) so the class above stays importable without the app.
-from agents.imports.pipeline import config  # noqa: E402
-from streams.main import app, settings  # noqa: E402
-from streams.readiness import READY_CHECKS, UNPROCESSED  # noqa: E402
-
-projector = Projector(settings, config)
-projector.fatal = app.crash
-READY_CHECKS.append(lambda: projector.ready)
-UNPROCESSED.append(lambda: sorted(projector.unprocessed))
-
-
-@app.task
-async def start_projector() -> None:
-    # Started and stopped with the app (what ``@app.service`` does for a class).
-    await app.add_runtime_dependency(projector)

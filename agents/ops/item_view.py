@@ -21,7 +21,7 @@ from agents.config.sync_config import EXPORT, InputBinding
 from agents.imports import reference_state
 from agents.imports.jobs import JobRecord
 from agents.imports.pipeline import config
-from agents.imports.projector import projector
+from agents.imports.projector_service import projector
 from agents.imports.references import refers
 from agents.imports.submit import clients, job_records, open_jobs
 from agents.ops import export_view, item_trace
