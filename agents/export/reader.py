@@ -197,7 +197,14 @@ class EventsReader(Service):
             for tp, records in batch.items():
                 offsets = self.offsets.get(tp.partition)
                 if offsets is None:
-                    continue  # revoked meanwhile: the next owner reads them
+                    # Not open yet (aiokafka hands out a new assignment's records while
+                    # ``take`` still loads its digests): read them again once it is (it
+                    # resumes the partition), or they would be skipped and a later
+                    # commit would pass them. Revoked meanwhile: the next owner reads them.
+                    if tp in consumer.assignment():
+                        consumer.seek(tp, records[0].offset)
+                        consumer.pause(tp)
+                    continue
                 for record in records:
                     offsets.read(record.offset)
                     # A key that is not UTF-8 (or none) still goes through, so enrichment
@@ -234,6 +241,8 @@ class EventsReader(Service):
                 continue
             self.offsets[tp.partition] = PartitionOffsets()
             opened.append(tp)
+            if self._consumer is not None:
+                self._consumer.resume(tp)  # paused by _run if it fetched before this
         await self._resume_from_the_agents_group(opened)
 
     def _take_failed(self, tp: TopicPartition, error: Exception) -> None:
