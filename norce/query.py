@@ -6,6 +6,7 @@ the page envelope is typed. Lists page by ``@odata.nextLink``, which ``iterate``
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 from urllib.parse import quote_plus, urlencode, urljoin, urlsplit
@@ -101,8 +102,12 @@ class QueryClient:
 
     async def page(self, entity_set: str, query: ODataQuery | None = None) -> ODataPage:
         """The first page of a collection."""
-        params = query.to_params() if query else None
-        response = await self._http.request("GET", self._url(entity_set), params=params)
+        url = self._url(entity_set)
+        if query is not None and (params := query.to_params()):
+            # Encoded here, as key_url_length counts it: httpx parses a finished URL
+            # once, while params= costs it a second parse of a long or-chain.
+            url += "?" + urlencode(params, quote_via=quote_plus)
+        response = await self._http.request("GET", url)
         return ODataPage.model_validate_json(response.content)
 
     async def next_page(self, next_link: str) -> ODataPage:
@@ -135,6 +140,10 @@ class QueryClient:
 
 
 # -- batch lookups by key: one ``Key eq a or Key eq b ...`` request per group ----------
+
+
+# Characters quote_plus leaves as they are.
+_PLAIN = re.compile(r"[A-Za-z0-9_.~-]*")
 
 
 def key_filter(query: ODataQuery, prop: str, values: Sequence[Value]) -> ODataQuery:
@@ -170,7 +179,13 @@ def plan_key_groups(
     if not ids:
         return []
 
+    plain_prop = _PLAIN.fullmatch(prop) is not None
+
     def term_length(value: Value) -> int:
+        # ``prop eq 'value'``: plain text encodes to itself, the quotes to %27 and the
+        # spaces to +; anything else is encoded to count it.
+        if plain_prop and isinstance(value, str) and _PLAIN.fullmatch(value):
+            return len(prop) + len(value) + 10  # "+eq+%27" and "%27"
         return len(quote_plus(eq(prop, value).to_odata()))
 
     # Fixed part (base, set, $expand...) once; each term adds its encoded length and

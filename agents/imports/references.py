@@ -149,10 +149,13 @@ class Lookups:
                 continue
             self.known[ref] = False  # until found; also dedups within this call
             todo.setdefault(ref[0], []).append(ref[1])
-        for reference, values in todo.items():
-            await self._look_up(reference, values)
+        # One bound for every kind's groups: the price lists' request overlaps the SKUs'.
+        limit = asyncio.Semaphore(max(1, self.concurrency))
+        await asyncio.gather(*(self._look_up(ref, values, limit) for ref, values in todo.items()))
 
-    async def _look_up(self, reference: Reference, values: Sequence[str]) -> None:
+    async def _look_up(
+        self, reference: Reference, values: Sequence[str], limit: asyncio.Semaphore
+    ) -> None:
         base = ODataQuery().select(reference.key_prop)
         groups = plan_key_groups(
             self.query.base_url,
@@ -163,7 +166,6 @@ class Lookups:
             group_size=self.group_size,
             max_url=self.max_url,
         )
-        limit = asyncio.Semaphore(max(1, self.concurrency))
 
         async def one(group: list[Value]) -> None:
             found: set[str] = set()

@@ -1,0 +1,39 @@
+"""Planning batch lookups by key: groups whose request URL stays within the limit."""
+
+from __future__ import annotations
+
+import itertools
+from urllib.parse import quote_plus, urlencode
+
+import httpx
+
+from norce.odata import ODataQuery, Value
+from norce.query import key_filter, key_url_length, plan_key_groups
+
+BASE = "https://demo.api-se.norce.tech/commerce/query/2.0/"
+SET = "Products/ProductSkus"
+
+
+def test_groups_fill_up_to_the_url_limit_whatever_the_keys_hold() -> None:
+    # Plain keys (counted without encoding) mixed with keys that need encoding.
+    values: list[Value] = []
+    for n in range(600):
+        values += [f"SKU-{n:05d}", f"O'Neil {n}", f"åäö/{n}?&=", n, f"a.b_c~{n}"]
+    query = ODataQuery().select("PartNo")
+    groups = plan_key_groups(BASE, SET, query, "PartNo", values, group_size=100, max_url=2000)
+    assert [v for g in groups for v in g] == values  # all of them, in order, once
+    for group, following in itertools.pairwise(groups):
+        assert key_url_length(BASE, SET, query, "PartNo", group) <= 2000
+        # full: one more key would pass the limit (or the group is at its size)
+        bigger = [*group, following[0]]
+        assert len(group) == 100 or key_url_length(BASE, SET, query, "PartNo", bigger) > 2000
+    assert key_url_length(BASE, SET, query, "PartNo", groups[-1]) <= 2000
+
+
+def test_the_counted_length_is_the_url_httpx_sends() -> None:
+    query = key_filter(ODataQuery().select("PartNo"), "PartNo", ["SKU-1", "O'Neil å", 7])
+    url = BASE + SET + "?" + urlencode(query.to_params(), quote_via=quote_plus)
+    sent = httpx.Request("GET", url).url
+    assert len(str(sent)) == key_url_length(
+        BASE, SET, ODataQuery().select("PartNo"), "PartNo", ["SKU-1", "O'Neil å", 7]
+    )
