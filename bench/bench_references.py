@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import socket
 import subprocess
 import sys
@@ -64,7 +65,13 @@ async def serve(port: int, skus: int, lead_time_s: float) -> None:
         await asyncio.Event().wait()
 
 
-async def measure(url: str, args: argparse.Namespace) -> dict[str, object]:
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def measure(url: str, args: argparse.Namespace, sim_pid: int) -> dict[str, object]:
     # New prices for SKUs spread over the catalogue: none is cached, all exist.
     step = max(1, args.skus // args.rows)
     rows = [
@@ -86,9 +93,11 @@ async def measure(url: str, args: argparse.Namespace) -> dict[str, object]:
             max_url=args.max_url,
             concurrency=args.concurrency,
         )
-        started = time.perf_counter()
+        started, cpu, sim_cpu = time.perf_counter(), time.process_time(), cpu_s(sim_pid)
         reasons = await lookups.missing("price", rows)
         check_s = time.perf_counter() - started
+        # CPU of each side during the check: steadier than wall time on a shared machine.
+        check_cpu, check_sim_cpu = time.process_time() - cpu, cpu_s(sim_pid) - sim_cpu
         # The next delta of the same SKUs (another price change): the positive cache.
         cold_calls = lookups.query_calls
         again = Lookups(norce.query, lookups.cache)
@@ -109,6 +118,8 @@ async def measure(url: str, args: argparse.Namespace) -> dict[str, object]:
         "reference_check_s": round(check_s, 3),
         "overhead_vs_delta_post": round(check_s / posted, 3),
         "overhead_vs_delta_until_succeeded": round(check_s / delta_s, 3),
+        "check_cpu_client_s": round(check_cpu, 3),
+        "check_cpu_simulator_s": round(check_sim_cpu, 3),
         "warm_query_calls": again.query_calls,
         "warm_reference_check_s": round(warm_s, 4),
     }
@@ -144,7 +155,8 @@ def main() -> None:
         assert sim.stdout is not None
         if sim.stdout.readline().strip() != b"ready":  # blocks until the catalogue is in
             raise RuntimeError("the simulator did not start")
-        print(orjson.dumps(asyncio.run(measure(f"http://127.0.0.1:{port}", args))).decode())
+        result = asyncio.run(measure(f"http://127.0.0.1:{port}", args, sim.pid))
+        print(orjson.dumps(result).decode())
     finally:
         sim.terminate()
         sim.wait()
