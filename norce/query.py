@@ -102,13 +102,16 @@ class QueryClient:
 
     async def page(self, entity_set: str, query: ODataQuery | None = None) -> ODataPage:
         """The first page of a collection."""
+        response = await self._http.request("GET", self.url_of(entity_set, query))
+        return ODataPage.model_validate_json(response.content)
+
+    def url_of(self, entity_set: str, query: ODataQuery | None = None) -> str:
+        """The request URL, encoded here as key_url_length counts it: httpx parses a
+        finished URL once, while ``params=`` costs it a second parse of a long or-chain."""
         url = self._url(entity_set)
         if query is not None and (params := query.to_params()):
-            # Encoded here, as key_url_length counts it: httpx parses a finished URL
-            # once, while params= costs it a second parse of a long or-chain.
-            url += "?" + urlencode(params, quote_via=quote_plus)
-        response = await self._http.request("GET", url)
-        return ODataPage.model_validate_json(response.content)
+            url += "?" + "&".join(f"{_quote_plus(k)}={_quote_plus(v)}" for k, v in params.items())
+        return url
 
     async def next_page(self, next_link: str) -> ODataPage:
         """The page behind an ``@odata.nextLink`` (absolute or relative to the base)."""
@@ -144,6 +147,15 @@ class QueryClient:
 
 # Characters quote_plus leaves as they are.
 _PLAIN = re.compile(r"[A-Za-z0-9_.~-]*")
+_NOT_PLAIN_SPACE_OR_QUOTE = re.compile(r"[^A-Za-z0-9_.~ '-]")
+
+
+def _quote_plus(text: str) -> str:
+    """``quote_plus(text)``; a key filter (plain keys, spaces, quotes) without its
+    per-character Python loop, which cost a fifth of a reference check's CPU."""
+    if _NOT_PLAIN_SPACE_OR_QUOTE.search(text) is None:
+        return text.replace("'", "%27").replace(" ", "+")
+    return quote_plus(text)
 
 
 def key_filter(query: ODataQuery, prop: str, values: Sequence[Value]) -> ODataQuery:

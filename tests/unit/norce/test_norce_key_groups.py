@@ -8,7 +8,7 @@ from urllib.parse import quote_plus, urlencode
 import httpx
 
 from norce.odata import ODataQuery, Value
-from norce.query import key_filter, key_url_length, plan_key_groups
+from norce.query import QueryClient, key_filter, key_url_length, plan_key_groups
 
 BASE = "https://demo.api-se.norce.tech/commerce/query/2.0/"
 SET = "Products/ProductSkus"
@@ -37,3 +37,18 @@ def test_the_counted_length_is_the_url_httpx_sends() -> None:
     assert len(str(sent)) == key_url_length(
         BASE, SET, ODataQuery().select("PartNo"), "PartNo", ["SKU-1", "O'Neil å", 7]
     )
+
+
+def test_a_page_url_is_encoded_as_quote_plus_encodes_it() -> None:
+    # The quick path (plain keys, spaces, quotes) and the general one give the same URL.
+    client = QueryClient(None, BASE)  # type: ignore[arg-type]
+    for values in (
+        ["SKU-1", "a.b_c~d"],
+        ["O'Neil", "x y"],
+        ["å/ä?&=#%+", "100%", "tab\there"],
+        [7, -3, "7"],
+    ):
+        query = key_filter(ODataQuery().select("PartNo").top(5), "PartNo", values)
+        expected = BASE + SET + "?" + urlencode(query.to_params(), quote_via=quote_plus)
+        assert client.url_of(SET, query) == expected
+    assert client.url_of(SET) == BASE + SET
