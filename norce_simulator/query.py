@@ -103,11 +103,16 @@ def _eq_any(value: Any, values: list[Any]) -> bool:
 
 
 def _to_state_names(es: EntitySet, text: str | None) -> str | None:
-    """``$select``/``$filter`` with Query's names turned into the state's."""
+    """``$select``/``$filter`` with Query's names turned into the state's; string
+    literals stay as they are (a price list coded 'Agreement-1' is looked up as such)."""
     if text is None or not es.renames:
         return text
     for state_name, query_name in es.renames.items():
-        text = re.sub(rf"\b{query_name}\b", state_name, text)
+        text = re.sub(
+            rf"'(?:[^']|'')*'|\b{query_name}\b",
+            lambda m, new=state_name: m[0] if m[0].startswith("'") else new,
+            text,
+        )
     return text
 
 

@@ -214,3 +214,18 @@ async def test_a_group_lookup_from_the_index_stays_as_strict_as_the_parser(qapi)
     for bad in ("(PartNo eq '1001'", "PartNo eq '1001')", "PartNo eq '1001' or"):
         r = await qapi.query("Products/ProductSkus", **{"$filter": bad})
         assert r.status_code == 400, bad
+
+
+async def test_a_price_list_whose_code_holds_querys_name_for_it_is_found(
+    start_sim, make_api
+) -> None:
+    # Query names a price list's code Agreement; a code that itself says "Agreement" is a
+    # value, not the property, and must be looked up as written.
+    sim = await start_sim(price_lists=("STD", "Agreement-B2B"))
+    api = make_api(sim)
+    r = await api.query(
+        "Application/ClientPriceLists",
+        **{"$filter": "Agreement eq 'Agreement-B2B' or Agreement eq 'STD'", "$select": "Agreement"},
+    )
+    assert r.status_code == 200, r.text
+    assert sorted(p["Agreement"] for p in r.json()["value"]) == ["Agreement-B2B", "STD"]
