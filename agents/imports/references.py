@@ -24,10 +24,11 @@ next delta of its pair sends it once the reference exists (see
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from norce.odata import ODataQuery, Value
 from norce.query import QueryClient, key_filter, plan_key_groups
@@ -197,6 +198,36 @@ class Lookups:
             gone = next((r for r in refs if not self.known.get(r, False)), None)
             out.append(None if gone is None else reason(*gone))
         return out
+
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+async def one_ahead(items: AsyncIterator[T], work: Callable[[T], Awaitable[R]]) -> AsyncIterator[R]:
+    """``work(item)`` for each item, results in order. The next item is read and its work
+    started before a result is handed out, so what the caller does with it (a delta
+    POSTs a batch) overlaps the next chunk's reading and reference lookups. One work at a
+    time: a ``Lookups`` session's memo is complete before the next check reads it. Close
+    it (``contextlib.aclosing``) when leaving early: the work under way is cancelled."""
+    task: asyncio.Future[R] | None = None
+    try:
+        async for item in items:
+            if task is None:
+                task = asyncio.ensure_future(work(item))
+                continue
+            result = await task
+            task = asyncio.ensure_future(work(item))
+            yield result
+        if task is not None:
+            result = await task
+            task = None
+            yield result
+    finally:
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task  # its error, if any, is moot: the caller left
 
 
 @dataclass
