@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote_plus, urlencode, urljoin, urlsplit
 
@@ -16,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from norce.errors import NorceError, NorceNotFound
 from norce.http import NorceHttp
 from norce.odata import (
+    Expr,
     ODataQuery,
     Value,
     and_,
@@ -24,6 +26,7 @@ from norce.odata import (
     ge,
     gt,
     le,
+    literal,
     lt,
     ne,
     not_,
@@ -158,10 +161,30 @@ def _quote_plus(text: str) -> str:
     return quote_plus(text)
 
 
+@dataclass(frozen=True)
+class _AnyOf(Expr):
+    """``prop eq v1 or prop eq v2 ...`` as ``or_(*(eq(prop, v) ...))`` renders it, in
+    one pass (a reference check renders 10,000 such terms; one object per term cost
+    a tenth of its CPU)."""
+
+    name: str
+    values: tuple[Value, ...]
+
+    def to_odata(self) -> str:
+        head = f"{self.name} eq "
+        return " or ".join([head + literal(value) for value in self.values])
+
+    def _operand(self) -> str:
+        return f"({self.to_odata()})" if len(self.values) > 1 else self.to_odata()
+
+
 def key_filter(query: ODataQuery, prop: str, values: Sequence[Value]) -> ODataQuery:
     """``query`` with ``prop eq v1 or prop eq v2 ...`` ANDed into its filter (Norce's
     Query is documented for ``or`` chains; the OData 4.01 ``in`` operator is not)."""
-    return query.filter(or_(*(eq(prop, value) for value in values)))
+    if not values:
+        return query.filter(or_())  # refused as or_ refuses it
+    eq(prop, values[0]).to_odata()  # a bad property path or value is refused here
+    return query.filter(_AnyOf(prop, tuple(values)))
 
 
 def key_url_length(

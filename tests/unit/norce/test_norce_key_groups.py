@@ -6,8 +6,9 @@ import itertools
 from urllib.parse import quote_plus, urlencode
 
 import httpx
+import pytest
 
-from norce.odata import ODataQuery, Value
+from norce.odata import ODataQuery, Value, eq, or_
 from norce.query import QueryClient, key_filter, key_url_length, plan_key_groups
 
 BASE = "https://demo.api-se.norce.tech/commerce/query/2.0/"
@@ -52,3 +53,19 @@ def test_a_page_url_is_encoded_as_quote_plus_encodes_it() -> None:
         expected = BASE + SET + "?" + urlencode(query.to_params(), quote_via=quote_plus)
         assert client.url_of(SET, query) == expected
     assert client.url_of(SET) == BASE + SET
+
+
+def test_a_key_filter_renders_as_the_or_chain_it_stands_for() -> None:
+    values: list[Value] = ["A", "O'Neil", 7, True, None, 2.5]
+    chain = or_(*(eq("PartNo", v) for v in values))
+    base = ODataQuery().select("PartNo")
+    assert key_filter(base, "PartNo", values).to_params() == base.filter(chain).to_params()
+    # ANDed with a filter the query had: parenthesised as the chain would be.
+    active = base.filter(eq("IsActive", True))
+    assert key_filter(active, "PartNo", values).to_odata() == active.filter(chain).to_odata()
+    one = key_filter(active, "PartNo", ["A"]).to_odata()
+    assert one == active.filter(eq("PartNo", "A")).to_odata()
+    with pytest.raises(ValueError):
+        key_filter(base, "Part No", ["A"])  # not a property path
+    with pytest.raises(ValueError):
+        key_filter(base, "PartNo", [])
