@@ -24,7 +24,6 @@ next delta of its pair sends it once the reference exists (see
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -225,9 +224,15 @@ async def one_ahead(items: AsyncIterator[T], work: Callable[[T], Awaitable[R]]) 
             yield result
     finally:
         if task is not None:
+            # Not awaited here: a cancellation of the caller must not be swallowed. Its
+            # error, if any, is moot (the caller left) and is retrieved to stay quiet.
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task  # its error, if any, is moot: the caller left
+            task.add_done_callback(_retrieve)
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 @dataclass

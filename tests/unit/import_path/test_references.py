@@ -167,4 +167,4 @@ async def test_a_failed_check_surfaces_in_order_and_leaving_early_cancels_the_ne
             assert result == 1
             await asyncio.wait_for(waiting.wait(), 5)  # the caller POSTs; chunk 2 is looked up
             break  # the POST failed: the delta stops
-    assert cancelled.is_set()
+    await asyncio.wait_for(cancelled.wait(), 5)
