@@ -37,7 +37,7 @@ from norce.query import QueryClient, key_filter, plan_key_groups
 class Reference:
     """A kind of Norce entity a row may refer to. One instance per kind (the constants
     below), compared and hashed by identity: a delta hashes (reference, key) pairs
-    hundreds of thousands of times, and a field-wise hash cost a third of its CPU."""
+    hundreds of thousands of times, and a field-wise hash was a large part of its CPU."""
 
     name: str  # for reasons: "SKU P-1 not in Norce"
     row_field: str  # the row's field that names it
