@@ -6,7 +6,9 @@ the page envelope is typed. Lists page by ``@odata.nextLink``, which ``iterate``
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote_plus, urlencode, urljoin, urlsplit
 
@@ -15,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from norce.errors import NorceError, NorceNotFound
 from norce.http import NorceHttp
 from norce.odata import (
+    Expr,
     ODataQuery,
     Value,
     and_,
@@ -23,6 +26,7 @@ from norce.odata import (
     ge,
     gt,
     le,
+    literal,
     lt,
     ne,
     not_,
@@ -101,9 +105,16 @@ class QueryClient:
 
     async def page(self, entity_set: str, query: ODataQuery | None = None) -> ODataPage:
         """The first page of a collection."""
-        params = query.to_params() if query else None
-        response = await self._http.request("GET", self._url(entity_set), params=params)
+        response = await self._http.request("GET", self.url_of(entity_set, query))
         return ODataPage.model_validate_json(response.content)
+
+    def url_of(self, entity_set: str, query: ODataQuery | None = None) -> str:
+        """The request URL, encoded here as key_url_length counts it: httpx parses a
+        finished URL once, while ``params=`` costs it a second parse of a long or-chain."""
+        url = self._url(entity_set)
+        if query is not None and (params := query.to_params()):
+            url += "?" + "&".join(f"{_quote_plus(k)}={_quote_plus(v)}" for k, v in params.items())
+        return url
 
     async def next_page(self, next_link: str) -> ODataPage:
         """The page behind an ``@odata.nextLink`` (absolute or relative to the base)."""
@@ -137,10 +148,43 @@ class QueryClient:
 # -- batch lookups by key: one ``Key eq a or Key eq b ...`` request per group ----------
 
 
+# Characters quote_plus leaves as they are.
+_PLAIN = re.compile(r"[A-Za-z0-9_.~-]*")
+_NOT_PLAIN_SPACE_OR_QUOTE = re.compile(r"[^A-Za-z0-9_.~ '-]")
+
+
+def _quote_plus(text: str) -> str:
+    """``quote_plus(text)``; a key filter (plain keys, spaces, quotes) without its
+    per-character Python loop, which cost a fifth of a reference check's CPU."""
+    if _NOT_PLAIN_SPACE_OR_QUOTE.search(text) is None:
+        return text.replace("'", "%27").replace(" ", "+")
+    return quote_plus(text)
+
+
+@dataclass(frozen=True)
+class _AnyOf(Expr):
+    """``prop eq v1 or prop eq v2 ...`` as ``or_(*(eq(prop, v) ...))`` renders it, in
+    one pass (a reference check renders 10,000 such terms; one object per term cost
+    a tenth of its CPU)."""
+
+    name: str
+    values: tuple[Value, ...]
+
+    def to_odata(self) -> str:
+        head = f"{self.name} eq "
+        return " or ".join([head + literal(value) for value in self.values])
+
+    def _operand(self) -> str:
+        return f"({self.to_odata()})" if len(self.values) > 1 else self.to_odata()
+
+
 def key_filter(query: ODataQuery, prop: str, values: Sequence[Value]) -> ODataQuery:
     """``query`` with ``prop eq v1 or prop eq v2 ...`` ANDed into its filter (Norce's
     Query is documented for ``or`` chains; the OData 4.01 ``in`` operator is not)."""
-    return query.filter(or_(*(eq(prop, value) for value in values)))
+    if not values:
+        return query.filter(or_())  # refused as or_ refuses it
+    eq(prop, values[0]).to_odata()  # a bad property path or value is refused here
+    return query.filter(_AnyOf(prop, tuple(values)))
 
 
 def key_url_length(
@@ -170,7 +214,13 @@ def plan_key_groups(
     if not ids:
         return []
 
+    plain_prop = _PLAIN.fullmatch(prop) is not None
+
     def term_length(value: Value) -> int:
+        # ``prop eq 'value'``: plain text encodes to itself, the quotes to %27 and the
+        # spaces to +; anything else is encoded to count it.
+        if plain_prop and isinstance(value, str) and _PLAIN.fullmatch(value):
+            return len(prop) + len(value) + 10  # "+eq+%27" and "%27"
         return len(quote_plus(eq(prop, value).to_odata()))
 
     # Fixed part (base, set, $expand...) once; each term adds its encoded length and

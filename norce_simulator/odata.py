@@ -4,6 +4,7 @@ $select, and $expand with nested options (``PriceLists($filter=IsActive eq true;
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -139,6 +140,34 @@ def parse_filter(text: str | None) -> Predicate | None:
     if text is None or not text.strip():
         return None
     return _Parser(text).parse()
+
+
+# A key lookup's usual form, matched in one pass: ``prop eq 'a' or prop eq 'b' ...`` with
+# string or integer literals, in at most one pair of parentheses. Only a subset of what
+# parse_filter accepts, so answering it without parse_filter rejects nothing new.
+_KEY_LIT = r"'(?:[^']|'')*'|-?\d+"
+
+
+@functools.lru_cache(maxsize=64)
+def _key_patterns(prop: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    term = rf"{re.escape(prop)}\s+eq\s+(?:{_KEY_LIT})"
+    whole = rf"\s*(?P<open>\(\s*)?{term}(?:\s+or\s+{term})*\s*(?(open)\))\s*"
+    return re.compile(whole), re.compile(rf"{re.escape(prop)}\s+eq\s+({_KEY_LIT})")
+
+
+def key_terms(text: str | None, prop: str) -> list[str | int] | None:
+    """The literals of a filter in a key lookup's usual form (see ``_KEY_LIT``), else
+    None. A valid filter: the caller need not parse it again. Linear in its length."""
+    if not text:
+        return None
+    whole, term = _key_patterns(prop)
+    if whole.fullmatch(text) is None:
+        return None
+    # The whole text is terms joined by ``or``: scanning from its start meets each
+    # term's literal in turn (a quoted ``or`` sits inside a literal, never between).
+    return [
+        lit[1:-1].replace("''", "'") if lit[0] == "'" else int(lit) for lit in term.findall(text)
+    ]
 
 
 def key_disjunction(text: str | None, prop: str) -> list[Any] | None:

@@ -23,6 +23,7 @@ from norce_simulator.odata import (
     Expand,
     ODataError,
     key_disjunction,
+    key_terms,
     parse_expand,
     parse_filter,
     parse_int,
@@ -102,11 +103,16 @@ def _eq_any(value: Any, values: list[Any]) -> bool:
 
 
 def _to_state_names(es: EntitySet, text: str | None) -> str | None:
-    """``$select``/``$filter`` with Query's names turned into the state's."""
+    """``$select``/``$filter`` with Query's names turned into the state's; string
+    literals stay as they are (a price list coded 'Agreement-1' is looked up as such)."""
     if text is None or not es.renames:
         return text
     for state_name, query_name in es.renames.items():
-        text = re.sub(rf"\b{query_name}\b", state_name, text)
+        text = re.sub(
+            rf"'(?:[^']|'')*'|\b{query_name}\b",
+            lambda m, new=state_name: m[0] if m[0].startswith("'") else new,
+            text,
+        )
     return text
 
 
@@ -144,7 +150,10 @@ class QueryHandlers:
         q = request.query
         filter_text = _to_state_names(es, q.get("$filter"))
         try:
-            flt = parse_filter(filter_text)
+            # A batch lookup by key in its usual form is answered from the index without
+            # building a predicate; any other filter is parsed (and refused) as before.
+            keyed = self._key_lookup(es, filter_text, fast=True)
+            flt = None if keyed is not None else parse_filter(filter_text)
             select = parse_select(_to_state_names(es, q.get("$select")))
             expands = parse_expand(q.get("$expand"))
             for exp in expands:
@@ -158,8 +167,11 @@ class QueryHandlers:
             return odata_error(400, str(exc))
 
         # Filter and page the live rows; only the page is copied (by project()).
-        rows = self._by_keys(es, filter_text)
-        if rows is None:
+        if keyed is None and flt is not None:
+            keyed = self._key_lookup(es, filter_text, fast=False)
+        if keyed is not None:
+            rows = self._by_keys(es, *keyed)
+        else:
             if flt is not None:
                 rows = [r for r in self.state.items[es.kind].values() if flt(r)]
             else:
@@ -191,19 +203,34 @@ class QueryHandlers:
             held = self._listing[kind] = (generation, list(self.state.items[kind].values()))
         return held[1]
 
-    def _by_keys(self, es: EntitySet, text: str | None) -> list[Row] | None:
-        """Rows of a ``Key eq 'a' or Key eq 'b' ...`` filter (a batch lookup) without
-        scanning the whole set, in the order asked; None for any other filter."""
-        table = self.state.items[es.kind]
+    @staticmethod
+    def _key_lookup(es: EntitySet, text: str | None, *, fast: bool) -> tuple[str, list[Any]] | None:
+        """(key property, literals) when the filter is only ``Key eq 'a' or Key eq 'b'
+        ...`` (a batch lookup); None for any other filter. ``fast``: only the usual form,
+        matched in one pass (the filter has not been parsed yet)."""
         for prop in (es.str_key, es.int_key):
-            if prop is None or (values := key_disjunction(text, prop)) is None:
+            if prop is None:
                 continue
-            if KINDS[es.kind].key_fields == (prop,):  # the state's own keys
-                found = (table.get(str(v)) for v in dict.fromkeys(values))
-                return [r for r in found if r is not None and _eq_any(r.get(prop), values)]
-            wanted = {v for v in values if not isinstance(v, bool)}
-            return [r for r in table.values() if _hashable(r.get(prop)) in wanted]
+            values = key_terms(text, prop) if fast else key_disjunction(text, prop)
+            if values is not None:
+                return prop, values
         return None
+
+    def _by_keys(self, es: EntitySet, prop: str, values: list[Any]) -> list[Row]:
+        """Rows of a batch lookup by key, in the order asked, without scanning the whole
+        set when the key is the state's own (an index, as a database has)."""
+        table = self.state.items[es.kind]
+        if KINDS[es.kind].key_fields == (prop,):  # the state's own keys
+            out: list[Row] = []
+            seen: set[int] = set()
+            for v in values:  # each literal checked against its own row: linear
+                row = table.get(str(v))
+                if row is not None and id(row) not in seen and _eq_any(row.get(prop), [v]):
+                    seen.add(id(row))
+                    out.append(row)
+            return out
+        wanted = {v for v in values if not isinstance(v, bool)}
+        return [r for r in table.values() if _hashable(r.get(prop)) in wanted]
 
     def _single(
         self,

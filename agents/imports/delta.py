@@ -12,6 +12,7 @@ state; nothing is lost and nothing older is sent.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -142,14 +143,20 @@ async def submit_deltas(binding: InputBinding, *, fresh_references: bool = False
     posted: list[str] = []
     session = reference_state.lookups(binding.source, fresh=fresh_references)
     report = reference_state.waiting.begin()
-    # As few jobs as possible, holding at most about two jobs' rows in memory.
+    # As few jobs as possible, holding at most about three jobs' rows in memory (one
+    # chunk is read and checked ahead).
     ready: list[PendingItem] = []
+    chunks = projector.pending_chunks(binding, size)
     try:
-        async for chunk in projector.pending_chunks(binding, size):
-            ready.extend(await reference_state.split_pending(binding, chunk, session, report))
-            while len(ready) >= size:
-                batch, ready = ready[:size], ready[size:]
-                posted += await _submit(binding, batch)
+        # The next chunk's references are looked up while a batch is POSTed.
+        async with contextlib.aclosing(
+            reference_state.checked_chunks(binding, chunks, session, report)
+        ) as checked:
+            async for part in checked:
+                ready.extend(part)
+                while len(ready) >= size:
+                    batch, ready = ready[:size], ready[size:]
+                    posted += await _submit(binding, batch)
     except NorceError as error:
         # Query unreachable: nothing is sent unchecked; the keys stay pending for the
         # next tick (the client already retried with backoff).

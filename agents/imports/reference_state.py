@@ -3,7 +3,7 @@ delta submitter, the full import and the re-check (``agents.imports.reference_wa
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import TypeVar
 
 from agents.config.sync_config import InputBinding
@@ -13,6 +13,7 @@ from agents.imports.references import (
     PairWaiting,
     ReferenceCache,
     Waiting,
+    one_ahead,
     references_of,
     refers,
 )
@@ -56,3 +57,14 @@ async def split_pending(
             refs = [r for r in references_of(binding.kind, item.row) if not session.known.get(r)]
             waiting.add(report, item.key.decode(), why, refs, item.partition)
     return ready
+
+
+def checked_chunks(
+    binding: InputBinding,
+    chunks: AsyncIterator[list[PendingItem]],
+    session: Lookups,
+    report: PairWaiting,
+) -> AsyncIterator[list[PendingItem]]:
+    """Each chunk's items whose references exist, in order, the next chunk's lookups
+    running while the caller POSTs (``references.one_ahead``; close it when leaving)."""
+    return one_ahead(chunks, lambda chunk: split_pending(binding, chunk, session, report))

@@ -25,17 +25,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from norce.odata import ODataQuery, Value
 from norce.query import QueryClient, key_filter, plan_key_groups
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Reference:
-    """A kind of Norce entity a row may refer to."""
+    """A kind of Norce entity a row may refer to. One instance per kind (the constants
+    below), compared and hashed by identity: a delta hashes (reference, key) pairs
+    hundreds of thousands of times, and a field-wise hash was a large part of its CPU."""
 
     name: str  # for reasons: "SKU P-1 not in Norce"
     row_field: str  # the row's field that names it
@@ -149,10 +151,13 @@ class Lookups:
                 continue
             self.known[ref] = False  # until found; also dedups within this call
             todo.setdefault(ref[0], []).append(ref[1])
-        for reference, values in todo.items():
-            await self._look_up(reference, values)
+        # One bound for every kind's groups: the price lists' request overlaps the SKUs'.
+        limit = asyncio.Semaphore(max(1, self.concurrency))
+        await asyncio.gather(*(self._look_up(ref, values, limit) for ref, values in todo.items()))
 
-    async def _look_up(self, reference: Reference, values: Sequence[str]) -> None:
+    async def _look_up(
+        self, reference: Reference, values: Sequence[str], limit: asyncio.Semaphore
+    ) -> None:
         base = ODataQuery().select(reference.key_prop)
         groups = plan_key_groups(
             self.query.base_url,
@@ -163,7 +168,6 @@ class Lookups:
             group_size=self.group_size,
             max_url=self.max_url,
         )
-        limit = asyncio.Semaphore(max(1, self.concurrency))
 
         async def one(group: list[Value]) -> None:
             found: set[str] = set()
@@ -193,6 +197,42 @@ class Lookups:
             gone = next((r for r in refs if not self.known.get(r, False)), None)
             out.append(None if gone is None else reason(*gone))
         return out
+
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+async def one_ahead(items: AsyncIterator[T], work: Callable[[T], Awaitable[R]]) -> AsyncIterator[R]:
+    """``work(item)`` for each item, results in order. The next item is read and its work
+    started before a result is handed out, so what the caller does with it (a delta
+    POSTs a batch) overlaps the next chunk's reading and reference lookups. One work at a
+    time: a ``Lookups`` session's memo is complete before the next check reads it. Close
+    it (``contextlib.aclosing``) when leaving early: the work under way is cancelled."""
+    task: asyncio.Future[R] | None = None
+    try:
+        async for item in items:
+            if task is None:
+                task = asyncio.ensure_future(work(item))
+                continue
+            result = await task
+            task = asyncio.ensure_future(work(item))
+            yield result
+        if task is not None:
+            result = await task
+            task = None
+            yield result
+    finally:
+        if task is not None:
+            # Not awaited here: a cancellation of the caller must not be swallowed. Its
+            # error, if any, is moot (the caller left) and is retrieved to stay quiet.
+            task.cancel()
+            task.add_done_callback(_retrieve)
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 @dataclass

@@ -197,3 +197,35 @@ async def test_a_group_lookup_larger_than_a_page_has_a_next_link(qapi) -> None:
         "Products/ProductSkus", **{"$filter": "PartNo eq '1001' or EanCode eq 'E2'"}
     )
     assert [s["PartNo"] for s in r.json()["value"]] == ["1001", "1002"]
+
+
+async def test_a_group_lookup_from_the_index_stays_as_strict_as_the_parser(qapi) -> None:
+    async def part_nos(flt: str) -> list[str]:
+        r = await qapi.query("Products/ProductSkus", **{"$filter": flt, "$select": "PartNo"})
+        assert r.status_code == 200, r.text
+        return [s["PartNo"] for s in r.json()["value"]]
+
+    # Each entity once, however often the filter names it; a number never equals the
+    # string key '1001' (OData compares types), so only the quoted literal finds it.
+    assert await part_nos("PartNo eq 1001 or PartNo eq '1001' or PartNo eq '1001'") == ["1001"]
+    assert await part_nos("PartNo eq 1001") == []
+    assert await part_nos("(PartNo eq '1003' or PartNo eq 'x'' or PartNo eq ''1002')") == ["1003"]
+    # What the parser refuses is refused on the index's path too.
+    for bad in ("(PartNo eq '1001'", "PartNo eq '1001')", "PartNo eq '1001' or"):
+        r = await qapi.query("Products/ProductSkus", **{"$filter": bad})
+        assert r.status_code == 400, bad
+
+
+async def test_a_price_list_whose_code_holds_querys_name_for_it_is_found(
+    start_sim, make_api
+) -> None:
+    # Query names a price list's code Agreement; a code that itself says "Agreement" is a
+    # value, not the property, and must be looked up as written.
+    sim = await start_sim(price_lists=("STD", "Agreement-B2B"))
+    api = make_api(sim)
+    r = await api.query(
+        "Application/ClientPriceLists",
+        **{"$filter": "Agreement eq 'Agreement-B2B' or Agreement eq 'STD'", "$select": "Agreement"},
+    )
+    assert r.status_code == 200, r.text
+    assert sorted(p["Agreement"] for p in r.json()["value"]) == ["Agreement-B2B", "STD"]

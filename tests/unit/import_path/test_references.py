@@ -3,8 +3,12 @@ delta's lookups (grouped, never the same reference twice)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
+
+import pytest
 
 from agents.imports.references import (
     PRICE_LIST,
@@ -13,6 +17,7 @@ from agents.imports.references import (
     PairWaiting,
     ReferenceCache,
     Waiting,
+    one_ahead,
     references_of,
 )
 from norce.odata import ODataQuery
@@ -100,3 +105,66 @@ def test_waiting_keeps_counts_examples_and_missing_references() -> None:
     assert waiting.waiting_on(SKU) == [("erp", "price")] and waiting.waiting_on(PRICE_LIST) == []
     waiting.finish(("erp", "price"), waiting.begin())  # a delta that found none waiting
     assert waiting.view() == {} and waiting.count(("erp", "price")) == 0
+
+
+async def chunks_of(log: list[str], n: int) -> AsyncIterator[int]:
+    for i in range(1, n + 1):
+        log.append(f"read {i}")
+        yield i
+
+
+async def test_the_next_chunk_is_checked_while_the_caller_handles_the_last() -> None:
+    log: list[str] = []
+    started = {i: asyncio.Event() for i in range(1, 4)}
+    running = []
+
+    async def check(chunk: int) -> int:
+        running.append(chunk)
+        assert len(running) == 1, "one check at a time (the session's memo)"
+        log.append(f"check {chunk}")
+        started[chunk].set()
+        await asyncio.sleep(0)
+        running.remove(chunk)
+        return chunk * 10
+
+    results = []
+    async for result in one_ahead(chunks_of(log, 3), check):
+        chunk = result // 10
+        if chunk < 3:  # the caller POSTs; meanwhile the next chunk's check starts
+            await asyncio.wait_for(started[chunk + 1].wait(), 5)
+        log.append(f"post {chunk}")
+        results.append(result)
+    assert results == [10, 20, 30]
+    assert log.index("check 2") < log.index("post 1") and log.index("check 3") < log.index("post 2")
+
+
+async def test_a_failed_check_surfaces_in_order_and_leaving_early_cancels_the_next() -> None:
+    async def check(chunk: int) -> int:
+        if chunk == 2:
+            raise RuntimeError("Query unreachable")
+        return chunk
+
+    got = []
+    with pytest.raises(RuntimeError, match="unreachable"):
+        async for result in one_ahead(chunks_of([], 3), check):
+            got.append(result)
+    assert got == [1]  # chunk 1 was handed out; nothing after the failed check
+
+    cancelled, waiting = asyncio.Event(), asyncio.Event()
+
+    async def slow(chunk: int) -> int:
+        if chunk == 2:
+            waiting.set()
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                cancelled.set()
+                raise
+        return chunk
+
+    async with contextlib.aclosing(one_ahead(chunks_of([], 3), slow)) as ahead:
+        async for result in ahead:
+            assert result == 1
+            await asyncio.wait_for(waiting.wait(), 5)  # the caller POSTs; chunk 2 is looked up
+            break  # the POST failed: the delta stops
+    await asyncio.wait_for(cancelled.wait(), 5)

@@ -2,7 +2,15 @@ from __future__ import annotations
 
 import pytest
 
-from norce_simulator.odata import ODataError, parse_expand, parse_filter, parse_select, project
+from norce_simulator.odata import (
+    ODataError,
+    key_disjunction,
+    key_terms,
+    parse_expand,
+    parse_filter,
+    parse_select,
+    project,
+)
 
 ROWS = [
     {"PartNo": "1", "Status": 1, "IsActive": True, "Name": "O'Neil", "Price": 9.5},
@@ -73,3 +81,39 @@ def test_expand_with_nested_options() -> None:
 def test_bad_expand(text: str) -> None:
     with pytest.raises(ODataError):
         parse_expand(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "PartNo eq 'A'",
+        "PartNo eq 'A' or PartNo eq 'B''s' or PartNo eq 12",
+        " ( PartNo eq 'x'' or PartNo eq ''y' or PartNo eq '' ) ",
+        "PartNo  eq\t'A'  or  PartNo eq -3",
+    ],
+)
+def test_key_terms_reads_a_batch_lookup_in_one_pass(text: str) -> None:
+    # The fast form answers exactly what the full parser and the token scan answer.
+    assert parse_filter(text) is not None
+    assert key_terms(text, "PartNo") == key_disjunction(text, "PartNo")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "(PartNo eq 'A'",  # unbalanced: the full parser refuses it
+        "PartNo eq 'A')",
+        "(PartNo eq 'A') or (PartNo eq 'B')",  # valid, but left to the general path
+        "PartNo eq 'A' and PartNo eq 'B'",
+        "PartNo eq 'A' or Code eq 'B'",
+        "PartNo eq 1.5",
+        "PartNo eq true",
+        "PartNo ne 'A'",
+        "PartNo eq 'A' or",
+        "PartNo eq 'A' PartNo eq 'B'",
+        "partno eq 'A'",
+        "PartNo eq 'A''",
+    ],
+)
+def test_key_terms_leaves_every_other_filter_to_the_parser(text: str) -> None:
+    assert key_terms(text, "PartNo") is None
