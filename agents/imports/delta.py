@@ -21,7 +21,8 @@ from typing import Any
 import orjson
 from faust.web import Request, Response, View
 
-from agents.config.sync_config import DueTimes, InputBinding
+from agents.config.schedules import DueTimes
+from agents.config.sync_config import InputBinding
 from agents.imports import reference_state
 from agents.imports.pipeline import batches, config, job_ledger_caught_up
 from agents.imports.post_once import Adopted, find_job, newest_job_id, post_once

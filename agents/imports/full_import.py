@@ -26,7 +26,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from agents.config.sync_config import DueTimes, InputBinding
+from agents.config.schedules import DueTimes
+from agents.config.sync_config import InputBinding
 from agents.imports import full_guard, reference_state
 from agents.imports.full_file import StateSnapshot
 from agents.imports.pipeline import command_handlers, commands, config, job_ledger_caught_up

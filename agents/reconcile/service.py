@@ -20,7 +20,8 @@ from typing import Any
 from faust.web import Request, Response, View
 from pydantic import ValidationError
 
-from agents.config.sync_config import DueTimes, InputBinding
+from agents.config.schedules import DueTimes
+from agents.config.sync_config import InputBinding
 from agents.imports import reference_state
 from agents.imports.pipeline import command_handlers, commands, config
 from agents.imports.references import refers

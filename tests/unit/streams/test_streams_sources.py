@@ -11,12 +11,10 @@ import orjson
 import pytest
 import yaml
 
+from agents.config.schedules import Cron, DueTimes, Schedule
 from agents.config.sync_config import (
     ConfigError,
     Credentials,
-    Cron,
-    DueTimes,
-    Schedule,
     SyncConfig,
     load_config,
     parse_config,
