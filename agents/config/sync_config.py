@@ -44,7 +44,7 @@ from pydantic import (
 
 from agents.config.mapping import KEY_FIELDS, FieldSpec, Mapper
 from agents.config.orders_config import OrdersConfig
-from agents.config.schedules import Cron, Schedule
+from agents.config.schedules import Schedule
 from streams.errors import ConfigError
 from streams.records import Kind
 
