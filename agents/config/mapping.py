@@ -29,29 +29,35 @@ fields, and gets ``IsActive: False``; a state that merges it onto the held row k
 other fields. Other changes get ``IsActive: True`` unless the mapping sets it, so a
 re-created row is re-activated. ``map_for_import`` is that step without the records,
 shared with the fused hot path (``agents.imports.cdc.decode_mapped``).
+
+This module is the mapping language's public surface; behind it: the conversions and
+Debezium decimals (``conversions.py``), hook loading (``hooks.py``) and the generated
+fast path of a flat mapping (``mapping_codegen.py``).
 """
 
 from __future__ import annotations
 
-import base64
 import copy
-import hashlib
-import importlib
-import importlib.util
-import math
 import re
-import sys
 from collections.abc import Callable, Mapping
-from datetime import date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
 
-from agents.config import numbers
-from streams.records import ChangeEvent, MappedChange, PipelineError
+from agents.config.conversions import (
+    CONVERSIONS,
+    MappingError,
+    _compile_chain,
+    _compile_conversion,
+    _is_number,
+    decimal_to_number,
+    decode_decimal_bytes,
+    decode_variable_scale_decimal,
+)
+from agents.config.hooks import Hook, load_hook
+from agents.config.mapping_codegen import _MISSING, _generate_full_map
+from streams.records import ChangeEvent, MappedChange
 
 if TYPE_CHECKING:
     from agents.config.sync_config import InputBinding
@@ -83,294 +89,6 @@ KEY_FIELDS: dict[str, tuple[str, ...]] = {
     "pricelist": ("PriceListCode",),
     "company": ("Code",),
 }
-
-Hook = Callable[[dict[str, Any], Any], dict[str, Any]]
-
-
-class MappingError(PipelineError):
-    """A change could not be mapped (stage ``map``)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__("map", reason)
-
-
-# --- conversions -------------------------------------------------------------------------
-
-_EPOCH = datetime(1970, 1, 1)
-_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
-_TRUE = frozenset(("true", "t", "yes", "y", "1", "on"))
-_FALSE = frozenset(("false", "f", "no", "n", "0", "off"))
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float | Decimal) and not isinstance(value, bool)
-
-
-def decimal_to_number(d: Decimal) -> int | float:
-    # JSON number for Norce: ints stay exact, fractions become floats (correctly rounded);
-    # numbers Norce cannot hold are rejected (agents.config.numbers).
-    return numbers.to_number(d)
-
-
-def _decimal_of(value: Any) -> Decimal:
-    if isinstance(value, bool):
-        raise ValueError(f"expected a number, got {value!r}")
-    if isinstance(value, Decimal):
-        return value
-    if isinstance(value, int):
-        return Decimal(value)
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueError(f"not a finite number: {value!r}")
-        return Decimal(repr(value))
-    if isinstance(value, str):
-        try:
-            return Decimal(value.strip())
-        except InvalidOperation:
-            raise ValueError(f"not a number: {value!r}") from None
-    if isinstance(value, dict) and "scale" in value and "value" in value:
-        return decode_variable_scale_decimal(value)
-    raise ValueError(f"expected a number, got {type(value).__name__}")
-
-
-def decode_decimal_bytes(encoded: str, scale: int) -> Decimal:
-    """Kafka Connect ``Decimal``: base64 of a big-endian two's-complement unscaled int."""
-    try:
-        raw = base64.b64decode(encoded, validate=True)
-    except ValueError:
-        raise ValueError(f"not a base64 decimal: {encoded!r}") from None
-    numbers.check_unscaled(raw)
-    return Decimal(int.from_bytes(raw, "big", signed=True)).scaleb(-scale)
-
-
-def decode_variable_scale_decimal(value: Mapping[str, Any]) -> Decimal:
-    """``io.debezium.data.VariableScaleDecimal``: ``{"scale": n, "value": base64}``."""
-    scale, encoded = value.get("scale"), value.get("value")
-    if not isinstance(scale, int) or isinstance(scale, bool) or not isinstance(encoded, str):
-        raise ValueError(f"not a VariableScaleDecimal: {value!r}")
-    return decode_decimal_bytes(encoded, scale)
-
-
-def _conv_str(arg: str | None) -> Callable[[Any], Any]:
-    def conv(value: Any) -> Any:
-        if isinstance(value, str):
-            return value
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        if isinstance(value, int | float | Decimal):
-            return str(value)
-        raise ValueError(f"cannot convert {type(value).__name__} to str")
-
-    return conv
-
-
-def _conv_int(arg: str | None) -> Callable[[Any], Any]:
-    def conv(value: Any) -> Any:
-        if type(value) is int or (isinstance(value, int) and not isinstance(value, bool)):
-            return numbers.check_int(value)
-        d = _decimal_of(value)
-        if not d.is_finite() or d != d.to_integral_value():
-            raise ValueError(f"not an integer: {value!r}")
-        return numbers.to_int(d)
-
-    return conv
-
-
-def _conv_float(arg: str | None) -> Callable[[Any], Any]:
-    def conv(value: Any) -> Any:
-        if isinstance(value, float):
-            if not math.isfinite(value):
-                raise ValueError(f"not a finite number: {value!r}")
-            return value
-        return numbers.to_float(_decimal_of(value))
-
-    return conv
-
-
-def _conv_decimal(arg: str | None) -> Callable[[Any], Any]:
-    # ``decimal:<scale>`` reads Debezium's precise-mode base64 strings when the topic has no
-    # schema to carry the scale (schemas.enable=false).
-    scale = _int_arg("decimal", arg) if arg is not None else None
-
-    def conv(value: Any) -> Any:
-        kind = type(value)
-        if kind is float:  # already a JSON number: the common case, kept cheap
-            if math.isfinite(value):
-                return value
-            raise ValueError(f"not a finite number: {value!r}")
-        if kind is int:
-            return numbers.check_int(value)
-        if scale is not None and kind is str:
-            return decimal_to_number(decode_decimal_bytes(value, scale))
-        return decimal_to_number(_decimal_of(value))
-
-    return conv
-
-
-def _conv_bool(arg: str | None) -> Callable[[Any], Any]:
-    def conv(value: Any) -> Any:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, int) and value in (0, 1):
-            return bool(value)
-        if isinstance(value, str):
-            text = value.strip().lower()
-            if text in _TRUE:
-                return True
-            if text in _FALSE:
-                return False
-        raise ValueError(f"not a boolean: {value!r}")
-
-    return conv
-
-
-def _conv_not(arg: str | None) -> Callable[[Any], Any]:
-    to_bool = _conv_bool(None)
-    return lambda value: not to_bool(value)
-
-
-def _conv_positive(arg: str | None) -> Callable[[Any], Any]:
-    return lambda value: _decimal_of(value) > 0
-
-
-def _str_method(name: str) -> Callable[[str | None], Callable[[Any], Any]]:
-    def factory(arg: str | None) -> Callable[[Any], Any]:
-        method = getattr(str, name)
-
-        def conv(value: Any) -> Any:
-            if not isinstance(value, str):
-                raise ValueError(f"{name} needs a string, got {type(value).__name__}")
-            return method(value)
-
-        return conv
-
-    return factory
-
-
-def _conv_cents(arg: str | None) -> Callable[[Any], Any]:
-    def conv(value: Any) -> Any:
-        d = _decimal_of(value)
-        if not d.is_finite() or d != d.to_integral_value():
-            raise ValueError(f"cents must be whole: {value!r}")
-        numbers.to_float(d)  # in range before the division (which traps on overflow)
-        return float(d / 100)
-
-    return conv
-
-
-def _conv_date(arg: str | None) -> Callable[[Any], Any]:
-    def conv(value: Any) -> Any:
-        if isinstance(value, int) and not isinstance(value, bool):
-            # io.debezium.time.Date: days since the epoch.
-            try:
-                return date.fromordinal(_EPOCH_ORDINAL + value).isoformat()
-            except (ValueError, OverflowError):
-                raise ValueError(f"day number out of range: {value}") from None
-        if isinstance(value, str):
-            text = value.strip()
-            try:
-                if len(text) == 10:
-                    return date.fromisoformat(text).isoformat()
-                return datetime.fromisoformat(text).date().isoformat()
-            except ValueError:
-                raise ValueError(f"not an ISO date: {value!r}") from None
-        raise ValueError(f"not a date: {value!r}")
-
-    return conv
-
-
-_DATETIME_UNITS = {"s": 1_000_000, "ms": 1_000, "us": 1, "ns": None}
-
-
-def _conv_datetime(arg: str | None) -> Callable[[Any], Any]:
-    # Integers are epoch values in ``arg`` units: ms (io.debezium.time.Timestamp, the
-    # default), us (MicroTimestamp, Postgres ``timestamp``), ns (NanoTimestamp) or s. They
-    # encode wall-clock time without a zone, so the result has none either.
-    unit = arg or "ms"
-    if unit not in _DATETIME_UNITS:
-        raise ValueError(f"datetime unit must be one of s, ms, us, ns; got {unit!r}")
-    factor = _DATETIME_UNITS[unit]
-
-    def conv(value: Any) -> Any:
-        if isinstance(value, int) and not isinstance(value, bool):
-            micros = value // 1000 if factor is None else value * factor
-            try:
-                return (_EPOCH + timedelta(microseconds=micros)).isoformat()
-            except OverflowError:
-                raise ValueError(f"timestamp out of range: {value}") from None
-        if isinstance(value, str):
-            try:
-                return datetime.fromisoformat(value.strip()).isoformat()
-            except ValueError:
-                raise ValueError(f"not an ISO datetime: {value!r}") from None
-        raise ValueError(f"not a datetime: {value!r}")
-
-    return conv
-
-
-def _int_arg(name: str, arg: str) -> int:
-    try:
-        return int(arg)
-    except ValueError:
-        raise ValueError(f"{name} needs an integer argument, got {arg!r}") from None
-
-
-CONVERSIONS: dict[str, Callable[[str | None], Callable[[Any], Any]]] = {
-    "str": _conv_str,
-    "int": _conv_int,
-    "float": _conv_float,
-    "decimal": _conv_decimal,
-    "bool": _conv_bool,
-    "not": _conv_not,
-    "positive": _conv_positive,
-    "upper": _str_method("upper"),
-    "lower": _str_method("lower"),
-    "strip": _str_method("strip"),
-    "cents": _conv_cents,
-    "date": _conv_date,
-    "datetime": _conv_datetime,
-}
-
-
-def _compile_conversion(text: str) -> Callable[[Any], Any]:
-    name, _, arg = text.partition(":")
-    factory = CONVERSIONS.get(name.strip())
-    if factory is None:
-        raise ValueError(f"unknown conversion {name!r} (known: {', '.join(sorted(CONVERSIONS))})")
-    return factory(arg.strip() if arg else None)
-
-
-_STR_METHODS = frozenset(("upper", "lower", "strip"))
-
-
-def _compile_chain(texts: list[str]) -> Callable[[Any], Any] | None:
-    """One callable for a list of conversions (None for none), so a field costs one call."""
-    convs = tuple(_compile_conversion(t) for t in texts)
-    if not convs:
-        return None
-    if len(convs) == 1:
-        return convs[0]
-    names = [t.partition(":")[0].strip() for t in texts]
-    if all(n in _STR_METHODS for n in names):
-        # Fused [strip, upper]-style chains: one type check, the same error as the first.
-        methods = tuple(getattr(str, n) for n in names)
-        first = names[0]
-
-        def str_chain(value: Any) -> Any:
-            if type(value) is not str and not isinstance(value, str):
-                raise ValueError(f"{first} needs a string, got {type(value).__name__}")
-            for method in methods:
-                value = method(value)
-            return value
-
-        return str_chain
-
-    def chain(value: Any) -> Any:
-        for conv in convs:
-            value = conv(value)
-        return value
-
-    return chain
 
 
 # --- the mapping model -------------------------------------------------------------------
@@ -467,9 +185,6 @@ def _check_paths(paths: list[tuple[str | int, ...]]) -> None:
             raise ValueError(f"list indexes under {where!r} must run from 0 without gaps")
 
 
-_MISSING: Any = object()
-
-
 def _getter(tokens: tuple[str | int, ...]) -> Callable[[Mapping[str, Any]], Any]:
     if len(tokens) == 1:
         name = tokens[0]
@@ -512,63 +227,6 @@ def _assign(out: dict[str, Any], tokens: tuple[str | int, ...], value: Any) -> N
         while len(node) <= last:
             node.append(None)
     node[last] = value
-
-
-def load_hook(ref: str, base_dir: Path | None = None, *, anywhere: bool = False) -> Hook:
-    """Resolve ``"package.module:function"``, or ``"file.py:function"`` (a path relative to
-    ``base_dir``, the config file's folder), to a callable. A hook file must lie inside
-    ``base_dir`` unless ``anywhere`` (``hook_files_anywhere``): whoever can edit the config
-    then cannot make the worker run any Python file on the machine."""
-    module_name, sep, attr = ref.partition(":")
-    if not sep or not module_name or not attr:
-        raise ValueError(
-            f"hook must look like 'package.module:function' or 'file.py:function', got {ref!r}"
-        )
-    try:
-        if module_name.endswith(".py"):
-            path = ((base_dir or Path.cwd()) / module_name).resolve()
-            if (
-                base_dir is not None
-                and not anywhere
-                and not path.is_relative_to(base_dir.resolve())
-            ):
-                raise ValueError(
-                    f"hook {ref!r}: {module_name!r} is outside the config's folder; move it "
-                    "there, or set NORCE_SYNC_HOOK_FILES_ANYWHERE=true"
-                )
-            module = _module_from_file(path)
-        else:
-            module = importlib.import_module(module_name)
-    except (ImportError, OSError) as exc:
-        raise ValueError(f"hook {ref!r}: cannot import {module_name!r}: {exc}") from None
-    target: Any = module
-    for part in attr.split("."):
-        target = getattr(target, part, None)
-        if target is None:
-            raise ValueError(f"hook {ref!r}: {module_name!r} has no {attr!r}")
-    if not callable(target):
-        raise ValueError(f"hook {ref!r} is not callable")
-    return target
-
-
-def _module_from_file(path: Path) -> ModuleType:
-    """Import a hook file once per resolved path (two mappings naming the same file share
-    its functions, so their mappers compare equal)."""
-    path = path.resolve()
-    name = f"norce_sync_hooks_{hashlib.sha1(str(path).encode()).hexdigest()[:12]}"
-    if (loaded := sys.modules.get(name)) is not None:
-        return loaded
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"not a Python file: {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[name]
-        raise
-    return module
 
 
 class Mapper:
@@ -692,59 +350,6 @@ class Mapper:
         return self._specs == other._specs and self._hook is other._hook
 
     __hash__ = None  # type: ignore[assignment]
-
-
-def _generate_full_map(fields: tuple[tuple[Any, ...], ...]) -> Callable[[Any], Any] | None:
-    """``Mapper._map_fields(row, partial=False)`` as one generated function for mappings
-    of top-level targets read from columns or constants (every example binding): no loop,
-    no per-field tuple unpacking or branches on the field's kind; the per-change mapping
-    runs once per change event. None for other mappings (nested targets, path getters):
-    they take the loop."""
-    if any(
-        nested or (column is not None and type(column) is not str)
-        for _, _, nested, column, *_ in fields
-    ):
-        return None
-    env: dict[str, Any] = {
-        "_MISSING": _MISSING,
-        "MappingError": MappingError,
-        "deepcopy": copy.deepcopy,
-    }
-    lines = ["def full_map(row):", "    get = row.get", "    out = {}"]
-    for i, (name, target, _, column, conv, has_default, default, src, mutable) in enumerate(fields):
-        env.update(
-            {
-                f"n{i}": name,
-                f"t{i}": target,
-                f"c{i}": column,
-                f"f{i}": conv,
-                f"d{i}": default,
-                f"s{i}": src,
-            }
-        )
-        if column is None:  # a constant
-            lines.append(f"    out[t{i}] = deepcopy(d{i})" if mutable else f"    out[t{i}] = d{i}")
-            continue
-        missing = f"raise MappingError(f'{{n{i}}}: column {{s{i}!r}} is missing from the row')"
-        lines += [
-            f"    value = get(c{i}, _MISSING)",
-            "    if value is _MISSING:",
-            f"        value = d{i}" if has_default else f"        {missing}",
-        ]
-        if has_default:
-            lines += ["    elif value is None:", f"        value = d{i}"]
-        if conv is not None:
-            lines += [
-                "    elif value is not None:",
-                "        try:",
-                f"            value = f{i}(value)",
-                "        except (ValueError, TypeError, ArithmeticError) as exc:",
-                f"            raise MappingError(f'{{n{i}}} from {{s{i}!r}}: {{exc}}') from None",
-            ]
-        lines.append(f"    out[t{i}] = value")
-    lines.append("    return out")
-    exec(compile("\n".join(lines), "<generated mapping>", "exec"), env)
-    return env["full_map"]  # type: ignore[no-any-return]
 
 
 # --- keys and the import step ------------------------------------------------------------
