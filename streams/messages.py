@@ -207,6 +207,18 @@ class ReconcileRequest(Record):
     repair: bool = False
 
 
+# What the single-partition commands topic carries, told apart by ``type`` (a record
+# without one, written before reconcile shared the topic, is a full import request).
+Command = FullImportRequest | ReconcileRequest
+
+
+def parse_command(value: Any) -> Command:
+    """The typed command of a commands-topic value; raises ``ValidationError``."""
+    if isinstance(value, dict) and value.get("type") == "reconcile":
+        return ReconcileRequest.model_validate(value)
+    return FullImportRequest.model_validate(value)
+
+
 class ReconcileProgress(Record):
     type: Literal["reconcile_progress"] = "reconcile_progress"
     request_id: str

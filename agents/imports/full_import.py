@@ -41,7 +41,15 @@ from norce.retry import NO_RETRY
 from streams import fault_points, metrics, topics
 from streams.kafka import consumer
 from streams.main import app, settings
-from streams.messages import FullImportRequest, Intent, Lost, Posted, Progress, SubmitFailed
+from streams.messages import (
+    FullImportRequest,
+    Intent,
+    Lost,
+    Posted,
+    Progress,
+    SubmitFailed,
+    parse_command,
+)
 from streams.outage import NORCE
 
 log = logging.getLogger(__name__)
@@ -72,13 +80,17 @@ async def request_full_import(
 @app.agent(commands)
 async def run_commands(stream):  # type: ignore[no-untyped-def]
     async for value in stream:
-        if isinstance(value, dict) and (handler := command_handlers.get(value.get("type"))):
-            await handler(value)  # a reconcile (registered by agents.reconcile.service)
-            continue
         try:
-            command = FullImportRequest.model_validate(value)
+            command = parse_command(value)
         except ValidationError as error:
-            log.error("command ignored, not a full import request: %s", error)
+            log.error("command ignored, not a full import or reconcile request: %s", error)
+            continue
+        if not isinstance(command, FullImportRequest):
+            handler = command_handlers.get(command.type)
+            if handler is None:
+                log.error("command ignored: no handler of %r in this worker", command.type)
+            else:
+                await handler(command)  # a reconcile (registered by agents.reconcile.service)
             continue
         try:
             binding = config.binding_for(command.source, command.kind)

@@ -39,9 +39,9 @@ batches = app.topic(
     topics.batches_topic(settings), internal=True, partitions=1, config=BIG_MESSAGES
 )
 commands = app.topic(topics.commands_topic(settings), internal=True, partitions=1)
-# Handlers of the other command types on ``commands``, by the value's "type": a flow
-# above this one registers its own (reconcile). One topic, one owner: a reconcile and a
-# full import never overlap.
+# Handlers of the other command types on ``commands`` (``streams.messages.Command``), by
+# their ``type``: a flow above this one registers its own (reconcile). One topic, one
+# owner: a reconcile and a full import never overlap.
 command_handlers: dict[str, Callable[[Any], Awaitable[None]]] = {}
 # Dead letters carry at most DEAD_LETTER_MAX_BYTES of the original (base64: +1/3): set
 # explicitly rather than inherit a broker default a letter might exceed.

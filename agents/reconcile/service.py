@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from faust.web import Request, Response, View
-from pydantic import ValidationError
 
 from agents.config.schedules import DueTimes
 from agents.config.sync_config import InputBinding
@@ -113,13 +112,8 @@ async def reconcile_schedules() -> None:
             )
 
 
-async def run_reconcile_command(value: Any) -> None:
+async def run_reconcile_command(request: ReconcileRequest) -> None:
     """The commands agent's handler of a ``ReconcileRequest``; always answers a result."""
-    try:
-        request = ReconcileRequest.model_validate(value)
-    except ValidationError as error:
-        log.error("reconcile request ignored: %s", error)
-        return
     result = await run_reconcile(request)
     await _publish(f"{request.source}|{request.kind}", result.to_bytes())
     # The progress record is done with: a tombstone, so compaction drops it.
