@@ -15,13 +15,42 @@ functions, the delta submitter marks keys sent, the tracker's requeue puts them 
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
 from streams.records import VersionKey, version_key, version_key_newer
 
 Value = dict[str, Any]
+
+
+class State(NamedTuple):
+    """A value read back, typed, for the code that reads values: views, reconcile, the
+    full file. The fold keeps the dict (building a record per change would cost ingest
+    time, and the dict is what orjson stores)."""
+
+    version: list[int]  # [ts_ms, position]
+    row: dict[str, Any]
+    deleted: bool
+    pending_since: float | None  # None: not waiting for a delta
+    sent_digest: str | None  # the digest of the row last sent to Norce
+
+    @classmethod
+    def of(cls, value: Value) -> State:
+        return cls(
+            list(value["v"]), value["row"], bool(value.get("d")), value.get("p"), value.get("h")
+        )
+
+    @property
+    def pending(self) -> bool:
+        return self.pending_since is not None
+
+    @property
+    def row_sent(self) -> bool:
+        """Norce was sent exactly this row (and deletion)."""
+        return self.sent_digest is not None and self.sent_digest == row_digest(
+            self.row, self.deleted
+        )
 
 
 def row_digest(row: dict[str, Any], deleted: bool) -> str:

@@ -31,12 +31,12 @@ class SentBatch:
 
 def state_view(value: projection.Value) -> dict[str, Any]:
     """The state row, its version spelled out, and whether Norce was sent this row."""
-    sent = value.get("h")
+    state = projection.State.of(value)
     return {
-        "row": value["row"],
-        "deleted": bool(value.get("d")),
-        "version": positions.named(list(value["v"])),
-        "row_sent": sent is not None and sent == projection.row_digest(value["row"], value["d"]),
+        "row": state.row,
+        "deleted": state.deleted,
+        "version": positions.named(state.version),
+        "row_sent": state.row_sent,
     }
 
 
@@ -49,7 +49,7 @@ def pending_view(
     """Whether the item waits for a delta, since when, and why: for a reference Norce
     does not have yet (``missing_reference``, e.g. "SKU P-1 not in Norce"), for an open
     job of its pair, or for the pair's next delta."""
-    since = value.get("p")
+    since = projection.State.of(value).pending_since
     if since is None:
         return None
     pair = f"{binding.source}/{binding.kind}"

@@ -18,7 +18,7 @@ import httpx
 from faust.web import Request, Response, View
 
 from agents.config.sync_config import EXPORT, InputBinding
-from agents.imports import reference_state
+from agents.imports import projection, reference_state
 from agents.imports.jobs import JobRecord
 from agents.imports.pipeline import config
 from agents.imports.projector_service import projector
@@ -72,7 +72,7 @@ async def _jobs_of(binding: InputBinding) -> list[tuple[JobRecord, item_trace.Se
 async def _norce_row(plan: Plan, value: dict[str, Any], norce_key: str) -> dict[str, Any] | None:
     """The item as Norce's Query has it, with Connect's names (one request)."""
     spec = plan.spec
-    row = value["row"]
+    row = projection.State.of(value).row
     for step in plan.view:
         row = row[step]
     if spec.nested is None:
@@ -90,10 +90,11 @@ async def _norce_row(plan: Plan, value: dict[str, Any], norce_key: str) -> dict[
 async def _missing_reference(binding: InputBinding, value: dict[str, Any]) -> str | None:
     """Why a pending row of a referring kind is held back, as a delta would decide now
     (the reference cache first, else one Query lookup)."""
-    if value.get("p") is None or not refers(binding.kind):
+    state = projection.State.of(value)
+    if not state.pending or not refers(binding.kind):
         return None
     try:
-        [why] = await reference_state.lookups(binding.source).missing(binding.kind, [value["row"]])
+        [why] = await reference_state.lookups(binding.source).missing(binding.kind, [state.row])
     except NorceError as error:
         return f"(not known: Query answered {error})"
     return why

@@ -32,6 +32,7 @@ from typing import Any
 from agents.config.mapping import MappingError, norce_key
 from agents.config.sync_config import InputBinding
 from agents.imports.price_values import PRICE_VALUES
+from agents.imports.projection import State
 from norce.fields import CustomerField, ProductField, SkuField, SkuOnhandField, SkuPriceListField
 from norce.odata import ODataQuery
 
@@ -313,11 +314,12 @@ class Expected:
 
 def expect(plan: Plan, value: Mapping[str, Any]) -> Expected:
     """The owned values Norce should hold for a projection value (``agents.imports.
-    projection``): {"row": ..., "d": deleted, "p": pending since}."""
-    top = value["row"]
+    projection``)."""
+    state = State.of(value)
+    top = state.row
     row = _at(top, plan.view) if plan.view else top
-    deleted = bool(value.get("d")) or top.get("IsActive") is False
-    pending = value.get("p") is not None
+    deleted = state.deleted or top.get("IsActive") is False
+    pending = state.pending
     scope = plan.scope_value(row)
     spec = plan.spec
     if deleted:
