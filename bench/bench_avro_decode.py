@@ -43,7 +43,7 @@ from tests.support.avro import (  # noqa: E402
     price_schemas,
     wire,
 )
-from tests.unit.streams.test_streams_cdc import with_changes  # noqa: E402
+from tests.support.sync_config import with_changes  # noqa: E402
 
 KEY_ID, VALUE_ID = 1, 2
 

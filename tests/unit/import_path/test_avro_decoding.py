@@ -33,8 +33,8 @@ from tests.support.avro import (
     price_schemas,
     wire,
 )
+from tests.support.sync_config import with_changes
 from tests.unit.import_path.test_connector_ordering import PRICES
-from tests.unit.streams.test_streams_cdc import with_changes
 
 TOPIC = "erp.public.prices"
 KEY_SCHEMA, VALUE_SCHEMA = price_schemas(TOPIC)

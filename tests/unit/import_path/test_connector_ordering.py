@@ -22,7 +22,7 @@ from agents.imports import projection
 from agents.imports.cdc import NotAChange, decode_mapped
 from streams.records import Mapped, version_key, version_key_newer
 from tests.support.debezium_sources import MONGODB, MYSQL, ORACLE, POSTGRES, SQLSERVER
-from tests.unit.streams.test_streams_cdc import EXAMPLE, with_changes
+from tests.support.sync_config import EXAMPLE, with_changes
 
 PRICES = load_config(EXAMPLE).binding_for_topic("erp.public.prices")
 KEY_COLUMNS = ("part_no", "price_list_code", "quantity_break")

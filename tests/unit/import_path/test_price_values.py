@@ -10,7 +10,7 @@ from agents.config.sync_config import load_config
 from agents.imports import price_values
 from norce.imports import connect_header
 from streams import metrics
-from tests.unit.streams.test_streams_cdc import EXAMPLE, with_changes
+from tests.support.sync_config import EXAMPLE, with_changes
 
 PRICES = load_config(EXAMPLE).binding_for_topic("erp.public.prices")
 

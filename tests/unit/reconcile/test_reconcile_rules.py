@@ -17,7 +17,7 @@ from agents.reconcile.rules import (
     same,
     scope_of,
 )
-from tests.unit.streams.test_streams_cdc import EXAMPLE, with_changes
+from tests.support.sync_config import EXAMPLE, with_changes
 
 CONFIG = load_config(EXAMPLE)
 PRICES = CONFIG.binding_for_topic("erp.public.prices")

@@ -12,12 +12,9 @@ import pytest
 from agents.config.mapping import Mapper, MappingError, norce_key, to_mapped
 from agents.config.sync_config import InputBinding, load_config
 from streams.records import ChangeEvent, Version
+from tests.support.sync_config import convert
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "config" / "example.yaml"
-
-
-def convert(conversion: str | list[str], value: Any) -> Any:
-    return Mapper({"Out": {"from": "col", "convert": conversion}})({"col": value})["Out"]
 
 
 class TestConversions:

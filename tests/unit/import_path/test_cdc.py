@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -11,19 +10,12 @@ import pytest
 
 from agents.config.sync_config import InputBinding, load_config
 from agents.imports.cdc import CdcError, decode
-
-EXAMPLE = Path(__file__).resolve().parents[3] / "config" / "example.yaml"
+from tests.support.sync_config import EXAMPLE, with_changes
 
 
 @pytest.fixture(scope="module")
 def prices() -> InputBinding:
     return load_config(EXAMPLE).binding_for_topic("erp.public.prices")
-
-
-def with_changes(binding: InputBinding, **changes: Any) -> InputBinding:
-    data = binding.model_dump(by_alias=True)
-    data.update(changes)
-    return InputBinding.model_validate(data)
 
 
 # --- a Postgres connector event (Debezium 2.x), with and without the schema wrapper ------

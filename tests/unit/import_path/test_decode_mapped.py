@@ -21,8 +21,9 @@ from agents.config.mapping import to_mapped
 from agents.config.sync_config import InputBinding, load_config
 from agents.imports.cdc import NotAChange, compile_decoder, decode, decode_mapped
 from streams.records import Mapped, PipelineError, Version, version_key, version_key_newer
-from tests.unit.streams import test_streams_cdc as cdc
-from tests.unit.streams import test_streams_mapping as mapping
+from tests.support.sync_config import convert
+from tests.unit.config import test_mapping as mapping
+from tests.unit.import_path import test_cdc as cdc
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "config" / "example.yaml"
 CONFIG = load_config(EXAMPLE)
@@ -412,7 +413,7 @@ def test_decoded_versions_sort_by_log_position() -> None:
 )
 def test_conversion_chains(conversion: list[str], value: Any, expected: Any) -> None:
     try:
-        result = mapping.convert(conversion, value)
+        result = convert(conversion, value)
     except PipelineError as exc:
         assert exc.stage == "map" and expected in exc.reason
         assert exc.reason.startswith("Out from 'col': ")

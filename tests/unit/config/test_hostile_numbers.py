@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from agents.config.mapping import MappingError, decimal_to_number
-from tests.unit.streams.test_streams_mapping import convert
+from tests.support.sync_config import convert
 
 HUGE = "1000000000000000000000000000000"  # the probe: 10**30, NUMERIC(38,0)
 
