@@ -121,6 +121,15 @@ async def test_a_cross_site_post_is_refused_without_an_ops_token(
             assert await stop_worker(worker) == 0, worker.tail()
 
 
+def refused_start(env: dict[str, str], tmp_path: Path) -> str:
+    """Start a worker that must refuse to: exit status 78. Returns its log."""
+    worker = WorkerProcess("streams", env, tmp_path / "worker.log")
+    with pytest.raises(RuntimeError, match="worker exited"):
+        worker.start(ready_timeout=60)
+    assert worker.proc is not None and worker.proc.returncode == 78
+    return (tmp_path / "worker.log").read_text()
+
+
 def test_a_worker_open_to_other_hosts_without_an_ops_token_does_not_start(
     kafka_servers: str, unique: str, tmp_path: Path
 ) -> None:
@@ -131,15 +140,8 @@ def test_a_worker_open_to_other_hosts_without_an_ops_token_does_not_start(
         tmp_path / "data",
         NORCE_SYNC_WEB_HOST="0.0.0.0",
     )
-    worker = WorkerProcess("streams", env, tmp_path / "worker.log")
-    with pytest.raises(RuntimeError, match="worker exited"):
-        worker.start(ready_timeout=60)
-    assert worker.proc is not None and worker.proc.returncode == 78
-    lines = [
-        line
-        for line in (tmp_path / "worker.log").read_text().splitlines()
-        if "NORCE_SYNC_OPS_TOKEN" in line
-    ]
+    log = refused_start(env, tmp_path)
+    lines = [line for line in log.splitlines() if "NORCE_SYNC_OPS_TOKEN" in line]
     assert len(lines) == 1 and "refusing to start" in lines[0], lines
 
 
@@ -162,17 +164,11 @@ def test_a_worker_for_real_norce_refuses_a_demo_source_secret_by_name(
         NORCE_SYNC_NORCE_CLIENT_SECRET=f"norce-{unique}",
         NORCE_SYNC_ERP_CLIENT_SECRET="erp-demo-secret",
     )
-    worker = WorkerProcess("streams", env, tmp_path / "worker.log")
-    with pytest.raises(RuntimeError, match="worker exited"):
-        worker.start(ready_timeout=60)
-    assert worker.proc is not None and worker.proc.returncode == 78
-    log = (tmp_path / "worker.log").read_text()
+    log = refused_start(env, tmp_path)
     refusals = [line for line in log.splitlines() if "refusing to start" in line]
     assert len(refusals) == 1, refusals
-    assert (
-        "NORCE_SYNC_ERP_CLIENT_SECRET (client secret of source erp) holds a demo value"
-        in (refusals[0])
-    )
+    demo = "NORCE_SYNC_ERP_CLIENT_SECRET (client secret of source erp) holds a demo value"
+    assert demo in refusals[0]
     assert "erp-demo-secret" not in log
 
 
