@@ -4,6 +4,8 @@ the worker's others), the receivers' ledger and the fan-out as runtime services,
 
 from __future__ import annotations
 
+import logging
+
 from aiohttp import web
 from faust.web import Request, Response, View
 
@@ -19,7 +21,9 @@ from streams.kafka import TopicSpec
 from streams.main import app, settings
 from streams.topics import order_status_sent_topic, orders_received_topic, orders_topic
 
+log = logging.getLogger(__name__)
 _config = sync_config(settings).orders
+_status_input = sync_config(settings).order_status_input
 _prefix = settings.export_topic_prefix
 
 
@@ -51,25 +55,27 @@ if EVENT_TOPICS:  # without an event target, order events stay unknown types (40
     event_routes.register(ORDER_EVENT_TYPES, order_events.handle)
 
 status_sender: StatusSender | None = None
-if _config.status is not None:
-    _source = _config.status.source
+if _status_input is not None:
+    _source = _status_input.source
     _clients = NorceClients(settings)
     SENT = _spec(order_status_sent_topic(settings), compacted=True)
     status_sender = StatusSender(
         app,
         settings,
-        _config.status,
+        _status_input,
         lambda: _clients.for_source(_source),
         sync_config(settings).sources[_source].account_id,
         SENT.name,
     )
     app.register_topics(SENT)
     if settings.create_input_topics:
-        app.register_topics(_spec(_config.status.topic))
+        app.register_topics(_spec(_status_input.topic))
 
     @app.task
     async def start_status_sender() -> None:
         assert status_sender is not None
+        for warning in sync_config(settings).deprecations:
+            log.warning("config: %s", warning)
         await app.add_runtime_dependency(status_sender)
 
 
