@@ -13,6 +13,7 @@ from agents.config.runtime import NorceClients, sync_config
 from agents.orders.fanout import OrdersFanout, OrderTargetSpec
 from agents.orders.ledger import RefLedger
 from agents.orders.order_events import OrderEvents
+from agents.orders.order_producer import OrderProducer
 from agents.orders.receiver import OrderReceiver
 from agents.orders.status import StatusSender
 from norce.orders import ORDER_EVENT_TYPES
@@ -48,7 +49,8 @@ EVENT_TOPICS = [_spec(_prefix + _config.events_topic(name)) for name in _config.
 
 ledger = RefLedger(settings, RECEIVED.name)
 fanout = OrdersFanout(app, settings, RECEIVED.name, ORDERS.name, TARGETS)
-receiver = OrderReceiver(app, settings, ledger, RECEIVED.name)
+order_producer = OrderProducer(settings, RECEIVED.name)
+receiver = OrderReceiver(app, settings, ledger, RECEIVED.name, order_producer)
 order_events = OrderEvents(app, [t.name for t in EVENT_TOPICS], settings.webhook_ack_timeout_s)
 if EVENT_TOPICS:  # without an event target, order events stay unknown types (404)
     app.register_topics(*EVENT_TOPICS)
@@ -84,6 +86,7 @@ if settings.orders_receiver_enabled:
 
     @app.task
     async def start_orders() -> None:
+        await app.add_runtime_dependency(order_producer)
         await app.add_runtime_dependency(ledger)
         await app.add_runtime_dependency(fanout)
 
