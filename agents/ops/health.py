@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from typing import Any
 
 import faust
 from aiokafka import AIOKafkaClient
@@ -27,7 +28,7 @@ from streams.settings import Settings
 log = logging.getLogger(__name__)
 
 
-async def brokers_answer(client: AIOKafkaClient) -> None:
+async def brokers_answer(client: AIOKafkaClient) -> Any:
     """One metadata request for no topic (the brokers only) to a known broker; raises when
     none answers. Not ``fetch_all_metadata``: on a cluster of thousands of topics its answer
     took 60-240 ms of the event loop to decode, every probe interval, and held every
@@ -35,7 +36,7 @@ async def brokers_answer(client: AIOKafkaClient) -> None:
     node = client.get_random_node()
     if node is None:
         raise NodeNotReadyError("no broker known")
-    await client.send(node, MetadataRequest([]))
+    return await client.send(node, MetadataRequest([]))
 
 
 class BrokerProbe:
