@@ -6,24 +6,32 @@ synchronous step: aiokafka decodes every record it returns in one go (5,000 reco
 projection batch, held the loop 10-30 ms, and several times that on a busy host, so every
 order answer in flight waited). Here the records come ``slice_records`` at a time, the
 first call waiting up to ``timeout_ms`` as before, the rest taking only what is already
-fetched; between slices the loop runs (a little longer while urgent work is in flight,
-``streams.priority``). The batch is the same: per partition in offset order, at most
-``max_records`` records.
+fetched; between slices the loop runs (:func:`step_back`). The batch is the same: per
+partition in offset order, at most ``max_records`` records.
+
+:func:`step_back` is the pause between slices of bulk CPU work (the projection's fold,
+its checkpoint): a plain yield, or while an urgent request is in flight (an order, a
+webhook; ``streams.priority``), a wait until it is answered, at most
+``URGENT_MAX_WAIT_S``: each step of the request then runs at once, not behind the next
+slice, and a stream of requests that never stops still leaves the bulk work a slice
+every ``URGENT_MAX_WAIT_S``.
 """
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from aiokafka import ConsumerRecord, TopicPartition
 
-from streams.priority import urgent_in_flight
+from streams import priority
 
 SLICE_RECORDS = 500
-# The pause between slices while an urgent request is in flight: its next step (a
-# broker answer, the HTTP write) gets the loop before the next slice.
-URGENT_WAIT_S = 0.002
+# The longest a slice of bulk work waits for urgent requests to be answered.
+URGENT_MAX_WAIT_S = 0.010
+
+
+async def step_back() -> None:
+    await priority.step_back(URGENT_MAX_WAIT_S)
 
 
 async def getmany_sliced(
@@ -34,7 +42,7 @@ async def getmany_sliced(
     )
     taken = sum(len(records) for records in batch.values())
     while batch and taken < max_records:
-        await asyncio.sleep(URGENT_WAIT_S if urgent_in_flight() else 0)
+        await step_back()
         wanted = min(slice_records, max_records - taken)
         more = await consumer.getmany(timeout_ms=0, max_records=wanted)
         if not more:
