@@ -41,8 +41,9 @@ async def getmany_sliced(
         timeout_ms=timeout_ms, max_records=min(slice_records, max_records)
     )
     taken = sum(len(records) for records in batch.values())
-    while batch and taken < max_records:
+    if batch:  # the caller's work on the batch starts with a fresh slice
         await step_back()
+    while batch and taken < max_records:
         wanted = min(slice_records, max_records - taken)
         more = await consumer.getmany(timeout_ms=0, max_records=wanted)
         if not more:
@@ -50,4 +51,5 @@ async def getmany_sliced(
         for tp, records in more.items():
             batch.setdefault(tp, []).extend(records)
             taken += len(records)
+        await step_back()
     return batch
