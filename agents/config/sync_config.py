@@ -36,14 +36,17 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
 from agents.config.mapping import KEY_FIELDS, FieldSpec, Mapper
-from agents.config.orders_config import OrdersConfig
+from agents.config.orders_config import ORDER_STATUS, OrdersConfig, OrderStatusInput
 from agents.config.schedules import Schedule
 from streams.errors import ConfigError
 from streams.records import Kind
@@ -400,12 +403,55 @@ class SyncConfig(_Model):
     inputs: list[InputBinding] = Field(default_factory=list)
     targets: dict[str, dict[TargetKind, TargetMapping]] = Field(default_factory=dict)
     orders: OrdersConfig = Field(default_factory=OrdersConfig)  # agents/config/orders_config.py
+    # The inputs of kind order_status, taken out of ``inputs`` (which the import flow
+    # reads) by ``_order_status_inputs``; not a key of the file.
+    order_status_inputs: list[OrderStatusInput] = Field(default_factory=list, exclude=True)
 
     _by_topic: dict[str, InputBinding] = PrivateAttr(default_factory=dict)
     _by_pair: dict[tuple[str, str], InputBinding] = PrivateAttr(default_factory=dict)
+    _status_inputs: list[OrderStatusInput] = PrivateAttr(default_factory=list)
+    _deprecations: list[str] = PrivateAttr(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _order_status_inputs(cls, data: Any, info: ValidationInfo) -> Any:
+        """Inputs of kind order_status feed the order flow, not the import: validated here
+        (an error names its place in ``inputs``) and kept apart from the import bindings."""
+        if not isinstance(data, dict):
+            return data
+        if "order_status_inputs" in data:
+            raise ValueError(
+                "order_status_inputs is not a config key: list the binding under inputs "
+                "with kind: order_status"
+            )
+        inputs = data.get("inputs")
+        if not isinstance(inputs, list):
+            return data
+        kept: list[Any] = []
+        status: list[OrderStatusInput] = []
+        for i, entry in enumerate(inputs):
+            if not (isinstance(entry, dict) and entry.get("kind") == ORDER_STATUS):
+                kept.append(entry)
+                continue
+            try:
+                status.append(OrderStatusInput.model_validate(entry, context=info.context))
+            except ValidationError as exc:
+                raise ValueError(_format_errors(f"inputs.{i}", exc).replace("\n", "; ")) from None
+        return {**data, "inputs": kept, "order_status_inputs": status}
+
+    @model_serializer(mode="wrap")
+    def _dump(
+        self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
+    ) -> dict[str, Any]:
+        """Dumped as written: the order status inputs back among the inputs."""
+        data: dict[str, Any] = handler(self)
+        status = [b.model_dump(mode=info.mode) for b in self.order_status_inputs]
+        if status:
+            data["inputs"] = [*data.get("inputs", []), *status]
+        return data
 
     @model_validator(mode="after")
-    def _check(self) -> SyncConfig:
+    def _check(self, info: ValidationInfo) -> SyncConfig:
         for name in (*self.sources, *self.targets):
             if not _NAME.match(name):
                 raise ValueError(f"name {name!r} must be lower case letters, digits, '_' or '-'")
@@ -441,7 +487,58 @@ class SyncConfig(_Model):
                 outputs[topic] = target
         self.__pydantic_private__["_by_topic"] = by_topic
         self.__pydantic_private__["_by_pair"] = by_pair
+        self._check_order_status(info, set(by_topic) | set(outputs))
         return self
+
+    def _check_order_status(self, info: ValidationInfo, topics: set[str]) -> None:
+        status = list(self.order_status_inputs)
+        deprecations: list[str] = []
+        legacy = self.orders.status
+        if legacy is not None:
+            if status:
+                raise ValueError(
+                    "orders.status is the old form of an input with kind: order_status; "
+                    "give only the input"
+                )
+            try:
+                status.append(
+                    OrderStatusInput.model_validate(legacy.as_input(), context=info.context)
+                )
+            except ValidationError as exc:
+                raise ValueError(_format_errors("orders.status", exc).replace("\n", "; ")) from None
+            deprecations.append(
+                "orders.status is deprecated and will be refused in the next release: move "
+                f"it to inputs as {{topic: {legacy.topic}, source: {legacy.source}, "
+                f"kind: order_status, format: {legacy.format}, mapping: ...}} (same topic, "
+                "consumer group and sent-status record: nothing is sent twice)"
+            )
+        if len(status) > 1:
+            raise ValueError(
+                f"inputs {status[0].topic!r} and {status[1].topic!r} are both of kind "
+                "order_status: one order status input is supported"
+            )
+        for binding in status:
+            if binding.source not in self.sources:
+                known = ", ".join(sorted(self.sources)) or "none"
+                raise ValueError(
+                    f"input {binding.topic!r} names unknown source {binding.source!r} "
+                    f"(known: {known})"
+                )
+            if binding.topic in topics:
+                raise ValueError(f"topic {binding.topic!r} is bound twice")
+        self.__pydantic_private__["_status_inputs"] = status
+        self.__pydantic_private__["_deprecations"] = deprecations
+
+    @property
+    def order_status_input(self) -> OrderStatusInput | None:
+        """The ERP order status input (either form), if any."""
+        return self._status_inputs[0] if self._status_inputs else None
+
+    @property
+    def deprecations(self) -> list[str]:
+        """Warnings about deprecated config forms still accepted (shown at start and by
+        ``config check``)."""
+        return list(self._deprecations)
 
     def binding_for_topic(self, topic: str) -> InputBinding:
         try:

@@ -51,6 +51,9 @@ def required_access(settings: Settings, config: SyncConfig) -> list[Grant]:
     )
     for topic in sorted({b.topic for b in config.inputs}):
         grants.append(Grant("topic", "LITERAL", topic, inputs, "change data input (Debezium)"))
+    if config.order_status_input is not None:
+        topic = config.order_status_input.topic
+        grants.append(Grant("topic", "LITERAL", topic, inputs, "ERP order statuses input"))
     targets = sorted(
         {
             settings.export_topic_prefix + config.target_topic(t, k)

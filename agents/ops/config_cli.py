@@ -61,15 +61,18 @@ class config_check(OpsCommand):
     async def run(self, online: bool, file: str | None) -> None:
         config = sync_config(settings)
         name = settings.config_file
+        status = config.order_status_input
         summary = (
-            f"{len(config.inputs)} inputs, {len(config.sources)} sources, "
-            f"{len(config.targets)} export targets"
+            f"{len(config.inputs) + (status is not None)} inputs, {len(config.sources)} "
+            f"sources, {len(config.targets)} export targets"
         )
+        for warning in config.deprecations:
+            self.say(f"warning: {name}: {warning}")
         if not online:
             self.say(f"{name}: valid ({summary})")
             return
         problems = []
-        topics = [b.topic for b in config.inputs]
+        topics = [b.topic for b in config.inputs] + ([status.topic] if status else [])
         try:
             missing = await _missing_topics(topics)
         except KafkaError as error:

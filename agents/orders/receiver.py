@@ -14,7 +14,8 @@ In order:
 5. the ledger (:mod:`agents.orders.ledger`): a ref already received with the same
    content answers OK and writes nothing; a different order under it answers 409
    ``Failed``, both versions are dead-lettered and an ``ORDER CONFLICT`` error is logged;
-6. produce to the received-orders topic (acks=all), then OK. No ack within
+6. produce to the received-orders topic (acks=all, the receiver's own producer without
+   linger), then OK. No ack within
    ``orders_ack_timeout_s`` or a failed produce: 503 ``Failed`` (Norce retries; a record
    that reached Kafka anyway is found in the ledger on the retry).
 """
@@ -35,9 +36,10 @@ from pydantic import ValidationError
 
 from agents.orders.digest import DIGEST_HEADER, order_digest
 from agents.orders.ledger import RefLedger
+from agents.orders.order_producer import OrderProducer
 from norce.orders import OrderRequest, OrderResponse
 from streams import metrics
-from streams.kafka import read_record, send_acked, send_dead_letter
+from streams.kafka import read_record, send_dead_letter
 from streams.priority import urgent
 from streams.records import DeadLetter
 from streams.secrets_check import secret_matches
@@ -93,8 +95,16 @@ async def read_limited(request: web.Request, limit: int) -> bytes:
 
 
 class OrderReceiver:
-    def __init__(self, app: Any, settings: Settings, ledger: RefLedger, topic: str) -> None:
+    def __init__(
+        self,
+        app: Any,
+        settings: Settings,
+        ledger: RefLedger,
+        topic: str,
+        producer: OrderProducer,
+    ) -> None:
         self.app, self.settings, self.ledger, self.topic = app, settings, ledger, topic
+        self.producer = producer  # its own, no linger (agents/orders/order_producer.py)
         self.counts: dict[str, int] = {}
         self.latencies: deque[float] = deque(maxlen=2048)  # the last answers, seconds
         # where an accepted order's answer time goes: end offset, ledger tail, produce
@@ -192,13 +202,8 @@ class OrderReceiver:
                         f"a different order with ClientOrderRef {ref!r} was received before"
                     ),
                 )
-            meta = await send_acked(
-                self.app,
-                self.topic,
-                ref.encode(),
-                raw,
-                [(DIGEST_HEADER, digest.encode())],
-                partition=partition,
+            meta = await self.producer.send_acked(
+                ref.encode(), raw, [(DIGEST_HEADER, digest.encode())], partition
             )
             ledger.note(partition, ref, digest, meta.offset)
             self.phases["produce"].append(time.perf_counter() - t2)

@@ -1,6 +1,7 @@
 """ERP order statuses back to Norce: ``Order/SendOrderStatus``, one call per change.
 
-- Consumer group ``<app id>-order-status`` on the ``orders.status`` input topic. An
+- Consumer group ``<app id>-order-status`` on the topic of the input of kind
+  ``order_status``. An
   order's changes share a partition (the ERP row's key), and a batch's changes of one
   order are sent one after another in source order; different orders go concurrently,
   at most ``orders_status_concurrency`` calls in flight per worker.
@@ -29,7 +30,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 from mode import Service
 
-from agents.config.orders_config import StatusInput
+from agents.config.orders_config import OrderStatusInput
 from agents.orders.status_input import StatusChangeError, decode_status_change, newer
 from norce.client import NorceClient
 from norce.errors import NorceBadRequest, NorceError, NorceNotFound
@@ -64,7 +65,7 @@ class StatusSender(Service):
         self,
         app: Any,
         settings: Settings,
-        config: StatusInput,
+        config: OrderStatusInput,
         client: Any,  # () -> NorceClient (built on first use)
         account_id: int | None,
         sent_topic: str,

@@ -4,6 +4,8 @@ the worker's others), the receivers' ledger and the fan-out as runtime services,
 
 from __future__ import annotations
 
+import logging
+
 from aiohttp import web
 from faust.web import Request, Response, View
 
@@ -11,6 +13,7 @@ from agents.config.runtime import NorceClients, sync_config
 from agents.orders.fanout import OrdersFanout, OrderTargetSpec
 from agents.orders.ledger import RefLedger
 from agents.orders.order_events import OrderEvents
+from agents.orders.order_producer import OrderProducer
 from agents.orders.receiver import OrderReceiver
 from agents.orders.status import StatusSender
 from norce.orders import ORDER_EVENT_TYPES
@@ -19,7 +22,9 @@ from streams.kafka import TopicSpec
 from streams.main import app, settings
 from streams.topics import order_status_sent_topic, orders_received_topic, orders_topic
 
+log = logging.getLogger(__name__)
 _config = sync_config(settings).orders
+_status_input = sync_config(settings).order_status_input
 _prefix = settings.export_topic_prefix
 
 
@@ -44,32 +49,35 @@ EVENT_TOPICS = [_spec(_prefix + _config.events_topic(name)) for name in _config.
 
 ledger = RefLedger(settings, RECEIVED.name)
 fanout = OrdersFanout(app, settings, RECEIVED.name, ORDERS.name, TARGETS)
-receiver = OrderReceiver(app, settings, ledger, RECEIVED.name)
+order_producer = OrderProducer(settings, RECEIVED.name)
+receiver = OrderReceiver(app, settings, ledger, RECEIVED.name, order_producer)
 order_events = OrderEvents(app, [t.name for t in EVENT_TOPICS], settings.webhook_ack_timeout_s)
 if EVENT_TOPICS:  # without an event target, order events stay unknown types (404)
     app.register_topics(*EVENT_TOPICS)
     event_routes.register(ORDER_EVENT_TYPES, order_events.handle)
 
 status_sender: StatusSender | None = None
-if _config.status is not None:
-    _source = _config.status.source
+if _status_input is not None:
+    _source = _status_input.source
     _clients = NorceClients(settings)
     SENT = _spec(order_status_sent_topic(settings), compacted=True)
     status_sender = StatusSender(
         app,
         settings,
-        _config.status,
+        _status_input,
         lambda: _clients.for_source(_source),
         sync_config(settings).sources[_source].account_id,
         SENT.name,
     )
     app.register_topics(SENT)
     if settings.create_input_topics:
-        app.register_topics(_spec(_config.status.topic))
+        app.register_topics(_spec(_status_input.topic))
 
     @app.task
     async def start_status_sender() -> None:
         assert status_sender is not None
+        for warning in sync_config(settings).deprecations:
+            log.warning("config: %s", warning)
         await app.add_runtime_dependency(status_sender)
 
 
@@ -78,6 +86,7 @@ if settings.orders_receiver_enabled:
 
     @app.task
     async def start_orders() -> None:
+        await app.add_runtime_dependency(order_producer)
         await app.add_runtime_dependency(ledger)
         await app.add_runtime_dependency(fanout)
 

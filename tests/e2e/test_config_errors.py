@@ -69,4 +69,4 @@ def test_config_check_accepts_the_example_config() -> None:
     done = norce_sync("config", "check", str(ROOT / "config" / "example.yaml"))
 
     assert done.returncode == 0, done.stderr
-    assert "example.yaml: valid (4 inputs, 2 sources, 2 export targets)" in done.stdout
+    assert "example.yaml: valid (5 inputs, 2 sources, 2 export targets)" in done.stdout

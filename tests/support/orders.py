@@ -27,7 +27,7 @@ def write_orders_config(
     tmp_path: Path, unique: str, *, event_targets: tuple[str, ...] = ("erp",)
 ) -> Path:
     """The example config with one ERP input of this test and no export targets, plus an
-    ``orders:`` section with two order targets."""
+    ``orders:`` section with two order targets and an ``order_status`` input."""
     path, _ = write_config(tmp_path, unique)
     data = yaml.safe_load(path.read_text())
     data["orders"] = {
@@ -42,13 +42,16 @@ def write_orders_config(
             "wms": {"mapping": {"ref": "ClientOrderRef", "items": "Items"}},
         },
         "event_targets": list(event_targets),
-        "status": {
+    }
+    data["inputs"].append(  # ERP statuses back to Norce: an input of kind order_status
+        {
             "topic": status_topic(unique),
             "source": "erp",
+            "kind": "order_status",
             "format": "plain",
             "mapping": {"ClientOrderRef": "web_order_no", "OrderStatus": "status"},
-        },
-    }
+        }
+    )
     path = tmp_path / "orders.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
