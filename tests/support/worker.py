@@ -17,6 +17,10 @@ import httpx
 
 from tests.support.broker import ROOT, free_port
 
+# Every worker started during the current test (tests/support/worker_logs.py clears it
+# before each test and prints each one's log tail when the test fails).
+STARTED: list[WorkerProcess] = []
+
 
 class WorkerProcess:
     def __init__(self, module: str, env: dict[str, str], log_path: Path) -> None:
@@ -36,6 +40,8 @@ class WorkerProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, *, ready_timeout: float = 90.0) -> WorkerProcess:
+        if self not in STARTED:
+            STARTED.append(self)
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", self.module, "worker", "-l", "info"],
