@@ -20,12 +20,14 @@ from tests.support.stack import (
     ledger,
     seed_skus,
     start_worker,
+    start_workers,
     trigger_delta,
     wait_applied,
     wait_until,
     worker_env,
     write_config,
 )
+from tests.support.worker import SESSION_TIMEOUT_S
 
 pytestmark = pytest.mark.e2e
 
@@ -50,7 +52,7 @@ async def test_sigkill_between_post_and_job_id_loses_nothing(
             sim.url,
             config,
             tmp_path,
-            NORCE_SYNC_BROKER_SESSION_TIMEOUT_S="10",
+            NORCE_SYNC_BROKER_SESSION_TIMEOUT_S=SESSION_TIMEOUT_S,
         )
         crashing = await start_worker(
             "streams", {**env, "NORCE_SYNC_CRASH_AFTER_POST": "true"}, tmp_path / "w1.log"
@@ -116,8 +118,10 @@ async def test_two_workers_full_import_is_one_job_with_every_key_once(
     async with SimulatorServer(sim_config) as sim:
         seed_skus(sim, (f"SKU-{n:06d}" for n in range(keys)))
         env = worker_env(kafka_servers, unique, sim.url, config, tmp_path)
-        first = await start_worker("streams", env, tmp_path / "w1.log")
-        second = await start_worker("streams", env, tmp_path / "w2.log")
+        # Started side by side: they join the group together (one rebalance, not two).
+        first, second = await start_workers(
+            "streams", (env, tmp_path / "w1.log"), (env, tmp_path / "w2.log")
+        )
         try:
             await produce(kafka_servers, topics["price"], [change(n, 1) for n in range(keys)])
             await wait_applied([first, second], "erp", "price", keys, timeout=480)

@@ -91,6 +91,23 @@ async def start_worker(module: str, env: dict[str, str], log: Path) -> WorkerPro
     return await asyncio.to_thread(worker.start)
 
 
+async def start_workers(module: str, *specs: tuple[dict[str, str], Path]) -> list[WorkerProcess]:
+    """Workers of one group started side by side (``specs``: (env, log) each): they join
+    the group together, one rebalance instead of one per worker. If one fails to start,
+    the others are stopped before the error is raised (no worker outlives its test)."""
+    workers = [WorkerProcess(module, env, log) for env, log in specs]
+    results = await asyncio.gather(
+        *(asyncio.to_thread(w.start) for w in workers), return_exceptions=True
+    )
+    errors = [r for r in results if isinstance(r, BaseException)]
+    if errors:
+        for worker in workers:
+            if worker.proc is not None:
+                worker.kill()
+        raise errors[0]
+    return workers
+
+
 async def delta_status(
     worker: WorkerProcess, source: str, kind: str, *, headers: dict[str, str] | None = None
 ) -> dict[str, Any]:

@@ -17,6 +17,11 @@ import httpx
 
 from tests.support.broker import ROOT, free_port
 
+# The group session timeout of workers a test kills: a restarted worker (or the survivor)
+# gets the dead member's partitions once its session expires, so the shorter the sooner.
+# 6 s is the broker's smallest (group.min.session.timeout.ms); heartbeats go every 3 s.
+SESSION_TIMEOUT_S = "6"
+
 # Every worker started during the current test (tests/support/worker_logs.py clears it
 # before each test and prints each one's log tail when the test fails).
 STARTED: list[WorkerProcess] = []

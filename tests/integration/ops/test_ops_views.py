@@ -19,7 +19,7 @@ from norce_simulator import SimulatorConfig, SimulatorServer
 from tests.support.broker import ROOT
 from tests.support.debezium import PRICE_KEY, envelope, key_bytes, price_row
 from tests.support.kafka import produce, read_all
-from tests.support.stack import start_worker, wait_until, worker_env, write_config
+from tests.support.stack import start_workers, wait_until, worker_env, write_config
 from tests.support.worker import WorkerProcess
 
 pytestmark = pytest.mark.integration
@@ -70,8 +70,8 @@ async def test_views_answer_for_the_group_behind_the_token(
             NORCE_SYNC_OPS_TOKEN=TOKEN,
             NORCE_SYNC_OPS_BACKLOG_INTERVAL_S="0.5",
         )
-        a = await start_worker("streams", env, tmp_path / "a.log")
-        b = await start_worker("streams", env, tmp_path / "b.log")
+        # Started side by side: they join the group together (one rebalance, not two).
+        a, b = await start_workers("streams", (env, tmp_path / "a.log"), (env, tmp_path / "b.log"))
         try:
             # -- the guard ---------------------------------------------------------------
             assert (await get(a, "/jobs/")).status_code == 401
