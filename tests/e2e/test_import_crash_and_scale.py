@@ -21,6 +21,7 @@ from tests.support.stack import (
     seed_skus,
     start_worker,
     start_workers,
+    stop_workers,
     trigger_delta,
     wait_applied,
     wait_until,
@@ -149,8 +150,7 @@ async def test_two_workers_full_import_is_one_job_with_every_key_once(
             assert cli.returncode == 0, cli.stderr[-2000:]
             assert f"{keys:,}/{keys:,} rows" in cli.stderr
         finally:
-            first.stop()
-            second.stop()
+            await stop_workers(first, second)
         jobs = list(sim.state.jobs.values())
         assert len(jobs) == 1
         assert jobs[0].totals == keys

@@ -81,6 +81,9 @@ def worker_env(
         "NORCE_SYNC_JOB_POLL_MIN_S": "0.3",
         "NORCE_SYNC_JOB_POLL_MAX_S": "1",
         "NORCE_SYNC_JOB_POLL_TICK_S": "0.3",
+        # /pending/ follows each worker's backlog report: every 1 s, not the default 5 s,
+        # so a test waiting for it is not held up (tests of the view itself set 0.5 s).
+        "NORCE_SYNC_OPS_BACKLOG_INTERVAL_S": "1",
         **SECRETS,
         **extra,
     }
@@ -106,6 +109,17 @@ async def start_workers(module: str, *specs: tuple[dict[str, str], Path]) -> lis
                 worker.kill()
         raise errors[0]
     return workers
+
+
+async def stop_workers(*workers: WorkerProcess) -> None:
+    """Stop (SIGTERM, wait) several workers side by side: none sits through a rebalance
+    caused by another one leaving. Raises the first failure once all have been stopped."""
+    results = await asyncio.gather(
+        *(asyncio.to_thread(w.stop) for w in workers), return_exceptions=True
+    )
+    errors = [r for r in results if isinstance(r, BaseException)]
+    if errors:
+        raise errors[0]
 
 
 async def delta_status(
