@@ -111,15 +111,19 @@ async def start_workers(module: str, *specs: tuple[dict[str, str], Path]) -> lis
     return workers
 
 
-async def stop_workers(*workers: WorkerProcess) -> None:
+async def stop_workers(*workers: WorkerProcess) -> list[int]:
     """Stop (SIGTERM, wait) several workers side by side: none sits through a rebalance
-    caused by another one leaving. Raises the first failure once all have been stopped."""
+    caused by another one leaving. Returns their exit codes; raises the first failure
+    once all have been stopped."""
     results = await asyncio.gather(
         *(asyncio.to_thread(w.stop) for w in workers), return_exceptions=True
     )
-    errors = [r for r in results if isinstance(r, BaseException)]
-    if errors:
-        raise errors[0]
+    codes: list[int] = []
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+        codes.append(result)
+    return codes
 
 
 async def delta_status(
