@@ -10,6 +10,9 @@ import pytest
 from tests.support.broker import SecuredBroker, kafka_broker, secured_broker
 from tests.support.registry import schema_registry
 
+# A failing test's report shows the log tail of each worker process it started.
+pytest_plugins = ["tests.support.worker_logs"]
+
 
 @pytest.fixture(scope="session")
 def kafka_servers() -> Iterator[str]:

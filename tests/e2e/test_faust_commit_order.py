@@ -26,7 +26,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from tests.support.kafka import produce, read_all
-from tests.support.worker import WorkerProcess
+from tests.support.worker import SESSION_TIMEOUT_S, WorkerProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -63,7 +63,7 @@ async def test_sigkill_after_commit_loses_no_committed_change(
         "NORCE_SYNC_STORE": "memory://",  # the restarted worker has only the changelog
         "NORCE_SYNC_TOPIC_PARTITIONS": "1",
         "NORCE_SYNC_DATA_DIR": str(tmp_path / "data"),
-        "NORCE_SYNC_BROKER_SESSION_TIMEOUT_S": "10",
+        "NORCE_SYNC_BROKER_SESSION_TIMEOUT_S": SESSION_TIMEOUT_S,
         "COMMIT_ORDER_IN": topic,
     }
     first = WorkerProcess(

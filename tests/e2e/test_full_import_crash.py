@@ -25,6 +25,7 @@ from tests.support.stack import (
     worker_env,
 )
 from tests.support.stack import write_config as write_sync_config
+from tests.support.worker import SESSION_TIMEOUT_S
 
 pytestmark = pytest.mark.e2e
 
@@ -50,7 +51,7 @@ async def test_sigkill_after_full_import_post_posts_one_job_per_request(
             sim.url,
             config,
             tmp_path,
-            NORCE_SYNC_BROKER_SESSION_TIMEOUT_S="10",
+            NORCE_SYNC_BROKER_SESSION_TIMEOUT_S=SESSION_TIMEOUT_S,
         )
         crashing = await start_worker(
             FAULTY, {**env, "TEST_CRASH_AFTER_POST": "true"}, tmp_path / "w1.log"

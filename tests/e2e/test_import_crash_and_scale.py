@@ -21,12 +21,15 @@ from tests.support.stack import (
     ledger,
     seed_skus,
     start_worker,
+    start_workers,
+    stop_workers,
     trigger_delta,
     wait_applied,
     wait_until,
     worker_env,
     write_config,
 )
+from tests.support.worker import SESSION_TIMEOUT_S
 
 pytestmark = pytest.mark.e2e
 
@@ -51,7 +54,7 @@ async def test_sigkill_between_post_and_job_id_loses_nothing(
             sim.url,
             config,
             tmp_path,
-            NORCE_SYNC_BROKER_SESSION_TIMEOUT_S="10",
+            NORCE_SYNC_BROKER_SESSION_TIMEOUT_S=SESSION_TIMEOUT_S,
         )
         crashing = await start_worker(
             FAULTY, {**env, "TEST_CRASH_AFTER_POST": "true"}, tmp_path / "w1.log"
@@ -117,8 +120,10 @@ async def test_two_workers_full_import_is_one_job_with_every_key_once(
     async with SimulatorServer(sim_config) as sim:
         seed_skus(sim, (f"SKU-{n:06d}" for n in range(keys)))
         env = worker_env(kafka_servers, unique, sim.url, config, tmp_path)
-        first = await start_worker("streams", env, tmp_path / "w1.log")
-        second = await start_worker("streams", env, tmp_path / "w2.log")
+        # Started side by side: they join the group together (one rebalance, not two).
+        first, second = await start_workers(
+            "streams", (env, tmp_path / "w1.log"), (env, tmp_path / "w2.log")
+        )
         try:
             await produce(kafka_servers, topics["price"], [change(n, 1) for n in range(keys)])
             await wait_applied([first, second], "erp", "price", keys, timeout=480)
@@ -146,8 +151,7 @@ async def test_two_workers_full_import_is_one_job_with_every_key_once(
             assert cli.returncode == 0, cli.stderr[-2000:]
             assert f"{keys:,}/{keys:,} rows" in cli.stderr
         finally:
-            first.stop()
-            second.stop()
+            await stop_workers(first, second)
         jobs = list(sim.state.jobs.values())
         assert len(jobs) == 1
         assert jobs[0].totals == keys

@@ -26,6 +26,7 @@ from tests.support.stack import (
     worker_env,
     write_config,
 )
+from tests.support.worker import SESSION_TIMEOUT_S
 
 pytestmark = pytest.mark.e2e
 
@@ -67,7 +68,7 @@ async def test_sigkill_sweep_loses_nothing_and_never_regresses(
             sim.url,
             config,
             tmp_path,
-            NORCE_SYNC_BROKER_SESSION_TIMEOUT_S="10",
+            NORCE_SYNC_BROKER_SESSION_TIMEOUT_S=SESSION_TIMEOUT_S,
             NORCE_SYNC_ORPHAN_GRACE_S="1",
             NORCE_SYNC_PROJECTION_BATCH_MAX="300",
         )

@@ -25,7 +25,7 @@ from tests.support.orders import (
     write_orders_config,
 )
 from tests.support.stack import wait_until
-from tests.support.worker import WorkerProcess
+from tests.support.worker import SESSION_TIMEOUT_S, WorkerProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -45,7 +45,7 @@ async def test_orders_survive_three_sigkills_exactly_once(
     async with SimulatorServer(sim_config(webhook_time_factor=0.05)) as sim:
         config = write_orders_config(tmp_path, app_id)
         env = orders_env(app_id, kafka_servers, sim.url, config, tmp_path / "data")
-        env["NORCE_SYNC_BROKER_SESSION_TIMEOUT_S"] = "6"  # a killed member leaves quickly
+        env["NORCE_SYNC_BROKER_SESSION_TIMEOUT_S"] = SESSION_TIMEOUT_S  # dead members leave fast
         worker = WorkerProcess("streams", env, tmp_path / "worker.log")
         await asyncio.to_thread(worker.start)
         received_topic = f"{app_id}-orders-received"

@@ -70,6 +70,7 @@ async def test_no_secret_in_logs_or_views(kafka_servers: str, unique: str, tmp_p
             "NORCE_SYNC_EXPORT_TOPIC_PREFIX": f"{app_id}.",
             "NORCE_SYNC_JOB_POLL_MIN_S": "0.3",
             "NORCE_SYNC_JOB_POLL_TICK_S": "0.3",
+            "NORCE_SYNC_OPS_BACKLOG_INTERVAL_S": "1",  # /pending/ is waited for below
             "NORCE_SYNC_LOG_LEVEL": "debug",
             "NORCE_SYNC_LOG_FORMAT": "json",
             **SECRETS,

@@ -104,4 +104,4 @@ async def wait_for_records(
             return records
         if time.monotonic() > deadline:
             raise TimeoutError(f"{topic}: {len(records)} of {count} records after {timeout}s")
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(0.2)

@@ -85,6 +85,9 @@ def worker_env(
         "NORCE_SYNC_JOB_POLL_MIN_S": "0.3",
         "NORCE_SYNC_JOB_POLL_MAX_S": "1",
         "NORCE_SYNC_JOB_POLL_TICK_S": "0.3",
+        # /pending/ follows each worker's backlog report: every 1 s, not the default 5 s,
+        # so a test waiting for it is not held up (tests of the view itself set 0.5 s).
+        "NORCE_SYNC_OPS_BACKLOG_INTERVAL_S": "1",
         **SECRETS,
         **extra,
     }
@@ -93,6 +96,38 @@ def worker_env(
 async def start_worker(module: str, env: dict[str, str], log: Path) -> WorkerProcess:
     worker = WorkerProcess(module, env, log)
     return await asyncio.to_thread(worker.start)
+
+
+async def start_workers(module: str, *specs: tuple[dict[str, str], Path]) -> list[WorkerProcess]:
+    """Workers of one group started side by side (``specs``: (env, log) each): they join
+    the group together, one rebalance instead of one per worker. If one fails to start,
+    the others are stopped before the error is raised (no worker outlives its test)."""
+    workers = [WorkerProcess(module, env, log) for env, log in specs]
+    results = await asyncio.gather(
+        *(asyncio.to_thread(w.start) for w in workers), return_exceptions=True
+    )
+    errors = [r for r in results if isinstance(r, BaseException)]
+    if errors:
+        for worker in workers:
+            if worker.proc is not None:
+                worker.kill()
+        raise errors[0]
+    return workers
+
+
+async def stop_workers(*workers: WorkerProcess) -> list[int]:
+    """Stop (SIGTERM, wait) several workers side by side: none sits through a rebalance
+    caused by another one leaving. Returns their exit codes; raises the first failure
+    once all have been stopped."""
+    results = await asyncio.gather(
+        *(asyncio.to_thread(w.stop) for w in workers), return_exceptions=True
+    )
+    codes: list[int] = []
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+        codes.append(result)
+    return codes
 
 
 async def delta_status(

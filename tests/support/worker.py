@@ -17,6 +17,15 @@ import httpx
 
 from tests.support.broker import ROOT, free_port
 
+# The group session timeout of workers a test kills: a restarted worker (or the survivor)
+# gets the dead member's partitions once its session expires, so the shorter the sooner.
+# 6 s is the broker's smallest (group.min.session.timeout.ms); heartbeats go every 3 s.
+SESSION_TIMEOUT_S = "6"
+
+# Every worker started during the current test (tests/support/worker_logs.py clears it
+# before each test and prints each one's log tail when the test fails).
+STARTED: list[WorkerProcess] = []
+
 
 class WorkerProcess:
     def __init__(self, module: str, env: dict[str, str], log_path: Path) -> None:
@@ -36,6 +45,8 @@ class WorkerProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, *, ready_timeout: float = 90.0) -> WorkerProcess:
+        if self not in STARTED:
+            STARTED.append(self)
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", self.module, "worker", "-l", "info"],

@@ -95,7 +95,7 @@ def query_calls(sim: SimulatorServer, entity_set: str = "Products/ProductSkus") 
 
 
 async def eventually(
-    check: Callable[[], Awaitable[bool]], *, timeout: float, what: str, every: float = 0.5
+    check: Callable[[], Awaitable[bool]], *, timeout: float, what: str, every: float = 0.2
 ) -> None:
     deadline = time.monotonic() + timeout
     while not await check():

@@ -20,6 +20,7 @@ from tests.support.kafka import produce
 from tests.support.stack import (
     delta_status,
     start_worker,
+    stop_workers,
     trigger_delta,
     wait_until,
     worker_env,
@@ -212,6 +213,4 @@ async def test_one_item_from_source_to_norce(
             assert missing.status_code == 404
             assert "no worker holds erp|price|NO-SUCH-SKU|STD|1" in missing.json()["error"]
         finally:
-            if b is not None:
-                b.stop()
-            a.stop()
+            await stop_workers(a, *([b] if b is not None else []))

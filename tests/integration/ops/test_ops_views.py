@@ -19,7 +19,7 @@ from norce_simulator import SimulatorConfig, SimulatorServer
 from tests.support.broker import ROOT
 from tests.support.debezium import PRICE_KEY, envelope, key_bytes, price_row
 from tests.support.kafka import produce, read_all
-from tests.support.stack import start_worker, wait_until, worker_env, write_config
+from tests.support.stack import start_workers, wait_until, worker_env, write_config
 from tests.support.worker import WorkerProcess
 
 pytestmark = pytest.mark.integration
@@ -70,8 +70,8 @@ async def test_views_answer_for_the_group_behind_the_token(
             NORCE_SYNC_OPS_TOKEN=TOKEN,
             NORCE_SYNC_OPS_BACKLOG_INTERVAL_S="0.5",
         )
-        a = await start_worker("streams", env, tmp_path / "a.log")
-        b = await start_worker("streams", env, tmp_path / "b.log")
+        # Started side by side: they join the group together (one rebalance, not two).
+        a, b = await start_workers("streams", (env, tmp_path / "a.log"), (env, tmp_path / "b.log"))
         try:
             # -- the guard ---------------------------------------------------------------
             assert (await get(a, "/jobs/")).status_code == 401
@@ -155,13 +155,26 @@ async def test_views_answer_for_the_group_behind_the_token(
             await asyncio.gather(asyncio.to_thread(a.stop), asyncio.to_thread(b.stop))
 
     # -- the commands, with no worker running --------------------------------------------
-    listed = orjson.loads(command(env, "jobs", "--json", "--status", "succeeded"))
-    assert listed["total"] == 2
-    assert "succeeded" in command(env, "jobs", "--source", "erp")
-    letters = orjson.loads(command(env, "dlq", "list", "--json", "--stage", "decode"))
+    # The read-only commands run side by side (each is a process of its own); the replay,
+    # which writes, after them.
+    jobs_json, jobs_text, dlq_json, dry_all, dry_map = await asyncio.gather(
+        *(
+            asyncio.to_thread(command, env, *args)
+            for args in (
+                ("jobs", "--json", "--status", "succeeded"),
+                ("jobs", "--source", "erp"),
+                ("dlq", "list", "--json", "--stage", "decode"),
+                ("dlq", "replay", "--dry-run"),
+                ("dlq", "replay", "--stage", "map", "--dry-run"),
+            )
+        )
+    )
+    assert orjson.loads(jobs_json)["total"] == 2
+    assert "succeeded" in jobs_text
+    letters = orjson.loads(dlq_json)
     assert [(d["stage"], d["key"]) for d in letters] == [("decode", "bad")]
-    assert "1 would be replayed" in command(env, "dlq", "replay", "--dry-run")
-    assert "0 would be replayed" in command(env, "dlq", "replay", "--stage", "map", "--dry-run")
+    assert "1 would be replayed" in dry_all
+    assert "0 would be replayed" in dry_map
     assert "replayed 1" in command(env, "dlq", "replay", "--since", "1h")
     records = await read_all(kafka_servers, topics["price"])
     assert len(records) == KEYS + 2
