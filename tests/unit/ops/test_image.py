@@ -54,3 +54,17 @@ def test_compose_publishes_on_loopback_only() -> None:
         for port in service.get("ports", []):
             assert re.match(r"127\.0\.0\.1:\d+:\d+$", str(port)), (name, port)
     assert "subscriptions" in compose["services"]  # Norce Event is pointed at the worker
+
+
+def test_compose_services_run_commands_the_package_installs() -> None:
+    # The simulator is its own console script (the worker's CLI never imports it): a
+    # service naming a command pyproject.toml does not install would not start.
+    scripts = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"])
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    commands = {
+        name: service["command"][0]
+        for name, service in compose["services"].items()
+        if isinstance(service.get("command"), list) and service.get("build") is not None
+    }
+    assert commands.get("simulator") == "norce-simulator", commands
+    assert set(commands.values()) <= scripts | {"python"}, commands
