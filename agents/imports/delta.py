@@ -24,10 +24,10 @@ from faust.web import Request, Response, View
 from agents.config.schedules import DueTimes
 from agents.config.sync_config import InputBinding
 from agents.imports import reference_state
+from agents.imports.owned_partition import PendingItem
 from agents.imports.pipeline import batches, config, job_ledger_caught_up
 from agents.imports.post_once import Adopted, find_job, newest_job_id, post_once
 from agents.imports.price_values import note_unwritable
-from agents.imports.projector import PendingItem
 from agents.imports.projector_service import projector
 from agents.imports.submit import clients, job_records, open_jobs, record_job_event
 from norce.errors import NorceError, is_outage

@@ -29,33 +29,39 @@ command topic ``<app>-import-commands.T`` with T's partition count; the range as
 gives partition ``p`` of all three to the same worker. A key's partition is the input
 partition it arrived on, so the input's key must determine the state key (Debezium keys
 by primary key).
+
+This module is the loop (fetch, fold, rebalance). Beside it: the checkpoint of steps 3-5
+(``projector_checkpoint.py``), opening an assigned partition from its store or rebuilding
+it from the changelog (``projector_recovery.py``), what the rest of the worker asks
+(``pending_index.py``), the state of one owned partition (``owned_partition.py``) and the
+slicing of CPU work (``slices.py``); the service app's instance is
+``projector_service.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
-import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import KafkaError
-from aiokafka.structs import OffsetAndMetadata
 from mode import Service
 
 from agents.config.sync_config import InputBinding, SyncConfig
 from agents.imports import projection
 from agents.imports.avro import schema_id
 from agents.imports.cdc import NotAChange, decoder_for
+from agents.imports.owned_partition import OwnedPartition
+from agents.imports.pending_index import PendingIndex
+from agents.imports.projector_checkpoint import CheckpointSteps
+from agents.imports.projector_recovery import RecoverySteps
 from agents.imports.registry import SchemaRegistry, close_all, registry_for
-from agents.imports.store import Change, Checkpoint, PartitionStore
-from streams import dead_letters, fault_points, metrics, topics
+from agents.imports.slices import YIELD_CHECK, Pacer
+from streams import metrics, topics
 from streams.dead_letters import note_dead_letter
 from streams.kafka import (
     OwnerRebalance,
@@ -67,23 +73,12 @@ from streams.kafka import (
     producer,
 )
 from streams.messages import RequeueCommand
-from streams.pacing import getmany_sliced, step_back
+from streams.pacing import getmany_sliced
 from streams.records import DeadLetter, PipelineError, Stage
 from streams.settings import Settings
 from streams.topic_checks import require_compacted
 
 log = logging.getLogger(__name__)
-# The projection's CPU work is cut into slices of about this long, with a yield to the
-# event loop in between, so webhook intake and the views answer while ingest runs flat
-# out. Checked every YIELD_CHECK records (a clock read per record would cost more).
-# 4 ms: under 5 ms of loop per slice, so an order answer (bench_orders_receiver.py)
-# waits at most about one slice for each of its steps.
-SLICE_S = 0.004
-# Cached values per owned partition (about 1 KiB each): the hot keys of a partition.
-CACHE_MAX = 10_000
-YIELD_CHECK = 32
-# Built per changed key per checkpoint: skips NamedTuple's Python-level __new__.
-_new_change = tuple.__new__
 encode = projection.encode
 # The stage of a dead letter whose value could not be encoded for the state changelog.
 ENCODE = "encode"
@@ -96,97 +91,7 @@ STATE_VALUE_MAX_BYTES = 900 * 1024
 STATE_TOPIC_CONFIG = {"max.message.bytes": str(16 * 1024 * 1024)}
 
 
-class _Pacer:
-    def __init__(self) -> None:
-        self.since = time.perf_counter()
-
-    async def tick(self) -> None:
-        now = time.perf_counter()
-        if now - self.since > SLICE_S:
-            # While an order or a webhook is in flight, until it is answered (at most
-            # streams.pacing.URGENT_MAX_WAIT_S): intake must answer fast.
-            await step_back()
-            self.since = time.perf_counter()
-
-
-@dataclass(slots=True)
-class OwnedPartition:
-    """An input partition this worker projects, with its store and positions."""
-
-    binding: InputBinding
-    input: TopicPartition
-    commands: TopicPartition
-    state_topic: str
-    store: PartitionStore
-    next_input: int
-    next_commands: int
-    # Changed values of the batch in progress: key -> (value, pending since as stored).
-    dirty: dict[bytes, tuple[projection.Value, float | None]] = field(default_factory=dict)
-    # The encoded form of a dirty value when the fold encoded it already.
-    encoded: dict[bytes, bytes] = field(default_factory=dict)
-
-    # Values as the store holds them, for keys read or written lately: a hot key's value
-    # is not read and decoded from RocksDB again. Values are never mutated in place
-    # (every transition builds a new dict), so an entry is the store's value or absent.
-    cache: dict[bytes, projection.Value] = field(default_factory=dict)
-
-    def current(self, key: bytes) -> tuple[projection.Value | None, float | None]:
-        """The key's value (the batch's newest, else the store's), and its pending time
-        as the store holds it."""
-        held = self.dirty.get(key)
-        if held is not None:
-            return held
-        value = self.cache.get(key)
-        if value is None:
-            value = self.store.get(key)
-            if value is not None:
-                self.remember(key, value)
-        return value, None if value is None else value.get("p")
-
-    def remember(self, key: bytes, value: projection.Value) -> None:
-        if len(self.cache) >= CACHE_MAX:
-            self.cache.clear()  # bounded memory; the hot keys come back quickly
-        self.cache[key] = value
-
-    def settle(self) -> None:
-        """The batch's values are in the store now: cache them and start a new batch."""
-        cache = self.cache
-        for key, (value, _) in self.dirty.items():
-            cache[key] = value
-        if len(cache) > CACHE_MAX:
-            # Bounded memory; the hot keys come back quickly. The batch's own values stay.
-            cache.clear()
-            cache.update((key, value) for key, (value, _) in self.dirty.items())
-        self.dirty.clear()
-        self.encoded.clear()
-
-    def put(
-        self,
-        key: bytes,
-        value: projection.Value,
-        stored_since: float | None,
-        encoded: bytes | None = None,
-    ) -> None:
-        held = self.dirty.get(key)
-        self.dirty[key] = (value, held[1] if held is not None else stored_since)
-        if encoded is not None:
-            self.encoded[key] = encoded
-        elif held is not None:
-            self.encoded.pop(key, None)
-
-
-@dataclass(frozen=True, slots=True)
-class PendingItem:
-    """A pending key as the delta submitter sends it: its current row and version."""
-
-    key: bytes
-    version: list[int]
-    row: dict[str, Any]
-    partition: int
-    topic: str
-
-
-class Projector(Service):
+class Projector(CheckpointSteps, RecoverySteps, PendingIndex, Service):
     """See the module docstring."""
 
     def __init__(self, settings: Settings, config: SyncConfig, **kwargs: Any) -> None:
@@ -380,119 +285,6 @@ class Projector(Service):
             return None
         return self.config.binding_for_topic(topic)
 
-    def _store_path(self, tp: TopicPartition) -> Path:
-        return (
-            Path(self.settings.data_dir)
-            / self.settings.app_id
-            / "projection"
-            / f"{tp.topic}-{tp.partition}"
-        )
-
-    async def _open(self, binding: InputBinding, tp: TopicPartition) -> OwnedPartition:
-        assert self._consumer is not None
-        commands_tp = TopicPartition(self.commands_topic(tp.topic), tp.partition)
-        committed_input = await self._consumer.committed(tp) or 0
-        committed_commands = await self._consumer.committed(commands_tp) or 0
-        path = self._store_path(tp)
-        try:
-            store: PartitionStore | None = None
-            store = PartitionStore(path)
-            checkpoint = store.checkpoint()
-        except Exception as error:  # RocksDB: locked by another process, or corrupt
-            if store is not None:
-                store.close()
-            # The store is a cache of the changelog: rebuild it (elsewhere when locked:
-            # the other process may still use it).
-            path = unusable_store(path, error)
-            store = PartitionStore.fresh(path)
-            checkpoint = None
-        if (
-            checkpoint is None
-            or checkpoint.input < committed_input
-            or checkpoint.commands < committed_commands
-        ):
-            # Another worker advanced this partition since (or there is no store): the
-            # changelog is the truth.
-            store.close()
-            started = time.monotonic()
-            store = PartitionStore.fresh(path)
-            checkpoint = Checkpoint(committed_input, committed_commands)
-            count = await self._rebuild(store, tp.partition, self.state_topic(tp.topic), checkpoint)
-            if count == 0 and committed_input > 0:
-                self._state_missing(tp, committed_input)
-            log.info(
-                "projection %s[%d]: rebuilt %d changelog records in %.1fs (from offset %d)",
-                tp.topic,
-                tp.partition,
-                count,
-                time.monotonic() - started,
-                committed_input,
-            )
-        return OwnedPartition(
-            binding=binding,
-            input=tp,
-            commands=commands_tp,
-            state_topic=self.state_topic(tp.topic),
-            store=store,
-            next_input=checkpoint.input,
-            next_commands=checkpoint.commands,
-        )
-
-    def _state_missing(self, tp: TopicPartition, committed: int) -> None:
-        """Input was consumed (committed offsets) but its changelog holds nothing: the
-        state topic was deleted or emptied, or every record so far was bad input. Said
-        loudly, not refused: the full-import guard keeps a partial state from
-        deactivating Norce's rows (``agents.imports.full_guard``)."""
-        metrics.state_changelog_empty.inc(topic=tp.topic, partition=str(tp.partition))
-        log.error(
-            "projection %s[%d]: input offsets up to %d were committed but the state "
-            "changelog %s is empty: was it deleted? The state holds only changes from "
-            "now on; full imports are refused while they would deactivate more than "
-            "NORCE_SYNC_FULL_IMPORT_MAX_DROP_SHARE of the last one. To rebuild, reset the "
-            "group %s-projection to the input's earliest offsets (if the input still "
-            "holds every key) or replay a snapshot",
-            tp.topic,
-            tp.partition,
-            committed,
-            self.state_topic(tp.topic),
-            self.settings.app_id,
-        )
-
-    async def _rebuild(
-        self, store: PartitionStore, partition: int, topic: str, checkpoint: Checkpoint
-    ) -> int:
-        reader = group_consumer(
-            self.settings,
-            enable_auto_commit=False,
-            # Not the default "latest": the reset that assign() schedules can land after
-            # seek_to_beginning, and the rebuild then reads nothing (an empty store).
-            auto_offset_reset="earliest",
-            max_partition_fetch_bytes=8 * 1024 * 1024,
-        )
-        await reader.start()
-        try:
-            tp = TopicPartition(topic, partition)
-            reader.assign([tp])
-            end = (await reader.end_offsets([tp]))[tp]
-            await reader.seek_to_beginning(tp)
-            count = 0
-            # Streamed into the store a fetch at a time: memory holds one fetch, never
-            # the partition (a rebuild of 250,000 keys would otherwise hold them all).
-            while await reader.position(tp) < end:
-                fetched = await reader.getmany(tp, timeout_ms=1000, max_records=10_000)
-                records = [
-                    (record.key, record.value)
-                    for record in fetched.get(tp, [])
-                    if record.offset < end and record.key is not None
-                ]
-                count += store.load_values(records)
-            store.finish_load(checkpoint)
-            return count
-        finally:
-            await reader.stop()
-
-    # --- the batch -----------------------------------------------------------------
-
     async def _fetch_schemas(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> bool:
         """Fetch the writer schemas of a batch's Avro records before the (sync) fold, so the
         decoder only reads the cache. Waits out a registry outage (``registry.resolve``);
@@ -544,7 +336,7 @@ class Projector(Service):
         applied = stale = 0
         decoder = decoder_for(binding)
         fold_change = projection.fold_change
-        pacer = _Pacer()
+        pacer = Pacer()
         for index, record in enumerate(records):
             if not index % YIELD_CHECK:
                 await pacer.tick()
@@ -660,203 +452,11 @@ class Projector(Service):
         note_dead_letter(letter)
         self._dead.append(letter)
 
-    async def _checkpoint(self) -> None:
-        """Produce the dirty values and dead letters, await every ack, then write the
-        stores. Retries until the broker takes them (nothing is committed meanwhile)."""
-        assert self._producer is not None
-        dead, self._dead = self._dead, []
-        changes: dict[TopicPartition, dict[bytes, Change]] = {}
-        pacer = _Pacer()
-        for owned in self.owned.values():
-            if not owned.dirty:
-                continue
-            changed = changes[owned.input] = {}
-            encoded = owned.encoded
-            for index, (key, (value, stored_since)) in enumerate(owned.dirty.items()):
-                if not index % YIELD_CHECK:
-                    await pacer.tick()
-                data = encoded.get(key) or encode(value)
-                changed[key] = _new_change(Change, (data, value.get("p"), stored_since))
-        delay = 0.5
-        while changes or dead:
-            try:
-                # Dead letters the broker refuses for good come back stripped (or are
-                # dropped): a record's own fault never holds the lock in a retry loop.
-                dead = await self._produce(changes, dead)
-                if not dead:
-                    break
-            except KafkaError as error:
-                log.warning(
-                    "projection checkpoint: produce failed (%s); retrying in %.1fs", error, delay
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
-        if changes:
-            fault_points.reached("checkpoint.after_produce")
-        for owned in self.owned.values():
-            checkpoint = Checkpoint(owned.next_input, owned.next_commands)
-            owned.store.write(changes.get(owned.input, {}), checkpoint)
-            owned.settle()
-        if changes:
-            fault_points.reached("checkpoint.after_store")
-            self.checkpoints += 1
-
-    async def _produce(
-        self, changes: dict[TopicPartition, dict[bytes, Change]], dead: list[DeadLetter]
-    ) -> list[DeadLetter]:
-        """Produce and await; returns the dead letters to send again, stripped (the
-        broker refused them for good: too large). Retriable errors raise."""
-        assert self._producer is not None
-        producer = self._producer
-        futures = []
-        for tp, changed in changes.items():
-            topic, partition = self.owned[tp].state_topic, tp.partition
-            builder = producer.create_batch()
-            pacer = _Pacer()
-            for index, (key, change) in enumerate(changed.items()):
-                if not index % YIELD_CHECK:
-                    await pacer.tick()
-                if builder.append(key=key, value=change.encoded, timestamp=None) is None:
-                    futures.append(await producer.send_batch(builder, topic, partition=partition))
-                    builder = producer.create_batch()
-                    builder.append(key=key, value=change.encoded, timestamp=None)
-            if builder.record_count():
-                futures.append(await producer.send_batch(builder, topic, partition=partition))
-        # Not streams.kafka.send_dead_letter: these letters ride on the checkpoint's own
-        # producer (the projector is outside the Faust app) and are awaited with its values,
-        # before the input offsets they come from are committed.
-        letters = []
-        for letter in dead:
-            dlq, value = self.settings.dlq_topic, letter.to_bytes()
-            letters.append(await producer.send(dlq, value, key=letter.kafka_key))
-        if futures:
-            await asyncio.gather(*futures)
-        outcomes = await asyncio.gather(*letters, return_exceptions=True)
-        again = []
-        for letter, outcome in zip(dead, outcomes, strict=True):
-            if not isinstance(outcome, BaseException):
-                continue
-            if not dead_letters.refused_for_good(outcome):
-                raise outcome
-            stripped = dead_letters.stripped(letter, outcome)
-            if stripped is None:
-                log.error(
-                    "dead letter of %s[%s]@%s dropped: the broker refuses even its summary (%s)",
-                    letter.topic,
-                    letter.partition,
-                    letter.offset,
-                    outcome,
-                )
-                continue
-            again.append(stripped)
-        return again
-
-    async def _commit(self, owned: list[OwnedPartition]) -> None:
-        if not owned or self._consumer is None:
-            return
-        offsets = {}
-        for o in owned:
-            offsets[o.input] = OffsetAndMetadata(o.next_input, "")
-            offsets[o.commands] = OffsetAndMetadata(o.next_commands, "")
-        try:
-            await self._consumer.commit(offsets)
-        except (KafkaError, AssertionError) as error:
-            # The stores hold the checkpoint; a later commit (or the next owner's
-            # replay, deduplicated by version) covers it.
-            log.info("projection commit skipped: %s", error)
-
     # --- what other parts of the worker ask --------------------------------------
 
     @property
     def ready(self) -> bool:
         return self.assigned_once.is_set() and not self.unprocessed
-
-    def mark_sent(self, items: list[PendingItem]) -> None:
-        """Keys Norce accepted at these versions (the JobId is recorded); applied at the
-        next checkpoint, ahead of any backlog of input."""
-        by_partition: dict[tuple[str, int], list[tuple[bytes, list[int]]]] = {}
-        for item in items:
-            by_partition.setdefault((item.topic, item.partition), []).append(
-                (item.key, item.version)
-            )
-        for (topic, partition), keys in by_partition.items():
-            self._marks.append((topic, partition, keys))
-
-    async def pending_chunks(
-        self, binding: InputBinding, size: int
-    ) -> AsyncIterator[list[PendingItem]]:
-        """This worker's pending keys of the binding with their current rows, at most
-        ``size`` at a time (memory holds one chunk, whatever the backlog)."""
-        prefix = f"{binding.source}|{binding.kind}|".encode()
-        for tp in sorted(self.owned):
-            after: bytes | None = None
-            while True:
-                async with self._lock:
-                    owned = self.owned.get(tp)
-                    if owned is None or owned.binding.pair != binding.pair:
-                        break
-                    keys = list(itertools.islice(owned.store.pending_keys(prefix, after), size))
-                    values = owned.store.get_many(keys)
-                if not keys:
-                    break
-                after = keys[-1]
-                yield [
-                    PendingItem(key, list(value["v"]), value["row"], tp.partition, tp.topic)
-                    for key, value in zip(keys, values, strict=True)
-                    if value is not None and projection.is_pending(value)
-                ]
-
-    async def lookup(
-        self, binding: InputBinding, key: bytes
-    ) -> tuple[int, projection.Value] | None:
-        """The key's value and input partition, when a partition of the binding that this
-        worker owns holds it (the batch in progress included)."""
-        async with self._lock:
-            for owned in self.owned.values():
-                if owned.binding.pair == binding.pair:
-                    value, _ = owned.current(key)
-                    if value is not None:
-                        return owned.input.partition, value
-        return None
-
-    def pending_count(self, binding: InputBinding) -> int:
-        return sum(o.store.pending for o in self.owned.values() if o.binding.pair == binding.pair)
-
-    def backlog(self) -> dict[int, dict[str, dict[str, float]]]:
-        """Pending keys per owned partition number and ``source|kind``, with the oldest
-        pending time (for the ops views)."""
-        reports: dict[int, dict[str, dict[str, float]]] = {}
-        for owned in self.owned.values():
-            report = reports.setdefault(owned.input.partition, {})
-            pair = f"{owned.binding.source}|{owned.binding.kind}"
-            oldest = owned.store.oldest_pending_since()
-            truncated = self.truncated.get(pair)
-            if owned.store.pending and oldest is not None:
-                report[pair] = {"keys": owned.store.pending, "oldest": oldest}
-            elif truncated is not None:
-                report[pair] = {"keys": 0, "oldest": float("inf")}
-            if truncated is not None:
-                report[pair]["truncated_at"] = truncated
-        return reports
-
-
-def unusable_store(path: Path, error: Exception) -> Path:
-    """Where to rebuild a store that would not open: the same place when it is corrupt
-    (removed first), a place of this process's own when another process holds its lock
-    (two workers on one data dir: the other may still use it)."""
-    # RocksDB: "IO error: While lock file: <path>/LOCK: Resource temporarily unavailable".
-    if "lock file" in str(error).lower():
-        fallback = path.with_name(f"{path.name}.pid{os.getpid()}")
-        log.warning(
-            "projection store %s is locked by another process (%s); rebuilding it from "
-            "the changelog at %s",
-            path,
-            error,
-            fallback,
-        )
-        return fallback
-    log.warning("projection store %s unusable (%s): rebuilt from its changelog", path, error)
-    return path
 
 
 def _unexpected(stage: str, error: Exception) -> PipelineError:

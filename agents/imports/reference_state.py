@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import TypeVar
 
 from agents.config.sync_config import InputBinding
-from agents.imports.projector import PendingItem
+from agents.imports.owned_partition import PendingItem
 from agents.imports.references import (
     Lookups,
     PairWaiting,

@@ -1,0 +1,117 @@
+"""An input partition the projector owns: its store, its positions, the values of the
+batch in progress and a cache of hot values; and a pending key as the delta submitter
+takes it."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiokafka import TopicPartition
+
+from agents.config.sync_config import InputBinding
+from agents.imports import projection
+from agents.imports.store import PartitionStore
+
+log = logging.getLogger(__name__)
+# Cached values per owned partition (about 1 KiB each): the hot keys of a partition.
+CACHE_MAX = 10_000
+
+
+@dataclass(slots=True)
+class OwnedPartition:
+    """An input partition this worker projects, with its store and positions."""
+
+    binding: InputBinding
+    input: TopicPartition
+    commands: TopicPartition
+    state_topic: str
+    store: PartitionStore
+    next_input: int
+    next_commands: int
+    # Changed values of the batch in progress: key -> (value, pending since as stored).
+    dirty: dict[bytes, tuple[projection.Value, float | None]] = field(default_factory=dict)
+    # The encoded form of a dirty value when the fold encoded it already.
+    encoded: dict[bytes, bytes] = field(default_factory=dict)
+
+    # Values as the store holds them, for keys read or written lately: a hot key's value
+    # is not read and decoded from RocksDB again. Values are never mutated in place
+    # (every transition builds a new dict), so an entry is the store's value or absent.
+    cache: dict[bytes, projection.Value] = field(default_factory=dict)
+
+    def current(self, key: bytes) -> tuple[projection.Value | None, float | None]:
+        """The key's value (the batch's newest, else the store's), and its pending time
+        as the store holds it."""
+        held = self.dirty.get(key)
+        if held is not None:
+            return held
+        value = self.cache.get(key)
+        if value is None:
+            value = self.store.get(key)
+            if value is not None:
+                self.remember(key, value)
+        return value, None if value is None else value.get("p")
+
+    def remember(self, key: bytes, value: projection.Value) -> None:
+        if len(self.cache) >= CACHE_MAX:
+            self.cache.clear()  # bounded memory; the hot keys come back quickly
+        self.cache[key] = value
+
+    def settle(self) -> None:
+        """The batch's values are in the store now: cache them and start a new batch."""
+        cache = self.cache
+        for key, (value, _) in self.dirty.items():
+            cache[key] = value
+        if len(cache) > CACHE_MAX:
+            # Bounded memory; the hot keys come back quickly. The batch's own values stay.
+            cache.clear()
+            cache.update((key, value) for key, (value, _) in self.dirty.items())
+        self.dirty.clear()
+        self.encoded.clear()
+
+    def put(
+        self,
+        key: bytes,
+        value: projection.Value,
+        stored_since: float | None,
+        encoded: bytes | None = None,
+    ) -> None:
+        held = self.dirty.get(key)
+        self.dirty[key] = (value, held[1] if held is not None else stored_since)
+        if encoded is not None:
+            self.encoded[key] = encoded
+        elif held is not None:
+            self.encoded.pop(key, None)
+
+
+@dataclass(frozen=True, slots=True)
+class PendingItem:
+    """A pending key as the delta submitter sends it: its current row and version."""
+
+    key: bytes
+    version: list[int]
+    row: dict[str, Any]
+    partition: int
+    topic: str
+
+
+def unusable_store(path: Path, error: Exception) -> Path:
+    """Where to rebuild a store that would not open: the same place when it is corrupt
+    (removed first), a place of this process's own when another process holds its lock
+    (two workers on one data dir: the other may still use it)."""
+    # RocksDB: "IO error: While lock file: <path>/LOCK: Resource temporarily unavailable".
+    if "lock file" in str(error).lower():
+        fallback = path.with_name(f"{path.name}.pid{os.getpid()}")
+        log.warning(
+            "projection store %s is locked by another process (%s); rebuilding it from "
+            "the changelog at %s",
+            path,
+            error,
+            fallback,
+        )
+        return fallback
+    log.warning("projection store %s unusable (%s): rebuilt from its changelog", path, error)
+    return path
