@@ -94,8 +94,12 @@ class OrdersFanout(Service):
 
     async def on_stop(self) -> None:
         if self._consumer is not None:
-            async with self._busy:
-                await self._consumer.stop()
+            async with self._busy:  # a batch in hand is produced (acked) first
+                pass
+            # Outside the lock: leaving the group can run a revocation (when another
+            # member leaves or joins at the same moment), and ``release`` takes the lock.
+            # Held here, stop and revocation waited for each other for good.
+            await self._consumer.stop()
 
     async def _check_partitions(self) -> None:
         """Partition p of every destination is written by the owner of received partition
@@ -171,6 +175,8 @@ class OrdersFanout(Service):
                 continue
             commits = {}
             async with self._busy:
+                if self.should_stop:
+                    break  # not forwarded, not committed: the next owner reads them
                 for tp, records in batch.items():
                     if tp.partition not in self.canonical:
                         if tp in self._consumer.assignment():  # not loaded yet: again later
