@@ -417,7 +417,10 @@ async def rebalance(servers: str, sim: SimulatorServer, args: argparse.Namespace
             if args.leave == "kill":
                 leaving.kill()
             else:
-                await asyncio.to_thread(leaving.stop)
+                try:
+                    await asyncio.to_thread(leaving.stop)
+                except subprocess.TimeoutExpired:  # killed after 60 s: counted
+                    stack.stop_timeouts += 1
             await asyncio.sleep(phase)
             stop_load.set()
             await load_task
