@@ -82,6 +82,7 @@ from tests.support.stack import norce_prices, seed_skus, worker_env, write_confi
 from tests.support.worker import SESSION_TIMEOUT_S, WorkerProcess  # noqa: E402
 
 POLL_S = 0.2
+STALL_S = 1.0  # a partition's committed offset standing still longer than this: stopped
 
 
 def part_no(prefix: str, n: int) -> str:
@@ -184,6 +185,17 @@ async def wait_ready(http: httpx.AsyncClient, workers: list[WorkerProcess]) -> N
         await asyncio.sleep(POLL_S)
 
 
+async def seconds_to_ready(
+    http: httpx.AsyncClient, worker: WorkerProcess, since: float
+) -> float | None:
+    """Seconds from ``since`` until the worker answers /ready (None if it exited)."""
+    while not await is_ready(http, worker):
+        if worker.proc is not None and worker.proc.poll() is not None:
+            return None
+        await asyncio.sleep(POLL_S)
+    return round(time.monotonic() - since, 2)
+
+
 async def wait_delivered(
     sim: SimulatorServer, expected: dict[str, float], timeout: float
 ) -> tuple[bool, float]:
@@ -199,8 +211,14 @@ async def wait_delivered(
 def write_checks(sim: SimulatorServer, expected: dict[str, float]) -> dict[str, int | float | None]:
     prices = norce_prices(sim)
     writes = duplicates = regressed = 0
+    unpriced: list[dict[str, Any]] = []
     for key in expected:
-        written = [h["values"]["PriceSale"] for h in sim.state.history("price", f"{key}|STD|1")]
+        history = sim.state.history("price", f"{key}|STD|1")
+        # A write without a PriceSale (not expected from this load) is reported, not compared.
+        unpriced += [h for h in history if h["values"].get("PriceSale") is None]
+        written = [
+            h["values"]["PriceSale"] for h in history if h["values"].get("PriceSale") is not None
+        ]
         writes += len(written)
         duplicates += sum(1 for a, b in itertools.pairwise(written) if a == b)
         regressed += any(b < a for a, b in itertools.pairwise(written))
@@ -209,6 +227,8 @@ def write_checks(sim: SimulatorServer, expected: dict[str, float]) -> dict[str, 
         "regressed_keys": regressed,
         "writes": writes,
         "duplicate_writes": duplicates,
+        "writes_without_price": len(unpriced),
+        "write_without_price_example": unpriced[0] if unpriced else None,
     }
 
 
@@ -348,32 +368,37 @@ class OffsetWatch:
 
     def after(self, t0: float, t1: float) -> dict[str, Any]:
         """Per partition, the longest time in [t0, t1] its committed offset stood still
-        while input waited; when the last partition moved again after it."""
+        while input waited, and when it moved again. Stalls under ``STALL_S`` are the
+        projection's ordinary batch rhythm (and the 0.2 s sampling), not a stop."""
         window = [(t, s) for t, s in self.samples if t0 <= t <= t1]
-        stalls: dict[int, tuple[float, float]] = {}  # partition -> (length, resumed at)
+        stalls: dict[int, tuple[float, float | None]] = {}  # partition -> (length, resumed)
         for tp in self.tps:
             p = tp.partition
             still_since: float | None = None
             last = None
-            longest = (0.0, 0.0)
-            for t, s in window:
-                committed, end = s[p]
+            longest: tuple[float, float | None] = (0.0, 0.0)
+            for t, sample in window:
+                committed, end = sample[p]
                 if last is not None and committed > last:
-                    if still_since is not None:
-                        length = t - still_since
-                        if length > longest[0]:
-                            longest = (length, t - t0)
+                    if still_since is not None and t - still_since > longest[0]:
+                        longest = (t - still_since, t - t0)
                     still_since = None
                 elif committed < end and still_since is None:
                     still_since = t
                 last = committed
-            if still_since is not None:  # never moved again in the window
-                longest = (t1 - still_since, float("inf"))
+            if still_since is not None and t1 - still_since > longest[0]:
+                longest = (t1 - still_since, None)  # had not moved again by t1
             stalls[p] = longest
-        resumed = max(at for _, at in stalls.values())
+        real = [(length, at) for length, at in stalls.values() if length >= STALL_S]
+        resumed: float | None = 0.0
+        if any(at is None for _, at in real):
+            resumed = None
+        elif real:
+            resumed = max(at for _, at in real if at is not None)
         return {
-            "resumed_after_s": round(resumed, 2) if resumed != float("inf") else None,
+            "resumed_after_s": round(resumed, 2) if resumed is not None else None,
             "max_stall_s": round(max(length for length, _ in stalls.values()), 2),
+            "partitions_stalled": len(real),
             "stall_s_per_partition": {str(p): round(v[0], 2) for p, v in stalls.items()},
         }
 
@@ -411,6 +436,7 @@ async def rebalance(servers: str, sim: SimulatorServer, args: argparse.Namespace
             joined_at = time.monotonic()
             joining = stack.new_worker()
             spawn(joining)
+            join_ready = asyncio.create_task(seconds_to_ready(http, joining, joined_at))
             await asyncio.sleep(phase)
             left_at = time.monotonic()
             leaving = first[0]
@@ -424,6 +450,7 @@ async def rebalance(servers: str, sim: SimulatorServer, args: argparse.Namespace
             await asyncio.sleep(phase)
             stop_load.set()
             await load_task
+            joined_ready_s = await join_ready
             ended_at = time.monotonic()
             deadline = time.monotonic() + args.timeout
             while True:  # every produced change committed by the projection
@@ -444,9 +471,10 @@ async def rebalance(servers: str, sim: SimulatorServer, args: argparse.Namespace
         "rate_per_s": args.rebalance_rate,
         "phase_seconds": phase,
         "produced": produced,
-        "leave": args.leave,
+        "leave_by": args.leave,
+        "joining_worker_ready_after_s": joined_ready_s,
         "join": watch.after(joined_at, left_at),
-        "leave_": watch.after(left_at, ended_at),
+        "leave": watch.after(left_at, ended_at),
         "caught_up_after_load_s": round(caught_up_s, 2),
         "delivered": delivered,
         "delivered_after_s": round(deliver_s, 1),
