@@ -10,15 +10,18 @@ in-process (the catalogue seeded with every SKU, so Norce stores the prices), wo
 started as ``python -m streams worker`` (as the e2e tests do), deltas on a schedule
 (``--delta-schedule``).
 
-Per worker count N (``--workers``; a fresh app, input topic with ``--partitions``):
-``--events`` Debezium price changes over ``--keys`` keys are produced BEFORE the workers
-start (change i sets key i % keys to price i, so each key's last change is its highest
-price); the N workers are started side by side. Reported:
+Per worker count N (``--workers``; a fresh app, input topic with ``--partitions``): the N
+workers are started side by side and, once all answer /ready (start-up and group joins
+out of the figures) and their idle CPU was read for ``--idle-seconds``, ``--events``
+Debezium price changes over ``--keys`` keys are produced flat out (change i sets key
+i % keys to price i, so each key's last change is its highest price). Reported:
 
 - ``events_per_s``: changes folded (``applied`` summed over the workers' ``/delta`` views,
   polled every 0.2 s) between the first poll that sees any and the first that sees all;
 - ``cpu_s_per_100k``: user+system CPU seconds (``/proc/<pid>/stat``) summed over the N
-  workers over that same window, per 100,000 events (the figure that must stay flat);
+  workers from the first change produced until all are applied, per 100,000 events (the
+  figure that must stay flat); ``cpu_s_per_100k_less_idle`` without the workers' idle
+  CPU (``idle_cpu_s_per_s``, read before the load) over that time;
 - ``webhook``: answer latency of ``SkuPriceChangedNotification`` POSTs at
   ``--webhook-rate`` per second in total, spread evenly over the workers, sent while the
   projection ingests;
