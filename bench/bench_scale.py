@@ -14,7 +14,7 @@ Per worker count N (``--workers``; a fresh app, input topic with ``--partitions`
 workers are started side by side and, once all answer /ready (start-up and group joins
 out of the figures) and their idle CPU was read for ``--idle-seconds``, ``--events``
 Debezium price changes over ``--keys`` keys are produced flat out (change i sets key
-i % keys to price i, so each key's last change is its highest price). Reported:
+i % keys to price i + 1, so each key's last change is its highest price). Reported:
 
 - ``events_per_s``: changes folded (``applied`` summed over the workers' ``/delta`` views,
   polled every 0.2 s) between the first poll that sees any and the first that sees all;
@@ -94,9 +94,9 @@ def part_no(prefix: str, n: int) -> str:
 
 
 def last_changes(prefix: str, changes: int, keys: int) -> dict[str, float]:
-    """Each key's price after changes 0..changes-1 (change i: key i % keys, price i)."""
+    """Each key's price after changes 0..changes-1 (change i: key i % keys, price i + 1)."""
     return {
-        part_no(prefix, k): float(changes - 1 - (changes - 1 - k) % keys)
+        part_no(prefix, k): float(changes - (changes - 1 - k) % keys)
         for k in range(min(keys, changes))
     }
 
@@ -145,8 +145,9 @@ class Stack:
         seed_skus(sim, (part_no(self.prefix, k) for k in range(args.keys)))
 
     def change(self, i: int) -> tuple[bytes, bytes]:
-        """Change i: key i % keys gets price i (each key's prices only rise)."""
-        return price_change(part_no(self.prefix, i % self.args.keys), float(i), 10_000 + i)
+        """Change i: key i % keys gets price i + 1 (each key's prices only rise; never 0,
+        which Norce does not write)."""
+        return price_change(part_no(self.prefix, i % self.args.keys), float(i + 1), 10_000 + i)
 
     def new_worker(self) -> WorkerProcess:
         n = len(self.workers)
