@@ -445,7 +445,7 @@ async def rebalance(servers: str, sim: SimulatorServer, args: argparse.Namespace
     stop_load = asyncio.Event()
 
     async def load() -> None:
-        # Chunks every 0.25 s at --rebalance-rate; change i: key i % keys, price i.
+        # Chunks every 0.25 s at --rebalance-rate; change i: key i % keys, price i + 1.
         nonlocal produced
         chunk = max(1, int(args.rebalance_rate / 4))
         start = time.monotonic()
