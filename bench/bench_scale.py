@@ -2,8 +2,11 @@
 worker processes of one app, and what a worker joining or leaving mid-load costs.
 
     .venv/bin/python bench/bench_scale.py                                  # full size
-    .venv/bin/python bench/bench_scale.py --events 40000 --keys 2000 \
-        --workers 1,2 --rebalance-seconds 12                               # < 1 minute
+    # small, each under a minute: the worker counts, then the join/leave alone
+    .venv/bin/python bench/bench_scale.py --events 40000 --keys 2000 --workers 1,2 \
+        --no-rebalance
+    .venv/bin/python bench/bench_scale.py --keys 2000 --workers "" \
+        --rebalance-seconds 8 --rebalance-rate 2000
 
 One broker (``KAFKA_BOOTSTRAP_SERVERS``, else as the tests get one), the simulator
 in-process (the catalogue seeded with every SKU, so Norce stores the prices), workers
