@@ -39,6 +39,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import LOOPS, loop_env, uses_uvloop  # noqa: E402
 from norce_simulator import SimulatorServer  # noqa: E402
 from streams.kafka import group_consumer  # noqa: E402
 from streams.settings import Settings  # noqa: E402
@@ -293,11 +294,18 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             seeds += [{"PartNo": f"D{i:06d}"} for i in range(args.burst_skus)]
             sim.state.seed({"sku": seeds})
             env = worker_env(
-                app_id, servers, sim, tmp / "data", NORCE_SYNC_EXPORT_WINDOW_S=str(args.window)
+                app_id,
+                servers,
+                sim,
+                tmp / "data",
+                NORCE_SYNC_EXPORT_WINDOW_S=str(args.window),
+                **loop_env(args.loop),
             )
             worker = await start_worker(env, tmp / "worker.log")
             assert worker.proc is not None
             pid = worker.proc.pid
+            result["loop"] = args.loop
+            result["worker_uses_uvloop"] = uses_uvloop(pid)
             arrivals = Arrivals(servers, f"{app_id}.out.search.sku")
             try:
                 url = f"{worker.url}/norce/events/SkuPriceChangedNotification"
@@ -339,6 +347,7 @@ if __name__ == "__main__":
     parser.add_argument("--repeat-events", type=int, default=50)
     parser.add_argument("--burst-skus", type=int, default=100_000)
     parser.add_argument("--burst-concurrency", type=int, default=64)
+    parser.add_argument("--loop", choices=LOOPS, default="asyncio", help="the worker's event loop")
     parser.add_argument("--profile", help="py-spy the worker for 30 s of the burst into this file")
     result = asyncio.run(main(parser.parse_args()))
     print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())

@@ -43,14 +43,17 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.common import (  # noqa: E402
+    LOOPS,
     check_alive,
     create_topic,
     get_json,
     is_ready,
     latency_summary_ms,
+    loop_env,
     price_change,
     produce_batched,
     spawn,
+    uses_uvloop,
 )
 from norce_simulator import SimulatorConfig, SimulatorServer  # noqa: E402
 from streams.kafka import group_consumer  # noqa: E402
@@ -129,6 +132,7 @@ async def measure_worker(worker: WorkerProcess, events: int, webhook_rate: float
     delta_url = f"{worker.url}/delta/erp/price"
     probe = WebhookProbe(f"{worker.url}/norce/events/SkuPriceChangedNotification", webhook_rate)
     probe_task: asyncio.Task[None] | None = None
+    uvloop_mapped = False
     first: tuple[float, int] | None = None
     ready_at: float | None = None
     # aiohttp for the probe: httpx's pool costs more CPU per request than the worker's
@@ -146,6 +150,7 @@ async def measure_worker(worker: WorkerProcess, events: int, webhook_rate: float
                 raise TimeoutError(f"{events} changes not applied in 900s: {worker.tail()}")
             if ready_at is None and await is_ready(http, worker):
                 ready_at = time.monotonic()
+                uvloop_mapped = worker.proc is not None and uses_uvloop(worker.proc.pid)
                 probe_task = asyncio.create_task(probe.run(webhooks))
             status = await get_json(http, delta_url)
             now = time.monotonic()
@@ -168,6 +173,7 @@ async def measure_worker(worker: WorkerProcess, events: int, webhook_rate: float
         "ingest_window_seconds": round(window, 2),
         # All events folded before the first poll saw any: too small a run to measure.
         "worker_events_per_s": round(counted / window) if window > 0 and counted else None,
+        "worker_uses_uvloop": uvloop_mapped,
         "webhook_probe": {
             "rate_per_s": webhook_rate,
             "sent": probe.sent,
@@ -202,6 +208,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 NORCE_SYNC_TOPIC_PARTITIONS=str(args.partitions),
                 NORCE_SYNC_EXPORT_TOPIC_PREFIX=f"bench-{unique}.",
                 NORCE_SYNC_LOG_LEVEL="warning",
+                **loop_env(args.loop),
             )
             worker = WorkerProcess("streams", env, tmp / "w.log")
             try:
@@ -216,6 +223,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "events": args.events,
         "keys": args.keys,
         "partitions": args.partitions,
+        "loop": args.loop,
         "produce_seconds": round(produced, 2),
         **measured,
         "plain_consumer_events_per_s": round(plain),
@@ -232,6 +240,7 @@ def main() -> None:
     parser.add_argument("--keys", type=int, default=10_000)
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--webhook-rate", type=float, default=50.0, help="webhook POSTs per second")
+    parser.add_argument("--loop", choices=LOOPS, default="asyncio", help="the worker's event loop")
     print(json.dumps(asyncio.run(run(parser.parse_args()))))
 
 

@@ -213,3 +213,27 @@ def start_simulator(port: int, *args: str) -> subprocess.Popen[bytes]:
                 sim.terminate()
                 raise RuntimeError("the simulator did not answer within 60 s") from None
             time.sleep(0.1)
+
+
+LOOPS = ("asyncio", "uvloop")
+
+
+def loop_env(loop: str) -> dict[str, str]:
+    """Worker environment for the event loop ``loop``: Faust reads ``F_LOOP`` when it is
+    imported (as its ``--loop`` option) and installs uvloop's policy. uvloop is no
+    dependency of the project: ``.venv/bin/pip install uvloop`` to measure it."""
+    if loop == "asyncio":
+        return {}
+    import importlib.util
+
+    if importlib.util.find_spec("uvloop") is None:
+        raise SystemExit("--loop uvloop: uvloop is not installed (.venv/bin/pip install uvloop)")
+    return {"F_LOOP": "uvloop"}
+
+
+def uses_uvloop(pid: int) -> bool:
+    """Whether the process has uvloop's extension mapped (proof the option took)."""
+    try:
+        return "uvloop" in Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return False

@@ -25,6 +25,7 @@ RUNS = [
     ["bench_references.py", "--skus", "1000000", "--rows", "10000"],
     ["bench_simulator_stream.py"],
     ["bench_export_latency.py"],
+    ["bench_scale.py"],
 ]
 
 
