@@ -12,7 +12,7 @@ from typing import Generic, TypeVar
 
 from aiokafka import ConsumerRecord, TopicPartition
 
-from streams.kafka import consumer, producer, refresh_metadata
+from streams.kafka import consumer, partitions_of, producer, refresh_metadata
 from streams.records import DeadLetter
 from streams.settings import Settings
 
@@ -28,11 +28,7 @@ async def read_to_end(settings: Settings, topic: str) -> AsyncIterator[ConsumerR
     c = consumer(settings)
     await c.start()
     try:
-        partitions = c.partitions_for_topic(topic)
-        if not partitions:
-            await refresh_metadata(c)
-            partitions = c.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        tps = await partitions_of(c, topic)
         if not tps:
             return
         c.assign(tps)

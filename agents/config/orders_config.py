@@ -36,9 +36,9 @@ from pydantic import (
 )
 
 from agents.config.mapping import Mapper
+from agents.config.names import kafka_topic_name
 
 _NAME = re.compile(r"^[a-z0-9_-]+$")
-_TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 ORDER_STATUS = "order_status"
 
 
@@ -87,12 +87,7 @@ class OrderStatusInput(BaseModel):
 
     _mapper: Mapper = PrivateAttr()
 
-    @field_validator("topic")
-    @classmethod
-    def _topic_name(cls, value: str) -> str:
-        if not _TOPIC.match(value):
-            raise ValueError(f"{value!r} is not a valid Kafka topic name")
-        return value
+    _topic_name = field_validator("topic")(kafka_topic_name)
 
     @model_validator(mode="after")
     def _compile(self, info: ValidationInfo) -> OrderStatusInput:

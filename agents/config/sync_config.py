@@ -46,6 +46,7 @@ from pydantic import (
 )
 
 from agents.config.mapping import KEY_FIELDS, FieldSpec, Mapper
+from agents.config.names import TOPIC_NAME, kafka_topic_name
 from agents.config.orders_config import ORDER_STATUS, OrdersConfig, OrderStatusInput
 from agents.config.schedules import Schedule
 from streams.errors import ConfigError
@@ -70,7 +71,6 @@ TargetKind = Literal["sku", "price", "stock", "customer", "company"]
 _NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 # Not a source name: /items/export/{kind}/{id} is the export side's item trace.
 EXPORT = "export"
-_TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 _FIELD_NAME = re.compile(r"^[A-Z][A-Za-z0-9]*$")
 _LIST_NAME = re.compile(r"^[A-Z][A-Za-z]*FieldsThatAreSet$")
 
@@ -252,12 +252,7 @@ class InputBinding(_Model):
 
     _mapper: Mapper = PrivateAttr()
 
-    @field_validator("topic")
-    @classmethod
-    def _topic_name(cls, value: str) -> str:
-        if not _TOPIC.match(value):
-            raise ValueError(f"{value!r} is not a valid Kafka topic name")
-        return value
+    _topic_name = field_validator("topic")(kafka_topic_name)
 
     @field_validator("key_columns")
     @classmethod
@@ -389,7 +384,7 @@ class TargetMapping(_Model):
         except ValueError as exc:
             raise ValueError(f"mapping: {exc}") from None
         self.__pydantic_private__["_mapper"] = mapper
-        if self.topic is not None and not _TOPIC.match(self.topic):
+        if self.topic is not None and not TOPIC_NAME.match(self.topic):
             raise ValueError(f"{self.topic!r} is not a valid Kafka topic name")
         return self
 

@@ -25,7 +25,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import TopicPartition
 
-from streams.kafka import admin_client, consumer, refresh_metadata
+from streams.kafka import admin_client, consumer, partitions_of
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -74,11 +74,7 @@ class LagReader:
         admin, consumer = await self._clients()
         tps: list[TopicPartition] = []
         for topic in topics:
-            partitions = consumer.partitions_for_topic(topic)
-            if not partitions:
-                await refresh_metadata(consumer)
-                partitions = consumer.partitions_for_topic(topic) or set()
-            tps += [TopicPartition(topic, p) for p in sorted(partitions)]
+            tps += await partitions_of(consumer, topic)
         if not tps:
             return {}
         ends = await consumer.end_offsets(tps)
