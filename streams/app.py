@@ -22,6 +22,7 @@ from streams.errors import ConfigError
 from streams.kafka import FaustTransport, TopicSpec, bootstrap_servers, declare_and_confirm
 from streams.kafka_security import KafkaAccessRefused, check_broker_access, faust_credentials
 from streams.own_topics import Registrable, StrictAssignor, collect
+from streams.readiness import Readiness
 from streams.secrets_check import InsecureSettings, check_secrets, check_web_exposure
 from streams.settings import Settings
 
@@ -50,6 +51,7 @@ class ServiceApp(faust.App):  # type: ignore[misc]
         self._registered: list[Registrable] = []
         self.own_topic_specs: list[TopicSpec] = []
         self.own_topic_names: frozenset[str] = frozenset()
+        self.readiness = Readiness()
         # Secret checks beyond the settings' (the sync config's sources), set by the
         # layer that reads the sync config.
         self.more_secret_problems: Callable[[Settings], list[str]] | None = None

@@ -22,7 +22,7 @@ from faust.web import Request, Response, View
 
 from streams import outage
 from streams.kafka import metadata_client
-from streams.readiness import UNPROCESSED, is_ready
+from streams.readiness import is_ready
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -119,6 +119,6 @@ def install_health_views(app: faust.App) -> None:
             "rebalancing": bool(app.rebalancing),
             "broker_reachable": reachable,
             "dependencies_down": down,
-            "unprocessed_partitions": [p for names in UNPROCESSED for p in names()],
+            "unprocessed_partitions": app.readiness.unprocessed(),
         }
         return self.json(body, status=200 if ok else 503)

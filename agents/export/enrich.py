@@ -51,7 +51,6 @@ from streams.kafka import (
 )
 from streams.main import app, settings
 from streams.own_topics import specs_of
-from streams.readiness import UNPROCESSED
 from streams.topics import norce_events_topic
 
 log = logging.getLogger(__name__)
@@ -129,7 +128,7 @@ reader = EventsReader(
 )
 reader.fatal = app.crash
 enricher.reader = reader
-UNPROCESSED.append(lambda: sorted(reader.unprocessed))
+app.readiness.add(unprocessed=lambda: sorted(reader.unprocessed))
 
 
 @app.task

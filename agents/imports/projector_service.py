@@ -7,12 +7,12 @@ from __future__ import annotations
 from agents.imports.pipeline import config
 from agents.imports.projector import Projector
 from streams.main import app, settings
-from streams.readiness import READY_CHECKS, UNPROCESSED
 
 projector = Projector(settings, config)
 projector.fatal = app.crash
-READY_CHECKS.append(lambda: projector.ready)
-UNPROCESSED.append(lambda: sorted(projector.unprocessed))
+app.readiness.add(
+    lambda: projector.ready, unprocessed=lambda: sorted(projector.unprocessed)
+)
 
 
 @app.task
