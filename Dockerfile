@@ -5,6 +5,7 @@ FROM python:3.11-slim
 RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin norce
 WORKDIR /app
 COPY pyproject.toml README.md ./
+COPY norce_sync norce_sync
 COPY streams streams
 COPY agents agents
 COPY norce norce

@@ -1,7 +1,7 @@
 """Bench: webhook-to-target-topic latency at steady rates, and a burst of distinct SKUs.
 
 Runs a real broker (``KAFKA_BOOTSTRAP_SERVERS``, else Docker or tools/kafka as the tests
-do), the simulator in-process and one worker process (``python -m streams worker``), then:
+do), the simulator in-process and one worker process (``python -m norce_sync worker``), then:
 
 1. steady, for each of ``--rates``: that many webhooks per second for ``--seconds``, each
    for a SKU of its own (``SkuPriceChangedNotification``); latency = from just before the

@@ -210,7 +210,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 NORCE_SYNC_LOG_LEVEL="warning",
                 **loop_env(args.loop),
             )
-            worker = WorkerProcess("streams", env, tmp / "w.log")
+            worker = WorkerProcess("norce_sync", env, tmp / "w.log")
             try:
                 measured = await measure_worker(worker, args.events, args.webhook_rate)
             finally:

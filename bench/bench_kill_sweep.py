@@ -113,7 +113,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 NORCE_SYNC_BROKER_SESSION_TIMEOUT_S="10",
                 NORCE_SYNC_ORPHAN_GRACE_S="1",
             )
-            worker = await start_worker("streams", env, log)
+            worker = await start_worker("norce_sync", env, log)
             killed = 0
             try:
                 for version in range(1, args.versions + 1):
@@ -122,7 +122,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     if version in kill_after:
                         worker.kill()
                         killed += 1
-                        worker = await start_worker("streams", env, log)
+                        worker = await start_worker("norce_sync", env, log)
                 load_seconds = time.monotonic() - started
                 sim.state.set_faults({})
                 expected = {part_no(n): price(n, args.versions) for n in range(args.keys)}

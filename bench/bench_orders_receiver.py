@@ -74,7 +74,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             env = orders_env(app_id, servers, sim.url, config, tmp / "data")
             env["NORCE_SYNC_TOPIC_PARTITIONS"] = str(args.partitions)
             env["NORCE_SYNC_LOG_LEVEL"] = "warning"
-            worker = WorkerProcess("streams", env, tmp / "worker.log")
+            worker = WorkerProcess("norce_sync", env, tmp / "worker.log")
             spawn(worker)
             try:
                 async with httpx.AsyncClient(timeout=30) as http:

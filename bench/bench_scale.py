@@ -10,7 +10,7 @@ worker processes of one app, and what a worker joining or leaving mid-load costs
 
 One broker (``KAFKA_BOOTSTRAP_SERVERS``, else as the tests get one), the simulator
 in-process (the catalogue seeded with every SKU, so Norce stores the prices), workers
-started as ``python -m streams worker`` (as the e2e tests do), deltas on a schedule
+started as ``python -m norce_sync worker`` (as the e2e tests do), deltas on a schedule
 (``--delta-schedule``).
 
 Per worker count N (``--workers``; a fresh app, input topic with ``--partitions``): the N
@@ -156,7 +156,7 @@ class Stack:
         n = len(self.workers)
         # Each worker its own data dir (local stores), as separate hosts would have.
         env = {**self.env, "NORCE_SYNC_DATA_DIR": str(self.tmp / f"data{n}")}
-        worker = WorkerProcess("streams", env, self.tmp / f"w{n}.log")
+        worker = WorkerProcess("norce_sync", env, self.tmp / f"w{n}.log")
         self.workers.append(worker)
         return worker
 

@@ -165,7 +165,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 NORCE_SYNC_TOPIC_PARTITIONS=str(args.partitions),
                 NORCE_SYNC_LOG_LEVEL="warning",
             )
-            worker = WorkerProcess("streams", env, tmp / "w.log")
+            worker = WorkerProcess("norce_sync", env, tmp / "w.log")
             try:
                 first = await ingest(worker, args.keys, args.ingest_poll, args.timeout)
                 if args.wipe_store:

@@ -1,8 +1,6 @@
-"""Entry point of the ``norce-sync`` console script: the Faust command line of the app.
-
-``norce-sync worker`` starts a worker; the project's own commands (``simulator``,
-``full-import``, ``jobs``, ``dlq``) are Faust app commands registered in :mod:`agents`.
-``norce-sync config check [FILE]`` (``agents.ops.config_cli``) validates a config.
+"""Running an app's Faust command line (the ``norce-sync`` console script is
+:mod:`norce_sync.cli`). ``norce-sync config check [FILE]`` (``agents.ops.config_cli``)
+validates a config.
 
 A config mistake is reported the same way by every command: one ``file: path: problem``
 line per problem on stderr and exit status 78 (``EX_CONFIG``), never a traceback.
@@ -12,8 +10,9 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+import faust
 from pydantic import ValidationError
 
 from streams.errors import EXIT_CONFIG, ConfigError
@@ -50,18 +49,18 @@ def _point_at_config(args: Sequence[str]) -> None:
         os.environ[f"{ENV_PREFIX}CONFIG_FILE"] = rest[0]
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def run(argv: Sequence[str] | None, build_app: Callable[[], faust.App], *, origin: str) -> None:
+    """Build the app with ``build_app`` and run its command line; a config error, raised
+    while building or running, becomes one line per problem and exit status 78."""
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         if args[:2] == ["config", "check"]:
             _point_at_config(args)
-        from streams.main import app
-
+        app = build_app()
         # Faust takes the app's origin from argv[0] when none is set; "norce-sync" is no
-        # module, and autodiscovery would fail to import it. (Set as Faust's prepare_app
-        # does.)
+        # module. (Set as Faust's prepare_app does.)
         if app.conf.origin is None:
-            app.conf._origin = "streams.main"
+            app.conf._origin = origin
         app.main()
     except Exception as exc:
         problem = _config_cause(exc)
@@ -69,7 +68,3 @@ def main(argv: Sequence[str] | None = None) -> None:
             raise
         print(str(problem), file=sys.stderr)
         sys.exit(EXIT_CONFIG)
-
-
-if __name__ == "__main__":
-    main()

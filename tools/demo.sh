@@ -124,7 +124,7 @@ done
 curl -sf -X PUT "http://127.0.0.1:$SIM_PORT/_sim/subscriptions" \
   -H 'content-type: application/json' -d "{${hooks%,}}" >/dev/null
 
-$PY -m streams worker -l info >"$logs/worker.log" 2>&1 &
+$PY -m norce_sync worker -l info >"$logs/worker.log" 2>&1 &
 pids+=($!)
 wait_for "http://127.0.0.1:$WEB_PORT/ready" "the worker" $!
 echo "worker ready: dashboard http://127.0.0.1:$WEB_PORT/"
@@ -140,19 +140,19 @@ fi
 
 echo "== waiting for the first delta imports (scheduled every 30 s) =="
 for _ in $(seq 1 60); do
-  n=$($PY -m streams jobs --json 2>/dev/null | $PY -c 'import json,sys; print(len(json.load(sys.stdin)["jobs"]))' 2>/dev/null || echo 0)
+  n=$($PY -m norce_sync jobs --json 2>/dev/null | $PY -c 'import json,sys; print(len(json.load(sys.stdin)["jobs"]))' 2>/dev/null || echo 0)
   [ "${n:-0}" -ge 3 ] && break
   sleep 1
 done
 
 echo "== a full import of ERP prices, on demand =="
-$PY -m streams full-import --source erp --kind price || true
+$PY -m norce_sync full-import --source erp --kind price || true
 
 echo "== jobs =="
-$PY -m streams jobs --limit 15
+$PY -m norce_sync jobs --limit 15
 
 echo "== one item, from its source change to Norce =="
-$PY -m streams item --source erp --kind price --worker "http://127.0.0.1:$WEB_PORT" 'SKU-00001|STD|1' || true
+$PY -m norce_sync item --source erp --kind price --worker "http://127.0.0.1:$WEB_PORT" 'SKU-00001|STD|1' || true
 cat <<EOF2
 
 Where to look next:

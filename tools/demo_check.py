@@ -35,7 +35,7 @@ from streams.settings import Settings
 from tests.support.kafka import read_all
 from tools.demo_data import TOPICS
 
-ROOT_CMD = [sys.executable, "-m", "streams"]
+ROOT_CMD = [sys.executable, "-m", "norce_sync"]
 PROGRESS_EVERY_S = 10.0
 FULL_IMPORT = ("erp", "price")  # the README's on-demand full import
 

@@ -10,9 +10,7 @@ from streams.main import app, settings
 
 projector = Projector(settings, config)
 projector.fatal = app.crash
-app.readiness.add(
-    lambda: projector.ready, unprocessed=lambda: sorted(projector.unprocessed)
-)
+app.readiness.add(lambda: projector.ready, unprocessed=lambda: sorted(projector.unprocessed))
 
 
 @app.task

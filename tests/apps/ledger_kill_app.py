@@ -47,6 +47,6 @@ faust_aiokafka.Producer.send = send  # type: ignore[method-assign]
 faust_aiokafka.Consumer._commit = commit  # type: ignore[method-assign]
 
 if __name__ == "__main__":
-    from streams.cli import main
+    from norce_sync.cli import main
 
     main()

@@ -68,7 +68,7 @@ async def test_first_start_on_a_fresh_broker_tracks_the_first_job(
     config, topics = write_config(tmp_path, unique)
     env = worker_env(fresh_broker.servers, unique, sim.url, config, tmp_path)
     log = tmp_path / "worker.log"
-    worker = await start_worker("streams", env, log)
+    worker = await start_worker("norce_sync", env, log)
     try:
         changes = [
             (key_bytes(row, PRICE_KEY), envelope("prices", "u", row))

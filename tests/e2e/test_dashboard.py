@@ -43,7 +43,7 @@ async def test_dashboard_shows_a_job_from_submission_to_completion(
         env = worker_env(
             kafka_servers, unique, sim.url, config, tmp_path, NORCE_SYNC_OPS_TOKEN=TOKEN
         )
-        worker = await start_worker("streams", env, tmp_path / "worker.log")
+        worker = await start_worker("norce_sync", env, tmp_path / "worker.log")
         try:
             async with async_playwright() as pw:
                 browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

@@ -30,7 +30,7 @@ from tests.support.worker import SESSION_TIMEOUT_S
 pytestmark = pytest.mark.e2e
 
 KEYS = 500
-CLI = [sys.executable, "-m", "streams"]
+CLI = [sys.executable, "-m", "norce_sync"]
 
 
 def change(n: int) -> tuple[bytes, dict]:
@@ -73,7 +73,7 @@ async def test_sigkill_after_full_import_post_posts_one_job_per_request(
         assert crashing.proc.returncode == -9, crashing.tail()
         assert sim.state.stats()["jobs"]["total"] == 1  # Norce got the full file
 
-        restarted = await start_worker("streams", env, tmp_path / "w2.log")
+        restarted = await start_worker("norce_sync", env, tmp_path / "w2.log")
         try:
 
             async def tracked_to_the_end() -> bool:

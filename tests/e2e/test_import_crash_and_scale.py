@@ -71,7 +71,7 @@ async def test_sigkill_between_post_and_job_id_loses_nothing(
         await produce(kafka_servers, topics["price"], [change(n, 2) for n in keys if n % 2])
 
         restarted = await start_worker(
-            "streams", {**env, "NORCE_SYNC_ORPHAN_GRACE_S": "1"}, tmp_path / "w2.log"
+            "norce_sync", {**env, "NORCE_SYNC_ORPHAN_GRACE_S": "1"}, tmp_path / "w2.log"
         )
         expected = {f"SKU-{n:06d}": n * 100 + (2 if n % 2 else 1) for n in keys}
         try:
@@ -122,7 +122,7 @@ async def test_two_workers_full_import_is_one_job_with_every_key_once(
         env = worker_env(kafka_servers, unique, sim.url, config, tmp_path)
         # Started side by side: they join the group together (one rebalance, not two).
         first, second = await start_workers(
-            "streams", (env, tmp_path / "w1.log"), (env, tmp_path / "w2.log")
+            "norce_sync", (env, tmp_path / "w1.log"), (env, tmp_path / "w2.log")
         )
         try:
             await produce(kafka_servers, topics["price"], [change(n, 1) for n in range(keys)])
@@ -135,7 +135,7 @@ async def test_two_workers_full_import_is_one_job_with_every_key_once(
                 [
                     sys.executable,
                     "-m",
-                    "streams",
+                    "norce_sync",
                     "full-import",
                     "--source",
                     "erp",

@@ -111,7 +111,7 @@ async def test_sigkill_sweep_loses_nothing_and_never_regresses(
         await produce(kafka_servers, topic, [change(n, VERSIONS) for n in range(KEYS)])
         shutil.rmtree(tmp_path / "data" / env["NORCE_SYNC_APP_ID"] / "projection")
         sim.state.set_faults({})
-        final = await start_worker("streams", env, tmp_path / "worker.log")
+        final = await start_worker("norce_sync", env, tmp_path / "worker.log")
         expected = {f"SKU-{n:06d}": float(n * 100 + VERSIONS) for n in range(KEYS)}
         try:
             await deliver(final, sim, expected, timeout=240)

@@ -46,7 +46,7 @@ async def test_orders_survive_three_sigkills_exactly_once(
         config = write_orders_config(tmp_path, app_id)
         env = orders_env(app_id, kafka_servers, sim.url, config, tmp_path / "data")
         env["NORCE_SYNC_BROKER_SESSION_TIMEOUT_S"] = SESSION_TIMEOUT_S  # dead members leave fast
-        worker = WorkerProcess("streams", env, tmp_path / "worker.log")
+        worker = WorkerProcess("norce_sync", env, tmp_path / "worker.log")
         await asyncio.to_thread(worker.start)
         received_topic = f"{app_id}-orders-received"
         async with httpx.AsyncClient(base_url=sim.url) as http:

@@ -76,7 +76,7 @@ async def test_no_secret_in_logs_or_views(kafka_servers: str, unique: str, tmp_p
             **SECRETS,
         }
         log_path = tmp_path / "worker.log"
-        worker = await start_worker("streams", env, log_path)
+        worker = await start_worker("norce_sync", env, log_path)
         views: dict[str, str] = {}
         try:
             sim.state.set_subscriptions(

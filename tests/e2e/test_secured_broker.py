@@ -82,7 +82,7 @@ async def test_import_and_export_over_sasl_ssl(
         config, topic = write_export_config(tmp_path, unique)
         env = secured_env(broker, unique, sim.url, config, tmp_path)
         app_id = env["NORCE_SYNC_APP_ID"]
-        worker = await start_worker("streams", env, tmp_path / "worker.log")
+        worker = await start_worker("norce_sync", env, tmp_path / "worker.log")
         try:
             sim.state.set_subscriptions(
                 {
@@ -178,7 +178,7 @@ def test_refused_settings_stop_the_worker_with_one_line(
     )
     config, _ = write_export_config(tmp_path, unique)
     env = secured_env(secured_kafka, unique, "http://127.0.0.1:9", config, tmp_path, **changes)
-    worker = WorkerProcess("streams", env, tmp_path / "worker.log")
+    worker = WorkerProcess("norce_sync", env, tmp_path / "worker.log")
     with pytest.raises(RuntimeError, match="worker exited"):
         worker.start(ready_timeout=90)
     assert worker.proc is not None and worker.proc.returncode != 0

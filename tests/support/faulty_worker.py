@@ -14,8 +14,8 @@ import logging
 import os
 import signal
 
+from norce_sync.cli import main
 from streams import fault_points
-from streams.cli import main
 
 log = logging.getLogger(__name__)
 

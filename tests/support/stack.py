@@ -214,7 +214,7 @@ async def import_worker(
         tmp_path, unique, max_items_per_job=max_items_per_job, binding_changes=binding_changes
     )
     env = worker_env(kafka_servers, unique, sim_url, config, tmp_path, **(env_extra or {}))
-    worker = await start_worker("streams", env, tmp_path / "worker.log")
+    worker = await start_worker("norce_sync", env, tmp_path / "worker.log")
     try:
         yield worker, env, topics
     finally:

@@ -16,14 +16,14 @@ from tests.support.worker import STARTED, WorkerProcess
 def test_fails_after_starting_a_worker(tmp_path):
     log = tmp_path / "worker.log"
     log.write_text("".join(f"early line {n}\\n" for n in range(100)) + "THE LAST WORDS\\n")
-    STARTED.append(WorkerProcess("streams", {}, log))  # as WorkerProcess.start() does
+    STARTED.append(WorkerProcess("norce_sync", {}, log))  # as WorkerProcess.start() does
     assert False, "the scenario failed"
 
 
 def test_passes_after_starting_a_worker(tmp_path):
     log = tmp_path / "quiet.log"
     log.write_text("A PASSING WORKER\\n")
-    STARTED.append(WorkerProcess("streams", {}, log))
+    STARTED.append(WorkerProcess("norce_sync", {}, log))
 """
 
 

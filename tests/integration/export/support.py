@@ -67,7 +67,7 @@ def worker_env(
 
 async def start_worker(env: dict[str, str], log: Path) -> WorkerProcess:
     # In a thread: the simulator on this loop must keep answering while we wait.
-    return await asyncio.to_thread(WorkerProcess("streams", env, log).start)
+    return await asyncio.to_thread(WorkerProcess("norce_sync", env, log).start)
 
 
 async def stop_worker(worker: WorkerProcess) -> int:

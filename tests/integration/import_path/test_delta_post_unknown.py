@@ -48,7 +48,7 @@ async def test_a_full_import_whose_answer_is_lost_is_not_posted_twice(
         sim.state.set_faults({"connect": {"lose_answer_next": 1, "status": 502}})
         cli = await asyncio.create_subprocess_exec(
             sys.executable,
-            *("-m", "streams", "full-import", "--source", "erp", "--kind", "price"),
+            *("-m", "norce_sync", "full-import", "--source", "erp", "--kind", "price"),
             cwd=ROOT,
             env=worker.env,
             stderr=asyncio.subprocess.PIPE,

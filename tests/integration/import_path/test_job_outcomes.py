@@ -91,7 +91,7 @@ async def test_successful_full_import_supersedes_earlier_failed_jobs(
         await trigger_delta(worker, "erp", "price")
         cli = await asyncio.create_subprocess_exec(
             sys.executable,
-            *("-m", "streams", "full-import", "--source", "erp", "--kind", "price"),
+            *("-m", "norce_sync", "full-import", "--source", "erp", "--kind", "price"),
             cwd=ROOT,
             env=worker.env,
             stderr=asyncio.subprocess.PIPE,

@@ -41,7 +41,7 @@ def change(n: int, price: float) -> tuple[bytes, dict]:
 async def full_import(worker: WorkerProcess, *extra: str) -> tuple[int, str]:
     cli = await asyncio.create_subprocess_exec(
         sys.executable,
-        *("-m", "streams", "full-import", "--source", "erp", "--kind", "price", *extra),
+        *("-m", "norce_sync", "full-import", "--source", "erp", "--kind", "price", *extra),
         cwd=ROOT,
         env=worker.env,
         stderr=asyncio.subprocess.PIPE,
@@ -60,7 +60,7 @@ async def test_a_lost_state_changelog_does_not_deactivate_the_catalogue(
 ) -> None:
     config, topics = write_config(tmp_path, unique)
     env = worker_env(kafka_servers, unique, sim.url, config, tmp_path)
-    worker = await start_worker("streams", env, tmp_path / "worker.log")
+    worker = await start_worker("norce_sync", env, tmp_path / "worker.log")
     try:
         await produce(kafka_servers, topics["price"], [change(n, 100 + n) for n in range(PRICES)])
         await wait_applied([worker], "erp", "price", PRICES)
@@ -85,7 +85,7 @@ async def test_a_lost_state_changelog_does_not_deactivate_the_catalogue(
         await admin.close()
     shutil.rmtree(tmp_path / "data")
 
-    worker = await start_worker("streams", env, tmp_path / "worker2.log")
+    worker = await start_worker("norce_sync", env, tmp_path / "worker2.log")
     try:
         changed = [change(n, 500 + n) for n in range(CHANGED)]
         await produce(kafka_servers, topics["price"], changed)
@@ -117,7 +117,7 @@ async def test_a_state_topic_without_compaction_is_refused_at_start(
     await create_topics(kafka_servers, [topics["price"]], 4)
     state_topic = f"{env['NORCE_SYNC_APP_ID']}-state.{topics['price']}"
     await create_topics(kafka_servers, [state_topic], 4, {"cleanup.policy": "delete"})
-    worker = WorkerProcess("streams", env, tmp_path / "worker.log")
+    worker = WorkerProcess("norce_sync", env, tmp_path / "worker.log")
     try:
         await asyncio.to_thread(worker.start, ready_timeout=60)
     except RuntimeError as error:  # the worker exited: what we want

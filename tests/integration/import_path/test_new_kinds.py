@@ -82,7 +82,7 @@ async def worker_with(
         tmp_path,
         NORCE_SYNC_EXPORT_TOPIC_PREFIX=f"{unique}.",
     )
-    worker = await start_worker("streams", env, tmp_path / "worker.log")
+    worker = await start_worker("norce_sync", env, tmp_path / "worker.log")
     try:
         yield worker, env, topics
     finally:
@@ -189,7 +189,7 @@ async def test_companies_by_delta_and_full_import_and_their_export(
         sim.state.edit("company", "C2", {"Name": "Edited in Norce"})
         cli = await asyncio.create_subprocess_exec(
             sys.executable,
-            *("-m", "streams", "full-import", "--source", "erp", "--kind", "company"),
+            *("-m", "norce_sync", "full-import", "--source", "erp", "--kind", "company"),
             cwd=ROOT,
             env=worker.env,
             stderr=asyncio.subprocess.PIPE,

@@ -50,7 +50,7 @@ async def reconcile_via_http(worker: Any) -> dict[str, Any]:
 async def cli(worker: Any, *args: str) -> Any:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
-        *("-m", "streams", "reconcile", "--json", *args),
+        *("-m", "norce_sync", "reconcile", "--json", *args),
         cwd=ROOT,
         env=worker.env,
         stdout=asyncio.subprocess.PIPE,

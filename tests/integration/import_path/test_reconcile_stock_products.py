@@ -82,7 +82,7 @@ async def test_stock_and_product_drift_is_found_exactly_and_repaired_by_a_delta(
     sim.state.reset()  # an empty tenant: the products of this test create their SKUs
     config, topics = with_pim(tmp_path, unique)
     env = worker_env(kafka_servers, unique, sim.url, config, tmp_path)
-    worker = await start_worker("streams", env, tmp_path / "worker.log")
+    worker = await start_worker("norce_sync", env, tmp_path / "worker.log")
     try:
         items = [item_row(part(n), f"P-{n:05d}", 1.0 + n) for n in range(N)]
         changes = [(key_bytes(r, ["part_no"]), envelope("items", "c", r)) for r in items]

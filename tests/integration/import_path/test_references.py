@@ -63,7 +63,7 @@ async def refs_worker(
     config, topics = write_config(tmp_path, unique, kinds=("price", "stock", "product"))
     env = {"NORCE_SYNC_OPS_BACKLOG_INTERVAL_S": "0.5", **env}
     env_all = worker_env(kafka_servers, unique, sim.url, config, tmp_path, **env)
-    worker = await start_worker("streams", env_all, tmp_path / "worker.log")
+    worker = await start_worker("norce_sync", env_all, tmp_path / "worker.log")
     try:
         yield worker, env_all, topics
     finally:
@@ -175,7 +175,7 @@ async def test_price_whose_sku_never_arrives_waits_until_a_direct_norce_change(
         assert 'id="waiting"' in dashboard  # the dashboard renders /pending/'s waiting rows
         assert 'norce_sync_waiting_references{kind="price",source="erp"} 1.0' in metrics_text
         cli = await asyncio.create_subprocess_exec(
-            *(sys.executable, "-m", "streams", "waiting", "--worker", worker.url),
+            *(sys.executable, "-m", "norce_sync", "waiting", "--worker", worker.url),
             cwd=ROOT,
             env=worker.env,
             stdout=asyncio.subprocess.PIPE,
@@ -209,7 +209,16 @@ async def test_price_whose_sku_never_arrives_waits_until_a_direct_norce_change(
         )
         await wait_applied([worker], "erp", "price", 2)
         cli = await asyncio.create_subprocess_exec(
-            *(sys.executable, "-m", "streams", "full-import", "--source", "erp", "--kind", "price"),
+            *(
+                sys.executable,
+                "-m",
+                "norce_sync",
+                "full-import",
+                "--source",
+                "erp",
+                "--kind",
+                "price",
+            ),
             cwd=ROOT,
             env=worker.env,
             stderr=asyncio.subprocess.PIPE,

@@ -67,7 +67,7 @@ async def test_a_partition_that_cannot_be_opened_stops_the_worker_with_a_clear_e
     stores = Path(env["NORCE_SYNC_DATA_DIR"]) / env["NORCE_SYNC_APP_ID"] / "projection"
     stores.mkdir(parents=True)
     (stores / f"{topics['price']}-0").write_text("not a store")
-    worker = WorkerProcess("streams", env, tmp_path / "worker.log")
+    worker = WorkerProcess("norce_sync", env, tmp_path / "worker.log")
     try:
         with pytest.raises(RuntimeError, match="worker exited"):
             await asyncio.to_thread(worker.start, ready_timeout=90)

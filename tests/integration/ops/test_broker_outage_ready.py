@@ -55,7 +55,7 @@ async def test_ready_follows_the_broker_and_the_outage_is_a_few_log_lines(
         NORCE_SYNC_LOG_REPEAT_WINDOW_S="5",
     )
     log = tmp_path / "worker.log"
-    worker = await start_worker("streams", env, log)
+    worker = await start_worker("norce_sync", env, log)
     try:
         before = len(log.read_text(errors="replace").splitlines())
         await asyncio.to_thread(broker.down)

@@ -76,7 +76,7 @@ async def test_one_item_from_source_to_norce(
             NORCE_SYNC_OPS_TOKEN=TOKEN, NORCE_SYNC_OPS_BACKLOG_INTERVAL_S="0.5",
         )  # fmt: skip
         topic = topics["price"]
-        a = await start_worker("streams", env, tmp_path / "a.log")
+        a = await start_worker("norce_sync", env, tmp_path / "a.log")
         b: WorkerProcess | None = None
         try:
             first = {p: 10.0 + n for n, p in enumerate(PARTS)}
@@ -181,7 +181,7 @@ async def test_one_item_from_source_to_norce(
 
             # -- any worker answers ------------------------------------------------------
             b_env = {**env, "NORCE_SYNC_DATA_DIR": str(tmp_path / "data-b")}
-            b = await start_worker("streams", b_env, tmp_path / "b.log")
+            b = await start_worker("norce_sync", b_env, tmp_path / "b.log")
 
             last: list[str] = []
 

@@ -42,7 +42,7 @@ async def view(worker: WorkerProcess, path: str) -> Any:
 
 def command(env: dict[str, str], *args: str) -> str:
     done = subprocess.run(
-        [sys.executable, "-m", "streams", *args],
+        [sys.executable, "-m", "norce_sync", *args],
         cwd=ROOT,
         env={**os.environ, **env},
         capture_output=True,
@@ -71,7 +71,9 @@ async def test_views_answer_for_the_group_behind_the_token(
             NORCE_SYNC_OPS_BACKLOG_INTERVAL_S="0.5",
         )
         # Started side by side: they join the group together (one rebalance, not two).
-        a, b = await start_workers("streams", (env, tmp_path / "a.log"), (env, tmp_path / "b.log"))
+        a, b = await start_workers(
+            "norce_sync", (env, tmp_path / "a.log"), (env, tmp_path / "b.log")
+        )
         try:
             # -- the guard ---------------------------------------------------------------
             assert (await get(a, "/jobs/")).status_code == 401

@@ -123,7 +123,7 @@ async def test_a_cross_site_post_is_refused_without_an_ops_token(
 
 def refused_start(env: dict[str, str], tmp_path: Path) -> str:
     """Start a worker that must refuse to: exit status 78. Returns its log."""
-    worker = WorkerProcess("streams", env, tmp_path / "worker.log")
+    worker = WorkerProcess("norce_sync", env, tmp_path / "worker.log")
     with pytest.raises(RuntimeError, match="worker exited"):
         worker.start(ready_timeout=60)
     assert worker.proc is not None and worker.proc.returncode == 78

@@ -250,7 +250,7 @@ async def test_the_orders_view_and_command_show_received_forwarded_and_conflicts
         view = (await http.get(f"{env.worker.url}/orders/")).json()
     assert view["received"]["ok"] >= 1 and view["received"]["conflict"] >= 1
     assert view["fanout"]["orders"] >= 1
-    command = [sys.executable, "-m", "streams", "orders", "--ref", the_ref]
+    command = [sys.executable, "-m", "norce_sync", "orders", "--ref", the_ref]
     done = await asyncio.to_thread(
         subprocess.run,
         command,

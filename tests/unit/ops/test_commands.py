@@ -23,14 +23,14 @@ HELP = {
 @pytest.mark.parametrize("command", list(HELP), ids=" ".join)
 def test_command_help(command: tuple[str, ...]) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "streams", *command, "--help"],
+        [sys.executable, "-m", "norce_sync", *command, "--help"],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
-    assert f"Usage: python -m streams {' '.join(command)} [OPTIONS]" in done.stdout
+    assert f"Usage: python -m norce_sync {' '.join(command)} [OPTIONS]" in done.stdout
     for option in HELP[command]:
         assert option in done.stdout
 
@@ -86,7 +86,7 @@ def test_worker_with_a_broken_config_exits_instead_of_running_half_loaded(
         "NORCE_SYNC_DATA_DIR": str(tmp_path / "data"),
     }
     done = subprocess.run(
-        [sys.executable, "-m", "streams", "worker"],
+        [sys.executable, "-m", "norce_sync", "worker"],
         cwd=ROOT,
         env=env,
         capture_output=True,

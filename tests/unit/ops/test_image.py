@@ -30,7 +30,7 @@ def dockerfile() -> list[str]:
 
 def test_the_image_copies_every_shipped_package() -> None:
     packages = shipped_packages()
-    assert {"streams", "agents", "norce", "norce_simulator"} <= packages
+    assert {"norce_sync", "streams", "agents", "norce", "norce_simulator"} <= packages
     copied = {
         part.rstrip("/")
         for line in dockerfile()

@@ -1,0 +1,3 @@
+from norce_sync.cli import main
+
+main()
