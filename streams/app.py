@@ -1,15 +1,15 @@
 """The Faust app factory.
 
 ``create_app`` builds a :class:`faust.App` from :class:`~streams.settings.Settings`; the
-service's own app is :data:`streams.main.app`, and tests build small apps of their own
-with the same factory so that every process is configured the same way.
+composition root (``norce_sync.worker.build``) builds the service's app with it, and
+tests build small apps of their own with the same factory so that every process is
+configured the same way.
 """
 
 from __future__ import annotations
 
 import logging
 import socket
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,6 @@ import faust
 
 import streams.codecs  # noqa: F401  (registers the "orjson" codec with Faust)
 from streams import gc_tuning
-from streams.errors import ConfigError
 from streams.kafka import FaustTransport, TopicSpec, bootstrap_servers, declare_and_confirm
 from streams.kafka_security import KafkaAccessRefused, check_broker_access, faust_credentials
 from streams.own_topics import Registrable, StrictAssignor, collect
@@ -37,14 +36,6 @@ class ServiceApp(faust.App):  # type: ignore[misc]
 
     settings: Settings
     topic_patience_s = 120.0
-
-    def _on_autodiscovery_error(self, name: str) -> None:
-        # Faust logs a warning and runs on without the module: a worker missing its
-        # views or agents (e.g. after a config error) must not look healthy. Fail.
-        error = sys.exc_info()[1]
-        if isinstance(error, ConfigError):
-            raise error  # the command line prints it as it is, without a traceback
-        raise RuntimeError(f"importing {name} failed: {error}") from error
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -119,7 +110,7 @@ def canonical_url(settings: Settings) -> str:
     return f"http://{host}:{settings.web_port}"
 
 
-def create_app(settings: Settings, *, autodiscover: bool | list[str] = False) -> ServiceApp:
+def create_app(settings: Settings) -> ServiceApp:
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
     app = ServiceApp(
         settings.app_id,
@@ -136,7 +127,7 @@ def create_app(settings: Settings, *, autodiscover: bool | list[str] = False) ->
         web_port=settings.web_port,
         web_bind=settings.web_host,
         canonical_url=canonical_url(settings),
-        autodiscover=autodiscover,
+        autodiscover=False,  # the composition root installs every flow explicitly
         # Tables recover from their changelogs; standbys make a failover quicker.
         table_standby_replicas=1,
         # A slow Norce call inside an agent must not get the worker kicked from the group.

@@ -21,16 +21,15 @@ import orjson
 from faust.cli.base import AppCommand, cli
 from mode.worker import exiting
 
-from agents.config.runtime import sync_config
 from agents.config.secrets import config_secret_values
-from agents.imports.pipeline import jobs as jobs_table
+from agents.ops import context
 from agents.ops.access import acl_commands, required_access, topics_table
 from agents.ops.kafka_reads import read_jobs
 from agents.ops.queries import JobQuery, dead_letter_view, parse_since, query_jobs
 from streams.kafka import bootstrap_servers
 from streams.kafka_reads import StoredLetter, read_dead_letters, replay
 from streams.logging import logging_config
-from streams.main import settings
+from streams.settings import Settings
 
 
 class OpsCommand(AppCommand):
@@ -40,6 +39,15 @@ class OpsCommand(AppCommand):
     abstract: ClassVar[bool] = True
     group: ClassVar[click.Group | None] = None
     command_name: ClassVar[str | None] = None
+
+    @property
+    def settings(self) -> Settings:
+        return self.ops.settings
+
+    @property
+    def ops(self) -> context.OpsContext:
+        """What the root built (the settings, the sync config, every flow)."""
+        return context.of(self.app)
 
     @classmethod
     def as_click_command(cls) -> Callable[..., Any]:
@@ -61,7 +69,7 @@ class OpsCommand(AppCommand):
     def worker_for_service(self, service: Any, loop: Any = None) -> Any:
         worker = super().worker_for_service(service, loop)
         worker.logging_config = logging_config(
-            settings, secrets=config_secret_values(settings), min_level=logging.WARNING
+            self.settings, secrets=config_secret_values(self.settings), min_level=logging.WARNING
         )
         return worker
 
@@ -130,7 +138,8 @@ class jobs(OpsCommand):
             limit=limit,
             offset=offset,
         )
-        records = await read_jobs(settings, jobs_table.changelog_topic.get_topic_name())
+        changelog = self.ops.imports.jobs.table.changelog_topic.get_topic_name()
+        records = await read_jobs(self.settings, changelog)
         result = query_jobs(records, query, time.time())
         if as_json or self.json:
             self.emit(result)
@@ -202,7 +211,7 @@ class dlq_list(OpsCommand):
     async def run(
         self, stage: tuple[str, ...], since: str | None, limit: int, as_json: bool
     ) -> None:
-        letters = await read_dead_letters(settings, stages=stage, since=_since(since))
+        letters = await read_dead_letters(self.settings, stages=stage, since=_since(since))
         shown = letters[-limit:] if limit > 0 else letters
         if as_json or self.json:
             self.emit([dead_letter_view(s.letter, s.offset) for s in shown])
@@ -253,7 +262,7 @@ class dlq_replay(OpsCommand):
         self, stage: tuple[str, ...], since: str | None, offsets: tuple[int, ...], dry_run: bool
     ) -> None:
         letters = await read_dead_letters(
-            settings, stages=stage, since=_since(since), offsets=offsets
+            self.settings, stages=stage, since=_since(since), offsets=offsets
         )
         # A letter whose original bytes were cut (value_size/key_size set) cannot be
         # replayed from the letter: re-send it from its origin (topic, partition, offset).
@@ -271,7 +280,7 @@ class dlq_replay(OpsCommand):
         if dry_run:
             self.say(f"dry run: {len(replayable)} would be replayed, {skipped} not replayable")
             return
-        sent = await replay(settings, replayable)
+        sent = await replay(self.settings, replayable)
         self.say(
             f"replayed {sent} dead letter(s); {skipped} not replayable "
             "(no original topic, or original bytes cut)"
@@ -296,12 +305,12 @@ class topics(OpsCommand):
     ]
 
     async def run(self, acl: bool, principal: str | None, as_json: bool) -> None:
-        grants = required_access(settings, sync_config(settings))
+        grants = required_access(self.settings, self.ops.config)
         if as_json:
             self.emit([g.__dict__ for g in grants])
         elif acl:
-            who = principal or f"User:{settings.kafka_sasl_username or 'norce-sync'}"
-            self.say("\n".join(acl_commands(grants, who, bootstrap_servers(settings))))
+            who = principal or f"User:{self.settings.kafka_sasl_username or 'norce-sync'}"
+            self.say("\n".join(acl_commands(grants, who, bootstrap_servers(self.settings))))
         else:
             headers = ("resource", "pattern", "name", "operations", "why")
             self.say(_table(topics_table(grants), headers))

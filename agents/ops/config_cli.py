@@ -10,11 +10,12 @@ import click
 from aiokafka.errors import KafkaError
 from faust.cli.base import cli
 
-from agents.config.runtime import NorceClients, sync_config
+from agents.config.runtime import NorceClients
+from agents.config.sync_config import SyncConfig
 from agents.ops.commands import OpsCommand
 from norce.errors import NorceError
 from streams.kafka import admin_client
-from streams.main import settings
+from streams.settings import Settings
 
 
 @cli.group(name="config")
@@ -22,7 +23,7 @@ def config_group() -> None:
     """Check a sync config."""
 
 
-async def _missing_topics(topics: list[str]) -> list[str]:
+async def _missing_topics(settings: Settings, topics: list[str]) -> list[str]:
     admin = admin_client(settings)
     await admin.start()
     try:
@@ -32,8 +33,10 @@ async def _missing_topics(topics: list[str]) -> list[str]:
     return [t for t in topics if t not in existing]
 
 
-async def _token_problems(sources: list[str | None]) -> list[str]:
-    clients = NorceClients(settings)
+async def _token_problems(
+    settings: Settings, config: SyncConfig, sources: list[str | None]
+) -> list[str]:
+    clients = NorceClients(settings, config)
     problems = []
     try:
         for source in sources:
@@ -59,7 +62,7 @@ class config_check(OpsCommand):
     ]
 
     async def run(self, online: bool, file: str | None) -> None:
-        config = sync_config(settings)
+        settings, config = self.settings, self.ops.config
         name = settings.config_file
         status = config.order_status_input
         summary = (
@@ -74,13 +77,13 @@ class config_check(OpsCommand):
         problems = []
         topics = [b.topic for b in config.inputs] + ([status.topic] if status else [])
         try:
-            missing = await _missing_topics(topics)
+            missing = await _missing_topics(settings, topics)
         except KafkaError as error:
             problems.append(f"Kafka {settings.broker}: not reachable: {error}")
         else:
             if missing and not settings.create_input_topics:
                 problems += [f"Kafka: input topic {t} does not exist" for t in missing]
-        problems += await _token_problems([None, *config.sources])
+        problems += await _token_problems(settings, config, [None, *config.sources])
         if problems:
             raise SystemExit(f"error: {name}: valid, but online:\n" + "\n".join(problems))
         self.say(f"{name}: valid ({summary}); topics and Norce credentials answer")

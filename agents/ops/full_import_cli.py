@@ -12,11 +12,10 @@ from aiokafka import TopicPartition
 from faust.cli import AppCommand, option
 from tqdm import tqdm
 
-from agents.imports.full_import import request_full_import
 from agents.imports.jobs import JobRecord, apply_job_event
-from agents.imports.pipeline import config, job_events
+from agents.ops import context
+from streams.app import ServiceApp
 from streams.kafka import consumer
-from streams.main import app, settings
 from streams.messages import (
     Intent,
     JobCompleted,
@@ -31,7 +30,7 @@ from streams.messages import (
 BAR_FORMAT = "{percentage:3.0f}%|{bar:24}| {n:,}/{total:,} rows [{elapsed}, {rate_fmt}]"
 
 
-@app.command(
+OPTIONS = (
     option("--source", required=True, help="Source system, e.g. erp."),
     option("--kind", required=True, help="Entity kind, e.g. price, stock, product, customer."),
     option("--wait/--no-wait", default=True, help="Follow the job until it ends (default)."),
@@ -44,6 +43,12 @@ BAR_FORMAT = "{percentage:3.0f}%|{bar:24}| {n:,}/{total:,} rows [{elapsed}, {rat
         "MAX_DROP_SHARE of what the last full import sent.",
     ),
 )
+
+
+def register(app: ServiceApp) -> None:
+    app.command(*OPTIONS)(full_import)
+
+
 async def full_import(
     self: AppCommand, source: str, kind: str, wait: bool, timeout: float, force: bool
 ) -> None:
@@ -52,19 +57,23 @@ async def full_import(
     A running worker performs it (one at a time in the cluster); this command prints its
     progress and the job's end. Exit status 0 when the job succeeded.
     """
+    ops = context.of(self.app)
+    config = ops.config
     try:
         config.binding_for(source, kind)
     except KeyError as error:
         raise SystemExit(f"error: {error.args[0]}; configured: {config.pairs()}") from None
-    reader = consumer(settings)
+    reader = consumer(ops.settings)
     await reader.start()
     try:
-        tp = TopicPartition(job_events.get_topic_name(), 0)
+        tp = TopicPartition(ops.imports.jobs.events.get_topic_name(), 0)
         reader.assign([tp])
         await reader.seek_to_end(tp)
         await reader.position(tp)  # pin "the end" before the request goes out
-        request_id = await request_full_import(source, kind, requested_by="cli", force=force)
-        await app.producer.flush()
+        request_id = await ops.imports.full_imports.request(
+            source, kind, requested_by="cli", force=force
+        )
+        await self.app.producer.flush()
         print(f"full import of {source}/{kind} requested ({request_id})", file=sys.stderr)
         if not wait:
             return

@@ -14,7 +14,6 @@ import orjson
 
 from agents.ops.commands import OpsCommand
 from agents.ops.export_cli import print_export
-from streams.main import settings
 
 
 def _line(label: str, text: str) -> None:
@@ -95,6 +94,7 @@ class item(OpsCommand):
     ) -> None:
         if export == (source is not None):
             raise SystemExit("error: give one of --source (an import item) or --export")
+        settings = self.settings
         base = (worker or f"http://127.0.0.1:{settings.web_port}").rstrip("/")
         headers = {}
         if settings.ops_token is not None:

@@ -15,14 +15,13 @@ from typing import Any
 import click
 import orjson
 
-from agents.config.runtime import sync_config
 from agents.imports.dry_run import Sample, delta_header, dry_run, samples_from_lines
 from agents.ops.commands import OpsCommand
 from streams.kafka import consumer, partitions_of
-from streams.main import settings
+from streams.settings import Settings
 
 
-async def last_records(topic: str, count: int) -> list[Sample]:
+async def last_records(settings: Settings, topic: str, count: int) -> list[Sample]:
     """The last ``count`` records of each partition of ``topic``, by partition and offset
     (records of different partitions have no order to cut at)."""
     reader = consumer(settings)
@@ -101,14 +100,14 @@ class map_(OpsCommand):
     async def run(
         self, topic: str, from_topic: int | None, as_json: bool, file: Path | None
     ) -> None:
-        config = sync_config(settings)
+        config = self.ops.config
         binding = next((b for b in config.inputs if b.topic == topic), None)
         if binding is None:
             known = ", ".join(b.topic for b in config.inputs) or "none"
             raise SystemExit(f"error: no input binds topic {topic!r} (inputs: {known})")
         samples: Iterable[Sample]
         if from_topic is not None:
-            samples = await last_records(topic, from_topic)
+            samples = await last_records(self.settings, topic, from_topic)
         elif file is not None:
             samples = _file_samples(file)
         else:

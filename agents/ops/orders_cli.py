@@ -13,7 +13,6 @@ import orjson
 
 from agents.ops.commands import OpsCommand, _json_option, _table
 from streams.kafka import consumer, partition_records, partitions_of
-from streams.main import settings
 from streams.records import DeadLetter
 from streams.settings import Settings
 from streams.topics import order_status_sent_topic, orders_received_topic, orders_topic
@@ -85,7 +84,7 @@ class orders(OpsCommand):
     ]
 
     async def run(self, ref: str | None, as_json: bool) -> None:
-        summary = await orders_summary(settings, ref)
+        summary = await orders_summary(self.settings, ref)
         if as_json or self.json or ref is not None:
             self.emit(summary)
             return

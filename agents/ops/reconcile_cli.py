@@ -18,17 +18,17 @@ from aiokafka import TopicPartition
 from faust.cli import AppCommand, option
 from tqdm import tqdm
 
-from agents.imports.pipeline import config
-from agents.reconcile.service import request_reconcile, results_topic
+from agents.ops import context
+from streams.app import ServiceApp
 from streams.kafka import consumer
 from streams.kafka_reads import read_to_end
-from streams.main import app, settings
 from streams.messages import ReconcileProgress, ReconcileResult, reconcile_message
+from streams.settings import Settings
 
 BAR_FORMAT = "{desc} {percentage:3.0f}%|{bar:24}| {n:,}/{total:,} [{elapsed}, {rate_fmt}]"
 
 
-@app.command(
+OPTIONS = (
     option("--source", default=None, help="Source system, e.g. erp (default: every pair)."),
     option("--kind", default=None, help="Entity kind, e.g. price (default: every pair)."),
     option("--repair", is_flag=True, help="Queue keys found different or missing for a delta."),
@@ -36,6 +36,12 @@ BAR_FORMAT = "{desc} {percentage:3.0f}%|{bar:24}| {n:,}/{total:,} [{elapsed}, {r
     option("--json", "as_json", is_flag=True, help="Print JSON, not text."),
     option("--timeout", type=float, default=7200.0, help="Give up following after N seconds."),
 )
+
+
+def register(app: ServiceApp) -> None:
+    app.command(*OPTIONS)(reconcile)
+
+
 async def reconcile(
     self: AppCommand,
     source: str | None,
@@ -51,9 +57,12 @@ async def reconcile(
     from the state, unwritable (null/0 prices Norce keeps ignoring) and pending. Exit
     status 0 when every pair was compared, 1 when one failed.
     """
-    topic = results_topic.get_topic_name()
+    ops = context.of(self.app)
+    settings, config = ops.settings, ops.config
+    reconciler = ops.reconcile.reconciler
+    topic = reconciler.results_topic_name
     if last:
-        stored = await _stored_results(topic)
+        stored = await _stored_results(settings, topic)
         _print(stored, as_json)
         return
     pairs = [p for p in config.pairs() if (source in (None, p[0])) and (kind in (None, p[1]))]
@@ -68,8 +77,8 @@ async def reconcile(
         await reader.position(tp)  # pin "the end" before the requests go out
         wanted = {}
         for s, k in pairs:
-            wanted[await request_reconcile(s, k, by="cli", repair=repair)] = (s, k)
-        await app.producer.flush()
+            wanted[await reconciler.request(s, k, by="cli", repair=repair)] = (s, k)
+        await self.app.producer.flush()
         print(f"reconcile of {len(pairs)} pair(s) requested", file=sys.stderr)
         found = await _follow(reader, tp, wanted, time.monotonic() + timeout)
     finally:
@@ -79,7 +88,7 @@ async def reconcile(
         raise SystemExit(1)
 
 
-async def _stored_results(topic: str) -> list[ReconcileResult]:
+async def _stored_results(settings: Settings, topic: str) -> list[ReconcileResult]:
     latest: dict[bytes, ReconcileResult] = {}
     async for record in read_to_end(settings, topic):
         if record.value is None:

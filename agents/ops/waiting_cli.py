@@ -11,7 +11,6 @@ import click
 import httpx
 
 from agents.ops.commands import OpsCommand, _json_option, _table
-from streams.main import settings
 
 
 class waiting(OpsCommand):
@@ -32,6 +31,7 @@ class waiting(OpsCommand):
     ]
 
     async def run(self, worker_url: str | None, as_json: bool) -> None:
+        settings = self.settings
         url = (worker_url or f"http://127.0.0.1:{settings.web_port}").rstrip("/")
         headers = {}
         if settings.ops_token is not None:

@@ -17,20 +17,17 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from faust.web import Request, Response, View
+import faust
 
 from agents.config.schedules import DueTimes
-from agents.config.sync_config import InputBinding
-from agents.imports import reference_state
-from agents.imports.pipeline import command_handlers, commands, config
+from agents.config.sync_config import InputBinding, SyncConfig
 from agents.imports.references import refers
-from agents.imports.submit import clients
+from agents.imports.wiring import ImportFlow
 from agents.reconcile.core import Held, Outcome, reconcile
 from agents.reconcile.rules import plan_for
 from streams import metrics, topics
 from streams.kafka import consumer, send_acked
 from streams.kafka_reads import TopicMirror
-from streams.main import app, settings
 from streams.messages import (
     ReconcileProgress,
     ReconcileRequest,
@@ -38,20 +35,10 @@ from streams.messages import (
     RequeueCommand,
     reconcile_message,
 )
+from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 PROGRESS_EVERY_S = 1.0
-
-results_topic = app.topic(
-    topics.reconcile_topic(settings),
-    internal=True,
-    partitions=1,
-    compacting=True,  # not deleting: the last result of a pair stays however old
-    key_serializer="raw",
-    value_serializer="raw",
-)
-app.register_topics(results_topic)  # created and confirmed at start
-results: TopicMirror[Any] = TopicMirror(results_topic.get_topic_name(), reconcile_message)
 
 drift = metrics.REGISTRY.gauge(
     "norce_sync_reconcile_items",
@@ -64,212 +51,194 @@ last_run = metrics.REGISTRY.gauge(
     ["source", "kind"],
 )
 
-_due = DueTimes()
 
+class Reconciler:
+    """Runs the reconcile requests the commands agent hands it, one at a time, and keeps
+    every worker's view of the last results (a mirror of the results topic)."""
 
-@app.task
-async def follow_results() -> None:
-    await results.follow(settings)
+    def __init__(
+        self, app: faust.App, settings: Settings, config: SyncConfig, imports: ImportFlow
+    ) -> None:
+        self.app = app
+        self.settings = settings
+        self.config = config
+        self.imports = imports
+        self.results_topic_name = topics.reconcile_topic(settings)
+        self.results: TopicMirror[Any] = TopicMirror(self.results_topic_name, reconcile_message)
+        self._due = DueTimes()
 
+    async def follow_results(self) -> None:
+        await self.results.follow(self.settings)
 
-def last_results() -> list[ReconcileResult]:
-    found = [v for v in results.values.values() if isinstance(v, ReconcileResult)]
-    return sorted(found, key=lambda r: (r.source, r.kind))
+    def last_results(self) -> list[ReconcileResult]:
+        found = [v for v in self.results.values.values() if isinstance(v, ReconcileResult)]
+        return sorted(found, key=lambda r: (r.source, r.kind))
 
+    def update_gauges(self) -> None:
+        """The last result per pair as gauges (every worker answers the same: use max())."""
+        values: dict[tuple[str, ...], float] = {}
+        started: dict[tuple[str, ...], float] = {}
+        for r in self.last_results():
+            if r.status != "ok":
+                continue
+            for name in ("matching", "different", "unwritable", "pending", "missing", "absent"):
+                values[(r.source, r.kind, name)] = float(getattr(r, name))
+            values[(r.source, r.kind, "would_deactivate")] = float(r.would_deactivate)
+            started[(r.source, r.kind)] = r.started_at
+        drift.replace(values)
+        last_run.replace(started)
 
-def update_gauges() -> None:
-    """The last result per pair as gauges (every worker answers the same: use max())."""
-    values: dict[tuple[str, ...], float] = {}
-    started: dict[tuple[str, ...], float] = {}
-    for r in last_results():
-        if r.status != "ok":
-            continue
-        for name in ("matching", "different", "unwritable", "pending", "missing", "absent"):
-            values[(r.source, r.kind, name)] = float(getattr(r, name))
-        values[(r.source, r.kind, "would_deactivate")] = float(r.would_deactivate)
-        started[(r.source, r.kind)] = r.started_at
-    drift.replace(values)
-    last_run.replace(started)
+    async def request(self, source: str, kind: str, *, by: str, repair: bool = False) -> str:
+        request_id = uuid.uuid4().hex
+        request = ReconcileRequest(
+            source=source, kind=kind, request_id=request_id, by=by, repair=repair
+        )
+        await self.imports.commands.send(b"reconcile", request)
+        return request_id
 
+    async def schedules(self) -> None:
+        now = time.time()
+        for binding in self.config.inputs:
+            schedule = binding.reconcile_schedule
+            if schedule is not None and self._due.take(binding.pair, schedule, now):
+                await self.request(
+                    binding.source, binding.kind, by="schedule", repair=binding.reconcile_repair
+                )
 
-async def request_reconcile(source: str, kind: str, *, by: str, repair: bool = False) -> str:
-    request_id = uuid.uuid4().hex
-    request = ReconcileRequest(
-        source=source, kind=kind, request_id=request_id, by=by, repair=repair
-    )
-    await commands.send(key=b"reconcile", value=request)
-    return request_id
+    async def run_command(self, request: ReconcileRequest) -> None:
+        """The commands agent's handler of a ``ReconcileRequest``; always answers a result."""
+        result = await self.run(request)
+        await self._publish(f"{request.source}|{request.kind}", result.to_bytes())
+        # The progress record is done with: a tombstone, so compaction drops it.
+        await self._publish(f"progress:{request.request_id}", None)
+        log.info(
+            "reconcile %s/%s: %s, %d matching, %d different, %d missing, %d absent,"
+            " %d unwritable (%.1fs)",
+            result.source,
+            result.kind,
+            result.status,
+            result.matching,
+            result.different,
+            result.missing,
+            result.absent,
+            result.unwritable,
+            result.duration_s,
+        )
 
+    async def _publish(self, key: str, value: bytes | None) -> None:
+        await send_acked(self.app, self.results_topic_name, key.encode(), value)
 
-@app.timer(10.0, on_leader=True)
-async def reconcile_schedules() -> None:
-    now = time.time()
-    for binding in config.inputs:
-        schedule = binding.reconcile_schedule
-        if schedule is not None and _due.take(binding.pair, schedule, now):
-            await request_reconcile(
-                binding.source, binding.kind, by="schedule", repair=binding.reconcile_repair
-            )
-
-
-async def run_reconcile_command(request: ReconcileRequest) -> None:
-    """The commands agent's handler of a ``ReconcileRequest``; always answers a result."""
-    result = await run_reconcile(request)
-    await _publish(f"{request.source}|{request.kind}", result.to_bytes())
-    # The progress record is done with: a tombstone, so compaction drops it.
-    await _publish(f"progress:{request.request_id}", None)
-    log.info(
-        "reconcile %s/%s: %s, %d matching, %d different, %d missing, %d absent, %d unwritable"
-        " (%.1fs)",
-        result.source,
-        result.kind,
-        result.status,
-        result.matching,
-        result.different,
-        result.missing,
-        result.absent,
-        result.unwritable,
-        result.duration_s,
-    )
-
-
-command_handlers["reconcile"] = run_reconcile_command
-
-
-async def _publish(key: str, value: bytes | None) -> None:
-    await send_acked(app, results_topic.get_topic_name(), key.encode(), value)
-
-
-async def run_reconcile(request: ReconcileRequest) -> ReconcileResult:
-    started = time.time()
-    base = {
-        "request_id": request.request_id,
-        "source": request.source,
-        "kind": request.kind,
-        "by": request.by,
-        "repair": request.repair,
-        "started_at": started,
-    }
-    try:
-        binding = config.binding_for(request.source, request.kind)
-        plan = plan_for(binding)
-    except (KeyError, ValueError) as error:
-        return ReconcileResult(**base, status="unsupported", error=str(error).strip("'\""))
-    try:
-        outcome = await _run(binding, plan, request)
-    except Exception as error:
-        log.exception("reconcile of %s failed", binding.pair)
+    async def run(self, request: ReconcileRequest) -> ReconcileResult:
+        started = time.time()
+        base = {
+            "request_id": request.request_id,
+            "source": request.source,
+            "kind": request.kind,
+            "by": request.by,
+            "repair": request.repair,
+            "started_at": started,
+        }
+        try:
+            binding = self.config.binding_for(request.source, request.kind)
+            plan = plan_for(binding)
+        except (KeyError, ValueError) as error:
+            return ReconcileResult(**base, status="unsupported", error=str(error).strip("'\""))
+        try:
+            outcome = await self._run(binding, plan, request)
+        except Exception as error:
+            log.exception("reconcile of %s failed", binding.pair)
+            return ReconcileResult(
+                **base, status="failed", error=f"{type(error).__name__}: {error}"[:500],
+                duration_s=time.time() - started,
+            )  # fmt: skip
+        summary = outcome.tally.summary()
         return ReconcileResult(
-            **base, status="failed", error=f"{type(error).__name__}: {error}"[:500],
-            duration_s=time.time() - started,
-        )  # fmt: skip
-    summary = outcome.tally.summary()
-    return ReconcileResult(
-        **base,
-        **summary,
-        repaired=outcome.repaired,
-        duration_s=outcome.duration_s,
-        not_compared=dict(plan.not_compared),
-    )
-
-
-async def _run(binding: InputBinding, plan: Any, request: ReconcileRequest) -> Outcome:
-    last = 0.0
-
-    async def progress(phase: str, done: int, total: int) -> None:
-        nonlocal last
-        now = time.monotonic()
-        if now - last < PROGRESS_EVERY_S and done < total:
-            return
-        last = now
-        message = ReconcileProgress(
-            request_id=request.request_id,
-            source=binding.source,
-            kind=binding.kind,
-            phase=phase,
-            done=done,
-            total=total,
+            **base,
+            **summary,
+            repaired=outcome.repaired,
+            duration_s=outcome.duration_s,
+            not_compared=dict(plan.not_compared),
         )
-        await _publish(f"progress:{request.request_id}", message.to_bytes())
 
-    commands_topic = topics.import_commands_topic(settings, binding.topic)
-    command = RequeueCommand(reason="reconcile", batch_id=request.request_id).to_bytes()
+    async def _run(self, binding: InputBinding, plan: Any, request: ReconcileRequest) -> Outcome:
+        last = 0.0
+        settings = self.settings
 
-    async def repair(keys: list[tuple[str, int]]) -> None:
-        # To the import-commands partition of the key's input partition: its projector
-        # makes the key pending again from its current state (as the tracker's requeue).
-        await asyncio.gather(
-            *(
-                send_acked(app, commands_topic, key.encode(), command, partition=partition)
-                for key, partition in keys
+        async def progress(phase: str, done: int, total: int) -> None:
+            nonlocal last
+            now = time.monotonic()
+            if now - last < PROGRESS_EVERY_S and done < total:
+                return
+            last = now
+            message = ReconcileProgress(
+                request_id=request.request_id,
+                source=binding.source,
+                kind=binding.kind,
+                phase=phase,
+                done=done,
+                total=total,
             )
-        )
+            await self._publish(f"progress:{request.request_id}", message.to_bytes())
 
-    pair_dir = f"{binding.source}-{binding.kind}"
-    reader = consumer(settings)
-    await reader.start()
-    try:
-        return await reconcile(
-            plan,
-            reader,
-            topics.state_topic(settings, binding.topic),
-            clients.for_source(binding.source).query.pages,
-            Path(settings.data_dir) / settings.app_id / "reconcile" / pair_dir,
-            progress=progress,
-            repair=repair if request.repair else None,
-            held=held_back(binding) if refers(binding.kind) else None,
-        )
-    finally:
-        await reader.stop()
+        commands_topic = topics.import_commands_topic(settings, binding.topic)
+        command = RequeueCommand(reason="reconcile", batch_id=request.request_id).to_bytes()
 
+        async def repair(keys: list[tuple[str, int]]) -> None:
+            # To the import-commands partition of the key's input partition: its projector
+            # makes the key pending again from its current state (as the tracker's requeue).
+            await asyncio.gather(
+                *(
+                    send_acked(self.app, commands_topic, key.encode(), command, partition=p)
+                    for key, p in keys
+                )
+            )
 
-def held_back(binding: InputBinding) -> Held:
-    """Which of these state keys are held back for a reference not in Norce (looked up
-    now, grouped and cached as before a delta)."""
-    session = reference_state.lookups(binding.source)
-    prefix = f"{binding.source}|{binding.kind}|"
+        pair_dir = f"{binding.source}-{binding.kind}"
+        reader = consumer(settings)
+        await reader.start()
+        try:
+            return await reconcile(
+                plan,
+                reader,
+                topics.state_topic(settings, binding.topic),
+                self.imports.clients.for_source(binding.source).query.pages,
+                Path(settings.data_dir) / settings.app_id / "reconcile" / pair_dir,
+                progress=progress,
+                repair=repair if request.repair else None,
+                held=self.held_back(binding) if refers(binding.kind) else None,
+            )
+        finally:
+            await reader.stop()
 
-    async def held(state_keys: list[str]) -> dict[str, str]:
-        rows = {}
-        for state_key in state_keys:
-            # A state key is source|kind|<the Norce key fields, joined by '|'>.
-            parts = state_key.removeprefix(prefix).split("|")
-            if len(parts) == len(binding.norce_key_fields):
-                rows[state_key] = dict(zip(binding.norce_key_fields, parts, strict=True))
-        reasons = await session.missing(binding.kind, list(rows.values()))
-        return {k: why for k, why in zip(rows, reasons, strict=True) if why is not None}
+    def held_back(self, binding: InputBinding) -> Held:
+        """Which of these state keys are held back for a reference not in Norce (looked up
+        now, grouped and cached as before a delta)."""
+        session = self.imports.references.lookups(binding.source)
+        prefix = f"{binding.source}|{binding.kind}|"
 
-    return held
+        async def held(state_keys: list[str]) -> dict[str, str]:
+            rows = {}
+            for state_key in state_keys:
+                # A state key is source|kind|<the Norce key fields, joined by '|'>.
+                parts = state_key.removeprefix(prefix).split("|")
+                if len(parts) == len(binding.norce_key_fields):
+                    rows[state_key] = dict(zip(binding.norce_key_fields, parts, strict=True))
+            reasons = await session.missing(binding.kind, list(rows.values()))
+            return {k: why for k, why in zip(rows, reasons, strict=True) if why is not None}
 
+        return held
 
-@app.page("/reconcile/")
-async def reconcile_view(self: View, request: Request) -> Response:
-    """The last reconcile result per (source, kind)."""
-    return self.json(
-        {
-            "loaded": results.caught_up.is_set(),
-            "results": [r.model_dump(mode="json") for r in last_results()],
+    def view(self) -> dict[str, Any]:
+        """``GET /reconcile/``: the last result per (source, kind)."""
+        return {
+            "loaded": self.results.caught_up.is_set(),
+            "results": [r.model_dump(mode="json") for r in self.last_results()],
             "pairs": [
                 {
                     "source": b.source,
                     "kind": b.kind,
                     "schedule": str(b.reconcile_schedule) if b.reconcile_schedule else None,
                 }
-                for b in config.inputs
+                for b in self.config.inputs
             ],
         }
-    )
-
-
-@app.page("/reconcile/{source}/{kind}")
-class ReconcileTrigger(View):
-    async def post(self, request: Request, source: str, kind: str) -> Response:
-        """Queue a reconcile of the pair now (``?repair=true`` to queue its drift for the
-        next delta); 202 with the request id, whose result ``GET /reconcile/`` shows."""
-        try:
-            config.binding_for(source, kind)
-        except KeyError as error:
-            return self.json({"error": str(error.args[0])}, status=404)
-        repair = request.query.get("repair", "").lower() in ("1", "true", "yes")
-        request_id = await request_reconcile(source, kind, by="http", repair=repair)
-        return self.json({"request_id": request_id, "repair": repair}, status=202)

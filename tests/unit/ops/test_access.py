@@ -4,11 +4,10 @@ topic left out would be refused on a deny-by-default cluster. The worker's own l
 
 from __future__ import annotations
 
-import importlib
-
 from agents.ops.access import Grant, acl_commands, required_access
 from streams import topics
 from streams.own_topics import collect
+from streams.settings import Settings
 
 
 def covers(grants: list[Grant], topic: str, operation: str) -> bool:
@@ -23,13 +22,10 @@ def covers(grants: list[Grant], topic: str, operation: str) -> bool:
 
 
 def test_every_topic_of_the_worker_is_granted() -> None:
-    from streams.main import app, settings
+    from norce_sync.worker import build
 
-    for module in ("agents.imports.tracker", "agents.export.enrich", "agents.ops.views"):
-        importlib.import_module(module)  # what autodiscovery imports at start
-    from agents.config.runtime import sync_config
-
-    config = sync_config(settings)
+    worker = build(Settings())  # the worker as the command line builds it, not started
+    app, settings, config = worker.app, worker.settings, worker.config
     grants = required_access(settings, config)
     own = {spec.name for spec in collect(app, app._registered)}
     assert own, "no topics collected"

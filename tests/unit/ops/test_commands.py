@@ -52,11 +52,12 @@ def test_simulator_command_lists_its_options() -> None:
 
 
 def test_worker_modules_do_not_load_the_simulator() -> None:
-    # What a worker imports (the app and every agent module autodiscovery scans) must not
-    # pull in the simulator: it is loaded only by the ``simulator`` command and the tests.
+    # What a worker imports (the composition root, every flow) must not pull in the
+    # simulator: it is loaded only by the ``simulator`` command and the tests.
     code = (
         "import importlib, pkgutil, sys\n"
-        "import agents, streams.main\n"
+        "import agents, norce_sync.worker\n"
+        "norce_sync.worker.build()\n"
         "for m in pkgutil.walk_packages(agents.__path__, 'agents.'):\n"
         "    importlib.import_module(m.name)\n"
         "loaded = sorted(n for n in sys.modules if n.startswith('norce_simulator'))\n"
@@ -73,8 +74,8 @@ def test_worker_modules_do_not_load_the_simulator() -> None:
 def test_worker_with_a_broken_config_exits_instead_of_running_half_loaded(
     tmp_path: Path,
 ) -> None:
-    # Faust's autodiscovery would log a warning and run on without the modules that
-    # failed to import (no views, no agents); the worker must stop and say why.
+    # A worker without its hooks would run without the flows that need them (no views,
+    # no agents); the worker must stop and say why.
     (tmp_path / "sync.yaml").write_text(
         (ROOT / "config" / "example.yaml").read_text()  # its hook file is not beside it
     )
