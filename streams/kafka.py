@@ -203,6 +203,19 @@ def owned_group_consumer(settings: Settings, group_id: str) -> AIOKafkaConsumer:
     )
 
 
+async def fetch_or_wait(
+    c: AIOKafkaConsumer, what: str, *, max_records: int, timeout_ms: int = 200
+) -> dict[TopicPartition, list[ConsumerRecord]]:
+    """One fetch of a service's loop; a broker error is logged (naming ``what``) and
+    waited out for a second, and the loop gets nothing this time (its positions stay)."""
+    try:
+        return await c.getmany(timeout_ms=timeout_ms, max_records=max_records)
+    except KafkaError as error:
+        log.warning("%s fetch failed: %s", what, error)
+        await asyncio.sleep(1.0)
+        return {}
+
+
 async def refresh_metadata(c: AIOKafkaConsumer) -> None:
     """Ask the broker for fresh metadata now (a topic created since the consumer started,
     or its partitions): aiokafka has no public call for it."""

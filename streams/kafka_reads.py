@@ -22,13 +22,18 @@ REPLAY_HEADER = "norce-sync-replayed-from"
 V = TypeVar("V")
 
 
-async def read_to_end(settings: Settings, topic: str) -> AsyncIterator[ConsumerRecord]:
-    """Every record of ``topic`` up to the end offsets seen when reading starts; nothing
-    when the topic does not exist."""
+async def read_to_end(
+    settings: Settings, topic: str, *, partitions: Iterable[int] | None = None
+) -> AsyncIterator[ConsumerRecord]:
+    """Every record of ``topic`` (of ``partitions``, or all) up to the end offsets seen
+    when reading starts; nothing when the topic does not exist."""
     c = consumer(settings)
     await c.start()
     try:
         tps = await partitions_of(c, topic)
+        if partitions is not None:
+            wanted = set(partitions)
+            tps = [tp for tp in tps if tp.partition in wanted]
         if not tps:
             return
         c.assign(tps)

@@ -262,6 +262,20 @@ class DeadLetter(Record):
     value_size: int | None = None
     value_sha256: str | None = None
 
+    @classmethod
+    def of(cls, record: Any, stage: str, reason: str) -> DeadLetter:
+        """The letter of a consumed record (anything with Kafka's key, value, topic,
+        partition and offset); the reason is capped like every letter's."""
+        return cls(
+            key=record.key,
+            value=record.value,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            stage=stage,
+            reason=reason,
+        )
+
     @model_validator(mode="before")
     @classmethod
     def _capped(cls, data: Any) -> Any:

@@ -89,21 +89,13 @@ class Credentials(_Model):
     @model_validator(mode="before")
     @classmethod
     def _no_inline_secret(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "client_secret" in data:
-            raise ValueError(
-                "client_secret must not be in the config file: "
-                "give client_secret_env (a variable name) or client_secret_file (a path)"
-            )
-        return data
+        return _not_inline(data, "client_secret")
 
     @model_validator(mode="after")
     def _one_secret_source(self) -> Credentials:
         if (self.client_secret_env is None) == (self.client_secret_file is None):
             raise ValueError("give exactly one of client_secret_env or client_secret_file")
-        if self.client_secret_env is not None and not re.match(
-            r"^[A-Za-z_][A-Za-z0-9_]*$", self.client_secret_env
-        ):
-            raise ValueError(f"client_secret_env {self.client_secret_env!r} is not a variable name")
+        _variable_name("client_secret_env", self.client_secret_env)
         return self
 
     def resolve_secret(self, environ: dict[str, str] | None = None) -> str:
@@ -112,6 +104,21 @@ class Credentials(_Model):
 
 
 _SECRET_ENV = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _not_inline(data: Any, secret: str) -> Any:
+    """Refuse a secret written in the config file (``<secret>_env``/``_file`` name it)."""
+    if isinstance(data, dict) and secret in data:
+        raise ValueError(
+            f"{secret} must not be in the config file: "
+            f"give {secret}_env (a variable name) or {secret}_file (a path)"
+        )
+    return data
+
+
+def _variable_name(field: str, value: str | None) -> None:
+    if value is not None and not _SECRET_ENV.match(value):
+        raise ValueError(f"{field} {value!r} is not a variable name")
 
 
 def _read_secret(env: str | None, file: Path | None, environ: dict[str, str] | None) -> str:
@@ -147,12 +154,7 @@ class SchemaRegistryConfig(_Model):
     @model_validator(mode="before")
     @classmethod
     def _no_inline_password(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "password" in data:
-            raise ValueError(
-                "password must not be in the config file: give password_env (a variable "
-                "name) or password_file (a path)"
-            )
-        return data
+        return _not_inline(data, "password")
 
     @model_validator(mode="after")
     def _check(self) -> SchemaRegistryConfig:
@@ -168,8 +170,7 @@ class SchemaRegistryConfig(_Model):
             raise ValueError(
                 "schema_registry: with a username give exactly one of password_env or password_file"
             )
-        if self.password_env is not None and not _SECRET_ENV.match(self.password_env):
-            raise ValueError(f"password_env {self.password_env!r} is not a variable name")
+        _variable_name("password_env", self.password_env)
         return self
 
     @property

@@ -364,15 +364,6 @@ class Enricher:
         _ack(events)
 
     async def _dead_letter(self, event: ReadEvent, stage: str, reason: str) -> None:
-        message = event.message
-        letter = DeadLetter(
-            key=message.key,
-            value=message.value,
-            topic=message.topic,
-            partition=message.partition,
-            offset=message.offset,
-            stage=str(stage),
-            reason=reason[:2000],
-        )
+        letter = DeadLetter.of(event.message, str(stage), reason)
         await send_dead_letter(self.app, letter, until_acked=True)
         self.dead_letters += 1

@@ -35,13 +35,14 @@ from streams import metrics
 from streams.kafka import (
     OwnerRebalance,
     consumer,
+    fetch_or_wait,
     owned_group_consumer,
-    partition_records,
     partitions_of,
     read_record,
     send_acked,
     send_dead_letter,
 )
+from streams.kafka_reads import read_to_end
 from streams.records import DeadLetter
 from streams.settings import Settings
 
@@ -151,26 +152,14 @@ class OrdersFanout(Service):
                     held.pop(tp.partition, None)
 
     async def _read(self, topic: str, partition: int) -> list[ConsumerRecord]:
-        reader = consumer(self.settings)
-        await reader.start()
-        try:
-            tp = TopicPartition(topic, partition)
-            end = (await reader.end_offsets([tp]))[tp]
-            return [r async for r in partition_records(reader, tp, end)]
-        finally:
-            await reader.stop()
+        return [r async for r in read_to_end(self.settings, topic, partitions=[partition])]
 
     # -- the loop -----------------------------------------------------------------
 
     @Service.task
     async def _run(self) -> None:
         while not self.should_stop:
-            try:
-                batch = await self._consumer.getmany(timeout_ms=200, max_records=500)
-            except KafkaError as error:
-                log.warning("orders fetch failed: %s", error)
-                await asyncio.sleep(1.0)
-                continue
+            batch = await fetch_or_wait(self._consumer, "orders", max_records=500)
             if not batch:
                 continue
             commits = {}
@@ -278,15 +267,7 @@ class OrdersFanout(Service):
         await self._letter(record, "order-conflict", "conflicting version (not forwarded)")
 
     async def _letter(self, record: ConsumerRecord, stage: str, reason: str) -> None:
-        letter = DeadLetter(
-            key=record.key,
-            value=record.value,
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            stage=stage,
-            reason=reason[:2000],
-        )
+        letter = DeadLetter.of(record, stage, reason)
         await send_dead_letter(self.app, letter, until_acked=True)
 
     def stats(self) -> dict[str, Any]:

@@ -38,13 +38,12 @@ from norce.orders import OrderStatusUpdate
 from streams import metrics
 from streams.kafka import (
     OwnerRebalance,
-    consumer,
+    fetch_or_wait,
     owned_group_consumer,
-    partition_records,
-    partitions_of,
     send_acked,
     send_dead_letter,
 )
+from streams.kafka_reads import read_to_end
 from streams.records import DeadLetter
 from streams.settings import Settings
 
@@ -107,26 +106,14 @@ class StatusSender(Service):
             await self._consumer.stop()
 
     async def _load_sent(self) -> None:
-        reader = consumer(self.settings)
-        await reader.start()
-        try:
-            for tp in await partitions_of(reader, self.sent_topic):
-                end = (await reader.end_offsets([tp]))[tp]
-                async for record in partition_records(reader, tp, end):
-                    if record.key is not None and record.value is not None:
-                        self.sent[record.key.decode()] = orjson.loads(record.value)["version"]
-        finally:
-            await reader.stop()
+        async for record in read_to_end(self.settings, self.sent_topic):
+            if record.key is not None and record.value is not None:
+                self.sent[record.key.decode()] = orjson.loads(record.value)["version"]
 
     @Service.task
     async def _run(self) -> None:
         while not self.should_stop:
-            try:
-                batch = await self._consumer.getmany(timeout_ms=200, max_records=1000)
-            except KafkaError as error:
-                log.warning("order status fetch failed: %s", error)
-                await asyncio.sleep(1.0)
-                continue
+            batch = await fetch_or_wait(self._consumer, "order status", max_records=1000)
             if not batch:
                 continue
             per_order: dict[str, list[tuple[ConsumerRecord, OrderStatusUpdate, list[Any]]]] = {}
@@ -229,15 +216,7 @@ class StatusSender(Service):
             self.recent.popitem(last=False)
 
     async def _letter(self, record: ConsumerRecord, stage: str, reason: str) -> None:
-        letter = DeadLetter(
-            key=record.key,
-            value=record.value,
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            stage=stage,
-            reason=reason[:2000],
-        )
+        letter = DeadLetter.of(record, stage, reason)
         await send_dead_letter(self.app, letter, until_acked=True)
 
     def stats(self) -> dict[str, Any]:
