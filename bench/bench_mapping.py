@@ -9,7 +9,8 @@ the machine shows less):
 
 - ``baseline``: ``decode`` + ``to_mapped`` as they were at ``--baseline-ref`` (the code
   before the compiled hot path), loaded from git into private modules;
-- ``records``: today's ``decode`` + ``to_mapped`` (pydantic records, as before);
+- ``records``: the reference path ``decode`` + ``to_mapped`` (pydantic records; test-only,
+  ``tests/support/reference_path.py``);
 - ``fused``: ``decoder_for(binding)`` once, then ``decoder(value, key)`` per event;
 - ``json_only``: ``orjson.loads`` of each value, the floor.
 
@@ -34,10 +35,10 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from agents.config.mapping import to_mapped  # noqa: E402
 from agents.config.sync_config import InputBinding, load_config  # noqa: E402
-from agents.imports.cdc import decode, decoder_for  # noqa: E402
+from agents.imports.cdc import decoder_for  # noqa: E402
 from tests.support.debezium import PRICE_KEY, envelope, key_bytes, price_row  # noqa: E402
+from tests.support.reference_path import decode, to_mapped  # noqa: E402
 
 # The last commit before the compiled hot path: the "before" figures.
 BASELINE_REF = "69772bd"

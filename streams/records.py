@@ -1,11 +1,10 @@
 """Records that cross boundaries on the import path (and the dead-letter record of both paths).
 
 - ``Version``: where a change sits in its source's history; decides which change is newer.
-- ``ChangeEvent``: one decoded source change (``agents.imports.cdc.decode``).
-- ``MappedChange``: that change as a Norce row, keyed by the Norce match key
-  (``agents.config.mapping.to_mapped``).
-- ``Mapped``: the same, as a plain tuple for the batch hot path
-  (``agents.imports.cdc.decode_mapped``), with a precomputed ``VersionKey``.
+- ``ChangeEvent``: one decoded source change, the context a mapping hook receives.
+- ``Mapped``: that change as a Norce row, keyed by the Norce match key, as a plain tuple
+  for the batch hot path (``agents.imports.cdc.decode_mapped``), with a precomputed
+  ``VersionKey``.
 - ``version_key`` / ``version_key_newer``: the one place that defines which version is
   newer; ``Version``'s comparisons use them too.
 - ``DeadLetter``: a message that failed a stage, with its original bytes.
@@ -191,22 +190,6 @@ class ChangeEvent(Record):
     version: Version
     row: dict[str, Any]
     deleted: bool = False
-
-
-class MappedChange(Record):
-    """A change as a Norce row. ``key`` is the Norce match key, values joined by ``|``."""
-
-    source: str
-    kind: Kind
-    key: str
-    state_key: str
-    version: Version
-    row: dict[str, Any]
-    deleted: bool = False
-
-    @staticmethod
-    def make_state_key(source: str, kind: str, key: str) -> str:
-        return f"{source}|{kind}|{key}"
 
 
 class Mapped(NamedTuple):

@@ -22,13 +22,13 @@ A mapping is a dict from output field to a spec::
 A mapping is compiled once into a ``Mapper``; an optional hook ``"package.module:function"``
 (or ``"file.py:function"``, relative to the config file) then runs as
 ``hook(row, context) -> dict`` (``context`` is the ``ChangeEvent`` on the import path).
-``to_mapped`` turns a ``ChangeEvent`` into a ``MappedChange``: a delete maps
-only what its before-image holds (no defaults or constants; nulls count as unknown, since
-Postgres fills only the key of a default-identity before-image), must still yield the key
-fields, and gets ``IsActive: False``; a state that merges it onto the held row keeps the
-other fields. Other changes get ``IsActive: True`` unless the mapping sets it, so a
-re-created row is re-activated. ``map_for_import`` is that step without the records,
-shared with the fused hot path (``agents.imports.cdc.decode_mapped``).
+``map_for_import`` is the import step of the fused hot path
+(``agents.imports.cdc.decode_mapped``): a decoded row to (Norce key, Norce row). A delete
+maps only what its before-image holds (no defaults or constants; nulls count as unknown,
+since Postgres fills only the key of a default-identity before-image), must still yield
+the key fields, and gets ``IsActive: False``; a state that merges it onto the held row
+keeps the other fields. Other changes get ``IsActive: True`` unless the mapping sets it,
+so a re-created row is re-activated.
 
 This module is the mapping language's public surface; behind it: the conversions and
 Debezium decimals (``conversions.py``), hook loading (``hooks.py``) and the generated
@@ -57,7 +57,6 @@ from agents.config.conversions import (
 )
 from agents.config.hooks import Hook, load_hook
 from agents.config.mapping_codegen import _MISSING, _generate_full_map
-from streams.records import ChangeEvent, MappedChange
 
 if TYPE_CHECKING:
     from agents.config.sync_config import InputBinding
@@ -76,7 +75,6 @@ __all__ = [
     "map_for_import",
     "norce_key",
     "parse_mapping",
-    "to_mapped",
 ]
 
 # Norce match keys per kind (norce-api.md). Products can be matched by PartNo instead, for
@@ -427,7 +425,7 @@ def map_for_import(
     deleted: bool,
     context: Any,
 ) -> tuple[str, dict[str, Any]]:
-    """The import step shared by ``to_mapped`` and ``decode_mapped``: (Norce key, row)."""
+    """The import step of ``decode_mapped``: (Norce key, mapped row with ``IsActive``)."""
     out = mapper.map(row, deleted, context)
     key = key_of(out)
     if deleted:
@@ -435,19 +433,3 @@ def map_for_import(
     else:
         out.setdefault("IsActive", True)
     return key, out
-
-
-def to_mapped(change: ChangeEvent, binding: InputBinding) -> MappedChange:
-    """Map a decoded change with its binding's compiled mapping. Raises ``MappingError``."""
-    key, row = map_for_import(
-        binding.mapper, key_function(binding), change.row, change.deleted, change
-    )
-    return MappedChange.trusted(
-        source=change.source,
-        kind=change.kind,
-        key=key,
-        state_key=f"{change.source}|{change.kind}|{key}",
-        version=change.version,
-        row=row,
-        deleted=change.deleted,
-    )

@@ -214,7 +214,7 @@ _LISTS_BY_KIND: dict[str, frozenset[str]] = {
 }
 # Flat kinds: every owned field must be an output of the mapping, or Norce would blank it.
 _FLAT_KINDS = frozenset({"price", "stock", "customer", "pricelist", "company"})
-_AUTO_FIELDS = frozenset({"IsActive"})  # set by to_mapped itself
+_AUTO_FIELDS = frozenset({"IsActive"})  # set by mapping.map_for_import itself
 
 
 class InputBinding(_Model):

@@ -1,4 +1,4 @@
-"""Decode input messages into ``ChangeEvent``s: Debezium envelopes and our plain format.
+"""Decode and map input messages in one step: Debezium envelopes and our plain format.
 
 Debezium (``format: debezium``), as the JSON converter writes it, with or without the
 ``{"schema": ..., "payload": ...}`` wrapper (``schemas.enable``)::
@@ -9,7 +9,7 @@ Debezium (``format: debezium``), as the JSON converter writes it, with or withou
 
 - ``c``/``u``/``r`` (``r`` = snapshot read) carry the row in ``after``; ``d`` carries the
   before-image in ``before`` (when ``before`` is null, the Kafka key's fields stand in).
-- A null Kafka value is the tombstone Debezium writes after a delete: ``decode`` returns
+- A null Kafka value is the tombstone Debezium writes after a delete: decoding it gives
   None. So does a wrapper whose ``payload`` is null.
 - The version is ``source.ts_ms`` plus the connector's log position (see ``Version``).
 - With the schema wrapper, ``org.apache.kafka.connect.data.Decimal`` (base64 big-endian
@@ -42,12 +42,12 @@ the primary key there), joined the same way.
 Everything malformed raises ``CdcError`` with stage ``decode`` (not JSON, not an object)
 or ``validate`` (missing or mistyped fields, unknown op, missing key).
 
-The batch hot path: ``decode_mapped(value, key, binding) -> Mapped | None`` is
-``to_mapped(decode(value, key, binding), binding)`` in one step, with the same checks, the
-same errors (``CdcError`` as above, then ``MappingError`` with stage ``map``) and None for
-the same tombstones, but it builds no pydantic record: ``Mapped`` is a NamedTuple of
+The batch hot path: ``decode_mapped(value, key, binding) -> Mapped | None`` decodes and
+maps (``agents.config.mapping.map_for_import``) in one step, raising ``CdcError`` as above,
+then ``MappingError`` with stage ``map``, and giving None for tombstones. It builds no
+pydantic record: ``Mapped`` is a NamedTuple of
 
-- ``state_key``: ``source|kind|<Norce key>``, as ``MappedChange.state_key``;
+- ``state_key``: ``source|kind|<Norce key>``;
 - ``version_key``: the sort key of the version (``streams.records.version_key``): compare
   two with ``version_key_newer(new, held)``, or with ``>`` when ``key[0]`` is equal;
 - ``version``: ``[ts_ms, position]``, the stored form;
@@ -85,7 +85,6 @@ __all__ = [
     "CdcError",
     "Decoder",
     "compile_decoder",
-    "decode",
     "decode_mapped",
     "decoder_for",
     "source_version",
@@ -133,26 +132,6 @@ def _json_type(value: Any) -> str:
     if isinstance(value, list):
         return "an array"
     return "an object"
-
-
-def decode(value: bytes | None, key: bytes | None, binding: InputBinding) -> ChangeEvent | None:
-    """Decode one Kafka message of ``binding``'s topic; None for a tombstone."""
-    if value is None:
-        return None
-    parse = _parser(binding)
-    parts = parse(value, key)
-    if parts is None:
-        return None
-    op, ts_ms, position, row, deleted, source_key, _ = parts
-    return ChangeEvent.trusted(
-        source=binding.source,
-        kind=binding.kind,
-        source_key=source_key,
-        op=op,
-        version=Version.of([ts_ms, *position]),
-        row=row,
-        deleted=deleted,
-    )
 
 
 # (op, ts_ms, position, row, deleted, source_key, history): a decoded change before any
@@ -270,9 +249,9 @@ def decoder_for(binding: InputBinding) -> Decoder:
 
 
 def decode_mapped(value: bytes | None, key: bytes | None, binding: InputBinding) -> Mapped | None:
-    """``to_mapped(decode(value, key, binding), binding)`` as a ``Mapped`` tuple, in one step.
+    """One message of ``binding``'s topic, decoded and mapped, as a ``Mapped`` tuple.
 
-    None for a tombstone; raises ``CdcError`` / ``MappingError`` as those two do.
+    None for a tombstone; raises ``CdcError`` / ``MappingError``.
     """
     return decoder_for(binding)(value, key)
 

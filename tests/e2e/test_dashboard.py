@@ -10,24 +10,13 @@ import pytest
 from playwright.async_api import async_playwright, expect
 
 from norce_simulator import SimulatorConfig, SimulatorServer
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, HAVE_CHROMIUM
 from tests.support.debezium import PRICE_KEY, envelope, key_bytes, price_row
 from tests.support.kafka import produce
 from tests.support.stack import seed_skus, start_worker, trigger_delta, worker_env, write_config
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-HAVE_CHROMIUM = Path(CHROMIUM).exists()
 TOKEN = "dashboard-test-token"
 LEAD_TIME_S = 4.0  # long enough to see the job open before it completes
 

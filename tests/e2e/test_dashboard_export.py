@@ -13,7 +13,6 @@ import pytest
 from playwright.async_api import async_playwright, expect
 
 from norce_simulator import SimulatorServer
-from tests.e2e.test_dashboard import CHROMIUM, CHROMIUM_ARGS, HAVE_CHROMIUM
 from tests.integration.export.support import (
     TOKEN as WEBHOOK_TOKEN,
 )
@@ -24,6 +23,7 @@ from tests.integration.export.support import (
     stop_worker,
     worker_env,
 )
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, HAVE_CHROMIUM
 
 pytestmark = pytest.mark.e2e
 

@@ -107,3 +107,12 @@ def product_row(product_code: str, part_no: str, name: str) -> dict[str, Any]:
         "main_part_no": part_no,
         "sku_comment_sv": "",
     }
+
+
+def price_change(n: int, version: int, *, no_price: bool = False) -> tuple[bytes, dict]:
+    """(Kafka key, envelope) of SKU ``n``'s price at ``version``: a later version has a
+    higher LSN and price; ``no_price`` leaves out the PriceSale Norce requires."""
+    row = price_row(f"SKU-{n:05d}", float(n * 100 + version))
+    if no_price:
+        row["price_sale"] = None  # Norce requires PriceSale when the header lists it
+    return key_bytes(row, PRICE_KEY), envelope("prices", "u", row, lsn=1_000_000 + version)

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 
 from norce_simulator import SimulatorConfig, SimulatorServer
-from tests.integration.import_path.test_job_outcomes import change
+from tests.support.debezium import price_change
 from tests.support.kafka import produce, read_all
 from tests.support.stack import (
     deliver,
@@ -42,7 +42,7 @@ async def test_a_wrong_connect_secret_keeps_keys_pending_and_delivers_after_the_
         ) as (worker, env, topics),
     ):
         seed_skus(sim, [f"SKU-{n:05d}" for n in range(10)])  # the tenant's catalogue
-        await produce(kafka_servers, topics["price"], [change(n, 1) for n in range(10)])
+        await produce(kafka_servers, topics["price"], [price_change(n, 1) for n in range(10)])
         await wait_applied([worker], "erp", "price", 10)
         assert (await trigger_delta(worker, "erp", "price"))["batches"] == []
 

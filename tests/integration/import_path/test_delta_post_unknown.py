@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from norce_simulator import SimulatorServer
-from tests.integration.import_path.test_job_outcomes import change
 from tests.support.broker import ROOT
+from tests.support.debezium import price_change
 from tests.support.kafka import produce
 from tests.support.stack import (
     deliver,
@@ -25,7 +25,7 @@ async def test_a_lost_post_answer_adopts_norces_job_instead_of_posting_twice(
     kafka_servers: str, unique: str, tmp_path: Path, sim: SimulatorServer
 ) -> None:
     async with import_worker(kafka_servers, unique, tmp_path, sim.url) as (worker, env, topics):
-        await produce(kafka_servers, topics["price"], [change(n, 1) for n in range(10)])
+        await produce(kafka_servers, topics["price"], [price_change(n, 1) for n in range(10)])
         await wait_applied([worker], "erp", "price", 10)
         sim.state.set_faults({"connect": {"lose_answer_next": 1, "status": 504}})
         assert len((await trigger_delta(worker, "erp", "price"))["batches"]) == 1
@@ -43,7 +43,7 @@ async def test_a_full_import_whose_answer_is_lost_is_not_posted_twice(
     kafka_servers: str, unique: str, tmp_path: Path, sim: SimulatorServer
 ) -> None:
     async with import_worker(kafka_servers, unique, tmp_path, sim.url) as (worker, env, topics):
-        await produce(kafka_servers, topics["price"], [change(n, 1) for n in range(10)])
+        await produce(kafka_servers, topics["price"], [price_change(n, 1) for n in range(10)])
         await wait_applied([worker], "erp", "price", 10)
         sim.state.set_faults({"connect": {"lose_answer_next": 1, "status": 502}})
         cli = await asyncio.create_subprocess_exec(

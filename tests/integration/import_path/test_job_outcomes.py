@@ -10,7 +10,7 @@ from pathlib import Path
 from norce_simulator import SimulatorServer
 from streams.records import DeadLetter
 from tests.support.broker import ROOT
-from tests.support.debezium import PRICE_KEY, envelope, key_bytes, price_row
+from tests.support.debezium import price_change
 from tests.support.kafka import produce, wait_for_records
 from tests.support.stack import (
     deliver,
@@ -24,13 +24,6 @@ from tests.support.stack import (
 )
 
 
-def change(n: int, version: int, *, no_price: bool = False) -> tuple[bytes, dict]:
-    row = price_row(f"SKU-{n:05d}", float(n * 100 + version))
-    if no_price:
-        row["price_sale"] = None  # Norce requires PriceSale when the header lists it
-    return key_bytes(row, PRICE_KEY), envelope("prices", "u", row, lsn=1_000_000 + version)
-
-
 async def test_failed_job_requeues_current_state_and_rejected_rows_are_dead_lettered(
     kafka_servers: str, unique: str, tmp_path: Path, sim: SimulatorServer
 ) -> None:
@@ -40,11 +33,11 @@ async def test_failed_job_requeues_current_state_and_rejected_rows_are_dead_lett
         topics,
     ):
         sim.state.set_faults({"fail_next_jobs": 1, "job_extra_lead_time_s": 1.0})
-        await produce(kafka_servers, topics["price"], [change(n, 1) for n in range(50)])
+        await produce(kafka_servers, topics["price"], [price_change(n, 1) for n in range(50)])
         await wait_applied([worker], "erp", "price", 50)
         assert len((await trigger_delta(worker, "erp", "price"))["batches"]) == 1
         # While the job runs (and fails), half the keys change again.
-        await produce(kafka_servers, topics["price"], [change(n, 2) for n in range(25)])
+        await produce(kafka_servers, topics["price"], [price_change(n, 2) for n in range(25)])
         expected = {f"SKU-{n:05d}": n * 100 + (2 if n < 25 else 1) for n in range(50)}
         await deliver(worker, sim, expected)
 
@@ -63,7 +56,11 @@ async def test_failed_job_requeues_current_state_and_rejected_rows_are_dead_lett
             assert written == sorted(written), f"SKU-{n:05d} went back: {written}"
 
         # A row Norce refuses (PriceSale missing) is dead-lettered; the others go in.
-        await produce(kafka_servers, topics["price"], [change(60, 3, no_price=True), change(61, 3)])
+        await produce(
+            kafka_servers,
+            topics["price"],
+            [price_change(60, 3, no_price=True), price_change(61, 3)],
+        )
         await wait_applied([worker], "erp", "price", 77)
         await deliver(worker, sim, {**expected, "SKU-00061": 6103})
         letters = [
@@ -84,7 +81,7 @@ async def test_successful_full_import_supersedes_earlier_failed_jobs(
         env,
         topics,
     ):
-        await produce(kafka_servers, topics["price"], [change(n, 1) for n in range(30)])
+        await produce(kafka_servers, topics["price"], [price_change(n, 1) for n in range(30)])
         await wait_applied([worker], "erp", "price", 30)
         # The delta job fails, slowly: the full import is requested while it runs.
         sim.state.set_faults({"fail_next_jobs": 1, "job_extra_lead_time_s": 6.0})

@@ -3,18 +3,15 @@ directly is found exactly, and ``--repair`` fixes what a delta can fix."""
 
 from __future__ import annotations
 
-import asyncio
-import sys
 from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
 
 from norce_simulator import SimulatorServer
-from tests.support.broker import ROOT
 from tests.support.debezium import PRICE_KEY, envelope, key_bytes, price_row
 from tests.support.kafka import produce
+from tests.support.reconcile import classes, reconcile_cli
 from tests.support.stack import (
     deliver,
     delta_status,
@@ -45,25 +42,6 @@ async def reconcile_via_http(worker: Any) -> dict[str, Any]:
             return found[0] if found else None
 
         return await wait_until(result, what="reconcile result")  # type: ignore[no-any-return]
-
-
-async def cli(worker: Any, *args: str) -> Any:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        *("-m", "norce_sync", "reconcile", "--json", *args),
-        cwd=ROOT,
-        env=worker.env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=120)
-    assert process.returncode == 0, stderr.decode()[-2000:]
-    return orjson.loads(stdout), stderr.decode()
-
-
-def classes(result: dict[str, Any]) -> dict[str, int]:
-    names = ("matching", "different", "missing", "absent", "unwritable", "pending")
-    return {name: result[name] for name in names}
 
 
 async def test_drift_is_found_exactly_and_repair_fixes_what_a_delta_can(
@@ -116,7 +94,9 @@ async def test_drift_is_found_exactly_and_repair_fixes_what_a_delta_can(
         ]
 
         # --repair from the command line: the different and the missing key are queued.
-        [repaired], stderr = await cli(worker, "--source", "erp", "--kind", "price", "--repair")
+        [repaired], stderr = await reconcile_cli(
+            worker, "--source", "erp", "--kind", "price", "--repair"
+        )
         assert "Norce items" in stderr  # the progress bar
         assert classes(repaired) == classes(first) and repaired["repaired"] == 2
 
@@ -137,7 +117,7 @@ async def test_drift_is_found_exactly_and_repair_fixes_what_a_delta_can(
             "pending": 0,
         }  # fmt: skip
 
-        [last], _ = await cli(worker, "--last")
+        [last], _ = await reconcile_cli(worker, "--last")
         assert last["request_id"] == second["request_id"]
         async with httpx.AsyncClient(timeout=10) as client:
             metrics = (await client.get(f"{worker.url}/metrics")).text

@@ -13,7 +13,6 @@ import httpx
 import yaml
 
 from norce_simulator import SimulatorServer
-from tests.integration.import_path.test_reconcile import classes, cli
 from tests.support.debezium import (
     STOCK_KEY,
     envelope,
@@ -23,6 +22,7 @@ from tests.support.debezium import (
     stock_row,
 )
 from tests.support.kafka import produce
+from tests.support.reconcile import classes, reconcile_cli
 from tests.support.stack import (
     EXAMPLE,
     delta_status,
@@ -137,7 +137,7 @@ async def test_stock_and_product_drift_is_found_exactly_and_repaired_by_a_delta(
             await edit("product", "P-00001", {"ManufacturerName": "Someone else"})  # PIM's
 
         # No arguments: every pair of the config.
-        results, stderr = await cli(worker)
+        results, stderr = await reconcile_cli(worker)
         first = by_pair(results)
         assert set(first) == set(PAIRS) and all(r["status"] == "ok" for r in results), results
         assert "erp/stock Norce items" in stderr  # the progress bar
@@ -183,7 +183,7 @@ async def test_stock_and_product_drift_is_found_exactly_and_repaired_by_a_delta(
         assert set(products["not_compared"]) == {"Cultures", "SkuCultureFieldsThatAreSet.Comment"}
         assert first[("erp", "price")]["state_items"] == 0
 
-        repaired, _ = await cli(worker, "--repair")
+        repaired, _ = await reconcile_cli(worker, "--repair")
         assert {k: r["repaired"] for k, r in by_pair(repaired).items()} == {
             ("erp", "price"): 0, ("erp", "product"): 1, ("erp", "stock"): 2,
             ("pim", "product"): 1,
@@ -193,7 +193,7 @@ async def test_stock_and_product_drift_is_found_exactly_and_repaired_by_a_delta(
         assert sim.state.item("stock", f"{part(2)}|MAIN|A1")["OnhandValue"] == 12.0  # type: ignore[index]
         assert not any(job.header.FullFile for job in sim.state.jobs.values())
 
-        second = by_pair((await cli(worker))[0])
+        second = by_pair((await reconcile_cli(worker))[0])
         assert classes(second[("erp", "stock")]) == {
             "matching": N, "different": 0, "missing": 0, "absent": 2, "unwritable": 0,
             "pending": 0,

@@ -16,7 +16,7 @@ from aiokafka.admin.records_to_delete import RecordsToDelete
 from norce_simulator import SimulatorServer
 from streams.kafka import RecordUnavailable, read_record
 from streams.settings import Settings
-from tests.integration.import_path.test_job_outcomes import change
+from tests.support.debezium import price_change
 from tests.support.kafka import create_topics, produce, read_all
 from tests.support.stack import (
     deliver,
@@ -60,7 +60,7 @@ async def test_a_failed_delta_whose_batch_record_is_gone_is_requeued_from_state(
     async with import_worker(kafka_servers, unique, tmp_path, sim.url) as (worker, env, topics):
         app_id = env["NORCE_SYNC_APP_ID"]
         sim.state.set_faults({"fail_next_jobs": 1, "job_extra_lead_time_s": 3.0})
-        await produce(kafka_servers, topics["price"], [change(n, 1) for n in range(20)])
+        await produce(kafka_servers, topics["price"], [price_change(n, 1) for n in range(20)])
         await wait_applied([worker], "erp", "price", 20)
         assert len((await trigger_delta(worker, "erp", "price"))["batches"]) == 1
         # While the job runs (and then fails), retention deletes its batch record.

@@ -1,4 +1,8 @@
-"""The mapping DSL, its conversions, nesting, hooks, and ChangeEvent -> MappedChange."""
+"""The mapping DSL, its conversions, nesting, hooks, and ChangeEvent -> MappedChange.
+
+The last through the reference path (``tests/support/reference_path.py``), which maps with
+the same ``map_for_import`` as the fused hot path.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,17 @@ from typing import Any
 
 import pytest
 
-from agents.config.mapping import Mapper, MappingError, norce_key, to_mapped
+from agents.config.mapping import Mapper, MappingError, norce_key
 from agents.config.sync_config import InputBinding, load_config
 from streams.records import ChangeEvent, Version
+from tests.support.mapping_rows import (
+    ITEM_ROW,
+    PIM_ROW,
+    PRICE_KEY_COLUMNS,
+    PRICE_ROW,
+    key_only,
+)
+from tests.support.reference_path import to_mapped
 from tests.support.sync_config import convert
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "config" / "example.yaml"
@@ -327,19 +339,6 @@ def change_for(binding: InputBinding, row: dict[str, Any], *, deleted: bool = Fa
     )
 
 
-PRICE_ROW = {
-    "part_no": "A-100",
-    "price_list_code": " std ",
-    "quantity_break": 1,
-    "price_sale": 199.9,
-    "cost_purchase": 120.0,
-    "cost_unit": None,
-    "price_recommended": 249.0,
-    "is_discountable": True,
-    "currency_code": "sek",
-}
-
-
 class TestToMapped:
     def test_price_upsert(self, config: Any) -> None:
         binding = config.binding_for_topic("erp.public.prices")
@@ -363,10 +362,7 @@ class TestToMapped:
 
     def test_delete_maps_the_before_image_and_deactivates(self, config: Any) -> None:
         binding = config.binding_for_topic("erp.public.prices")
-        before = {
-            k: (v if k in ("part_no", "price_list_code", "quantity_break") else None)
-            for k, v in PRICE_ROW.items()
-        }
+        before = key_only(PRICE_ROW, PRICE_KEY_COLUMNS)
         mapped = to_mapped(change_for(binding, before, deleted=True), binding)
         assert mapped.deleted
         assert mapped.key == "A-100|STD|1"
@@ -406,16 +402,7 @@ class TestToMapped:
 
     def test_product_keyed_per_sku(self, config: Any) -> None:
         binding = config.binding_for_topic("erp.public.items")
-        row = {
-            "part_no": "P1-A",
-            "product_code": "P1",
-            "manufacturer_code": "ACME",
-            "ean_code": " 7310000000001 ",
-            "weight_kg": "1.250",
-            "is_buyable": True,
-            "standard_price": 99.0,
-        }
-        mapped = to_mapped(change_for(binding, row), binding)
+        mapped = to_mapped(change_for(binding, ITEM_ROW), binding)
         assert mapped.key == "P1-A"
         assert mapped.state_key == "erp|product|P1-A"
         assert mapped.row["Variants"] == [
@@ -434,20 +421,7 @@ class TestToMapped:
 
     def test_pim_product_content(self, config: Any) -> None:
         binding = config.binding_for_topic("pim.public.products")
-        row = {
-            "product_code": "P1",
-            "manufacturer_code": "ACME",
-            "manufacturer_name": "Acme AB",
-            "name_sv": "Stol",
-            "title_sv": "Stol, ek",
-            "description_sv": None,
-            "name_en": "Chair",
-            "title_en": "Chair, oak",
-            "description_en": None,
-            "main_part_no": "P1-A",
-            "sku_comment_sv": "Monteras",
-        }
-        mapped = to_mapped(change_for(binding, row), binding)
+        mapped = to_mapped(change_for(binding, PIM_ROW), binding)
         assert mapped.state_key == "pim|product|P1"
         assert mapped.row["Cultures"][1] == {
             "CultureCode": "en-GB",

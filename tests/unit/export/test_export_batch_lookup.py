@@ -20,7 +20,7 @@ from agents.export.targets import (
 from norce.errors import NorceServerError
 from norce.odata import ODataQuery
 from norce.query import ODataPage
-from tests.unit.export.test_export_mapping import SPECS
+from tests.support.export_specs import SPECS
 
 BASE = "https://t.api.norce.io/commerce/query/2.0/"
 

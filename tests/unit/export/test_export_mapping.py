@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
-from agents.config.sync_config import load_config, parse_config
+from agents.config.sync_config import parse_config
 from agents.export.targets import (
     HEADER_DELETED,
     HEADER_EVENT_COUNT,
@@ -19,10 +19,7 @@ from agents.export.targets import (
     target_specs,
 )
 from norce.odata import ODataQuery
-from streams.settings import PROJECT_ROOT
-
-CONFIG = load_config(PROJECT_ROOT / "config" / "example.yaml")
-SPECS = target_specs(CONFIG, "t1.")
+from tests.support.export_specs import SPECS
 
 # What the simulator's Query answers for Products/ProductSkus('1001')?$expand=...
 SKU: dict[str, Any] = {

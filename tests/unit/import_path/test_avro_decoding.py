@@ -21,7 +21,7 @@ from agents.config.secrets import config_secret_values
 from agents.config.sync_config import ConfigError, InputBinding, SchemaRegistryConfig, parse_config
 from agents.imports import registry as registry_module
 from agents.imports.avro import parse, read
-from agents.imports.cdc import NotAChange, decode, decode_mapped
+from agents.imports.cdc import NotAChange, decode_mapped
 from agents.imports.registry import SchemaRegistry, registry_for
 from streams.records import PipelineError
 from streams.settings import Settings
@@ -33,8 +33,9 @@ from tests.support.avro import (
     price_schemas,
     wire,
 )
+from tests.support.connector_messages import PRICES
+from tests.support.reference_path import decode
 from tests.support.sync_config import with_changes
-from tests.unit.import_path.test_connector_ordering import PRICES
 
 TOPIC = "erp.public.prices"
 KEY_SCHEMA, VALUE_SCHEMA = price_schemas(TOPIC)

@@ -1,4 +1,8 @@
-"""Decoding Debezium and plain change messages, shaped exactly as Debezium writes them."""
+"""Decoding Debezium and plain change messages, shaped exactly as Debezium writes them.
+
+The decoding is checked through the reference path (``tests/support/reference_path.py``);
+``test_decode_mapped.py`` checks the fused hot path against it on these same messages.
+"""
 
 from __future__ import annotations
 
@@ -9,160 +13,30 @@ import orjson
 import pytest
 
 from agents.config.sync_config import InputBinding, load_config
-from agents.imports.cdc import CdcError, decode
+from agents.imports.cdc import CdcError
+from tests.support.cdc_messages import (
+    DEBEZIUM_INVALID,
+    DEBEZIUM_NOT_DECODABLE,
+    ENVELOPE_SCHEMA,
+    KEY,
+    PLAIN_INVALID,
+    PLAIN_NOT_OBJECTS,
+    PRECISE,
+    ROW,
+    decimal_field,
+    envelope,
+    invalid_debezium,
+    key_bytes,
+    plain_msg,
+    wrapped,
+)
+from tests.support.reference_path import decode
 from tests.support.sync_config import EXAMPLE, with_changes
 
 
 @pytest.fixture(scope="module")
 def prices() -> InputBinding:
     return load_config(EXAMPLE).binding_for_topic("erp.public.prices")
-
-
-# --- a Postgres connector event (Debezium 2.x), with and without the schema wrapper ------
-
-PG_SOURCE = {
-    "version": "2.5.0.Final",
-    "connector": "postgresql",
-    "name": "erp",
-    "ts_ms": 1714000000123,
-    "snapshot": "false",
-    "db": "erp",
-    "sequence": '["24023800","24023928"]',
-    "schema": "public",
-    "table": "prices",
-    "txId": 565,
-    "lsn": 24023928,
-    "xmin": None,
-}
-
-ROW = {
-    "part_no": "A-100",
-    "price_list_code": "std",
-    "quantity_break": 1,
-    "price_sale": 199.9,
-    "cost_purchase": 120.0,
-    "cost_unit": 121.5,
-    "price_recommended": 249.0,
-    "is_discountable": True,
-    "currency_code": "SEK",
-    "updated_at": 1714000000123456,
-}
-
-
-def decimal_field(name: str, scale: int) -> dict[str, Any]:
-    return {
-        "type": "bytes",
-        "optional": True,
-        "name": "org.apache.kafka.connect.data.Decimal",
-        "version": 1,
-        "parameters": {"scale": str(scale), "connect.decimal.precision": "12"},
-        "field": name,
-    }
-
-
-VALUE_FIELDS = [
-    {"type": "string", "optional": False, "field": "part_no"},
-    {"type": "string", "optional": False, "field": "price_list_code"},
-    {"type": "int32", "optional": False, "field": "quantity_break"},
-    decimal_field("price_sale", 2),
-    decimal_field("cost_purchase", 2),
-    decimal_field("cost_unit", 2),
-    decimal_field("price_recommended", 2),
-    {"type": "boolean", "optional": True, "field": "is_discountable"},
-    {"type": "string", "optional": True, "field": "currency_code"},
-    {
-        "type": "int64",
-        "optional": True,
-        "name": "io.debezium.time.MicroTimestamp",
-        "version": 1,
-        "field": "updated_at",
-    },
-    {
-        "type": "struct",
-        "fields": [
-            {"type": "int32", "optional": False, "field": "scale"},
-            {"type": "bytes", "optional": False, "field": "value"},
-        ],
-        "optional": True,
-        "name": "io.debezium.data.VariableScaleDecimal",
-        "version": 1,
-        "doc": "Variable scaled decimal",
-        "field": "weight",
-    },
-]
-
-ENVELOPE_SCHEMA = {
-    "type": "struct",
-    "fields": [
-        {
-            "type": "struct",
-            "fields": VALUE_FIELDS,
-            "optional": True,
-            "name": "erp.public.prices.Value",
-            "field": "before",
-        },
-        {
-            "type": "struct",
-            "fields": VALUE_FIELDS,
-            "optional": True,
-            "name": "erp.public.prices.Value",
-            "field": "after",
-        },
-        {
-            "type": "struct",
-            "fields": [
-                {"type": "string", "optional": False, "field": "version"},
-                {"type": "string", "optional": False, "field": "connector"},
-                {"type": "int64", "optional": False, "field": "ts_ms"},
-                {"type": "int64", "optional": True, "field": "lsn"},
-            ],
-            "optional": False,
-            "name": "io.debezium.connector.postgresql.Source",
-            "field": "source",
-        },
-        {"type": "string", "optional": False, "field": "op"},
-        {"type": "int64", "optional": True, "field": "ts_ms"},
-    ],
-    "optional": False,
-    "name": "erp.public.prices.Envelope",
-    "version": 1,
-}
-
-# Base64 big-endian two's complement unscaled values, as Kafka Connect writes them.
-PRECISE = {
-    "price_sale": "ThY=",  # 19990 -> 199.90
-    "cost_purchase": "/2o=",  # -150 -> -1.50
-    "cost_unit": "AIA=",  # 128 -> 1.28 (leading zero byte keeps it positive)
-    "price_recommended": "AA==",  # 0 -> 0.00
-}
-
-KEY = {"part_no": "A-100", "price_list_code": "std", "quantity_break": 1}
-
-
-def envelope(
-    op: str,
-    before: dict[str, Any] | None,
-    after: dict[str, Any] | None,
-    *,
-    lsn: int = 24023928,
-    ts_ms: int = 1714000000123,
-) -> dict[str, Any]:
-    return {
-        "before": before,
-        "after": after,
-        "source": {**PG_SOURCE, "lsn": lsn, "ts_ms": ts_ms, "snapshot": op == "r" and "true"},
-        "op": op,
-        "ts_ms": ts_ms + 333,
-        "transaction": None,
-    }
-
-
-def wrapped(payload: dict[str, Any] | None) -> bytes:
-    return orjson.dumps({"schema": ENVELOPE_SCHEMA, "payload": payload})
-
-
-def key_bytes(**overrides: Any) -> bytes:
-    return orjson.dumps({**KEY, **overrides})
 
 
 class TestDebeziumWithoutSchema:
@@ -308,48 +182,19 @@ class TestVersions:
 
 
 class TestDebeziumMalformed:
-    @pytest.mark.parametrize(
-        ("value", "reason"),
-        [
-            (b'{"op": "c", "after": {', "not valid JSON"),
-            (b"", "not valid JSON"),
-            (b"\xff\xfe", "not valid JSON"),
-            (b"[1, 2]", "not a JSON object but an array"),
-            (b'"c"', "not a JSON object but a string"),
-            (b"null", "not a JSON object but null"),
-        ],
-    )
+    @pytest.mark.parametrize(("value", "reason"), DEBEZIUM_NOT_DECODABLE)
     def test_decode_stage(self, prices: InputBinding, value: bytes, reason: str) -> None:
         with pytest.raises(CdcError) as info:
             decode(value, key_bytes(), prices)
         assert info.value.stage == "decode"
         assert reason in info.value.reason
 
-    @pytest.mark.parametrize(
-        ("change", "reason"),
-        [
-            ({"op": None}, "missing 'op'"),
-            ({"op": "x"}, "unknown op 'x'"),
-            ({"op": 3}, "unknown op 3"),
-            ({"after": "A-100"}, "'after' is a string, not an object"),
-            ({"after": None}, "'after' is null"),
-            ({"source": None}, "missing 'source' block"),
-            ({"source": {**PG_SOURCE, "ts_ms": "1714000000123"}}, "source.ts_ms"),
-            ({"source": {**PG_SOURCE, "lsn": "0/16B3748"}}, "source.lsn"),
-            ({"after": {**ROW, "part_no": None}}, "key column 'part_no' is missing or null"),
-            ({"after": {k: v for k, v in ROW.items() if k != "quantity_break"}}, "quantity_break"),
-            ({"after": {**ROW, "part_no": ""}}, "key column 'part_no' is empty"),
-            ({"after": {**ROW, "part_no": {"x": 1}}}, "not a string or number"),
-        ],
-    )
+    @pytest.mark.parametrize(("change", "reason"), DEBEZIUM_INVALID)
     def test_validate_stage(
         self, prices: InputBinding, change: dict[str, Any], reason: str
     ) -> None:
-        msg = {**envelope("u", None, ROW), **change}
-        if msg["op"] is None:
-            del msg["op"]
         with pytest.raises(CdcError) as info:
-            decode(orjson.dumps(msg), key_bytes(), prices)
+            decode(invalid_debezium(change), key_bytes(), prices)
         assert info.value.stage == "validate"
         assert reason in info.value.reason
         assert "\n" not in info.value.reason
@@ -397,13 +242,6 @@ def plain(prices: InputBinding) -> InputBinding:
     return with_changes(prices, format="plain", topic="erp.plain.prices")
 
 
-def plain_msg(**fields: Any) -> bytes:
-    doc = {"key": "A-100|std|1", "op": "upsert", "version": 42, "ts_ms": 1714000000000}
-    doc["data"] = ROW
-    doc.update(fields)
-    return orjson.dumps({k: v for k, v in doc.items() if v is not ...})
-
-
 class TestPlain:
     def test_upsert(self, plain: InputBinding) -> None:
         change = decode(plain_msg(), None, plain)
@@ -431,26 +269,7 @@ class TestPlain:
     def test_tombstone(self, plain: InputBinding) -> None:
         assert decode(None, b"k", plain) is None
 
-    @pytest.mark.parametrize(
-        ("fields", "reason"),
-        [
-            ({"op": "merge"}, "unknown op 'merge'"),
-            ({"op": ...}, "missing 'op'"),
-            ({"op": "c"}, "unknown op 'c'"),
-            ({"version": ...}, "'version' must be a non-negative integer"),
-            ({"version": "42"}, "'version' must be a non-negative integer"),
-            ({"version": True}, "'version' must be a non-negative integer"),
-            ({"version": -1}, "'version' must be a non-negative integer"),
-            ({"version": 4.2}, "'version' must be a non-negative integer"),
-            ({"ts_ms": "yesterday"}, "'ts_ms' must be an integer"),
-            ({"data": [1, 2]}, "'data' is an array, not an object"),
-            ({"data": ...}, "'data' is null"),
-            ({"key": ["A"]}, "'key' is an array"),
-            ({"key": ""}, "'key' is empty"),
-            ({"key": ..., "data": {"part_no": "A"}}, "key column 'price_list_code'"),
-            ({"key": "A-100|std", "data": {"price_sale": 1}}, "has 2 parts, key_columns 3"),
-        ],
-    )
+    @pytest.mark.parametrize(("fields", "reason"), PLAIN_INVALID)
     def test_malformed(self, plain: InputBinding, fields: dict[str, Any], reason: str) -> None:
         with pytest.raises(CdcError) as info:
             decode(plain_msg(**fields), None, plain)
@@ -462,7 +281,7 @@ class TestPlain:
         with pytest.raises(CdcError, match="missing 'key'"):
             decode(plain_msg(key=...), None, binding)
 
-    @pytest.mark.parametrize("value", [b"{", b"[]", b"42"])
+    @pytest.mark.parametrize("value", PLAIN_NOT_OBJECTS)
     def test_not_an_object(self, plain: InputBinding, value: bytes) -> None:
         with pytest.raises(CdcError) as info:
             decode(value, None, plain)

@@ -17,52 +17,19 @@ from typing import Any
 import orjson
 import pytest
 
-from agents.config.sync_config import InputBinding, load_config
+from agents.config.sync_config import InputBinding
 from agents.imports import projection
 from agents.imports.cdc import NotAChange, decode_mapped
-from streams.records import Mapped, version_key, version_key_newer
+from streams.records import version_key, version_key_newer
+from tests.support.connector_messages import PRICES, decoded, message, row, sql_lsn
 from tests.support.debezium_sources import MONGODB, MYSQL, ORACLE, POSTGRES, SQLSERVER
-from tests.support.sync_config import EXAMPLE, with_changes
+from tests.support.sync_config import with_changes
 
-PRICES = load_config(EXAMPLE).binding_for_topic("erp.public.prices")
 KEY_COLUMNS = ("part_no", "price_list_code", "quantity_break")
-
-
-def row(price: float) -> dict[str, Any]:
-    return {
-        "part_no": "A-100",
-        "price_list_code": "STD",
-        "quantity_break": 1,
-        "price_sale": price,
-        "cost_purchase": 1.0,
-        "cost_unit": 1.0,
-        "price_recommended": 2.0,
-        "is_discountable": True,
-        "currency_code": "SEK",
-    }
-
-
-def message(source: dict[str, Any], op: str, price: float, **extra: Any) -> bytes:
-    image: Any = row(price)
-    if source["connector"] == "mongodb":
-        image = orjson.dumps(image).decode()  # the document as extended JSON text
-    before, after = (image, None) if op == "d" else (None, image)
-    envelope = {"before": before, "after": after, "source": source, "op": op, "ts_ms": 1}
-    return orjson.dumps({**envelope, **extra})
-
-
-def decoded(value: bytes, binding: InputBinding = PRICES) -> Mapped:
-    mapped = decode_mapped(value, None, binding)
-    assert mapped is not None
-    return mapped
 
 
 def newer(a: bytes, b: bytes) -> bool:
     return version_key_newer(decoded(a).version_key, decoded(b).version_key)
-
-
-def sql_lsn(vlf: int, block: int, slot: int) -> str:
-    return f"{vlf:08x}:{block:08x}:{slot:04x}"
 
 
 # --- the cases the issue names -----------------------------------------------------------

@@ -1,8 +1,9 @@
-"""The fused hot path ``decode_mapped`` against ``to_mapped(decode(...))``, and version keys.
+"""The fused hot path ``decode_mapped`` against the reference path, and version keys.
 
-The cases are the messages of test_streams_cdc.py and the rows of test_streams_mapping.py
-(their parametrised cases are read from those tests' marks, so new cases there are
-covered here too).
+The reference is ``to_mapped(decode(...))`` (``tests/support/reference_path.py``). The
+cases are the messages of ``tests/support/cdc_messages.py`` (the malformed-message lists
+are also test_cdc.py's parametrised cases, so a case added there is covered here too) and
+the rows of ``tests/support/mapping_rows.py``, which test_mapping.py maps.
 """
 
 from __future__ import annotations
@@ -17,22 +18,29 @@ from typing import Any
 import orjson
 import pytest
 
-from agents.config.mapping import to_mapped
 from agents.config.sync_config import InputBinding, load_config
-from agents.imports.cdc import NotAChange, compile_decoder, decode, decode_mapped
+from agents.imports.cdc import NotAChange, compile_decoder, decode_mapped
 from streams.records import Mapped, PipelineError, Version, version_key, version_key_newer
-from tests.support.sync_config import convert
-from tests.unit.config import test_mapping as mapping
-from tests.unit.import_path import test_cdc as cdc
+from tests.support import cdc_messages as cdc
+from tests.support.cdc_messages import (
+    DEBEZIUM_INVALID,
+    DEBEZIUM_NOT_DECODABLE,
+    PLAIN_INVALID,
+    PLAIN_NOT_OBJECTS,
+    invalid_debezium,
+)
+from tests.support.mapping_rows import ITEM_ROW, PIM_ROW, PRICE_KEY_COLUMNS, PRICE_ROW, key_only
+from tests.support.reference_path import MappedChange, reference_mapped
+from tests.support.sync_config import convert, with_changes
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "config" / "example.yaml"
 CONFIG = load_config(EXAMPLE)
 PRICES = CONFIG.binding_for_topic("erp.public.prices")
 BINDINGS: dict[str, InputBinding] = {
     "prices": PRICES,
-    "prices-no-key-columns": cdc.with_changes(PRICES, key_columns=[]),
-    "plain": cdc.with_changes(PRICES, format="plain", topic="erp.plain.prices"),
-    "plain-no-key-columns": cdc.with_changes(
+    "prices-no-key-columns": with_changes(PRICES, key_columns=[]),
+    "plain": with_changes(PRICES, format="plain", topic="erp.plain.prices"),
+    "plain-no-key-columns": with_changes(
         PRICES, format="plain", topic="erp.plain.prices", key_columns=[]
     ),
     "items": CONFIG.binding_for_topic("erp.public.items"),
@@ -45,12 +53,6 @@ BINDINGS: dict[str, InputBinding] = {
         owned_fields={"CustomerFieldsThatAreSet": ["IsActive"]},
     ),
 }
-
-
-def params(test: Any) -> list[Any]:
-    """The argument values of ``test``'s ``pytest.mark.parametrize``."""
-    (mark,) = [m for m in test.pytestmark if m.name == "parametrize"]
-    return list(mark.args[1])
 
 
 def dbz(op: str, before: Any, after: Any, **kw: Any) -> bytes:
@@ -67,7 +69,7 @@ def without(row: dict[str, Any], column: str) -> dict[str, Any]:
 
 def _cases() -> list[Any]:
     row, key = cdc.ROW, cdc.key_bytes()
-    key_only = {k: (row[k] if k in cdc.KEY else None) for k in row}
+    before_key_only = key_only(row, tuple(cdc.KEY))
     precise = {**row, **cdc.PRECISE}
     mysql = {"connector": "mysql", "ts_ms": 1714000000000, "file": "mysql-bin.000003", "pos": 154}
     sqlserver = {
@@ -80,7 +82,7 @@ def _cases() -> list[Any]:
         ("create", "prices", dbz("c", None, row), key),
         ("update", "prices", dbz("u", {**row, "price_sale": 1.0}, row), key),
         ("snapshot-read", "prices", dbz("r", None, row), key),
-        ("delete-key-only", "prices", dbz("d", key_only, None), key),
+        ("delete-key-only", "prices", dbz("d", before_key_only, None), key),
         ("delete-full", "prices", dbz("d", row, None), key),
         ("delete-from-kafka-key", "prices", dbz("d", None, None), key),
         ("delete-no-before-no-key", "prices", dbz("d", None, None), None),
@@ -135,57 +137,26 @@ def _cases() -> list[Any]:
         ("negative-lsn", "prices", source_msg({"ts_ms": 1, "lsn": -1}), key),
         ("no-ts-ms", "prices", source_msg({"lsn": 10, "ts_ms": "x"}), key),
     ]
-    for i, (value, _reason) in enumerate(params(cdc.TestDebeziumMalformed.test_decode_stage)):
+    for i, (value, _reason) in enumerate(DEBEZIUM_NOT_DECODABLE):
         cases.append((f"malformed-decode-{i}", "prices", value, key))
-    for i, (change, _reason) in enumerate(params(cdc.TestDebeziumMalformed.test_validate_stage)):
-        msg = {**cdc.envelope("u", None, row), **change}
-        if msg["op"] is None:
-            del msg["op"]
-        cases.append((f"malformed-validate-{i}", "prices", orjson.dumps(msg), key))
+    for i, (change, _reason) in enumerate(DEBEZIUM_INVALID):
+        cases.append((f"malformed-validate-{i}", "prices", invalid_debezium(change), key))
     plain: list[tuple[str, dict[str, Any]]] = [
         ("upsert", {}),
         ("no-ts-ms", {"version": 41, "ts_ms": ...}),
         ("delete-without-data", {"op": "delete", "data": ...}),
         ("key-from-columns", {"key": ...}),
     ]
-    plain += [
-        (f"malformed-{i}", fields)
-        for i, (fields, _reason) in enumerate(params(cdc.TestPlain.test_malformed))
-    ]
+    plain += [(f"malformed-{i}", fields) for i, (fields, _reason) in enumerate(PLAIN_INVALID)]
     for name, fields in plain:
         cases.append((f"plain-{name}", "plain", cdc.plain_msg(**fields), None))
     cases.append(("plain-tombstone", "plain", None, b"k"))
     cases.append(("plain-missing-key", "plain-no-key-columns", cdc.plain_msg(key=...), None))
-    for i, value in enumerate(params(cdc.TestPlain.test_not_an_object)):
+    for i, value in enumerate(PLAIN_NOT_OBJECTS):
         cases.append((f"plain-not-object-{i}", "plain", value, None))
     # The rows of the mapping tests, as Debezium messages of their bindings.
-    price = mapping.PRICE_ROW
-    price_key_only = {
-        k: (v if k in ("part_no", "price_list_code", "quantity_break") else None)
-        for k, v in price.items()
-    }
-    item = {
-        "part_no": "P1-A",
-        "product_code": "P1",
-        "manufacturer_code": "ACME",
-        "ean_code": " 7310000000001 ",
-        "weight_kg": "1.250",
-        "is_buyable": True,
-        "standard_price": 99.0,
-    }
-    product = {
-        "product_code": "P1",
-        "manufacturer_code": "ACME",
-        "manufacturer_name": "Acme AB",
-        "name_sv": "Stol",
-        "title_sv": "Stol, ek",
-        "description_sv": None,
-        "name_en": "Chair",
-        "title_en": "Chair, oak",
-        "description_en": None,
-        "main_part_no": "P1-A",
-        "sku_comment_sv": "Monteras",
-    }
+    price, item, product = PRICE_ROW, ITEM_ROW, PIM_ROW
+    price_key_only = key_only(price, PRICE_KEY_COLUMNS)
     cases += [
         ("map-price", "prices", dbz("u", None, price), key),
         ("map-price-delete", "prices", dbz("d", price_key_only, None), key),
@@ -228,27 +199,12 @@ def outcome(fn: Any, value: bytes | None, key: bytes | None, binding: InputBindi
     )
 
 
-def old_path(value: bytes | None, key: bytes | None, binding: InputBinding) -> Mapped | None:
-    change = decode(value, key, binding)
-    if change is None:
-        return None
-    mapped = to_mapped(change, binding)
-    version = mapped.version
-    return Mapped(
-        mapped.state_key,
-        version.sort_key,
-        version.as_list(),
-        mapped.row,
-        mapped.deleted,
-    )
-
-
 @pytest.mark.parametrize(("binding", "value", "key"), CASES)
 def test_decode_mapped_equals_decode_then_to_mapped(
     binding: str, value: bytes | None, key: bytes | None
 ) -> None:
     b = BINDINGS[binding]
-    expected = outcome(old_path, value, key, b)
+    expected = outcome(reference_mapped, value, key, b)
     assert outcome(decode_mapped, value, key, b) == expected
     # The compiled decoder, used directly, is the same function.
     decoder = compile_decoder(b)
@@ -259,7 +215,7 @@ def test_the_cases_reach_every_outcome() -> None:
     kinds: Counter[str] = Counter()
     for case in CASES:
         binding, value, key = case.values
-        result = outcome(old_path, value, key, BINDINGS[binding])
+        result = outcome(reference_mapped, value, key, BINDINGS[binding])
         if result is None:
             kinds["none"] += 1
         elif isinstance(result[0], str) and result[0].endswith("Error"):
@@ -295,6 +251,13 @@ def test_mapped_fields() -> None:
     )
 
 
+def test_the_reference_state_key_is_the_fused_one() -> None:
+    assert MappedChange.make_state_key("erp", "price", "A|STD|1") == "erp|price|A|STD|1"
+    mapped = decode_mapped(dbz("u", None, cdc.ROW), cdc.key_bytes(), PRICES)
+    assert mapped is not None
+    assert mapped.state_key == MappedChange.make_state_key("erp", "price", "A-100|STD|1")
+
+
 def test_decoded_rows_are_not_shared_between_changes() -> None:
     pim = BINDINGS["pim"]
     product = {"product_code": "P1", "manufacturer_code": "A", "manufacturer_name": "A"}
@@ -310,7 +273,7 @@ def test_decoded_rows_are_not_shared_between_changes() -> None:
 def test_decode_mapped_follows_a_new_binding_object() -> None:
     value = dbz("u", None, cdc.ROW)
     assert decode_mapped(value, cdc.key_bytes(), PRICES) is not None
-    other = cdc.with_changes(PRICES, source="pim", owned_fields=PRICES.owned_fields)
+    other = with_changes(PRICES, source="pim", owned_fields=PRICES.owned_fields)
     mapped = decode_mapped(value, cdc.key_bytes(), other)
     assert mapped is not None and mapped.state_key == "pim|price|A-100|STD|1"
 
@@ -333,9 +296,9 @@ def hooks(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
 
 @pytest.mark.parametrize("hook", ["tag", "boom"])
 def test_hooks_get_the_change_event(hooks: types.ModuleType, hook: str) -> None:
-    binding = cdc.with_changes(PRICES, hook=f"norce_sync_fused_hooks:{hook}")
+    binding = with_changes(PRICES, hook=f"norce_sync_fused_hooks:{hook}")
     for value in (dbz("u", None, cdc.ROW, lsn=42), dbz("d", cdc.ROW, None, lsn=43)):
-        expected = outcome(old_path, value, cdc.key_bytes(), binding)
+        expected = outcome(reference_mapped, value, cdc.key_bytes(), binding)
         assert outcome(decode_mapped, value, cdc.key_bytes(), binding) == expected
     if hook == "tag":
         mapped = decode_mapped(dbz("u", None, cdc.ROW, lsn=42), cdc.key_bytes(), binding)

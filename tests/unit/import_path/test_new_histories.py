@@ -10,16 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from agents.imports import projection
-from tests.unit.import_path.test_connector_ordering import (
-    MONGODB,
-    MYSQL,
-    ORACLE,
-    POSTGRES,
-    SQLSERVER,
-    decoded,
-    message,
-    sql_lsn,
-)
+from tests.support.connector_messages import decoded, message, sql_lsn
+from tests.support.debezium_sources import MONGODB, MYSQL, ORACLE, POSTGRES, SQLSERVER
 
 OLD_PRIMARY = {**MYSQL, "server_id": 1, "gtid": "aaaa-1111:500", "file": "mysql-bin.000120"}
 NEW_PRIMARY = {**MYSQL, "server_id": 2, "gtid": "bbbb-2222:1", "file": "mysql-bin.000003"}

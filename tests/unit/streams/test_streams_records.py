@@ -7,7 +7,7 @@ import orjson
 import pytest
 from pydantic import ValidationError
 
-from streams.records import ChangeEvent, DeadLetter, MappedChange, PipelineError, Stage, Version
+from streams.records import ChangeEvent, DeadLetter, PipelineError, Stage, Version
 
 
 def v(ts_ms: int, position: int) -> Version:
@@ -72,19 +72,16 @@ class TestRecords:
         fields = dict(
             source="erp",
             kind="price",
-            key="A|STD|1",
-            state_key="erp|price|A|STD|1",
+            source_key="A|STD|1",
+            op="u",
             version=v(3, 4),
-            row={"PartNo": "A", "PriceSale": 9.5, "IsActive": True},
+            row={"part_no": "A", "price_sale": 9.5},
             deleted=False,
         )
-        trusted = MappedChange.trusted(**fields)
-        assert trusted == MappedChange(**fields)
-        assert MappedChange.from_bytes(trusted.to_bytes()) == trusted
+        trusted = ChangeEvent.trusted(**fields)
+        assert trusted == ChangeEvent(**fields)
+        assert ChangeEvent.from_bytes(trusted.to_bytes()) == trusted
         assert trusted.model_fields_set == set(fields)
-
-    def test_state_key(self) -> None:
-        assert MappedChange.make_state_key("erp", "price", "A|STD|1") == "erp|price|A|STD|1"
 
 
 class TestDeadLetter:
