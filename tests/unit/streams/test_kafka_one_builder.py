@@ -15,7 +15,7 @@ CLIENTS = frozenset(
 )
 BUILDER = Path("streams/kafka.py")
 # What pyproject ships (packages.find) plus the tools and benchmarks users run.
-SHIPPED = ("norce_sync", "agents", "norce", "norce_simulator", "tools", "bench")
+SHIPPED = ("norce_sync", "streams", "agents", "norce", "norce_simulator", "tools", "bench")
 
 
 def client_constructions(tree: ast.AST) -> list[tuple[int, str]]:
@@ -119,4 +119,4 @@ def test_the_private_read_walk_sees_through_calls_and_skips_self() -> None:
     ]
 
 
-PRODUCT = ("norce_sync", "agents", "norce")  # what a worker runs
+PRODUCT = ("norce_sync", "streams", "agents", "norce")  # what a worker runs
