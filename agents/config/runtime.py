@@ -33,8 +33,11 @@ def norce_endpoints(settings: Settings) -> NorceEndpoints:
 class NorceClients:
     """Lazily created clients: the service's own and one per source system."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, config: SyncConfig | None = None) -> None:
         self.settings = settings
+        # The root passes the sync config it loaded; transitional (issue 18): callers not
+        # yet converted pass none and the (cached) config is loaded here.
+        self.config = config if config is not None else sync_config(settings)
         self._clients: dict[str, NorceClient] = {}
 
     def _credentials(self, source: str | None) -> NorceCredentials:
@@ -46,7 +49,7 @@ class NorceClients:
                 application_id=s.norce_application_id,
                 scope=s.norce_environment,
             )
-        src = sync_config(s).sources[source]
+        src = self.config.sources[source]
         return NorceCredentials(
             client_id=src.credentials.client_id,
             client_secret=src.credentials.resolve_secret(),  # type: ignore[arg-type]

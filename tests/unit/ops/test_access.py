@@ -23,9 +23,11 @@ def covers(grants: list[Grant], topic: str, operation: str) -> bool:
 
 
 def test_every_topic_of_the_worker_is_granted() -> None:
-    from streams.main import app, settings
+    from norce_sync.worker import build
 
-    for module in ("agents.imports.tracker", "agents.export.enrich", "agents.ops.views"):
+    worker = build()  # the flows the root installs (export, orders) register their topics
+    app, settings = worker.app, worker.settings
+    for module in ("agents.imports.tracker", "agents.ops.views"):
         importlib.import_module(module)  # what autodiscovery imports at start
     from agents.config.runtime import sync_config
 
@@ -39,6 +41,10 @@ def test_every_topic_of_the_worker_is_granted() -> None:
         own |= {topics.import_commands_topic(settings, input_topic)}
         # read, and created at start (create_input_topics), never written
         assert covers(grants, input_topic, "Read") and covers(grants, input_topic, "Create")
+    if config.order_status_input is not None:  # the orders flow's input, read the same way
+        status_input = config.order_status_input.topic
+        assert covers(grants, status_input, "Read") and covers(grants, status_input, "Create")
+        inputs.add(status_input)
     own -= inputs
     own.add(settings.dlq_topic)
     refused = sorted(
