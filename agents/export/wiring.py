@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Awaitable
 from dataclasses import dataclass
 
 from agents.config.sync_config import SyncConfig
@@ -69,13 +68,13 @@ class ExportFlow:
     def digests_topic(self) -> TopicSpec:
         return self.topics.digests
 
-    def sample(self) -> Awaitable[Sample]:
+    async def sample(self) -> Sample:
         """One backlog and lag sample (also sets the gauges)."""
-        return self.sampler.sample()
+        return await self.sampler.sample()
 
-    def ensure_topics(self) -> Awaitable[None]:
+    async def ensure_topics(self) -> None:
         """The events, digests and target topics exist (free once they do)."""
-        return self.topics_ready.ensure()
+        await self.topics_ready.ensure()
 
 
 def install(
