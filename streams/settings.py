@@ -342,7 +342,7 @@ class Settings(BaseSettings):
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=settings_file))
         return tuple(sources)
 
-    # Export (webhook intake and enrichment; agents/export/intake.py, agents/export/enrich.py)
+    # Export (webhook intake and enrichment; agents/export/intake.py, agents/export/enricher.py)
     webhook_ack_timeout_s: float = Field(
         3.0,
         gt=0,

@@ -1,4 +1,4 @@
-"""The flush side of the export coalescer (see :mod:`agents.export.enrich` for the flow):
+"""The flush side of the export coalescer (see :mod:`agents.export.wiring` for the flow):
 an entity's due window is looked up once in Query, mapped for every target, produced
 unless unchanged, and only then are its events acknowledged."""
 

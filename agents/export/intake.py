@@ -7,9 +7,11 @@
    when missing or wrong, and nothing is read or produced;
 2. the body size (``webhook_max_body_bytes``): 413 on a larger ``Content-Length`` or
    once the streamed body passes the limit;
-3. the event type (404 when we have no route for it), JSON and the type's schema (400
+3. a type another flow takes directly (``streams.event_routes``, e.g. order events):
+   answered by that flow's handler;
+4. the event type (404 when we have no route for it), JSON and the type's schema (400
    with the reason);
-4. produce (acks=all): entity events to the events topic keyed ``<kind>:<id>``,
+5. produce (acks=all): entity events to the events topic keyed ``<kind>:<id>``,
    ``JobCompletedEvent`` to the job events topic keyed ``job:<JobId>``. 200 only after
    the broker acknowledged; 503 when it did not within ``webhook_ack_timeout_s`` or the
    produce failed, so Norce retries.
@@ -17,6 +19,9 @@
 Redelivery is harmless: a repeated event lands under the same key, enrichment
 coalesces it and skips target records that did not change. A 503 whose record reaches
 Kafka later anyway (the ack came too late) is just such a redelivery.
+
+:class:`Intake` is the service (an aiohttp handler, built with what it needs);
+:func:`register_intake_pages` puts it on the worker's web server.
 """
 
 from __future__ import annotations
@@ -24,18 +29,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
+from typing import Any
 
+import faust
+import orjson
 from aiohttp import web
 from faust.web import Request, Response, View
 
-from agents.export.enrich import ensure_export_topics
 from agents.export.events import ROUTES, EventRejected, parse_event
-from streams import event_routes, metrics
-from streams.kafka import send_acked
-from streams.main import app, settings
+from streams import metrics
+from streams.event_routes import EventRoutes
 from streams.messages import JobCompleted
 from streams.priority import urgent
 from streams.secrets_check import secret_matches
+from streams.settings import Settings
 from streams.topics import job_events_topic, norce_events_topic
 
 log = logging.getLogger(__name__)
@@ -43,13 +51,12 @@ log = logging.getLogger(__name__)
 EVENT_TYPE_HEADER = "x-norce-event-type"
 _CHUNK = 64 * 1024
 
+# (topic, key, value, headers) -> done once the broker acknowledged (acks=all)
+Produce = Callable[[str, bytes, bytes, list[tuple[str, bytes]]], Awaitable[Any]]
+
 
 class BodyTooLarge(Exception):
     pass
-
-
-def token_ok(given: str | None) -> bool:
-    return secret_matches(given, settings.webhook_token.get_secret_value())
 
 
 async def read_limited(request: web.Request, limit: int) -> bytes:
@@ -72,85 +79,104 @@ async def read_limited(request: web.Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def intake(view: View, request: web.Request, event_type: str | None) -> Response:
-    with urgent():  # bulk work (the import projection) steps back meanwhile
-        return await _intake(view, request, event_type)
+def _json(body: dict[str, Any], status: int) -> web.Response:
+    # As Faust's ``View.json`` answers (orjson bytes, utf-8): the same answer whether the
+    # intake runs in the worker's web server or in a plain aiohttp app.
+    return web.Response(
+        body=orjson.dumps(body), content_type="application/json", charset="utf-8", status=status
+    )
 
 
-async def _intake(view: View, request: web.Request, event_type: str | None) -> Response:
-    if not token_ok(request.headers.get(settings.webhook_token_header)):
-        return _answer(view, event_type, 401, {"error": "missing or wrong webhook token"})
-    if not event_type:
-        return _answer(view, None, 404, {"error": f"no event type (path or {EVENT_TYPE_HEADER})"})
-    try:
-        raw = await read_limited(request, settings.webhook_max_body_bytes)
-    except BodyTooLarge:
-        limit = settings.webhook_max_body_bytes
-        return _answer(view, event_type, 413, {"error": f"body larger than {limit} bytes"})
-    if (direct := event_routes.handler_for(event_type)) is not None:  # e.g. order events
-        status, answer = await direct(event_type, raw, time.time())
-        return _answer(view, event_type, status, answer, retry_after=5 if status == 503 else None)
-    try:
-        event = parse_event(event_type, raw, received_at=time.time())
-    except EventRejected as exc:
-        label = event_type if exc.status != 404 else "unknown"  # bounded label values
-        return _answer(view, label, exc.status, {"error": exc.message})
+class Intake:
+    """See the module docstring. ``produce`` stores one record acknowledged;
+    ``topics_ready`` makes sure the topics it writes exist before the first produce."""
 
-    received = f"{event.received_at:.3f}".encode()
-    headers = [("norce-event-type", event_type.encode()), ("received-at", received)]
-    if isinstance(event, JobCompleted):
-        topic = job_events_topic(settings)
-    else:
-        topic = norce_events_topic(settings)
-    key = event.key.encode()
-    try:
-        # asyncio.timeout, not wait_for: wait_for runs the produce in a task of its own,
-        # one more task (and loop turns) per webhook
-        async with asyncio.timeout(_timeout()):
-            await _produce(topic, key, event.to_bytes(), headers)
-    except Exception as exc:  # TimeoutError, KafkaError, producer not started ...
-        log.warning("webhook %s %s not stored: %r; answering 503", event_type, event.key, exc)
-        return _answer(
-            view, event_type, 503, {"error": "event not stored, retry later"}, retry_after=5
-        )
-    return _answer(view, event_type, 200, {"ok": True, "key": event.key})
+    def __init__(
+        self,
+        settings: Settings,
+        produce: Produce,
+        topics_ready: Callable[[], Awaitable[None]],
+        routes: EventRoutes,
+    ) -> None:
+        self.settings = settings
+        self._produce = produce
+        self._topics_ready = topics_ready
+        self.routes = routes
+        self.events_topic = norce_events_topic(settings)
+        self.job_events_topic = job_events_topic(settings)
 
+    def token_ok(self, given: str | None) -> bool:
+        return secret_matches(given, self.settings.webhook_token.get_secret_value())
 
-def _timeout() -> float:
-    return settings.webhook_ack_timeout_s
+    async def handle(self, request: web.Request, event_type: str | None) -> web.Response:
+        with urgent():  # bulk work (the import projection) steps back meanwhile
+            return await self._handle(request, event_type)
 
+    async def _handle(self, request: web.Request, event_type: str | None) -> web.Response:
+        settings = self.settings
+        if not self.token_ok(request.headers.get(settings.webhook_token_header)):
+            return _answer(event_type, 401, {"error": "missing or wrong webhook token"})
+        if not event_type:
+            return _answer(None, 404, {"error": f"no event type (path or {EVENT_TYPE_HEADER})"})
+        try:
+            raw = await read_limited(request, settings.webhook_max_body_bytes)
+        except BodyTooLarge:
+            limit = settings.webhook_max_body_bytes
+            return _answer(event_type, 413, {"error": f"body larger than {limit} bytes"})
+        if (direct := self.routes.handler_for(event_type)) is not None:  # e.g. order events
+            status, answer = await direct(event_type, raw, time.time())
+            return _answer(event_type, status, answer, retry_after=5 if status == 503 else None)
+        try:
+            event = parse_event(event_type, raw, received_at=time.time())
+        except EventRejected as exc:
+            label = event_type if exc.status != 404 else "unknown"  # bounded label values
+            return _answer(label, exc.status, {"error": exc.message})
 
-async def _produce(topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> None:
-    await ensure_export_topics()
-    await send_acked(app, topic, key, value, headers)
+        received = f"{event.received_at:.3f}".encode()
+        headers = [("norce-event-type", event_type.encode()), ("received-at", received)]
+        topic = self.job_events_topic if isinstance(event, JobCompleted) else self.events_topic
+        key = event.key.encode()
+        try:
+            # asyncio.timeout, not wait_for: wait_for runs the produce in a task of its
+            # own, one more task (and loop turns) per webhook
+            async with asyncio.timeout(settings.webhook_ack_timeout_s):
+                await self._topics_ready()
+                await self._produce(topic, key, event.to_bytes(), headers)
+        except Exception as exc:  # TimeoutError, KafkaError, producer not started ...
+            log.warning("webhook %s %s not stored: %r; answering 503", event_type, event.key, exc)
+            return _answer(event_type, 503, {"error": "event not stored, retry later"},
+                           retry_after=5)  # fmt: skip
+        return _answer(event_type, 200, {"ok": True, "key": event.key})
 
 
 def _answer(
-    view: View,
     event_type: str | None,
     status: int,
-    body: dict[str, object],
+    body: dict[str, Any],
     *,
     retry_after: int | None = None,
-) -> Response:
+) -> web.Response:
     # Labels from a bounded set only: the type is the caller's text (an unauthenticated
     # caller's too), and every new value would be a new series kept forever.
     label = event_type if event_type in ROUTES else ("unknown" if event_type else "")
     metrics.webhooks_in.inc(event_type=label, code=str(status))
-    response = view.json(body, status=status)
+    response = _json(body, status)
     if retry_after is not None:
         response.headers["Retry-After"] = str(retry_after)
     return response
 
 
-@app.page("/norce/events/{event_type}")
-class TypedEvents(View):
-    async def post(self, request: Request, event_type: str) -> Response:
-        return await intake(self, request, event_type)  # type: ignore[arg-type]
+def register_intake_pages(app: faust.App, intake: Intake) -> None:
+    """The intake's two URLs on the worker's web server (open: the webhook token is the
+    intake's own guard, see ``agents.ops.views.OPEN_PATHS``)."""
 
+    @app.page("/norce/events/{event_type}")
+    class TypedEvents(View):
+        async def post(self, request: Request, event_type: str) -> Response:
+            return await intake.handle(request, event_type)  # type: ignore[arg-type]
 
-@app.page("/norce/events")
-class HeaderTypedEvents(View):
-    async def post(self, request: Request) -> Response:
-        web_request: web.Request = request  # type: ignore[assignment]
-        return await intake(self, web_request, web_request.headers.get(EVENT_TYPE_HEADER))
+    @app.page("/norce/events")
+    class HeaderTypedEvents(View):
+        async def post(self, request: Request) -> Response:
+            web_request: web.Request = request  # type: ignore[assignment]
+            return await intake.handle(web_request, web_request.headers.get(EVENT_TYPE_HEADER))

@@ -43,6 +43,7 @@ class ItemTracer:
     def __init__(self, state: OpsState) -> None:
         self.state = state
         self.ctx = state.ctx
+        self.export = export_view.ExportTrace(state.ctx.settings, state.ctx.export)
 
     def _binding(self, source: str, kind: str) -> InputBinding | None:
         try:
@@ -179,7 +180,7 @@ class ItemTracer:
         """(status, body, the worker that answered) for ``/items/{source}/{kind}/{key}``."""
         here = self.state.worker_url
         if source == EXPORT:  # /items/export/{kind}/{id}: the export side
-            status, answer = await export_view.trace(self.ctx.export, kind, key)
+            status, answer = await self.export.trace(kind, key)
             return status, answer, here
         binding = self._binding(source, kind)
         if binding is None:

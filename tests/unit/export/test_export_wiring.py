@@ -1,0 +1,73 @@
+"""The export flow's wiring (issue 18): importing its modules builds nothing, and
+``install`` builds the flow on whatever app it is given (no Faust worker is started)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from agents.config.sync_config import load_config
+from agents.export.targets import target_specs
+from agents.export.wiring import install
+from streams.app import create_app
+from streams.event_routes import EventRoutes
+from streams.own_topics import collect
+from streams.settings import Settings
+from streams.topics import norce_events_topic
+
+ROOT = Path(__file__).resolve().parents[3]
+EXAMPLE = ROOT / "config" / "example.yaml"
+
+
+def test_importing_the_export_modules_creates_no_app() -> None:
+    code = (
+        "import importlib, pkgutil, sys\n"
+        "import agents.export\n"
+        "for m in pkgutil.walk_packages(agents.export.__path__, 'agents.export.'):\n"
+        "    importlib.import_module(m.name)\n"
+        "assert 'streams.main' not in sys.modules, 'streams.main imported'\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
+
+
+def settings(tmp_path: Path, app_id: str) -> Settings:
+    return Settings(  # type: ignore[call-arg]
+        app_id=app_id,
+        data_dir=tmp_path / app_id,
+        config_file=EXAMPLE,
+        export_topic_prefix="p.",
+        topic_partitions=3,
+    )
+
+
+def test_install_builds_the_flow_on_the_app_it_is_given(tmp_path: Path) -> None:
+    config = load_config(str(EXAMPLE))
+    s = settings(tmp_path, "wiring-a")
+    app = create_app(s)
+    flow = install(app, s, config, EventRoutes())
+
+    assert flow.specs == target_specs(config, "p.")
+    assert flow.digests_topic.name == "wiring-a-export-digests-changelog"
+    assert flow.digests_topic.compacted and flow.digests_topic.partitions == 3
+    assert flow.reader.topic == norce_events_topic(s)
+    assert flow.reader.changelog_topic == flow.digests_topic.name
+    assert flow.enricher.reader is flow.reader
+    # Every topic of the flow is created and confirmed with the worker's own at start.
+    own = {spec.name: spec for spec in collect(app, app._registered)}
+    targets = {t.topic for per_kind in flow.specs.values() for t in per_kind}
+    assert {norce_events_topic(s), flow.digests_topic.name} | targets <= set(own)
+    assert all(own[t].compacted for t in targets)
+    assert {"/norce/events/{event_type}", "/norce/events", "/export/stats"} <= set(app.web.views)
+    assert app.readiness.unprocessed() == []  # the reader's partitions, none yet
+
+    # A second worker's flow shares nothing with the first (no module-level services).
+    other_settings = settings(tmp_path, "wiring-b")
+    other = install(create_app(other_settings), other_settings, config, EventRoutes())
+    assert other.enricher is not flow.enricher and other.reader is not flow.reader
+    assert other.digests_topic.name == "wiring-b-export-digests-changelog"
