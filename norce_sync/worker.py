@@ -11,9 +11,13 @@ them all.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import faust
 
+from agents.config.runtime import NorceClients, sync_config
+from agents.imports import legacy, wiring
+from agents.imports.wiring import ImportFlow
 from streams.settings import Settings
 
 
@@ -23,6 +27,7 @@ class Worker:
 
     app: faust.App
     settings: Settings
+    imports: ImportFlow
 
 
 def build(settings: Settings | None = None) -> Worker:
@@ -32,4 +37,13 @@ def build(settings: Settings | None = None) -> Worker:
     from streams.main import settings as main_settings
 
     settings = settings or main_settings
-    return Worker(app=app, settings=settings)
+    config = sync_config(settings)
+    clients = NorceClients(settings, config)
+
+    @app.on_before_shutdown.connect
+    async def _close_clients(app_: Any, **_: Any) -> None:
+        await clients.aclose()
+
+    imports = wiring.install(app, settings, config, clients)
+    legacy.fill(imports)  # temporary: reconcile and ops still read the old names
+    return Worker(app=app, settings=settings, imports=imports)

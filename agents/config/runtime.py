@@ -31,10 +31,12 @@ def norce_endpoints(settings: Settings) -> NorceEndpoints:
 
 
 class NorceClients:
-    """Lazily created clients: the service's own and one per source system."""
+    """Lazily created clients: the service's own and one per source system. The sync
+    config is passed in (the composition root loads it once)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, config: SyncConfig) -> None:
         self.settings = settings
+        self.config = config
         self._clients: dict[str, NorceClient] = {}
 
     def _credentials(self, source: str | None) -> NorceCredentials:
@@ -46,7 +48,7 @@ class NorceClients:
                 application_id=s.norce_application_id,
                 scope=s.norce_environment,
             )
-        src = sync_config(s).sources[source]
+        src = self.config.sources[source]
         return NorceCredentials(
             client_id=src.credentials.client_id,
             client_secret=src.credentials.resolve_secret(),  # type: ignore[arg-type]

@@ -23,7 +23,7 @@ from mode.worker import exiting
 
 from agents.config.runtime import sync_config
 from agents.config.secrets import config_secret_values
-from agents.imports.pipeline import jobs as jobs_table
+from agents.imports.legacy import jobs_table  # temporary (issue 18)
 from agents.ops.access import acl_commands, required_access, topics_table
 from agents.ops.kafka_reads import read_jobs
 from agents.ops.queries import JobQuery, dead_letter_view, parse_since, query_jobs

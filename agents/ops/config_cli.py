@@ -33,7 +33,7 @@ async def _missing_topics(topics: list[str]) -> list[str]:
 
 
 async def _token_problems(sources: list[str | None]) -> list[str]:
-    clients = NorceClients(settings)
+    clients = NorceClients(settings, sync_config(settings))
     problems = []
     try:
         for source in sources:

@@ -12,9 +12,8 @@ from aiokafka import TopicPartition
 from faust.cli import AppCommand, option
 from tqdm import tqdm
 
-from agents.imports.full_import import request_full_import
 from agents.imports.jobs import JobRecord, apply_job_event
-from agents.imports.pipeline import config, job_events
+from agents.imports.legacy import config, job_events, request_full_import  # issue 18
 from streams.kafka import consumer
 from streams.main import app, settings
 from streams.messages import (

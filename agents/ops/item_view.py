@@ -18,12 +18,17 @@ import httpx
 from faust.web import Request, Response, View
 
 from agents.config.sync_config import EXPORT, InputBinding
-from agents.imports import projection, reference_state
+from agents.imports import projection
 from agents.imports.jobs import JobRecord
-from agents.imports.pipeline import config
-from agents.imports.projector_service import projector
+from agents.imports.legacy import (  # temporary (issue 18)
+    clients,
+    config,
+    job_records,
+    open_jobs,
+    projector,
+    reference_state,
+)
 from agents.imports.references import refers
-from agents.imports.submit import clients, job_records, open_jobs
 from agents.ops import export_view, item_trace
 from agents.ops.views import WORKER_URL, backlog
 from agents.reconcile.rules import Plan, plan_for

@@ -18,7 +18,7 @@ from aiokafka import TopicPartition
 from faust.cli import AppCommand, option
 from tqdm import tqdm
 
-from agents.imports.pipeline import config
+from agents.imports.legacy import config  # temporary (issue 18)
 from agents.reconcile.service import request_reconcile, results_topic
 from streams.kafka import consumer
 from streams.kafka_reads import read_to_end

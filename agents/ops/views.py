@@ -33,10 +33,13 @@ from faust.web import Request, Response, View
 from pydantic import ValidationError
 
 from agents.config.secrets import config_secret_values, source_secret_problems
-from agents.imports import reference_state
 from agents.imports.jobs import JobRecord
-from agents.imports.projector_service import projector
-from agents.imports.submit import clients, job_records
+from agents.imports.legacy import (  # temporary (issue 18)
+    clients,
+    job_records,
+    projector,
+    reference_state,
+)
 from agents.ops.kafka_reads import tail_dead_letters
 from agents.ops.origin import cross_site
 from agents.ops.queries import (

@@ -59,7 +59,7 @@ if EVENT_TOPICS:  # without an event target, order events stay unknown types (40
 status_sender: StatusSender | None = None
 if _status_input is not None:
     _source = _status_input.source
-    _clients = NorceClients(settings)
+    _clients = NorceClients(settings, sync_config(settings))
     SENT = _spec(order_status_sent_topic(settings), compacted=True)
     status_sender = StatusSender(
         app,

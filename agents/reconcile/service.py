@@ -21,10 +21,9 @@ from faust.web import Request, Response, View
 
 from agents.config.schedules import DueTimes
 from agents.config.sync_config import InputBinding
-from agents.imports import reference_state
-from agents.imports.pipeline import command_handlers, commands, config
+from agents.imports import legacy  # temporary (issue 18): until reconcile has its install
+from agents.imports.legacy import clients, commands, config, reference_state
 from agents.imports.references import refers
-from agents.imports.submit import clients
 from agents.reconcile.core import Held, Outcome, reconcile
 from agents.reconcile.rules import plan_for
 from streams import metrics, topics
@@ -133,7 +132,7 @@ async def run_reconcile_command(request: ReconcileRequest) -> None:
     )
 
 
-command_handlers["reconcile"] = run_reconcile_command
+legacy.on_install(lambda flow: flow.commands.register("reconcile", run_reconcile_command))
 
 
 async def _publish(key: str, value: bytes | None) -> None:
