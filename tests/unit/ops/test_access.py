@@ -23,9 +23,11 @@ def covers(grants: list[Grant], topic: str, operation: str) -> bool:
 
 
 def test_every_topic_of_the_worker_is_granted() -> None:
-    from streams.main import app, settings
+    from norce_sync.worker import build
 
-    for module in ("agents.imports.tracker", "agents.export.enrich", "agents.ops.views"):
+    worker = build()  # the installed flows (the import flow's topics and table)
+    app, settings = worker.app, worker.settings
+    for module in ("agents.export.enrich", "agents.ops.views"):
         importlib.import_module(module)  # what autodiscovery imports at start
     from agents.config.runtime import sync_config
 
