@@ -31,7 +31,8 @@ def norce_endpoints(settings: Settings) -> NorceEndpoints:
 
 
 class NorceClients:
-    """Lazily created clients: the service's own and one per source system."""
+    """Lazily created clients: the service's own and one per source system. The sync
+    config is passed in (the composition root loads it once)."""
 
     def __init__(self, settings: Settings, config: SyncConfig) -> None:
         self.settings = settings

@@ -34,8 +34,8 @@ This module is the loop (fetch, fold, rebalance). Beside it: the checkpoint of s
 (``projector_checkpoint.py``), opening an assigned partition from its store or rebuilding
 it from the changelog (``projector_recovery.py``), what the rest of the worker asks
 (``pending_index.py``), the state of one owned partition (``owned_partition.py``) and the
-slicing of CPU work (``slices.py``); the service app's instance is
-``projector_service.py``.
+slicing of CPU work (``slices.py``); the worker's instance is built by
+``wiring.install``.
 """
 
 from __future__ import annotations

@@ -16,65 +16,70 @@ from __future__ import annotations
 
 import logging
 
-from agents.imports import reference_state
-from agents.imports.delta import run_delta_now
-from agents.imports.pipeline import config
+from agents.config.sync_config import SyncConfig
+from agents.imports.delta import DeltaSubmitter
+from agents.imports.ledger import JobLedger
+from agents.imports.reference_state import ReferenceChecks
 from agents.imports.references import CREATED_BY, Reference
-from agents.imports.submit import job_records
 from norce.errors import NorceError
 from streams import metrics
-from streams.main import app, settings
-from streams.readiness import is_ready
 
 log = logging.getLogger(__name__)
 
-_seen: set[str] | None = None  # batch ids of creating jobs already seen succeeded
 
+class ReferenceWatch:
+    """The two timers' bodies (``delta_tick_s`` and ``reference_recheck_s``)."""
 
-@app.timer(settings.delta_tick_s)
-async def release_on_created() -> None:
-    """A product or price list job succeeded: release what waits for its kind."""
-    global _seen
-    if not is_ready(app):
-        return
-    done = {
-        r.batch_id: CREATED_BY[r.kind]
-        for r in job_records()
-        if r.kind in CREATED_BY and r.status == "succeeded"
-    }
-    if _seen is None:  # jobs finished before start-up: the first delta checks anyway
-        _seen = set(done)
-        return
-    created = {ref for batch_id, ref in done.items() if batch_id not in _seen}
-    _seen = set(done)
-    for ref in created:
-        reference_state.cache.forget_missing(ref)
-        for pair in reference_state.waiting.waiting_on(ref):
-            await _release(pair, only=ref, why="a job that creates them succeeded")
+    def __init__(
+        self,
+        config: SyncConfig,
+        jobs: JobLedger,
+        references: ReferenceChecks,
+        delta: DeltaSubmitter,
+    ) -> None:
+        self.config = config
+        self.jobs = jobs
+        self.references = references
+        self.delta = delta
+        self._seen: set[str] | None = None  # batch ids of creating jobs seen succeeded
 
+    async def release_on_created(self) -> None:
+        """A product or price list job succeeded: release what waits for its kind."""
+        done = {
+            r.batch_id: CREATED_BY[r.kind]
+            for r in self.jobs.records()
+            if r.kind in CREATED_BY and r.status == "succeeded"
+        }
+        if self._seen is None:  # jobs finished before start-up: the first delta checks anyway
+            self._seen = set(done)
+            return
+        created = {ref for batch_id, ref in done.items() if batch_id not in self._seen}
+        self._seen = set(done)
+        for ref in created:
+            self.references.cache.forget_missing(ref)
+            for pair in self.references.waiting.waiting_on(ref):
+                await self._release(pair, only=ref, why="a job that creates them succeeded")
 
-@app.timer(settings.reference_recheck_s)
-async def recheck_waiting() -> None:
-    if not is_ready(app):
-        return
-    for pair in list(reference_state.waiting.pairs):
-        await _release(pair, only=None, why="re-check")
+    async def recheck_waiting(self) -> None:
+        for pair in list(self.references.waiting.pairs):
+            await self._release(pair, only=None, why="re-check")
 
-
-async def _release(pair: tuple[str, str], *, only: Reference | None, why: str) -> None:
-    report = reference_state.waiting.pairs.get(pair)
-    if report is None:
-        return
-    refs = [r for r in report.missing if only is None or r[0] == only]
-    session = reference_state.lookups(pair[0], fresh=True)
-    try:
-        await session.resolve(refs)
-    except NorceError as error:
-        metrics.norce_calls.inc(api="query", outcome="error")
-        log.warning("references of %s|%s not re-checked: %s", *pair, error)
-        return
-    metrics.norce_calls.inc(session.query_calls, api="query", outcome="ok")
-    found = sum(1 for r in refs if session.known.get(r))
-    if found:
-        log.info("%s|%s: %d reference(s) now in Norce (%s): running its delta", *pair, found, why)
-        run_delta_now(config.binding_for(*pair))
+    async def _release(self, pair: tuple[str, str], *, only: Reference | None, why: str) -> None:
+        report = self.references.waiting.pairs.get(pair)
+        if report is None:
+            return
+        refs = [r for r in report.missing if only is None or r[0] == only]
+        session = self.references.lookups(pair[0], fresh=True)
+        try:
+            await session.resolve(refs)
+        except NorceError as error:
+            metrics.norce_calls.inc(api="query", outcome="error")
+            log.warning("references of %s|%s not re-checked: %s", *pair, error)
+            return
+        metrics.norce_calls.inc(session.query_calls, api="query", outcome="ok")
+        found = sum(1 for r in refs if session.known.get(r))
+        if found:
+            log.info(
+                "%s|%s: %d reference(s) now in Norce (%s): running its delta", *pair, found, why
+            )
+            self.delta.run_now(self.config.binding_for(*pair))

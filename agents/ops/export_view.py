@@ -19,7 +19,6 @@ from agents.export.targets import build_records, key_value
 from agents.export.wiring import ExportFlow
 from agents.ops import export_trace
 from agents.ops.key_scan import scan_key
-from agents.ops.views import WORKER_URL
 from norce.errors import NorceError
 from streams.settings import Settings
 from streams.topics import norce_events_topic
@@ -30,9 +29,10 @@ log = logging.getLogger(__name__)
 class ExportTrace:
     """One export entity's trace, for the worker whose export flow is ``export``."""
 
-    def __init__(self, settings: Settings, export: ExportFlow) -> None:
+    def __init__(self, settings: Settings, export: ExportFlow, worker_url: str) -> None:
         self.settings = settings
         self.export = export
+        self.worker_url = worker_url
 
     async def _current_digests(
         self, kind: str, entity_id: str
@@ -85,7 +85,7 @@ class ExportTrace:
             "kind": kind,
             "id": entity_id,
             "key": key,
-            "worker": WORKER_URL,
+            "worker": self.worker_url,
             "events_topic": events.view(),
             "events": export_trace.events_view(events),
             "targets": target_views,

@@ -43,7 +43,9 @@ class ItemTracer:
     def __init__(self, state: OpsState) -> None:
         self.state = state
         self.ctx = state.ctx
-        self.export = export_view.ExportTrace(state.ctx.settings, state.ctx.export)
+        self.export = export_view.ExportTrace(
+            state.ctx.settings, state.ctx.export, state.worker_url
+        )
 
     def _binding(self, source: str, kind: str) -> InputBinding | None:
         try:

@@ -35,6 +35,10 @@ def test_every_topic_of_the_worker_is_granted() -> None:
         own |= {topics.import_commands_topic(settings, input_topic)}
         # read, and created at start (create_input_topics), never written
         assert covers(grants, input_topic, "Read") and covers(grants, input_topic, "Create")
+    if config.order_status_input is not None:  # the orders flow's input, read the same way
+        status_input = config.order_status_input.topic
+        assert covers(grants, status_input, "Read") and covers(grants, status_input, "Create")
+        inputs.add(status_input)
     own -= inputs
     own.add(settings.dlq_topic)
     refused = sorted(
