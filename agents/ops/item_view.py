@@ -64,7 +64,7 @@ class ItemTracer:
         records.sort(key=lambda r: r.submitted_at, reverse=True)
         records = records[: item_trace.MAX_JOBS * 5]  # the newest jobs are the ones asked about
 
-        def ref(self, record: JobRecord) -> tuple[int, int] | None:
+        def ref(record: JobRecord) -> tuple[int, int] | None:
             return (record.batch_ref[0], record.batch_ref[1]) if record.batch_ref else None
 
         wanted = [r for r in map(ref, records) if r is not None]
