@@ -282,15 +282,7 @@ class InputBinding(_Model):
     @model_validator(mode="after")
     def _check(self, info: ValidationInfo) -> InputBinding:
         where = f"input {self.topic!r}"
-        try:
-            mapper = Mapper(
-                self.mapping,
-                hook=self.hook,
-                base_dir=_base_dir(info),
-                hook_anywhere=_hook_anywhere(info),
-            )
-        except ValueError as exc:
-            raise ValueError(f"{where}: mapping: {exc}") from None
+        mapper = _compiled(self.mapping, self.hook, info, where)
         self.__pydantic_private__["_mapper"] = mapper
         allowed = _LISTS_BY_KIND[self.kind]
         for list_name in self.owned_fields:
@@ -375,16 +367,7 @@ class TargetMapping(_Model):
 
     @model_validator(mode="after")
     def _compile(self, info: ValidationInfo) -> TargetMapping:
-        try:
-            mapper = Mapper(
-                self.mapping,
-                hook=self.hook,
-                base_dir=_base_dir(info),
-                hook_anywhere=_hook_anywhere(info),
-            )
-        except ValueError as exc:
-            raise ValueError(f"mapping: {exc}") from None
-        self.__pydantic_private__["_mapper"] = mapper
+        self.__pydantic_private__["_mapper"] = _compiled(self.mapping, self.hook, info)
         if self.topic is not None and not TOPIC_NAME.match(self.topic):
             raise ValueError(f"{self.topic!r} is not a valid Kafka topic name")
         return self
@@ -573,6 +556,18 @@ def _format_errors(origin: str, exc: ValidationError) -> str:
         msg = err["msg"].removeprefix("Value error, ")
         lines.append(f"{origin}: {loc}: {msg}" if loc else f"{origin}: {msg}")
     return "\n".join(lines)
+
+
+def _compiled(mapping: Any, hook: Any, info: ValidationInfo, where: str = "") -> Mapper:
+    """The mapping compiled (its hook loaded beside the config file); a mistake names
+    ``where`` it is."""
+    try:
+        return Mapper(
+            mapping, hook=hook, base_dir=_base_dir(info), hook_anywhere=_hook_anywhere(info)
+        )
+    except ValueError as exc:
+        prefix = f"{where}: " if where else ""
+        raise ValueError(f"{prefix}mapping: {exc}") from None
 
 
 def _base_dir(info: ValidationInfo) -> Path | None:
