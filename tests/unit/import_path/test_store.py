@@ -134,3 +134,18 @@ def test_a_failed_write_leaves_the_pending_count_as_the_store_holds_it(
     again = PartitionStore(tmp_path / "p4")
     assert again.pending == 1
     again.close()
+
+
+def test_a_rebuilt_store_keeps_its_pending_count_for_the_next_open(
+    tmp_path: Path, monkeypatch
+) -> None:
+    store = PartitionStore.fresh(tmp_path / "p5")
+    store.load_values(
+        [(b"k1", projection.encode(value(1, 5.0))), (b"k2", projection.encode(value(2, None)))]
+    )
+    store.finish_load(Checkpoint(2, 0))
+    store.close()
+    monkeypatch.setattr(PartitionStore, "_scan", lambda *a, **k: iter(()))  # no walk
+    again = PartitionStore(tmp_path / "p5")
+    assert again.pending == 1
+    again.close()
