@@ -104,7 +104,7 @@ def cpu_used() -> float:
 
 async def child(servers: str, topic: str, sim_url: str) -> None:
     """The measured part: what a full import does after its intent is recorded."""
-    from agents.imports.full_file import StateSnapshot
+    from agents.imports.full_file import READER_OPTIONS, StateSnapshot
     from norce.client import NorceClient
     from norce.config import NorceCredentials, NorceEndpoints
     from norce.connect import ImportKind
@@ -118,7 +118,7 @@ async def child(servers: str, topic: str, sim_url: str) -> None:
     )
     cpu_before = cpu_used()
     started = time.perf_counter()
-    reader = consumer(settings)
+    reader = consumer(settings, **READER_OPTIONS)
     await reader.start()
     try:
         snapshot = StateSnapshot(reader, topic, b"erp|price|")

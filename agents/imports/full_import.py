@@ -29,7 +29,7 @@ from pydantic import ValidationError
 from agents.config.schedules import DueTimes
 from agents.config.sync_config import InputBinding
 from agents.imports import full_guard, reference_state
-from agents.imports.full_file import StateSnapshot
+from agents.imports.full_file import READER_OPTIONS, StateSnapshot
 from agents.imports.pipeline import command_handlers, commands, config, job_ledger_caught_up
 from agents.imports.post_once import Adopted, find_job, newest_job_id, post_once
 from agents.imports.price_values import note_unwritable
@@ -177,7 +177,7 @@ async def run_full_import(
     await _wait_for_open_jobs(binding, batch_id)
     topic = topics.state_topic(settings, binding.topic)
     prefix = f"{binding.source}|{binding.kind}|".encode()
-    reader = consumer(settings)
+    reader = consumer(settings, **READER_OPTIONS)
     await reader.start()
     try:
         snapshot = StateSnapshot(reader, topic, prefix)
