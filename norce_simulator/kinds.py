@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from norce_simulator.header import ConnectHeader
+from norce_simulator.price_rows import plain_price_row
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
@@ -247,6 +248,13 @@ def prepare(kind: str, raw: Any, index: int, header: ConnectHeader) -> dict[str,
     """
     spec = KINDS[kind]
     given = raw
+    if kind == "price" and type(raw) is dict:
+        plain = plain_price_row(raw)  # the common row, without a model
+        if plain is not None:
+            missing = _missing_required(kind, plain, header)
+            if missing is not None:
+                raise ItemError(f"{_where(kind, given, index)}: {missing}: a number is required")
+            return plain
     if not isinstance(raw, dict):
         raise ItemError(f"{_where(kind, given, index)}: item must be a JSON object")
     if kind == "supplier" and raw.get("SupplierId") is None and header.SupplierId is not None:
