@@ -53,8 +53,11 @@ async def json_array_chunks(
 ) -> AsyncIterator[bytes]:
     """Yield ``[``, the items joined by ``,``, ``]`` as byte chunks of ~``chunk_size``."""
     buffer = bytearray(b"[")
+    # An async source is iterated directly, not through _aiter: one generator step less
+    # per row of a million-row full file.
+    rows = items if isinstance(items, AsyncIterable) else _aiter(items)
     first = True
-    async for item in _aiter(items):
+    async for item in rows:
         if not first:
             buffer += b","
         first = False
