@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import resource
 import subprocess
 import sys
 import time
@@ -42,6 +44,12 @@ def peak_rss_kib(pid: int | str = "self") -> int:
         if line.startswith("VmHWM:"):
             return int(line.split()[1])
     return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (its children excluded)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def state_value(n: int, version: int) -> bytes:
@@ -89,9 +97,14 @@ async def seed(servers: str, topic: str, keys: int) -> float:
     return time.perf_counter() - started
 
 
+def cpu_used() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 async def child(servers: str, topic: str, sim_url: str) -> None:
     """The measured part: what a full import does after its intent is recorded."""
-    from agents.imports.full_file import StateSnapshot
+    from agents.imports.full_file import READER_OPTIONS, StateSnapshot
     from norce.client import NorceClient
     from norce.config import NorceCredentials, NorceEndpoints
     from norce.connect import ImportKind
@@ -103,8 +116,9 @@ async def child(servers: str, topic: str, sim_url: str) -> None:
     credentials = NorceCredentials(
         client_id="norce-sync-demo", client_secret="demo-secret", application_id="demo-app"
     )
+    cpu_before = cpu_used()
     started = time.perf_counter()
-    reader = consumer(settings)
+    reader = consumer(settings, **READER_OPTIONS)
     await reader.start()
     try:
         snapshot = StateSnapshot(reader, topic, b"erp|price|")
@@ -131,6 +145,7 @@ async def child(servers: str, topic: str, sim_url: str) -> None:
                 "job_status": job.status.name,
                 "job_totals": job.totals,
                 "importer_peak_rss_mib": round(peak_rss_kib() / 1024, 1),
+                "importer_cpu_s": round(cpu_used() - cpu_before, 2),
             }
         )
     )
@@ -142,12 +157,14 @@ def run(keys: int) -> dict[str, object]:
         seed_s = asyncio.run(seed(servers, topic, keys))
         port = free_port()
         sim = start_simulator(port, "--no-history", "--lead-time", "0.5", "--no-token-rate-limit")
+        sim_cpu_before = cpu_seconds(sim.pid)
         try:
             out = subprocess.run(
                 [sys.executable, __file__, "--child", servers, topic, f"http://127.0.0.1:{port}"],
                 cwd=ROOT, capture_output=True, text=True, check=True,
             )  # fmt: skip
             sim_rss = peak_rss_kib(sim.pid)
+            sim_cpu = cpu_seconds(sim.pid) - sim_cpu_before
         finally:
             sim.terminate()
             sim.wait()
@@ -158,6 +175,8 @@ def run(keys: int) -> dict[str, object]:
         "seed_s": round(seed_s, 1),
         **result,
         "simulator_peak_rss_mib": round(sim_rss / 1024, 1),
+        # CPU of the simulator's parse, validation and job (the other side of the POST).
+        "simulator_cpu_s": round(sim_cpu, 2),
     }
 
 

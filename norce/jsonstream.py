@@ -30,6 +30,8 @@ def _default(value: Any) -> Any:
 
 def encode_item(item: Item) -> bytes:
     """One item as compact JSON; pydantic models go out by their (PascalCase) aliases."""
+    if type(item) is dict:  # the usual row: skips two ABC checks per row of a big file
+        return orjson.dumps(item, default=_default)
     if isinstance(item, BaseModel):
         item = item.model_dump(by_alias=True)
     elif not isinstance(item, Mapping):
@@ -51,8 +53,11 @@ async def json_array_chunks(
 ) -> AsyncIterator[bytes]:
     """Yield ``[``, the items joined by ``,``, ``]`` as byte chunks of ~``chunk_size``."""
     buffer = bytearray(b"[")
+    # An async source is iterated directly, not through _aiter: one generator step less
+    # per row of a million-row full file.
+    rows = items if isinstance(items, AsyncIterable) else _aiter(items)
     first = True
-    async for item in _aiter(items):
+    async for item in rows:
         if not first:
             buffer += b","
         first = False

@@ -77,7 +77,10 @@ class ConnectHandlers:
 
         # Accepted rows go to a spool file (Norce stores the import file too), so a body of
         # any size costs memory only for the element being parsed.
-        spool = tempfile.TemporaryFile(dir=self.state.config.spool_dir)  # noqa: SIM115
+        # A 1 MiB buffer: one write system call per ~6,000 price rows, not per 48.
+        spool = tempfile.TemporaryFile(  # noqa: SIM115
+            dir=self.state.config.spool_dir, buffering=1 << 20
+        )
         total = failed = 0
         failures: list[tuple[int, str]] = []
         try:
@@ -92,8 +95,7 @@ class ConnectHandlers:
                     if len(failures) < MAX_MESSAGES:
                         failures.append((index, str(exc)))
                     continue
-                spool.write(orjson.dumps(row))
-                spool.write(b"\n")
+                spool.write(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE))
         except JsonArrayError as exc:
             spool.close()
             return connect_error(400, f"The body is not a valid JSON array: {exc}")

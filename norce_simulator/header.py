@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -106,13 +107,19 @@ class ConnectHeader(BaseModel):
     CompanyFieldsThatAreSet: list[int] | None = None
     PriceListFieldsThatAreSet: list[int] | None = None
 
-    def fields(self, list_name: str) -> set[str] | None:
+    def fields(self, list_name: str) -> frozenset[str] | None:
         """Field names selected by a list, or None when the list is absent."""
         codes: list[int] | None = getattr(self, list_name)
         if codes is None:
             return None
-        table = FIELD_LISTS[list_name]
-        return {name for code in codes if (name := table[code]) is not None}
+        return _field_names(list_name, tuple(codes))
+
+
+@lru_cache(maxsize=256)
+def _field_names(list_name: str, codes: tuple[int, ...]) -> frozenset[str]:
+    # Asked for every row of an import (validation, then the job's writes): built once.
+    table = FIELD_LISTS[list_name]
+    return frozenset(name for code in codes if (name := table[code]) is not None)
 
 
 def parse_header(raw: str | None) -> ConnectHeader:

@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from norce_simulator.header import ConnectHeader
+from norce_simulator.price_rows import plain_price_row
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
@@ -235,15 +236,27 @@ def _describe(kind: str, raw: Any) -> str:
     return f" ({', '.join(parts)})" if parts else ""
 
 
+def _where(kind: str, raw: Any, index: int) -> str:
+    # Built only for a row that fails: a million-row file pays nothing for its message.
+    return f"Item [{index}]{_describe(kind, raw)}"
+
+
 def prepare(kind: str, raw: Any, index: int, header: ConnectHeader) -> dict[str, Any]:
     """Validate one row; returns the given fields as JSON-ready values or raises ItemError.
 
     ``index`` is the row's 0-based position in the body array.
     """
     spec = KINDS[kind]
-    where = f"Item [{index}]{_describe(kind, raw)}"
+    given = raw
+    if kind == "price" and type(raw) is dict:
+        plain = plain_price_row(raw)  # the common row, without a model
+        if plain is not None:
+            missing = _missing_required(kind, plain, header)
+            if missing is not None:
+                raise ItemError(f"{_where(kind, given, index)}: {missing}: a number is required")
+            return plain
     if not isinstance(raw, dict):
-        raise ItemError(f"{where}: item must be a JSON object")
+        raise ItemError(f"{_where(kind, given, index)}: item must be a JSON object")
     if kind == "supplier" and raw.get("SupplierId") is None and header.SupplierId is not None:
         raw = {**raw, "SupplierId": header.SupplierId}
     try:
@@ -251,13 +264,16 @@ def prepare(kind: str, raw: Any, index: int, header: ConnectHeader) -> dict[str,
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"]) or "item"
-        raise ItemError(f"{where}: {field}: {err['msg']}") from None
+        raise ItemError(f"{_where(kind, given, index)}: {field}: {err['msg']}") from None
     row = model.model_dump(mode="json", exclude_unset=True)
     for f in spec.key_fields:  # defaulted key parts (QuantityBreak 1, LocationCode '')
         row[f] = getattr(model, f)
     if kind == "supplier" and row.get("SupplierId") is None:
+        where = _where(kind, given, index)
         raise ItemError(f"{where}: SupplierId: required (in the item or the header)")
-    _check_required(kind, row, header, where)
+    missing = _missing_required(kind, row, header)
+    if missing is not None:
+        raise ItemError(f"{_where(kind, given, index)}: {missing}: a number is required")
     return row
 
 
@@ -266,15 +282,17 @@ def prepare(kind: str, raw: Any, index: int, header: ConnectHeader) -> dict[str,
 _REQUIRED_WHEN_WRITTEN = {"price": ("PriceSale",), "stock": ("OnhandValue",)}
 
 
-def _check_required(kind: str, row: dict[str, Any], header: ConnectHeader, where: str) -> None:
+def _missing_required(kind: str, row: dict[str, Any], header: ConnectHeader) -> str | None:
+    """The first value the row must carry and lacks, if any."""
     spec = KINDS[kind]
     required = _REQUIRED_WHEN_WRITTEN.get(kind)
     if not required or spec.field_list is None:
-        return
+        return None
     if kind == "price" and header.IgnoreSkuPriceListFieldsWhenEmpty:
-        return
+        return None
     selected = header.fields(spec.field_list)
     for name in required:
         written = name in row if selected is None else name in selected
         if written and row.get(name) is None:
-            raise ItemError(f"{where}: {name}: a number is required")
+            return name
+    return None

@@ -31,7 +31,7 @@ from agents.config.schedules import DueTimes
 from agents.config.sync_config import InputBinding, SyncConfig
 from agents.imports import full_guard
 from agents.imports.command_topic import CommandTopic
-from agents.imports.full_file import StateSnapshot
+from agents.imports.full_file import READER_OPTIONS, StateSnapshot
 from agents.imports.ledger import JobLedger
 from agents.imports.post_once import Adopted, find_job, newest_job_id, post_once
 from agents.imports.price_values import note_unwritable
@@ -195,7 +195,7 @@ class FullImports:
         await self._wait_for_open_jobs(binding, batch_id)
         topic = topics.state_topic(self.settings, binding.topic)
         prefix = f"{binding.source}|{binding.kind}|".encode()
-        reader = consumer(self.settings)
+        reader = consumer(self.settings, **READER_OPTIONS)
         await reader.start()
         try:
             snapshot = StateSnapshot(reader, topic, prefix)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from agents.imports import projection
 from agents.imports.store import Change, Checkpoint, PartitionStore
 
@@ -63,3 +65,87 @@ def test_load_from_changelog_rebuilds_pending_indexes(tmp_path: Path) -> None:
     assert store.oldest_pending_since() == 7.0
     assert store.checkpoint() == Checkpoint(5, 0)
     store.close()
+
+
+def test_reopen_takes_the_pending_count_from_the_checkpoint_without_walking_the_index(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """A restart of a worker holding millions of pending keys must not count them one by
+    one: the count is written with every checkpoint, in the same batch as the index."""
+    store = PartitionStore(tmp_path / "p2")
+    store.write(
+        {b"k1": change(1, 5.0), b"k2": change(2, 6.0), b"k3": change(3, None)},
+        Checkpoint(3, 0),
+    )
+    store.write({b"k1": change(4, None, before=5.0)}, Checkpoint(4, 0))
+    store.close()
+
+    def walk(*args: object, **kwargs: object) -> None:
+        raise AssertionError("opening a checkpointed store walked the pending index")
+
+    monkeypatch.setattr(PartitionStore, "_scan", walk)
+    again = PartitionStore(tmp_path / "p2")
+    assert again.pending == 1
+    again.close()
+
+
+def test_a_store_checkpointed_before_the_count_was_kept_is_counted_once(
+    tmp_path: Path,
+) -> None:
+    store = PartitionStore(tmp_path / "p3")
+    store.write({b"k1": change(1, 5.0), b"k2": change(2, 6.0)}, Checkpoint(2, 0))
+    # An older version's checkpoint: offsets only.
+    store.db[b"~checkpoint"] = b'{"input":2,"commands":0}'
+    store.close()
+    again = PartitionStore(tmp_path / "p3")
+    assert again.pending == 2
+    assert again.checkpoint() == Checkpoint(2, 0)
+    # The next checkpoint writes the count.
+    again.write({b"k3": change(3, 7.0)}, Checkpoint(3, 0))
+    again.close()
+    reopened = PartitionStore(tmp_path / "p3")
+    assert reopened.pending == 3
+    reopened.close()
+
+
+def test_a_failed_write_leaves_the_pending_count_as_the_store_holds_it(
+    tmp_path: Path, monkeypatch
+) -> None:
+    store = PartitionStore(tmp_path / "p4")
+    store.write({b"k1": change(1, 5.0)}, Checkpoint(1, 0))
+
+    class Refusing:
+        def __init__(self, db: object) -> None:
+            self.db = db
+
+        def write(self, batch: object) -> None:
+            raise OSError("disk full")
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self.db, name)
+
+    real = store.db
+    store.db = Refusing(real)  # type: ignore[assignment]
+    with pytest.raises(OSError):
+        store.write({b"k2": change(2, 6.0)}, Checkpoint(2, 0))
+    store.db = real
+    assert store.pending == 1
+    store.close()
+    again = PartitionStore(tmp_path / "p4")
+    assert again.pending == 1
+    again.close()
+
+
+def test_a_rebuilt_store_keeps_its_pending_count_for_the_next_open(
+    tmp_path: Path, monkeypatch
+) -> None:
+    store = PartitionStore.fresh(tmp_path / "p5")
+    store.load_values(
+        [(b"k1", projection.encode(value(1, 5.0))), (b"k2", projection.encode(value(2, None)))]
+    )
+    store.finish_load(Checkpoint(2, 0))
+    store.close()
+    monkeypatch.setattr(PartitionStore, "_scan", lambda *a, **k: iter(()))  # no walk
+    again = PartitionStore(tmp_path / "p5")
+    assert again.pending == 1
+    again.close()
