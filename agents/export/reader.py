@@ -47,6 +47,7 @@ from mode import Service
 from streams.kafka import OwnerRebalance, admin_client, group_consumer, partition_records
 from streams.kafka import consumer as changelog_consumer
 from streams.settings import Settings
+from streams.stop_worker import StopWorker
 
 log = logging.getLogger(__name__)
 
@@ -141,8 +142,7 @@ class EventsReader(Service):
         # Assigned partitions that could not be opened ("topic[p]", for /ready), and what
         # stops the worker then (the app's crash, set where the app is known).
         self.unprocessed: set[str] = set()
-        self.fatal: Callable[[BaseException], Awaitable[None]] | None = None
-        self._fatal_task: asyncio.Future[None] | None = None
+        self.stop_worker = StopWorker("export events")
 
     # --- what the enricher asks ------------------------------------------------------
 
@@ -249,16 +249,7 @@ class EventsReader(Service):
         self.unprocessed.add(f"{tp.topic}[{tp.partition}]")
         if self._consumer is not None:
             self._consumer.pause(tp)
-        log.critical(
-            "export events %s[%d] could not be opened, stopping the worker: %s: %s",
-            tp.topic,
-            tp.partition,
-            type(error).__name__,
-            error,
-        )
-        if self.fatal is not None and self._fatal_task is None:
-            # Scheduled, not awaited: stopping waits for this rebalance to finish.
-            self._fatal_task = asyncio.ensure_future(self.fatal(error))
+        self.stop_worker.partition_failed(tp, error)
 
     async def _resume_from_the_agents_group(self, partitions: list[TopicPartition]) -> None:
         """A partition this group never committed starts where the Faust agent that read

@@ -96,7 +96,7 @@ def install(
         enricher.coalescer.add,
         enricher.coalescer.drain,
     )
-    reader.fatal = app.crash
+    reader.stop_worker.crash = app.crash
     enricher.reader = reader
     app.readiness.add(unprocessed=lambda: sorted(reader.unprocessed))
 

@@ -43,7 +43,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -76,6 +75,7 @@ from streams.messages import RequeueCommand
 from streams.pacing import getmany_sliced
 from streams.records import DeadLetter, PipelineError, Stage
 from streams.settings import Settings
+from streams.stop_worker import StopWorker
 from streams.topic_checks import require_compacted
 
 log = logging.getLogger(__name__)
@@ -114,8 +114,7 @@ class Projector(CheckpointSteps, RecoverySteps, PendingIndex, Service):
         # Assigned partitions that could not be opened ("topic[p]", for /ready), and what
         # stops the worker then (the app's crash, set where the app is known).
         self.unprocessed: set[str] = set()
-        self.fatal: Callable[[BaseException], Awaitable[None]] | None = None
-        self._fatal_task: asyncio.Future[None] | None = None
+        self.stop_worker = StopWorker("projection")
 
     # --- topics --------------------------------------------------------------------
 
@@ -269,16 +268,7 @@ class Projector(CheckpointSteps, RecoverySteps, PendingIndex, Service):
         assert self._consumer is not None
         self.unprocessed.add(f"{tp.topic}[{tp.partition}]")
         self._consumer.pause(tp, TopicPartition(self.commands_topic(tp.topic), tp.partition))
-        log.critical(
-            "projection %s[%d] could not be opened, stopping the worker: %s: %s",
-            tp.topic,
-            tp.partition,
-            type(error).__name__,
-            error,
-        )
-        if self.fatal is not None and self._fatal_task is None:
-            # Scheduled, not awaited: stopping waits for this rebalance to finish.
-            self._fatal_task = asyncio.ensure_future(self.fatal(error))
+        self.stop_worker.partition_failed(tp, error)
 
     def _binding_of_input(self, topic: str) -> InputBinding | None:
         if topic not in self.partitions:

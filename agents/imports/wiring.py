@@ -56,7 +56,7 @@ def install(
     references = ReferenceChecks(settings, clients)
 
     projector = Projector(settings, config)
-    projector.fatal = app.crash
+    projector.stop_worker.crash = app.crash
     app.readiness.add(lambda: projector.ready, unprocessed=lambda: sorted(projector.unprocessed))
 
     async def send_batch(key: bytes, intent: BatchIntent) -> tuple[int, int]:
