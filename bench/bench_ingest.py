@@ -19,6 +19,11 @@ task, so a slow answer never delays the next); answer latency p50/p95/p99 of the
 sent while ingest ran (goal p99 < 100 ms). Few samples at small sizes: the ingest window
 is short.
 
+Worker CPU: user + system seconds of the worker process between the same two polls, per
+100,000 changes (``worker_cpu_s_per_100k``): less moved by other load on a shared machine
+than the rate. ``--profile PATH`` records the worker with py-spy (``pip install py-spy``)
+over the same window, in py-spy's raw (collapsed stacks) format, at 200 samples/s.
+
 Starts its own broker (tools/kafka) unless KAFKA_BOOTSTRAP_SERVERS is set, and the
 simulator in-process; prints one JSON line.
 """
@@ -28,6 +33,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -64,6 +73,22 @@ from tests.support.worker import WorkerProcess  # noqa: E402
 
 TOKEN_HEADER = "x-norce-webhook-token"  # settings.webhook_token_header's default
 POLL_S = 0.1
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (``/proc/<pid>/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def start_profile(pid: int, path: str) -> subprocess.Popen[bytes]:
+    """py-spy recording ``pid`` into ``path`` until it gets SIGINT."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    return subprocess.Popen(
+        [spy, "record", "--pid", str(pid), "--rate", "200", "--format", "raw", "-o", path],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 async def plain_consumer_rate(servers: str, topic: str, count: int) -> float:
@@ -126,7 +151,9 @@ class WebhookProbe:
         self.statuses[status] = self.statuses.get(status, 0) + 1
 
 
-async def measure_worker(worker: WorkerProcess, events: int, webhook_rate: float) -> dict[str, Any]:
+async def measure_worker(
+    worker: WorkerProcess, events: int, webhook_rate: float, profile: str | None = None
+) -> dict[str, Any]:
     """Start the worker and poll its delta view every 0.1 s until every event is applied;
     run the webhook probe from /ready until then."""
     delta_url = f"{worker.url}/delta/erp/price"
@@ -134,6 +161,8 @@ async def measure_worker(worker: WorkerProcess, events: int, webhook_rate: float
     probe_task: asyncio.Task[None] | None = None
     uvloop_mapped = False
     first: tuple[float, int] | None = None
+    cpu_first = cpu_last = 0.0
+    spy: subprocess.Popen[bytes] | None = None
     ready_at: float | None = None
     # aiohttp for the probe: httpx's pool costs more CPU per request than the worker's
     # intake does, and the probe would measure itself.
@@ -157,12 +186,21 @@ async def measure_worker(worker: WorkerProcess, events: int, webhook_rate: float
             applied = int(status["applied"]) if status else 0
             if applied > 0 and first is None:
                 first = (now, applied)
+                assert worker.proc is not None
+                cpu_first = cpu_seconds(worker.proc.pid)
+                if profile:
+                    spy = start_profile(worker.proc.pid, profile)
             if applied >= events:
+                assert worker.proc is not None
+                cpu_last = cpu_seconds(worker.proc.pid)
                 break
             await asyncio.sleep(POLL_S)
         probe.stop()
         if probe_task is not None:
             await probe_task
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            await asyncio.to_thread(spy.wait, 60)
     assert first is not None
     window = now - first[0]
     counted = events - first[1]
@@ -173,6 +211,9 @@ async def measure_worker(worker: WorkerProcess, events: int, webhook_rate: float
         "ingest_window_seconds": round(window, 2),
         # All events folded before the first poll saw any: too small a run to measure.
         "worker_events_per_s": round(counted / window) if window > 0 and counted else None,
+        "worker_cpu_s_per_100k": round((cpu_last - cpu_first) / counted * 100_000, 3)
+        if counted
+        else None,
         "worker_uses_uvloop": uvloop_mapped,
         "webhook_probe": {
             "rate_per_s": webhook_rate,
@@ -209,10 +250,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 NORCE_SYNC_EXPORT_TOPIC_PREFIX=f"bench-{unique}.",
                 NORCE_SYNC_LOG_LEVEL="warning",
                 **loop_env(args.loop),
+                **dict(item.split("=", 1) for item in args.worker_env),
             )
             worker = WorkerProcess("norce_sync", env, tmp / "w.log")
             try:
-                measured = await measure_worker(worker, args.events, args.webhook_rate)
+                measured = await measure_worker(
+                    worker, args.events, args.webhook_rate, args.profile
+                )
             finally:
                 if worker.proc is not None:
                     await asyncio.to_thread(worker.stop)
@@ -241,6 +285,16 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--webhook-rate", type=float, default=50.0, help="webhook POSTs per second")
     parser.add_argument("--loop", choices=LOOPS, default="asyncio", help="the worker's event loop")
+    parser.add_argument(
+        "--worker-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for the worker (repeatable), e.g. NORCE_SYNC_PROJECTION_BATCH_MAX=20000",
+    )
+    parser.add_argument(
+        "--profile", metavar="PATH", help="py-spy raw profile of the worker's ingest window"
+    )
     print(json.dumps(asyncio.run(run(parser.parse_args()))))
 
 

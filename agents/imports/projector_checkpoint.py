@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
@@ -24,6 +25,13 @@ _new_change = tuple.__new__
 encode = projection.encode
 
 
+def _closed(builder: Any) -> Any:
+    """A record batch closed to further appends: aiokafka sends a closed batch at once,
+    an open one only after the producer's linger (5 ms per checkpoint, waited for)."""
+    builder.close()
+    return builder
+
+
 class CheckpointSteps:
     """The projector's checkpoint (uses its producer, consumer, owned partitions and
     pending dead letters)."""
@@ -33,24 +41,16 @@ class CheckpointSteps:
         stores. Retries until the broker takes them (nothing is committed meanwhile)."""
         assert self._producer is not None
         dead, self._dead = self._dead, []
-        changes: dict[TopicPartition, dict[bytes, Change]] = {}
-        pacer = Pacer()
-        for owned in self.owned.values():
-            if not owned.dirty:
-                continue
-            changed = changes[owned.input] = {}
-            encoded = owned.encoded
-            for index, (key, (value, stored_since)) in enumerate(owned.dirty.items()):
-                if not index % YIELD_CHECK:
-                    await pacer.tick()
-                data = encoded.get(key) or encode(value)
-                changed[key] = _new_change(Change, (data, value.get("p"), stored_since))
+        # One pass over the changed keys builds both what the store writes and the
+        # changelog's record batches (a pass per step cost a Python loop per key each).
+        changes, batches = await self._changes()
         delay = 0.5
         while changes or dead:
             try:
                 # Dead letters the broker refuses for good come back stripped (or are
                 # dropped): a record's own fault never holds the lock in a retry loop.
-                dead = await self._produce(changes, dead)
+                dead = await self._produce(batches, dead)
+                batches = []  # acknowledged: a retry sends only the stripped letters
                 if not dead:
                     break
             except KafkaError as error:
@@ -59,6 +59,7 @@ class CheckpointSteps:
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
+                batches = self._batches(changes)  # a builder is spent once sent
         if changes:
             fault_points.reached("checkpoint.after_produce")
         for owned in self.owned.values():
@@ -69,27 +70,63 @@ class CheckpointSteps:
             fault_points.reached("checkpoint.after_store")
             self.checkpoints += 1
 
+    async def _changes(
+        self,
+    ) -> tuple[dict[TopicPartition, dict[bytes, Change]], list[tuple[Any, str, int]]]:
+        """Every owned partition's changed keys as store changes, and the same values in
+        closed record batches for its changelog partition: ``(builder, topic, partition)``."""
+        assert self._producer is not None
+        create_batch = self._producer.create_batch
+        changes: dict[TopicPartition, dict[bytes, Change]] = {}
+        batches: list[tuple[Any, str, int]] = []
+        pacer = Pacer()
+        for owned in self.owned.values():
+            if not owned.dirty:
+                continue
+            topic, partition = owned.state_topic, owned.input.partition
+            changed = changes[owned.input] = {}
+            encoded = owned.encoded
+            builder = create_batch()
+            append = builder.append
+            for index, (key, (value, stored_since)) in enumerate(owned.dirty.items()):
+                if not index % YIELD_CHECK:
+                    await pacer.tick()
+                data = encoded.get(key) or encode(value)
+                changed[key] = _new_change(Change, (data, value.get("p"), stored_since))
+                if append(key=key, value=data, timestamp=None) is None:
+                    batches.append((_closed(builder), topic, partition))
+                    builder = create_batch()
+                    append = builder.append
+                    append(key=key, value=data, timestamp=None)
+            batches.append((_closed(builder), topic, partition))
+        return changes, batches
+
+    def _batches(self, changes: dict[TopicPartition, dict[bytes, Change]]) -> list[Any]:
+        """The changelog record batches of ``changes`` built again (a retry)."""
+        assert self._producer is not None
+        batches = []
+        for tp, changed in changes.items():
+            topic, partition = self.owned[tp].state_topic, tp.partition
+            builder = self._producer.create_batch()
+            for key, change in changed.items():
+                if builder.append(key=key, value=change.encoded, timestamp=None) is None:
+                    batches.append((_closed(builder), topic, partition))
+                    builder = self._producer.create_batch()
+                    builder.append(key=key, value=change.encoded, timestamp=None)
+            batches.append((_closed(builder), topic, partition))
+        return batches
+
     async def _produce(
-        self, changes: dict[TopicPartition, dict[bytes, Change]], dead: list[DeadLetter]
+        self, batches: list[tuple[Any, str, int]], dead: list[DeadLetter]
     ) -> list[DeadLetter]:
         """Produce and await; returns the dead letters to send again, stripped (the
         broker refused them for good: too large). Retriable errors raise."""
         assert self._producer is not None
         producer = self._producer
-        futures = []
-        for tp, changed in changes.items():
-            topic, partition = self.owned[tp].state_topic, tp.partition
-            builder = producer.create_batch()
-            pacer = Pacer()
-            for index, (key, change) in enumerate(changed.items()):
-                if not index % YIELD_CHECK:
-                    await pacer.tick()
-                if builder.append(key=key, value=change.encoded, timestamp=None) is None:
-                    futures.append(await producer.send_batch(builder, topic, partition=partition))
-                    builder = producer.create_batch()
-                    builder.append(key=key, value=change.encoded, timestamp=None)
-            if builder.record_count():
-                futures.append(await producer.send_batch(builder, topic, partition=partition))
+        futures = [
+            await producer.send_batch(builder, topic, partition=partition)
+            for builder, topic, partition in batches
+        ]
         # Not streams.kafka.send_dead_letter: these letters ride on the checkpoint's own
         # producer (the projector is outside the Faust app) and are awaited with its values,
         # before the input offsets they come from are committed.
