@@ -65,7 +65,7 @@ from bench.common import (  # noqa: E402
     uses_uvloop,
 )
 from norce_simulator import SimulatorConfig, SimulatorServer  # noqa: E402
-from streams.kafka import group_consumer  # noqa: E402
+from streams.kafka import group_consumer, partitions_of  # noqa: E402
 from streams.settings import Settings  # noqa: E402
 from tests.support.broker import kafka_broker  # noqa: E402
 from tests.support.stack import SECRETS, worker_env, write_config  # noqa: E402
@@ -89,6 +89,17 @@ def start_profile(pid: int, path: str) -> subprocess.Popen[bytes]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+async def changelog_records(servers: str, topic: str) -> int:
+    """Records the worker produced to a topic (the sum of its end offsets)."""
+    consumer = group_consumer(Settings(), topic, servers=servers, group_id=None)
+    await consumer.start()
+    try:
+        parts = await partitions_of(consumer, topic)
+        return sum((await consumer.end_offsets(parts)).values())
+    finally:
+        await consumer.stop()
 
 
 async def plain_consumer_rate(servers: str, topic: str, count: int) -> float:
@@ -260,6 +271,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             finally:
                 if worker.proc is not None:
                     await asyncio.to_thread(worker.stop)
+        state = await changelog_records(servers, f"{env['NORCE_SYNC_APP_ID']}-state.{topic}")
         plain = await plain_consumer_rate(servers, topic, args.events)
     rate = measured["worker_events_per_s"]
     return {
@@ -270,6 +282,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "loop": args.loop,
         "produce_seconds": round(produced, 2),
         **measured,
+        # One record per changed key per checkpoint: fewer than events when a key
+        # changes more than once within a batch.
+        "changelog_records": state,
         "plain_consumer_events_per_s": round(plain),
         "ratio_worker_to_plain": round(rate / plain, 3) if rate else None,
         "workdir": str(tmp),

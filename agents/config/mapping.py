@@ -253,7 +253,8 @@ class Mapper:
         self._specs = specs
         self.output_paths: tuple[str, ...] = tuple(specs)
         self._fields = tuple(self._compile_field(name, paths[name], s) for name, s in specs.items())
-        self._fast = _generate_full_map(self._fields)
+        converts = tuple(tuple(s.convert) for s in specs.values())
+        self._fast = _generate_full_map(self._fields, converts)
         if isinstance(hook, str):
             self.hook_name: str | None = hook
             self._hook: Hook | None = load_hook(hook, base_dir, anywhere=hook_anywhere)
