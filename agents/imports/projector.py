@@ -226,11 +226,13 @@ class Projector(CheckpointSteps, RecoverySteps, PendingIndex, Service):
                 touched |= self._apply_marks()
                 if not touched:
                     continue
-                await self._checkpoint()
                 done = [
                     o for o in self.owned.values() if o.input in touched or o.commands in touched
                 ]
-            await self._commit(done)
+                # Returns once the changelog records are sent: their acknowledgement, the
+                # store write and the commit go on while the next batch is fetched and
+                # folded (projector_checkpoint.CheckpointSteps).
+                await self._checkpoint_start(done)
 
     # --- rebalance -----------------------------------------------------------------
 
@@ -339,6 +341,7 @@ class Projector(CheckpointSteps, RecoverySteps, PendingIndex, Service):
         # The batch's values, the cache and the store, read here without a method call
         # per record (OwnedPartition.current and .put, inlined): this loop runs per event.
         dirty, cache, encoded_of = owned.dirty, owned.cache, owned.encoded
+        inflight = owned.inflight  # once stored, still the values the store holds
         pacer = Pacer()
         for index, record in enumerate(records):
             if not index % YIELD_CHECK:
@@ -364,7 +367,10 @@ class Projector(CheckpointSteps, RecoverySteps, PendingIndex, Service):
                 if held is not None:
                     current, stored_since = held
                 else:
-                    current = cache.get(key)
+                    # The checkpoint in flight before the cache: the cache may hold an
+                    # older value of the key, the store does until that checkpoint lands.
+                    sent = inflight.get(key)
+                    current = sent[0] if sent is not None else cache.get(key)
                     if current is None:
                         current, stored_since = owned.current(key)
                     else:

@@ -34,21 +34,69 @@ def _closed(builder: Any) -> Any:
 
 class CheckpointSteps:
     """The projector's checkpoint (uses its producer, consumer, owned partitions and
-    pending dead letters)."""
+    pending dead letters).
+
+    Pipelined: :meth:`_checkpoint_start` takes what the fold changed so far (the
+    partitions' ``dirty`` values become their ``inflight`` ones, still read by the next
+    fold) and hands it to a background step that awaits the acknowledgements, writes the
+    stores and commits; the loop fetches and folds the next batch meanwhile. The next
+    checkpoint starts only when that step is done, so produce -> store -> commit keeps
+    its order per checkpoint and checkpoints follow one another: a crash loses at most
+    folds that were never committed, re-read and folded again."""
+
+    _inflight: asyncio.Future[None] | None = None
 
     async def _checkpoint(self) -> None:
-        """Produce the dirty values and dead letters, await every ack, then write the
-        stores. Retries until the broker takes them (nothing is committed meanwhile)."""
+        """Checkpoint everything folded so far, and wait until it is stored (a
+        revocation, a stop)."""
+        await self._checkpoint_start([])
+        await self._settled()
+
+    async def _settled(self) -> None:
+        """Wait for the checkpoint in flight. Its error is raised here, and again at every
+        later call: nothing is committed after a checkpoint that failed."""
+        inflight = self._inflight
+        if inflight is None:
+            return
+        # Shielded: a waiter cancelled (the service stopping) leaves the checkpoint
+        # running, and on_stop waits for it again before its own.
+        await asyncio.shield(inflight)
+        if self._inflight is inflight:
+            self._inflight = None
+
+    async def _checkpoint_start(self, commit: list[OwnedPartition]) -> None:
+        """Start checkpointing the values folded so far and dead letters, then commit the
+        input offsets of ``commit``; returns once the changelog records are handed to the
+        producer (after the previous checkpoint finished)."""
         assert self._producer is not None
+        await self._settled()
         dead, self._dead = self._dead, []
         # One pass over the changed keys builds both what the store writes and the
         # changelog's record batches (a pass per step cost a Python loop per key each).
         changes, batches = await self._changes()
+        writes = []
+        for owned in self.owned.values():
+            checkpoint = Checkpoint(owned.next_input, owned.next_commands)
+            writes.append((owned, changes.get(owned.input, {}), checkpoint))
+            owned.hand_over()
+        finish = self._finish(changes, batches, dead, writes, _offsets(commit))
+        self._inflight = asyncio.ensure_future(finish)
+
+    async def _finish(
+        self,
+        changes: dict[TopicPartition, dict[bytes, Change]],
+        batches: list[tuple[Any, str, int]],
+        dead: list[DeadLetter],
+        writes: list[tuple[OwnedPartition, dict[bytes, Change], Checkpoint]],
+        offsets: dict[TopicPartition, OffsetAndMetadata],
+    ) -> None:
+        """Produce, await every ack, write the stores, commit. Retries until the broker
+        takes them (nothing is committed meanwhile)."""
         delay = 0.5
         while changes or dead:
             try:
                 # Dead letters the broker refuses for good come back stripped (or are
-                # dropped): a record's own fault never holds the lock in a retry loop.
+                # dropped): a record's own fault never holds a retry loop.
                 dead = await self._produce(batches, dead)
                 batches = []  # acknowledged: a retry sends only the stripped letters
                 if not dead:
@@ -59,16 +107,16 @@ class CheckpointSteps:
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
-                batches = self._batches(changes)  # a builder is spent once sent
+                batches = self._batches(changes, writes)  # a builder is spent once sent
         if changes:
             fault_points.reached("checkpoint.after_produce")
-        for owned in self.owned.values():
-            checkpoint = Checkpoint(owned.next_input, owned.next_commands)
-            owned.store.write(changes.get(owned.input, {}), checkpoint)
+        for owned, changed, checkpoint in writes:
+            owned.store.write(changed, checkpoint)
             owned.settle()
         if changes:
             fault_points.reached("checkpoint.after_store")
             self.checkpoints += 1
+        await self._commit_offsets(offsets)
 
     async def _changes(
         self,
@@ -101,12 +149,17 @@ class CheckpointSteps:
             batches.append((_closed(builder), topic, partition))
         return changes, batches
 
-    def _batches(self, changes: dict[TopicPartition, dict[bytes, Change]]) -> list[Any]:
+    def _batches(
+        self,
+        changes: dict[TopicPartition, dict[bytes, Change]],
+        writes: list[tuple[OwnedPartition, dict[bytes, Change], Checkpoint]],
+    ) -> list[Any]:
         """The changelog record batches of ``changes`` built again (a retry)."""
         assert self._producer is not None
+        state_topics = {owned.input: owned.state_topic for owned, _, _ in writes}
         batches = []
         for tp, changed in changes.items():
-            topic, partition = self.owned[tp].state_topic, tp.partition
+            topic, partition = state_topics[tp], tp.partition
             builder = self._producer.create_batch()
             for key, change in changed.items():
                 if builder.append(key=key, value=change.encoded, timestamp=None) is None:
@@ -157,15 +210,23 @@ class CheckpointSteps:
         return again
 
     async def _commit(self, owned: list[OwnedPartition]) -> None:
-        if not owned or self._consumer is None:
+        await self._commit_offsets(_offsets(owned))
+
+    async def _commit_offsets(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
+        if not offsets or self._consumer is None:
             return
-        offsets = {}
-        for o in owned:
-            offsets[o.input] = OffsetAndMetadata(o.next_input, "")
-            offsets[o.commands] = OffsetAndMetadata(o.next_commands, "")
         try:
             await self._consumer.commit(offsets)
         except (KafkaError, AssertionError) as error:
             # The stores hold the checkpoint; a later commit (or the next owner's
             # replay, deduplicated by version) covers it.
             log.info("projection commit skipped: %s", error)
+
+
+def _offsets(owned: list[OwnedPartition]) -> dict[TopicPartition, OffsetAndMetadata]:
+    """The next offsets of these partitions' inputs and commands, to commit."""
+    offsets = {}
+    for o in owned:
+        offsets[o.input] = OffsetAndMetadata(o.next_input, "")
+        offsets[o.commands] = OffsetAndMetadata(o.next_commands, "")
+    return offsets
