@@ -283,6 +283,12 @@ class Mapper:
     def has_hook(self) -> bool:
         return self._hook is not None
 
+    @property
+    def generated(self) -> Callable[[Mapping[str, Any]], dict[str, Any]] | None:
+        """The generated full-row mapping (``row -> out``, the hook not included), or
+        None when this mapping takes the field loop."""
+        return self._fast
+
     def __call__(
         self, row: Mapping[str, Any], *, partial: bool = False, context: Any = None
     ) -> dict[str, Any]:
