@@ -5,6 +5,7 @@ acknowledgements, then write the stores, then commit the input offsets. Part of
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from typing import Any
 
@@ -23,6 +24,8 @@ log = logging.getLogger(__name__)
 # Built per changed key per checkpoint: skips NamedTuple's Python-level __new__.
 _new_change = tuple.__new__
 encode = projection.encode
+# Keys added to a store write between two checks of the slice clock.
+STORE_PART = 500
 
 
 def _closed(builder: Any) -> Any:
@@ -110,9 +113,19 @@ class CheckpointSteps:
                 batches = self._batches(changes, writes)  # a builder is spent once sent
         if changes:
             fault_points.reached("checkpoint.after_produce")
+        # Built in parts with the loop running between them (a batch's keys of one
+        # partition held it for milliseconds), each partition's write still one atomic
+        # write; the next fold reads the values in flight until settle().
+        pacer = Pacer()
         for owned, changed, checkpoint in writes:
-            owned.store.write(changed, checkpoint)
+            write = owned.store.begin()
+            items = iter(changed.items())
+            while part := list(itertools.islice(items, STORE_PART)):
+                owned.store.add(write, part)
+                await pacer.tick()
+            owned.store.commit(write, checkpoint)
             owned.settle()
+            await pacer.tick()
         if changes:
             fault_points.reached("checkpoint.after_store")
             self.checkpoints += 1
