@@ -59,7 +59,9 @@ from bench.common import (  # noqa: E402
     is_ready,
     latency_summary_ms,
     loop_env,
+    mib,
     price_change,
+    proc_status_kib,
     produce_batched,
     spawn,
     uses_uvloop,
@@ -173,6 +175,7 @@ async def measure_worker(
     uvloop_mapped = False
     first: tuple[float, int] | None = None
     cpu_first = cpu_last = 0.0
+    peak_kib = 0
     spy: subprocess.Popen[bytes] | None = None
     ready_at: float | None = None
     # aiohttp for the probe: httpx's pool costs more CPU per request than the worker's
@@ -204,6 +207,7 @@ async def measure_worker(
             if applied >= events:
                 assert worker.proc is not None
                 cpu_last = cpu_seconds(worker.proc.pid)
+                peak_kib = proc_status_kib(worker.proc.pid).get("VmHWM", 0)
                 break
             await asyncio.sleep(POLL_S)
         probe.stop()
@@ -225,6 +229,7 @@ async def measure_worker(
         "worker_cpu_s_per_100k": round((cpu_last - cpu_first) / counted * 100_000, 3)
         if counted
         else None,
+        "worker_peak_rss_mib": mib(peak_kib),
         "worker_uses_uvloop": uvloop_mapped,
         "webhook_probe": {
             "rate_per_s": webhook_rate,
