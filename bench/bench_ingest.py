@@ -19,6 +19,11 @@ task, so a slow answer never delays the next); answer latency p50/p95/p99 of the
 sent while ingest ran (goal p99 < 100 ms). Few samples at small sizes: the ingest window
 is short.
 
+Worker CPU: user + system seconds of the worker process between the same two polls, per
+100,000 changes (``worker_cpu_s_per_100k``): less moved by other load on a shared machine
+than the rate. ``--profile PATH`` records the worker with py-spy (``pip install py-spy``)
+over the same window, in py-spy's raw (collapsed stacks) format, at 200 samples/s.
+
 Starts its own broker (tools/kafka) unless KAFKA_BOOTSTRAP_SERVERS is set, and the
 simulator in-process; prints one JSON line.
 """
@@ -28,6 +33,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -50,13 +59,15 @@ from bench.common import (  # noqa: E402
     is_ready,
     latency_summary_ms,
     loop_env,
+    mib,
     price_change,
+    proc_status_kib,
     produce_batched,
     spawn,
     uses_uvloop,
 )
 from norce_simulator import SimulatorConfig, SimulatorServer  # noqa: E402
-from streams.kafka import group_consumer  # noqa: E402
+from streams.kafka import group_consumer, partitions_of  # noqa: E402
 from streams.settings import Settings  # noqa: E402
 from tests.support.broker import kafka_broker  # noqa: E402
 from tests.support.stack import SECRETS, worker_env, write_config  # noqa: E402
@@ -64,6 +75,33 @@ from tests.support.worker import WorkerProcess  # noqa: E402
 
 TOKEN_HEADER = "x-norce-webhook-token"  # settings.webhook_token_header's default
 POLL_S = 0.1
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (``/proc/<pid>/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def start_profile(pid: int, path: str) -> subprocess.Popen[bytes]:
+    """py-spy recording ``pid`` into ``path`` until it gets SIGINT."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    return subprocess.Popen(
+        [spy, "record", "--pid", str(pid), "--rate", "200", "--format", "raw", "-o", path],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+async def changelog_records(servers: str, topic: str) -> int:
+    """Records the worker produced to a topic (the sum of its end offsets)."""
+    consumer = group_consumer(Settings(), topic, servers=servers, group_id=None)
+    await consumer.start()
+    try:
+        parts = await partitions_of(consumer, topic)
+        return sum((await consumer.end_offsets(parts)).values())
+    finally:
+        await consumer.stop()
 
 
 async def plain_consumer_rate(servers: str, topic: str, count: int) -> float:
@@ -126,7 +164,9 @@ class WebhookProbe:
         self.statuses[status] = self.statuses.get(status, 0) + 1
 
 
-async def measure_worker(worker: WorkerProcess, events: int, webhook_rate: float) -> dict[str, Any]:
+async def measure_worker(
+    worker: WorkerProcess, events: int, webhook_rate: float, profile: str | None = None
+) -> dict[str, Any]:
     """Start the worker and poll its delta view every 0.1 s until every event is applied;
     run the webhook probe from /ready until then."""
     delta_url = f"{worker.url}/delta/erp/price"
@@ -134,6 +174,9 @@ async def measure_worker(worker: WorkerProcess, events: int, webhook_rate: float
     probe_task: asyncio.Task[None] | None = None
     uvloop_mapped = False
     first: tuple[float, int] | None = None
+    cpu_first = cpu_last = 0.0
+    peak_kib = 0
+    spy: subprocess.Popen[bytes] | None = None
     ready_at: float | None = None
     # aiohttp for the probe: httpx's pool costs more CPU per request than the worker's
     # intake does, and the probe would measure itself.
@@ -157,12 +200,22 @@ async def measure_worker(worker: WorkerProcess, events: int, webhook_rate: float
             applied = int(status["applied"]) if status else 0
             if applied > 0 and first is None:
                 first = (now, applied)
+                assert worker.proc is not None
+                cpu_first = cpu_seconds(worker.proc.pid)
+                if profile:
+                    spy = start_profile(worker.proc.pid, profile)
             if applied >= events:
+                assert worker.proc is not None
+                cpu_last = cpu_seconds(worker.proc.pid)
+                peak_kib = proc_status_kib(worker.proc.pid).get("VmHWM", 0)
                 break
             await asyncio.sleep(POLL_S)
         probe.stop()
         if probe_task is not None:
             await probe_task
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            await asyncio.to_thread(spy.wait, 60)
     assert first is not None
     window = now - first[0]
     counted = events - first[1]
@@ -173,6 +226,10 @@ async def measure_worker(worker: WorkerProcess, events: int, webhook_rate: float
         "ingest_window_seconds": round(window, 2),
         # All events folded before the first poll saw any: too small a run to measure.
         "worker_events_per_s": round(counted / window) if window > 0 and counted else None,
+        "worker_cpu_s_per_100k": round((cpu_last - cpu_first) / counted * 100_000, 3)
+        if counted
+        else None,
+        "worker_peak_rss_mib": mib(peak_kib),
         "worker_uses_uvloop": uvloop_mapped,
         "webhook_probe": {
             "rate_per_s": webhook_rate,
@@ -209,13 +266,17 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 NORCE_SYNC_EXPORT_TOPIC_PREFIX=f"bench-{unique}.",
                 NORCE_SYNC_LOG_LEVEL="warning",
                 **loop_env(args.loop),
+                **dict(item.split("=", 1) for item in args.worker_env),
             )
             worker = WorkerProcess("norce_sync", env, tmp / "w.log")
             try:
-                measured = await measure_worker(worker, args.events, args.webhook_rate)
+                measured = await measure_worker(
+                    worker, args.events, args.webhook_rate, args.profile
+                )
             finally:
                 if worker.proc is not None:
                     await asyncio.to_thread(worker.stop)
+        state = await changelog_records(servers, f"{env['NORCE_SYNC_APP_ID']}-state.{topic}")
         plain = await plain_consumer_rate(servers, topic, args.events)
     rate = measured["worker_events_per_s"]
     return {
@@ -226,6 +287,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "loop": args.loop,
         "produce_seconds": round(produced, 2),
         **measured,
+        # One record per changed key per checkpoint: fewer than events when a key
+        # changes more than once within a batch.
+        "changelog_records": state,
         "plain_consumer_events_per_s": round(plain),
         "ratio_worker_to_plain": round(rate / plain, 3) if rate else None,
         "workdir": str(tmp),
@@ -241,6 +305,16 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--webhook-rate", type=float, default=50.0, help="webhook POSTs per second")
     parser.add_argument("--loop", choices=LOOPS, default="asyncio", help="the worker's event loop")
+    parser.add_argument(
+        "--worker-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for the worker (repeatable), e.g. NORCE_SYNC_PROJECTION_BATCH_MAX=20000",
+    )
+    parser.add_argument(
+        "--profile", metavar="PATH", help="py-spy raw profile of the worker's ingest window"
+    )
     print(json.dumps(asyncio.run(run(parser.parse_args()))))
 
 

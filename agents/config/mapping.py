@@ -251,7 +251,8 @@ class Mapper:
         self._specs = specs
         self.output_paths: tuple[str, ...] = tuple(specs)
         self._fields = tuple(self._compile_field(name, paths[name], s) for name, s in specs.items())
-        self._fast = _generate_full_map(self._fields)
+        converts = tuple(tuple(s.convert) for s in specs.values())
+        self._fast = _generate_full_map(self._fields, converts)
         if isinstance(hook, str):
             self.hook_name: str | None = hook
             self._hook: Hook | None = load_hook(hook, base_dir, anywhere=hook_anywhere)
@@ -279,6 +280,12 @@ class Mapper:
     @property
     def has_hook(self) -> bool:
         return self._hook is not None
+
+    @property
+    def generated(self) -> Callable[[Mapping[str, Any]], dict[str, Any]] | None:
+        """The generated full-row mapping (``row -> out``, the hook not included), or
+        None when this mapping takes the field loop."""
+        return self._fast
 
     def __call__(
         self, row: Mapping[str, Any], *, partial: bool = False, context: Any = None

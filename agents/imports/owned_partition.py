@@ -36,6 +36,10 @@ class OwnedPartition:
     dirty: dict[bytes, tuple[projection.Value, float | None]] = field(default_factory=dict)
     # The encoded form of a dirty value when the fold encoded it already.
     encoded: dict[bytes, bytes] = field(default_factory=dict)
+    # The values of the checkpoint in flight (the previous batch's ``dirty``): handed to
+    # the changelog, not yet in the store. Read before the cache, which may be cleared
+    # (bounded), and the store, which holds older values until that checkpoint lands.
+    inflight: dict[bytes, tuple[projection.Value, float | None]] = field(default_factory=dict)
 
     # Values as the store holds them, for keys read or written lately: a hot key's value
     # is not read and decoded from RocksDB again. Values are never mutated in place
@@ -48,6 +52,9 @@ class OwnedPartition:
         held = self.dirty.get(key)
         if held is not None:
             return held
+        held = self.inflight.get(key)
+        if held is not None:
+            return held[0], held[0].get("p")  # as the store will hold it, first
         value = self.cache.get(key)
         if value is None:
             value = self.store.get(key)
@@ -60,17 +67,23 @@ class OwnedPartition:
             self.cache.clear()  # bounded memory; the hot keys come back quickly
         self.cache[key] = value
 
+    def hand_over(self) -> None:
+        """The batch's values go to a checkpoint: in flight until :meth:`settle`."""
+        self.inflight = self.dirty
+        self.dirty = {}
+        self.encoded = {}
+
     def settle(self) -> None:
-        """The batch's values are in the store now: cache them and start a new batch."""
+        """The values in flight are in the store now: cache them."""
         cache = self.cache
-        for key, (value, _) in self.dirty.items():
+        inflight = self.inflight
+        for key, (value, _) in inflight.items():
             cache[key] = value
         if len(cache) > CACHE_MAX:
             # Bounded memory; the hot keys come back quickly. The batch's own values stay.
             cache.clear()
-            cache.update((key, value) for key, (value, _) in self.dirty.items())
-        self.dirty.clear()
-        self.encoded.clear()
+            cache.update((key, value) for key, (value, _) in inflight.items())
+        self.inflight = {}
 
     def put(
         self,

@@ -78,18 +78,23 @@ def fold_change(
     Positions compare only within one history (``new_history``): a change from another
     history is newer because it arrived later (the fold runs in Kafka order).
     """
-    if current is not None:
+    if current is None:
+        sent = since = None
+    else:
         new_key = key or version_key(*version)
-        if not version_key_newer(new_key, version_key(*current["v"])) and not new_history(
-            current, new_key, history, snapshot
-        ):
+        held_key = version_key(*current["v"])
+        # version_key_newer, its common case (one position shape) inline: once per change.
+        newer = new_key > held_key if new_key[0] == held_key[0] else None
+        if newer is None:
+            newer = version_key_newer(new_key, held_key)
+        if not newer and not new_history(current, new_key, history, snapshot):
             return None
-    if deleted and current is not None:
-        # A delete's before-image may hold only the key: keep the last known values, so
-        # the deactivation does not blank the fields this source owns.
-        row = {**current["row"], **row}
-    sent = current.get("h") if current is not None else None
-    since = current.get("p") if current is not None else None
+        if deleted:
+            # A delete's before-image may hold only the key: keep the last known values,
+            # so the deactivation does not blank the fields this source owns.
+            row = {**current["row"], **row}
+        sent = current.get("h")
+        since = current.get("p")
     if sent is not None and sent == row_digest(row, deleted):
         since = None
     elif since is None:

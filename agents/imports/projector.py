@@ -225,11 +225,13 @@ class Projector(CheckpointSteps, RecoverySteps, PendingIndex, Service):
                 touched |= self._apply_marks()
                 if not touched:
                     continue
-                await self._checkpoint()
                 done = [
                     o for o in self.owned.values() if o.input in touched or o.commands in touched
                 ]
-            await self._commit(done)
+                # Returns once the changelog records are sent: their acknowledgement, the
+                # store write and the commit go on while the next batch is fetched and
+                # folded (projector_checkpoint.CheckpointSteps).
+                await self._checkpoint_start(done)
 
     # --- rebalance -----------------------------------------------------------------
 
@@ -326,6 +328,10 @@ class Projector(CheckpointSteps, RecoverySteps, PendingIndex, Service):
         applied = stale = 0
         decoder = decoder_for(binding)
         fold_change = projection.fold_change
+        # The batch's values, the cache and the store, read here without a method call
+        # per record (OwnedPartition.current and .put, inlined): this loop runs per event.
+        dirty, cache, encoded_of = owned.dirty, owned.cache, owned.encoded
+        inflight = owned.inflight  # once stored, still the values the store holds
         pacer = Pacer()
         for index, record in enumerate(records):
             if not index % YIELD_CHECK:
@@ -346,17 +352,28 @@ class Projector(CheckpointSteps, RecoverySteps, PendingIndex, Service):
             # Past the mapping nothing one record holds may stop the batch either (a
             # value the encoder refuses, a digest of it): that record is dead-lettered.
             try:
-                key = mapped.state_key.encode()
-                current, stored_since = owned.current(key)
+                key = mapped[0].encode()  # state_key
+                held = dirty.get(key)
+                if held is not None:
+                    current, stored_since = held
+                else:
+                    # The checkpoint in flight before the cache: the cache may hold an
+                    # older value of the key, the store does until that checkpoint lands.
+                    sent = inflight.get(key)
+                    current = sent[0] if sent is not None else cache.get(key)
+                    if current is None:
+                        current, stored_since = owned.current(key)
+                    else:
+                        stored_since = current.get("p")
                 new = fold_change(
                     current,
-                    mapped.version,
-                    mapped.row,
-                    mapped.deleted,
+                    mapped[2],  # version
+                    mapped[3],  # row
+                    mapped[4],  # deleted
                     now,
-                    mapped.version_key,
-                    mapped.history,
-                    mapped.snapshot,
+                    mapped[1],  # version_key
+                    mapped[5],  # history
+                    mapped[6],  # snapshot
                 )
                 applied += 1
                 if new is None:
@@ -373,7 +390,9 @@ class Projector(CheckpointSteps, RecoverySteps, PendingIndex, Service):
             except Exception as error:
                 self._dead_letter(record, _unexpected(ENCODE, error))
                 continue
-            owned.put(key, new, stored_since, encoded)
+            # owned.put (held: the pending time as stored stays the batch's first read).
+            dirty[key] = (new, stored_since)
+            encoded_of[key] = encoded
         if applied:
             metrics.events_in.inc(applied, source=source, kind=kind)
             metrics.applied_changes.inc(applied, source=source, kind=kind)

@@ -74,6 +74,14 @@ def _checkpoint_bytes(checkpoint: Checkpoint, pending: int) -> bytes:
     )
 
 
+@dataclass(slots=True)
+class StoreWrite:
+    """A write being built: its batch and the change of the pending count it makes."""
+
+    batch: WriteBatch
+    pending: int = 0
+
+
 class PartitionStore:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -118,35 +126,50 @@ class PartitionStore:
 
     def write(self, changed: dict[bytes, Change], checkpoint: Checkpoint) -> None:
         """One atomic write of the changed values and the checkpoint."""
-        batch = WriteBatch(raw_mode=True)
+        write = self.begin()
+        self.add(write, changed.items())
+        self.commit(write, checkpoint)
+
+    def begin(self) -> StoreWrite:
+        """A write built in parts (:meth:`add`, the caller may yield between them) and
+        written at once, atomically, by :meth:`commit`."""
+        return StoreWrite(WriteBatch(raw_mode=True))
+
+    def add(self, write: StoreWrite, changed: Iterable[tuple[bytes, Change]]) -> None:
+        batch = write.batch
         put = batch.put
-        pending = self.pending
-        try:
-            for key, (encoded, since, before) in changed.items():
-                put(_STATE + key, encoded)
-                if since != before:  # most changes keep their pending time: no index write
-                    self._index(batch, key, since, before)
-            batch.put(_CHECKPOINT, _checkpoint_bytes(checkpoint, self.pending))
-            self.db.write(batch)
-        except BaseException:
-            self.pending = pending  # nothing was written: the count stays the store's
-            raise
+        for key, (encoded, since, before) in changed:
+            put(_STATE + key, encoded)
+            if since != before:  # most changes keep their pending time: no index write
+                write.pending += self._index(batch, key, since, before)
+
+    def commit(self, write: StoreWrite, checkpoint: Checkpoint) -> None:
+        # The pending count goes in the same atomic write as the index entries it counts;
+        # a failed write leaves the count as the store holds it.
+        pending = self.pending + write.pending
+        write.batch.put(_CHECKPOINT, _checkpoint_bytes(checkpoint, pending))
+        self.db.write(write.batch)
+        self.pending = pending
 
     def _index(
         self, batch: WriteBatch, key: bytes, since: float | None, before: float | None
-    ) -> None:
+    ) -> int:
+        """Index writes of a key's pending time change; returns the change of the count
+        of pending keys."""
         if since == before:
-            return
+            return 0
+        delta = 0
         if before is not None:
             batch.delete(_age_key(before, key))
             if since is None:
                 batch.delete(_PENDING + key)
-                self.pending -= 1
+                delta -= 1
         if since is not None:
             batch.put(_age_key(since, key), b"")
             if before is None:
                 batch.put(_PENDING + key, b"")
-                self.pending += 1
+                delta += 1
+        return delta
 
     def load_values(self, records: Iterable[tuple[bytes, bytes | None]]) -> int:
         """Write changelog records (key, value; None = deleted) in changelog order into a
@@ -172,7 +195,7 @@ class PartitionStore:
             since = value.get("p")
             if since is None:
                 continue
-            self._index(batch, key, since, None)
+            self.pending += self._index(batch, key, since, None)
             indexed += 1
             if indexed % 50_000 == 0:
                 self.db.write(batch)

@@ -16,6 +16,9 @@ SPEC: dict[str, Any] = {
     "PriceSale": {"from": "price_sale", "convert": "decimal"},
     "CostUnit": {"from": "cost_unit", "convert": "decimal", "default": 0},
     "IsPriceDiscountable": {"from": "is_discountable", "convert": "bool", "default": True},
+    "Weight": {"from": "weight", "convert": "float", "default": 0.0},
+    "Code": {"from": "code", "convert": "str", "default": ""},
+    "Name": {"from": "name", "convert": "lower", "default": ""},
     "Tags": {"const": ["a"]},
     "Origin": {"const": "erp"},
 }
@@ -46,6 +49,26 @@ def outcome(call: Any) -> Any:
         {k: v for k, v in FULL.items() if k != "price_sale"},  # missing, no default
         {**FULL, "quantity_break": "x"},  # conversion error
         {**FULL, "price_list_code": 5},
+        # The inlined common cases (mapping_codegen._INLINE) at their edges: values
+        # beside them take the conversion's own function and error.
+        {**FULL, "price_sale": float("inf")},
+        {**FULL, "price_sale": float("nan")},
+        {**FULL, "price_sale": -0.0},
+        {**FULL, "price_sale": 5},
+        {**FULL, "price_sale": "9.50"},
+        {**FULL, "quantity_break": 2**63 - 1},
+        {**FULL, "quantity_break": 2**63},
+        {**FULL, "quantity_break": -(2**63) - 1},
+        {**FULL, "quantity_break": True},
+        {**FULL, "quantity_break": 2.0},
+        {**FULL, "is_discountable": 1},
+        {**FULL, "is_discountable": "yes"},
+        {**FULL, "weight": float("-inf")},
+        {**FULL, "weight": 2},
+        {**FULL, "code": 5},
+        {**FULL, "code": True},
+        {**FULL, "name": " MiXed "},
+        {**FULL, "name": 7},
     ],
 )
 def test_generated_map_equals_the_field_loop(row: dict[str, Any]) -> None:
