@@ -391,6 +391,11 @@ class SyncConfig(_Model):
     _status_inputs: list[OrderStatusInput] = PrivateAttr(default_factory=list)
     _deprecations: list[str] = PrivateAttr(default_factory=list)
 
+    def _known_source(self, topic: str, source: str) -> None:
+        if source not in self.sources:
+            known = ", ".join(sorted(self.sources)) or "none"
+            raise ValueError(f"input {topic!r} names unknown source {source!r} (known: {known})")
+
     @model_validator(mode="before")
     @classmethod
     def _order_status_inputs(cls, data: Any, info: ValidationInfo) -> Any:
@@ -441,12 +446,7 @@ class SyncConfig(_Model):
         by_topic: dict[str, InputBinding] = {}
         by_pair: dict[tuple[str, str], InputBinding] = {}
         for binding in self.inputs:
-            if binding.source not in self.sources:
-                known = ", ".join(sorted(self.sources)) or "none"
-                raise ValueError(
-                    f"input {binding.topic!r} names unknown source {binding.source!r} "
-                    f"(known: {known})"
-                )
+            self._known_source(binding.topic, binding.source)
             if binding.topic in by_topic:
                 raise ValueError(f"topic {binding.topic!r} is bound twice")
             if binding.pair in by_pair:
@@ -497,12 +497,7 @@ class SyncConfig(_Model):
                 "order_status: one order status input is supported"
             )
         for binding in status:
-            if binding.source not in self.sources:
-                known = ", ".join(sorted(self.sources)) or "none"
-                raise ValueError(
-                    f"input {binding.topic!r} names unknown source {binding.source!r} "
-                    f"(known: {known})"
-                )
+            self._known_source(binding.topic, binding.source)
             if binding.topic in topics:
                 raise ValueError(f"topic {binding.topic!r} is bound twice")
         self.__pydantic_private__["_status_inputs"] = status
