@@ -143,7 +143,13 @@ class FullImports:
         """True when this request already has a job (now tracked by the ledger)."""
         if request_id is None:
             return False
+        log.info("full import request %s of %s: checking for an earlier attempt", request_id,
+                 binding.pair)  # fmt: skip
+        waited = time.monotonic()
         while not self.jobs.caught_up():
+            if time.monotonic() - waited > 30:  # said once: the ledger mirror is behind
+                log.warning("full import request %s waits for the jobs ledger", request_id)
+                waited = float("inf")
             await asyncio.sleep(0.2)
         records = self.jobs.records()
         mine = [r for r in records if r.request_id == request_id and r.mode == "full"]
