@@ -11,14 +11,18 @@ from typing import Any
 
 import pytest
 
+from agents.config.runtime import NorceClients
 from agents.config.sync_config import InputBinding, SyncConfig, load_config
+from agents.imports.delta import DeltaSubmitter
 from agents.imports.jobs import JobRecord, apply_job_event
 from agents.imports.ledger import JobLedger
 from agents.imports.projector import Projector
+from agents.imports.reference_state import ReferenceChecks
 from streams import kafka
 from streams.messages import BatchIntent, JobEvent
 from streams.settings import Settings
 from tests.support.debezium import PRICE_KEY, envelope, key_bytes, price_row
+from tests.support.kafka import create_topics, produce
 from tests.support.stack import SECRETS, wait_until, write_config
 
 
@@ -92,6 +96,32 @@ def flow_settings(
 def price_change(n: int, price: float) -> tuple[bytes, dict[str, Any]]:
     row = price_row(f"SKU-{n:05d}", price)
     return key_bytes(row, PRICE_KEY), envelope("prices", "u", row, lsn=1_000_000 + n)
+
+
+async def seed_prices(
+    kafka_servers: str, binding: InputBinding, keys: int, *, batches: str | None = None
+) -> None:
+    """The input topic with ``keys`` price changes on it (and the batches topic)."""
+    await create_topics(kafka_servers, [binding.topic], 4)
+    if batches is not None:
+        await create_topics(kafka_servers, [batches], 1)
+    await produce(kafka_servers, binding.topic, [price_change(n, 10.0 + n) for n in range(keys)])
+
+
+def delta_submitter(
+    settings: Settings,
+    config: SyncConfig,
+    clients: NorceClients,
+    projector: Projector,
+    ledger: JobLedger,
+    send_batch: Any,
+    dead_letter: Any,
+) -> DeltaSubmitter:
+    """The submitter as ``wiring.install`` builds it, with these writes."""
+    references = ReferenceChecks(settings, clients)
+    return DeltaSubmitter(
+        settings, config, clients, projector, ledger, references, send_batch, dead_letter
+    )
 
 
 @asynccontextmanager

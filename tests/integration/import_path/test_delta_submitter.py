@@ -9,19 +9,17 @@ from pathlib import Path
 import pytest
 
 from agents.config.runtime import NorceClients
-from agents.imports.delta import DeltaSubmitter
-from agents.imports.reference_state import ReferenceChecks
 from norce_simulator import SimulatorServer
 from streams.messages import Intent, Posted
 from streams.records import DeadLetter
 from tests.support.import_flow import (
     MemoryLedger,
     Produced,
+    delta_submitter,
     flow_settings,
-    price_change,
     running_projector,
+    seed_prices,
 )
-from tests.support.kafka import create_topics, produce
 from tests.support.stack import wait_until
 
 KEYS = 30
@@ -36,9 +34,7 @@ async def test_pending_keys_go_out_in_one_job_recorded_on_the_ledger_and_only_on
 ) -> None:
     settings, config, binding = flow_settings(kafka_servers, unique, tmp_path, sim.url, monkeypatch)
     batches = f"batches-{unique}"
-    await create_topics(kafka_servers, [binding.topic], 4)
-    await create_topics(kafka_servers, [batches], 1)
-    await produce(kafka_servers, binding.topic, [price_change(n, 10.0 + n) for n in range(KEYS)])
+    await seed_prices(kafka_servers, binding, KEYS, batches=batches)
     clients = NorceClients(settings, config)
     ledger = MemoryLedger()
     letters: list[DeadLetter] = []
@@ -51,15 +47,8 @@ async def test_pending_keys_go_out_in_one_job_recorded_on_the_ledger_and_only_on
             Produced(settings) as kafka,
             running_projector(settings, config, binding, KEYS) as projector,
         ):
-            submitter = DeltaSubmitter(
-                settings,
-                config,
-                clients,
-                projector,
-                ledger,
-                ReferenceChecks(settings, clients),
-                kafka.batches(batches),
-                dead_letter,
+            submitter = delta_submitter(
+                settings, config, clients, projector, ledger, kafka.batches(batches), dead_letter
             )
             [batch_id] = await submitter.submit_deltas(binding)
 

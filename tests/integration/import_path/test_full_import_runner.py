@@ -15,8 +15,7 @@ from agents.imports.full_import import FullImports
 from agents.imports.reference_state import ReferenceChecks
 from norce_simulator import SimulatorServer
 from streams.messages import FullImportRequest, Intent, Posted, Progress
-from tests.support.import_flow import MemoryLedger, flow_settings, price_change, running_projector
-from tests.support.kafka import create_topics, produce
+from tests.support.import_flow import MemoryLedger, flow_settings, running_projector, seed_prices
 from tests.support.stack import wait_until
 
 KEYS = 40
@@ -30,8 +29,7 @@ async def test_a_full_import_posts_every_key_of_state_in_one_file_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     settings, config, binding = flow_settings(kafka_servers, unique, tmp_path, sim.url, monkeypatch)
-    await create_topics(kafka_servers, [binding.topic], 4)
-    await produce(kafka_servers, binding.topic, [price_change(n, 10.0 + n) for n in range(KEYS)])
+    await seed_prices(kafka_servers, binding, KEYS)
     async with running_projector(settings, config, binding, KEYS):
         pass  # stopped: its last checkpoint wrote every key to the state changelog
     clients = NorceClients(settings, config)

@@ -10,9 +10,7 @@ import orjson
 import pytest
 
 from agents.config.runtime import NorceClients
-from agents.imports.delta import DeltaSubmitter
 from agents.imports.jobs import JobRecord
-from agents.imports.reference_state import ReferenceChecks
 from agents.imports.tracker import JobTracker
 from norce_simulator import SimulatorServer
 from streams.messages import Intent, Posted
@@ -20,11 +18,13 @@ from streams.records import DeadLetter
 from tests.support.import_flow import (
     MemoryLedger,
     Produced,
+    delta_submitter,
     flow_settings,
     price_change,
     running_projector,
+    seed_prices,
 )
-from tests.support.kafka import create_topics, produce
+from tests.support.kafka import produce
 from tests.support.stack import wait_until
 
 KEYS = 20
@@ -71,9 +71,7 @@ async def test_a_succeeded_job_ends_final_and_a_failed_jobs_keys_are_pending_aga
         kafka_servers, unique, tmp_path, sim.url, monkeypatch, **FAST_POLLS
     )
     batches = f"batches-{unique}"
-    await create_topics(kafka_servers, [binding.topic], 4)
-    await create_topics(kafka_servers, [batches], 1)
-    await produce(kafka_servers, binding.topic, [price_change(n, 10.0 + n) for n in range(KEYS)])
+    await seed_prices(kafka_servers, binding, KEYS, batches=batches)
     clients = NorceClients(settings, config)
     ledger = MemoryLedger()
 
@@ -87,15 +85,8 @@ async def test_a_succeeded_job_ends_final_and_a_failed_jobs_keys_are_pending_aga
         ):
             tracker = JobTracker(settings, config, clients, ledger, batches, kafka.send)
             ledger.fold = tracker.fold  # the agent's part: each event folded as written
-            submitter = DeltaSubmitter(
-                settings,
-                config,
-                clients,
-                projector,
-                ledger,
-                ReferenceChecks(settings, clients),
-                kafka.batches(batches),
-                dead_letter,
+            submitter = delta_submitter(
+                settings, config, clients, projector, ledger, kafka.batches(batches), dead_letter
             )
 
             async def record_of(batch_id: str) -> JobRecord:

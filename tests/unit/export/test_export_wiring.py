@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 from agents.config.sync_config import load_config
@@ -18,22 +16,6 @@ from streams.topics import norce_events_topic
 
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = ROOT / "config" / "example.yaml"
-
-
-def test_importing_the_export_modules_creates_no_app() -> None:
-    code = (
-        "import importlib, pkgutil, sys\n"
-        "import agents.export\n"
-        "for m in pkgutil.walk_packages(agents.export.__path__, 'agents.export.'):\n"
-        "    importlib.import_module(m.name)\n"
-        "assert 'streams.main' not in sys.modules, 'streams.main imported'\n"
-        "print('ok')\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "ok"
 
 
 def settings(tmp_path: Path, app_id: str) -> Settings:

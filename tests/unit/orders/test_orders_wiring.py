@@ -4,8 +4,6 @@ on the routes it is handed (no Faust worker is started)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 from agents.config.runtime import NorceClients
@@ -19,22 +17,6 @@ from streams.settings import Settings
 from tests.support.orders import status_topic, write_orders_config
 
 ROOT = Path(__file__).resolve().parents[3]
-
-
-def test_importing_the_orders_modules_creates_no_app() -> None:
-    code = (
-        "import importlib, pkgutil, sys\n"
-        "import agents.orders\n"
-        "for m in pkgutil.walk_packages(agents.orders.__path__, 'agents.orders.'):\n"
-        "    importlib.import_module(m.name)\n"
-        "assert 'streams.main' not in sys.modules, 'streams.main imported'\n"
-        "print('ok')\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "ok"
 
 
 def test_install_builds_the_flow_and_routes_its_order_events(tmp_path: Path) -> None:
