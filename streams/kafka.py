@@ -343,6 +343,16 @@ class TopicSpec:
     config: Mapping[str, str] = field(default_factory=dict)
     replicas: int = 1
 
+    @classmethod
+    def of(cls, settings: Settings, name: str, *, compacted: bool = False) -> TopicSpec:
+        """A topic of this deployment: the settings' partitions and replication."""
+        return cls(
+            name,
+            settings.topic_partitions,
+            compacted=compacted,
+            replicas=settings.topic_replication_factor,
+        )
+
     def new_topic(self) -> NewTopic:
         config = dict(self.config)
         if self.compacted and "cleanup.policy" not in config:

@@ -18,6 +18,11 @@ def import_commands_topic(settings: Settings, input_topic: str) -> str:
     return f"{settings.app_id}-import-commands.{input_topic}"
 
 
+def projection_group(settings: Settings) -> str:
+    """The import projection's consumer group (it reads the input topics)."""
+    return f"{settings.app_id}-projection"
+
+
 def job_events_topic(settings: Settings) -> str:
     """Job lifecycle events (intent, posted, status, completed ...), keyed by batch id, or
     ``job:<JobId>`` for a ``JobCompletedEvent`` routed from the export path."""

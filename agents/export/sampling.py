@@ -12,6 +12,7 @@ from agents.export.enricher import Enricher
 from agents.export.export_metrics import consumer_lag, in_flush_events, waiting_events
 from agents.export.monitor import LagReader, Sample
 from streams.settings import Settings
+from streams.topics import projection_group
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ class ExportSampler:
         self.groups = {
             events_group: [events_topic],
             # The import projection's group reads the config's input topics.
-            f"{settings.app_id}-projection": sorted(input_topics),
+            projection_group(settings): sorted(input_topics),
         }
         self.lag_reader = LagReader(settings)
 

@@ -8,6 +8,7 @@ declares them itself for an app that did not (a producer-only app, a test)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,14 +38,7 @@ class ExportTopics:
                     "export targets of kind %r are not fed (supported: %s)", kind, SUPPORTED_KINDS
                 )
 
-        def spec(name: str, *, compacted: bool = False) -> TopicSpec:
-            return TopicSpec(
-                name,
-                settings.topic_partitions,
-                compacted=compacted,
-                replicas=settings.topic_replication_factor,
-            )
-
+        spec = functools.partial(TopicSpec.of, settings)
         return cls(
             specs=specs,
             events=spec(norce_events_topic(settings)),

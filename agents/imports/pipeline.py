@@ -59,12 +59,5 @@ def declare(app: Any, settings: Settings, config: SyncConfig) -> ImportTopics:
     app.register_topics(batches, dlq)
     if settings.create_input_topics:
         # Created only when missing: an existing input topic (Debezium's) is left as it is.
-        app.register_topics(
-            *(
-                TopicSpec(
-                    topic, settings.topic_partitions, replicas=settings.topic_replication_factor
-                )
-                for topic in config.topics
-            )
-        )
+        app.register_topics(*(TopicSpec.of(settings, topic) for topic in config.topics))
     return ImportTopics(job_events, batches, commands, dlq, jobs)

@@ -175,7 +175,7 @@ class Projector(CheckpointSteps, RecoverySteps, PendingIndex, Service):
         await self._producer.start()
         self._consumer = group_consumer(
             self.settings,
-            group_id=f"{self.settings.app_id}-projection",
+            group_id=topics.projection_group(self.settings),
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             partition_assignment_strategy=(RangePartitionAssignor,),

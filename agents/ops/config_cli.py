@@ -11,7 +11,6 @@ from aiokafka.errors import KafkaError
 from faust.cli.base import cli
 
 from agents.config.runtime import NorceClients
-from agents.config.sync_config import SyncConfig
 from agents.ops.commands import OpsCommand
 from norce.errors import NorceError
 from streams.kafka import admin_client
@@ -33,10 +32,7 @@ async def _missing_topics(settings: Settings, topics: list[str]) -> list[str]:
     return [t for t in topics if t not in existing]
 
 
-async def _token_problems(
-    settings: Settings, config: SyncConfig, sources: list[str | None]
-) -> list[str]:
-    clients = NorceClients(settings, config)
+async def _token_problems(clients: NorceClients, sources: list[str | None]) -> list[str]:
     problems = []
     try:
         for source in sources:
@@ -83,7 +79,7 @@ class config_check(OpsCommand):
         else:
             if missing and not settings.create_input_topics:
                 problems += [f"Kafka: input topic {t} does not exist" for t in missing]
-        problems += await _token_problems(settings, config, [None, *config.sources])
+        problems += await _token_problems(self.ops.imports.clients, [None, *config.sources])
         if problems:
             raise SystemExit(f"error: {name}: valid, but online:\n" + "\n".join(problems))
         self.say(f"{name}: valid ({summary}); topics and Norce credentials answer")

@@ -64,15 +64,6 @@ class OrdersFlow:
         }
 
 
-def _spec(settings: Settings, name: str, *, compacted: bool = False) -> TopicSpec:
-    return TopicSpec(
-        name,
-        settings.topic_partitions,
-        compacted=compacted,
-        replicas=settings.topic_replication_factor,
-    )
-
-
 def install(
     app: ServiceApp,
     settings: Settings,
@@ -82,7 +73,7 @@ def install(
 ) -> OrdersFlow:
     orders = config.orders
     prefix = settings.export_topic_prefix
-    spec = functools.partial(_spec, settings)
+    spec = functools.partial(TopicSpec.of, settings)
     # Every topic the fan-out writes has the received topic's partitions: partition p of
     # each is written by the one owner of received partition p (agents/orders/fanout.py).
     received = spec(orders_received_topic(settings))
@@ -142,7 +133,7 @@ def _install_status_sender(
     if status_input is None:
         return None
     source = status_input.source
-    sent = _spec(settings, order_status_sent_topic(settings), compacted=True)
+    sent = TopicSpec.of(settings, order_status_sent_topic(settings), compacted=True)
     sender = StatusSender(
         app,
         settings,
@@ -153,7 +144,7 @@ def _install_status_sender(
     )
     app.register_topics(sent)
     if settings.create_input_topics:
-        app.register_topics(_spec(settings, status_input.topic))
+        app.register_topics(TopicSpec.of(settings, status_input.topic))
 
     async def start_status_sender() -> None:
         for warning in config.deprecations:
