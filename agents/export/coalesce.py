@@ -2,6 +2,8 @@
 
 The first event of a key opens a batch; every event for that key that arrives within
 ``window`` seconds joins it; then ``flush(key, items)`` runs once for the whole batch.
+The window counts from when that first event was received (``add``'s ``age``), not from
+when it was read: time spent in intake and on the events topic is not waited twice.
 So a burst of 50 notifications for one SKU costs one Query lookup, wherever the burst
 starts (a fixed-interval ``stream.take`` would split a burst that straddles a tick).
 
@@ -19,9 +21,11 @@ flushes make room, so a slow Query cannot make the worker buffer without bound.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import heapq
+import itertools
 import logging
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -88,7 +92,9 @@ class BatchCoalescer(Generic[K, T]):
         self._on_error = on_error
         self._clock = clock
         self._open: dict[K, _Window[K, T]] = {}  # windows still taking items
-        self._queue: deque[_Window[K, T]] = deque()  # open and closed, by due time
+        # open and closed windows, a heap by due time (ages differ: not in add order)
+        self._queue: list[tuple[float, int, _Window[K, T]]] = []
+        self._seq = itertools.count()  # ties keep the order of add
         self._busy: set[K] = set()  # keys in a running flush
         self._tasks: set[asyncio.Task[None]] = set()
         self._pending = 0
@@ -113,7 +119,10 @@ class BatchCoalescer(Generic[K, T]):
     def in_flush(self) -> int:
         return self._in_flush
 
-    async def add(self, key: K, item: T) -> None:
+    async def add(self, key: K, item: T, age: float = 0.0) -> None:
+        """Hold ``item`` in ``key``'s window. ``age``: seconds since the item's event was
+        received; a new window then closes ``window - age`` from now (never earlier than
+        now, never later than ``window``: a skewed clock neither holds nor rushes it)."""
         while self._pending >= self.max_pending:
             self._room.clear()
             await self._room.wait()
@@ -123,10 +132,11 @@ class BatchCoalescer(Generic[K, T]):
         self._idle.clear()
         window = self._open.get(key)
         if window is None:
-            window = _Window(key, self._clock() + self.window)
+            window = _Window(key, self._clock() + self.window - min(max(age, 0.0), self.window))
             self._open[key] = window
-            self._queue.append(window)  # one window length for all: appended in due order
-            self._wake.set()
+            heapq.heappush(self._queue, (window.due, next(self._seq), window))
+            if self._queue[0][2] is window:  # due first (an older event): wake the scheduler
+                self._wake.set()
         window.items.append(item)
         if self._scheduler is None or self._scheduler.done():
             self._scheduler = asyncio.create_task(self._schedule(), name="coalesce-scheduler")
@@ -137,9 +147,14 @@ class BatchCoalescer(Generic[K, T]):
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            delay = self._queue[0].due - self._clock()
+            delay = self._queue[0][0] - self._clock()
             if delay > 0:
-                await asyncio.sleep(delay)
+                # until the earliest window is due, or an earlier one arrives
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(delay):
+                        await self._wake.wait()
+                continue
             if len(self._tasks) >= self.max_flushes:
                 await asyncio.wait(set(self._tasks), return_when=asyncio.FIRST_COMPLETED)
             batches = self._take_due()
@@ -158,8 +173,9 @@ class BatchCoalescer(Generic[K, T]):
         taken: list[_Window[K, T]] = []
         keys: set[K] = set()
         kept: list[_Window[K, T]] = []
-        while self._queue and self._queue[0].due <= now:
-            window = self._queue.popleft()
+        queue = self._queue
+        while queue and queue[0][0] <= now:
+            window = heapq.heappop(queue)[2]
             if self._open.get(window.key) is window:
                 del self._open[window.key]  # closed: later items open the next window
             if window.key in self._busy or window.key in keys:
@@ -167,7 +183,8 @@ class BatchCoalescer(Generic[K, T]):
             else:
                 keys.add(window.key)
                 taken.append(window)
-        self._queue.extendleft(reversed(kept))
+        for window in kept:
+            heapq.heappush(queue, (window.due, next(self._seq), window))
         return taken
 
     def _start(self, windows: list[_Window[K, T]]) -> None:

@@ -109,7 +109,8 @@ class ReadEvent:
             self._offsets.ack(self.message.offset)
 
 
-Sink = Callable[[str, ReadEvent], Awaitable[None]]
+# (entity key, event, seconds since the event was received)
+Sink = Callable[[str, ReadEvent, float], Awaitable[None]]
 
 
 class EventsReader(Service):
@@ -194,6 +195,7 @@ class EventsReader(Service):
                 log.warning("export events fetch failed: %s", error)
                 await asyncio.sleep(1.0)
                 continue
+            now = time.time()
             for tp, records in batch.items():
                 offsets = self.offsets.get(tp.partition)
                 if offsets is None:
@@ -210,7 +212,11 @@ class EventsReader(Service):
                     # A key that is not UTF-8 (or none) still goes through, so enrichment
                     # dead-letters it: a decode error here would end this loop for good.
                     key = record.key.decode(errors="replace") if record.key is not None else ""
-                    await sink(key, ReadEvent(record, offsets))
+                    # The record's timestamp is intake's (the producer's create time):
+                    # its window counts from then (none given: from now).
+                    stamp = record.timestamp
+                    age = now - stamp / 1000 if stamp is not None and stamp >= 0 else 0.0
+                    await sink(key, ReadEvent(record, offsets), age)
                 self.read_total += len(records)
             if time.monotonic() - self._last_commit >= COMMIT_INTERVAL_S:
                 await self._commit(list(self.offsets))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -123,3 +124,54 @@ async def test_a_flush_that_raises_is_handed_to_on_error_and_the_next_ones_go_on
     await c.drain()
     assert [(b, type(e)) for b, e in failed] == [([("bad", [1])], ValueError)]
     assert flushed == ["good"] and c.errors == 1 and c.pending == 0
+
+
+class Timed:
+    """A flush that notes when each key was flushed (seconds since ``start``)."""
+
+    def __init__(self) -> None:
+        self.start = time.monotonic()
+        self.at: dict[str, float] = {}
+        self.flushed = asyncio.Event()
+
+    async def __call__(self, batches: list[tuple[str, list[int]]]) -> None:
+        for key, _ in batches:
+            self.at[key] = time.monotonic() - self.start
+        self.flushed.set()
+
+
+async def test_a_window_counts_from_when_its_first_event_was_received() -> None:
+    # Received 1.8 s before it is read: its 2 s window closes 0.2 s after the read, not
+    # 2 s after (the time in intake and on the events topic is not waited again).
+    flush = Timed()
+    c: BatchCoalescer[str, int] = BatchCoalescer(2.0, flush, interval=0.01)
+    await c.add("old", 1, age=1.8)
+    await asyncio.wait_for(c.drain(), 1.5)
+    assert 0.15 <= flush.at["old"] < 1.5
+    await c.close()
+
+
+async def test_an_older_event_read_after_a_younger_one_is_not_held_behind_it() -> None:
+    # The scheduler sleeps until the younger window is due; an older event read meanwhile
+    # is due first and wakes it.
+    flush = Timed()
+    c: BatchCoalescer[str, int] = BatchCoalescer(2.0, flush, interval=0.01)
+    await c.add("young", 1, age=0.0)
+    await asyncio.sleep(0.05)  # the scheduler is asleep until "young" is due
+    await c.add("old", 2, age=1.8)
+    await asyncio.wait_for(flush.flushed.wait(), 1.5)
+    assert "old" in flush.at and "young" not in flush.at
+    await c.close()
+
+
+async def test_an_age_is_held_within_zero_and_the_window() -> None:
+    # A clock ahead of ours (negative age) never holds a window longer than the window; a
+    # very old event (a backlog) is flushed at once, never "before now".
+    flush = Timed()
+    c: BatchCoalescer[str, int] = BatchCoalescer(0.3, flush, interval=0.01)
+    await c.add("ahead", 1, age=-60.0)
+    await c.add("backlog", 2, age=3600.0)
+    await asyncio.wait_for(c.drain(), 2.0)
+    assert flush.at["backlog"] < 0.2
+    assert 0.25 <= flush.at["ahead"] < 1.0
+    await c.close()
