@@ -384,7 +384,11 @@ class Settings(BaseSettings):
         "flushed together, so their entities share Query requests.",
     )
     export_max_flushes: int = Field(
-        4, ge=1, description="Flushes (each several Query requests) running at once."
+        16,
+        ge=1,
+        description="Flushes (each several Query requests) running at once. A due window "
+        "waits while this many run, so it is above what Query concurrency and the window "
+        "rate need: the held events stay bounded by `export_max_pending`.",
     )
     export_monitor_interval_s: float = Field(
         5.0,

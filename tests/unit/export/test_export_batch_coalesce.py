@@ -8,6 +8,7 @@ import time
 import pytest
 
 from agents.export.coalesce import BatchCoalescer
+from streams.settings import Settings
 
 WINDOW = 0.05
 
@@ -174,4 +175,35 @@ async def test_an_age_is_held_within_zero_and_the_window() -> None:
     await asyncio.wait_for(c.drain(), 2.0)
     assert flush.at["backlog"] < 0.2
     assert 0.25 <= flush.at["ahead"] < 1.0
+    await c.close()
+
+
+async def test_a_due_window_is_flushed_on_time_while_slow_flushes_run() -> None:
+    # Slow flushes (a slow Query answer or produce acknowledgement) must not hold the next
+    # due windows back: with the default limit, one window per interval for eight
+    # intervals each starts its flush within its window plus two intervals, though every
+    # earlier flush is still running. (The old limit of four made the fifth one wait.)
+    window, interval = 0.05, 0.02
+    started: dict[str, float] = {}
+    release = asyncio.Event()
+
+    async def slow(batches: list[tuple[str, list[int]]]) -> None:
+        for key, _ in batches:
+            started[key] = time.monotonic()
+        await release.wait()
+
+    c: BatchCoalescer[str, int] = BatchCoalescer(
+        window, slow, interval=interval, max_flushes=Settings().export_max_flushes
+    )
+    added: dict[str, float] = {}
+    for i in range(8):
+        added[f"k{i}"] = time.monotonic()
+        await c.add(f"k{i}", i)
+        await asyncio.sleep(interval * 3)  # each window flushes on its own
+    await asyncio.sleep(window + interval * 2)
+    late = {k: round(started[k] - t, 3) for k, t in added.items() if k in started}
+    assert set(late) == set(added), f"not flushed while others run: {late}"
+    assert all(v <= window + 2 * interval for v in late.values()), late
+    release.set()
+    await c.drain()
     await c.close()
