@@ -503,7 +503,11 @@ async def send_all_acked(app: faust.App, sends: Sequence[Send]) -> None:
     One batch builder (and one delivery future) per topic partition instead of one
     ``send`` per record: per record, a future, its callbacks and the producer's own
     bookkeeping were a tenth of the worker's CPU in a burst. A record without a partition
-    goes where ``send`` would put it (aiokafka's partitioner on the key)."""
+    goes where ``send`` would put it (aiokafka's partitioner on the key).
+
+    Each batch is closed before it is handed over: complete, so no other ``send`` joins
+    it, and aiokafka sends a closed batch without waiting out the producer's linger
+    (``MessageBatch.remaining_linger``): up to 5 ms less per export flush."""
     todo = list(sends)
     delay = 0.2
     while todo:
@@ -527,12 +531,14 @@ async def send_all_acked(app: faust.App, sends: Sequence[Send]) -> None:
                     if builder.append(key=r.key, value=r.value, timestamp=None, headers=headers):
                         members.append(r)
                         continue
+                    builder.close()
                     futures.append(await producer.send_batch(builder, topic, partition=partition))
                     batches.append(members)
                     builder, members = producer.create_batch(), [r]
                     if builder.append(key=r.key, value=r.value, timestamp=None, headers=headers):
                         continue
                     raise ValueError(f"record for {topic} larger than a batch")
+                builder.close()
                 futures.append(await producer.send_batch(builder, topic, partition=partition))
                 batches.append(members)
         except asyncio.CancelledError:
