@@ -5,7 +5,7 @@ import re
 import orjson
 import pytest
 
-from norce_simulator.jsonarray import JsonArrayError, iter_json_array
+from norce_simulator.jsonarray import JsonArrayError, iter_json_array, iter_json_batches
 
 TRICKY = [
     {"PartNo": "a,b]", "Name": 'quote " and \\ backslash', "Nested": [1, [2, {"x": "}"}]]},
@@ -46,10 +46,15 @@ async def split(body: bytes, chunk: int, max_item_bytes: int = 4 * 1024 * 1024) 
     return [item async for item in iter_json_array(chunked(body, chunk), max_item_bytes)]
 
 
+async def split_batches(body: bytes, chunk: int) -> list[object]:
+    return [item async for batch in iter_json_batches(chunked(body, chunk)) for item in batch]
+
+
 @pytest.mark.parametrize("chunk", [1, 2, 3, 5, 7, 64, 10_000])
 async def test_split_any_chunking_gives_the_same_items(chunk: int) -> None:
     body = b"\xef\xbb\xbf \n[ " + b" ,\n ".join(orjson.dumps(x) for x in TRICKY) + b" ]\n "
     assert await split(body, chunk) == TRICKY
+    assert await split_batches(body, chunk) == TRICKY  # the connect handler's reader
 
 
 async def test_empty_array_and_whitespace() -> None:
@@ -89,6 +94,8 @@ async def test_items_come_out_while_the_body_streams_in() -> None:
 async def test_structural_errors(body: bytes, message: str) -> None:
     with pytest.raises(JsonArrayError, match=re.escape(message)):
         await split(body, 3)
+    with pytest.raises(JsonArrayError, match=re.escape(message)):
+        await split_batches(body, 3)
 
 
 async def test_oversized_item_is_refused_before_it_is_complete() -> None:
