@@ -27,11 +27,11 @@ from streams.kafka_fetch import RawReader
 
 Progress = Callable[[int], Awaitable[None]]
 # Options of the reader a snapshot is given (``streams.kafka.consumer(settings,
-# **READER_OPTIONS)``): the streaming pass fetches every partition at once, so each
-# partition's fetch is kept to 2 MiB (a state value is at most 900 KiB, and a larger
-# record still comes whole). With the consumer's 16 MiB a 1,000,000-key import peaked at
-# ~240 MiB instead of ~120 MiB, no faster (bench/RESULTS.md, issue 24).
-READER_OPTIONS: dict[str, Any] = {"max_partition_fetch_bytes": 2 * 1024 * 1024}
+# **READER_OPTIONS)``); the streaming pass fetches every partition at once, 1 MiB of each
+# (a state value is at most 900 KiB, and a larger record still comes whole). With raw
+# batches and the next fetch in flight, 2 MiB peaked ~20 MiB higher for no less CPU; the
+# consumer's 16 MiB once peaked at ~240 MiB (bench/RESULTS.md, issue 24).
+READER_OPTIONS: dict[str, Any] = {"max_partition_fetch_bytes": 1 * 1024 * 1024}
 # Bytes per fetch of the count pass (one partition at a time; its records are only keys
 # and offsets once gone through).
 COUNT_FETCH_BYTES = 4 * 1024 * 1024
