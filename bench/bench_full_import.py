@@ -128,6 +128,7 @@ async def child(servers: str, topic: str, sim_url: str) -> None:
         snapshot = StateSnapshot(reader, topic, b"erp|price|")
         total = await snapshot.open()
         counted = time.perf_counter() - started
+        count_cpu = cpu_used() - cpu_before
         header = ConnectHeader(
             account_id=1001, full_file=True, sku_price_list_fields_that_are_set=["PriceSale"]
         )
@@ -150,6 +151,7 @@ async def child(servers: str, topic: str, sim_url: str) -> None:
             {
                 "rows": total,
                 "count_pass_s": round(counted, 2),
+                "count_pass_cpu_s": round(count_cpu, 2),
                 "read_and_post_s": round(posted, 2),
                 "until_job_done_s": round(time.perf_counter() - started, 2),
                 "job_status": job.status.name,
