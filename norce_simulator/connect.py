@@ -11,7 +11,7 @@ from aiohttp import web
 from norce_simulator.header import HeaderError, parse_header
 from norce_simulator.identity import check_auth
 from norce_simulator.jobs import MAX_MESSAGES, STATUS_NAMES, Job, JobRunner, JobStatus
-from norce_simulator.jsonarray import JsonArrayError, iter_json_array
+from norce_simulator.jsonarray import JsonArrayError, iter_json_batches
 from norce_simulator.kinds import KINDS, ItemError, prepare
 from norce_simulator.state import SimState
 
@@ -83,19 +83,23 @@ class ConnectHandlers:
         )
         total = failed = 0
         failures: list[tuple[int, str]] = []
+        dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
         try:
-            items = iter_json_array(request.content, self.state.config.max_item_bytes)
-            async for raw in items:
-                index = total
-                total += 1
-                try:
-                    row = prepare(kind, raw, index, header)
-                except ItemError as exc:
-                    failed += 1
-                    if len(failures) < MAX_MESSAGES:
-                        failures.append((index, str(exc)))
-                    continue
-                spool.write(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE))
+            batches = iter_json_batches(request.content, self.state.config.max_item_bytes)
+            async for batch in batches:  # the elements of one read of the body
+                accepted = []
+                for raw in batch:
+                    index = total
+                    total += 1
+                    try:
+                        row = prepare(kind, raw, index, header)
+                    except ItemError as exc:
+                        failed += 1
+                        if len(failures) < MAX_MESSAGES:
+                            failures.append((index, str(exc)))
+                        continue
+                    accepted.append(dumps(row, option=newline))
+                spool.write(b"".join(accepted))
         except JsonArrayError as exc:
             spool.close()
             return connect_error(400, f"The body is not a valid JSON array: {exc}")

@@ -39,6 +39,7 @@ from agents.imports.reference_state import ReferenceChecks
 from norce.errors import NorceError, is_outage
 from norce.imports import IMPORT_KIND, connect_header
 from norce.jobs import JobResponse
+from norce.jsonstream import ItemBatches
 from norce.retry import NO_RETRY
 from streams import fault_points, metrics, topics
 from streams.kafka import consumer
@@ -56,6 +57,8 @@ from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 PROGRESS_EVERY = 10_000
+# Rows whose references are looked up together (in groups of the Query's own size).
+REFERENCE_CHUNK = 1000
 
 
 class FullImports:
@@ -229,21 +232,24 @@ class FullImports:
             session = self.references.lookups(binding.source)
 
             async def checked(
-                source: AsyncIterator[dict[str, Any]],
-            ) -> AsyncIterator[dict[str, Any]]:
+                source: AsyncIterator[list[dict[str, Any]]],
+            ) -> AsyncIterator[list[dict[str, Any]]]:
                 held_back[0] = 0
-                async for chunk in reference_chunks(source):
-                    reasons = await session.missing(binding.kind, chunk)
-                    for row, why in zip(chunk, reasons, strict=True):
-                        if why is not None:
-                            held_back[0] += 1  # Norce would ignore it; it stays in state
-                            continue
-                        note_unwritable(binding, (row,))
-                        yield row
+                async for fetched in source:
+                    # Looked up in groups of REFERENCE_CHUNK rows while streaming.
+                    for at in range(0, len(fetched), REFERENCE_CHUNK):
+                        chunk = fetched[at : at + REFERENCE_CHUNK]
+                        reasons = await session.missing(binding.kind, chunk)
+                        ready = [
+                            row for row, why in zip(chunk, reasons, strict=True) if why is None
+                        ]
+                        held_back[0] += len(chunk) - len(ready)  # Norce would ignore them
+                        note_unwritable(binding, ready)
+                        yield ready
 
-            def rows() -> AsyncIterator[dict[str, Any]]:
+            def rows() -> ItemBatches:
                 # A factory, so a retried POST streams the same snapshot again.
-                return checked(snapshot.rows(progress, PROGRESS_EVERY))
+                return ItemBatches(checked(snapshot.chunks(progress, PROGRESS_EVERY)))
 
             header = connect_header(
                 binding, self.config.sources[binding.source].account_id, full=True
@@ -293,17 +299,3 @@ class FullImports:
             sent,
             held_back[0],
         )
-
-
-async def reference_chunks(
-    rows: AsyncIterator[dict[str, Any]], size: int = 1000
-) -> AsyncIterator[list[dict[str, Any]]]:
-    """Rows in chunks, so their references are looked up in groups while streaming."""
-    chunk: list[dict[str, Any]] = []
-    async for row in rows:
-        chunk.append(row)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk

@@ -9,7 +9,7 @@ import pytest
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_pascal
 
-from norce.jsonstream import encode_item, json_array_chunks
+from norce.jsonstream import ItemBatches, encode_item, json_array_chunks
 
 
 class PriceRow(BaseModel):
@@ -80,3 +80,35 @@ def test_encode_item_rejects_non_items() -> None:
         encode_item({"P": Decimal("NaN")})
     with pytest.raises(TypeError):
         encode_item({"P": object()})
+
+
+async def test_batches_give_the_body_the_items_give() -> None:
+    # A full import hands its rows over a fetch at a time: the body must be byte for
+    # byte the one the same rows make one by one (decimals exact, models by alias,
+    # empty batches adding no comma), and a bad item must still be refused.
+    rows: list[dict[str, object] | PriceRow] = [
+        {"PartNo": f"P{n}", "PriceSale": Decimal(f"{n}.10"), "Note": "},{"} for n in range(50)
+    ]
+    rows[7] = PriceRow(part_no="M1", price_list_code="STD", price_sale=Decimal("9.99"))
+    batches = [rows[:0], rows[:5], [], rows[5:30], rows[30:]]
+
+    async def in_batches() -> AsyncIterator[list[dict[str, object] | PriceRow]]:
+        for batch in batches:
+            yield batch
+
+    one_by_one = b"".join(await collect(json_array_chunks(rows, chunk_size=256)))
+    batched = b"".join(await collect(json_array_chunks(ItemBatches(in_batches()), chunk_size=256)))
+    assert batched == one_by_one
+    assert len(orjson.loads(batched)) == 50
+    assert b"".join(await collect(json_array_chunks(ItemBatches(_none())))) == b"[]"
+
+    async def bad() -> AsyncIterator[list[object]]:
+        yield [{"P": Decimal("NaN")}]
+
+    with pytest.raises(TypeError):
+        await collect(json_array_chunks(ItemBatches(bad())))  # type: ignore[arg-type]
+
+
+async def _none() -> AsyncIterator[list[dict[str, object]]]:
+    return
+    yield

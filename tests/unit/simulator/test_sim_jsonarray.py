@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import json
+import random
 import re
+from collections.abc import Awaitable, Callable
 
 import orjson
 import pytest
 
-from norce_simulator.jsonarray import JsonArrayError, iter_json_array
+from norce_simulator.jsonarray import JsonArrayError, iter_json_array, iter_json_batches
 
 TRICKY = [
     {"PartNo": "a,b]", "Name": 'quote " and \\ backslash', "Nested": [1, [2, {"x": "}"}]]},
@@ -46,10 +49,15 @@ async def split(body: bytes, chunk: int, max_item_bytes: int = 4 * 1024 * 1024) 
     return [item async for item in iter_json_array(chunked(body, chunk), max_item_bytes)]
 
 
+async def split_batches(body: bytes, chunk: int) -> list[object]:
+    return [item async for batch in iter_json_batches(chunked(body, chunk)) for item in batch]
+
+
 @pytest.mark.parametrize("chunk", [1, 2, 3, 5, 7, 64, 10_000])
 async def test_split_any_chunking_gives_the_same_items(chunk: int) -> None:
     body = b"\xef\xbb\xbf \n[ " + b" ,\n ".join(orjson.dumps(x) for x in TRICKY) + b" ]\n "
     assert await split(body, chunk) == TRICKY
+    assert await split_batches(body, chunk) == TRICKY  # the connect handler's reader
 
 
 async def test_empty_array_and_whitespace() -> None:
@@ -89,6 +97,8 @@ async def test_items_come_out_while_the_body_streams_in() -> None:
 async def test_structural_errors(body: bytes, message: str) -> None:
     with pytest.raises(JsonArrayError, match=re.escape(message)):
         await split(body, 3)
+    with pytest.raises(JsonArrayError, match=re.escape(message)):
+        await split_batches(body, 3)
 
 
 async def test_oversized_item_is_refused_before_it_is_complete() -> None:
@@ -97,3 +107,70 @@ async def test_oversized_item_is_refused_before_it_is_complete() -> None:
         async for _ in iter_json_array(stream, max_item_bytes=100):
             pass
     assert stream.given < 1000  # refused without reading the rest of the element
+
+
+def random_element(rng: random.Random, depth: int = 0) -> object:
+    """Rows with the text a splitter can stumble on: "}," in strings, nesting, escapes."""
+    texts = ["}", "},", '"},{"', "},\n{", "]", "[", ",", "\\", '"', "åäö €", "\u2028", "x" * 40]
+    choice = rng.randrange(8 if depth < 3 else 5)
+    if choice == 0:
+        return "".join(rng.choice(texts) for _ in range(rng.randrange(4)))
+    if choice == 1:
+        return rng.choice([0, -1, 2**63 - 1, 2**64 + 5, 10**30, -(2**70)])
+    if choice == 2:
+        return rng.choice([0.5, -0.0, 1e300, 123.456, 1e-7])
+    if choice == 3:
+        return rng.choice([True, False, None])
+    if choice == 4:
+        return {"PartNo": "P}, {", "PriceSale": 1.5}
+    if choice == 5:
+        return [random_element(rng, depth + 1) for _ in range(rng.randrange(3))]
+    return {
+        rng.choice(["PartNo", "a", "}", "},{", "k"]): random_element(rng, depth + 1)
+        for _ in range(rng.randrange(4))
+    }
+
+
+def random_body(rng: random.Random) -> bytes:
+    elements = [random_element(rng) for _ in range(rng.randrange(30))]
+    if rng.random() < 0.5:
+        elements = [random_element(rng, 3) if rng.random() < 0.2 else e for e in elements]
+    sep = rng.choice([b",", b", ", b",\n  ", b" ,"])
+    # The standard library writes integers of any size (orjson stops at 64 bits).
+    texts = (json.dumps(e, ensure_ascii=False).encode() for e in elements)
+    body = b"[" + sep.join(texts) + b"]"
+    if rng.random() < 0.3:  # something a client got wrong
+        at = rng.randrange(len(body))
+        body = rng.choice(
+            [
+                body[:at] + body[at + 1 :],
+                body[:at] + b"," + body[at:],
+                body[:at] + b"}" + body[at:],
+                body[:at],
+                body + b" [1]",
+                body[:-1] + b",]",
+                body[:at] + b"NaN" + body[at:],
+                body[:at] + b"\xff" + body[at:],
+            ]
+        )
+    return body
+
+
+async def outcome(parse: Callable[[bytes], Awaitable[list[object]]], body: bytes) -> object:
+    try:
+        return await parse(body)
+    except JsonArrayError as error:
+        return ("error", str(error).split(" at item")[0].split(":")[0])
+
+
+@pytest.mark.parametrize("seed", range(20))
+async def test_batches_give_the_same_items_and_errors_as_ijson_alone(seed: int) -> None:
+    # The connect handler's fast reader against ijson alone, on random bodies (valid and
+    # broken) in random read sizes: the same elements, or the same kind of refusal.
+    rng = random.Random(seed)
+    for _ in range(40):
+        body = random_body(rng)
+        chunk = rng.choice([1, 3, 17, 64, 1000, 1 << 16])
+        expected = await outcome(lambda b, c=chunk: split(b, c), body)
+        got = await outcome(lambda b, c=chunk: split_batches(b, c), body)
+        assert got == expected, body
