@@ -216,6 +216,12 @@ async def fetch_or_wait(
         return {}
 
 
+def consumer_client(c: AIOKafkaConsumer) -> Any:
+    """A started consumer's network client, for raw fetch requests
+    (:mod:`streams.kafka_fetch`): aiokafka has no public call for a raw fetch."""
+    return c._client
+
+
 async def refresh_metadata(c: AIOKafkaConsumer) -> None:
     """Ask the broker for fresh metadata now (a topic created since the consumer started,
     or its partitions): aiokafka has no public call for it."""

@@ -25,6 +25,8 @@ from aiokafka import errors as Errors
 from aiokafka.protocol.fetch import FetchRequest
 from aiokafka.record.memory_records import MemoryRecords
 
+from streams import kafka
+
 log = logging.getLogger(__name__)
 
 # How long the broker may hold a fetch that has no data yet (we only ask below the end).
@@ -52,8 +54,7 @@ class RawReader:
         max_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         self._consumer = consumer
-        # A started consumer's client: aiokafka has no public call for a raw fetch.
-        self._client = consumer._client
+        self._client = kafka.consumer_client(consumer)
         self.positions = dict(positions)
         # Offsets the batches handed out span (their records, bar those compacted away):
         # the tests count passes by it.
