@@ -90,6 +90,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     script.write_text(LUA % {"header": TOKEN_HEADER, "token": TOKEN})
     with kafka_broker() as servers:
         async with SimulatorServer(sim_config()) as sim:
+            # Every PartNo wrk posts exists in Norce: a missing one is confirmed by a Query
+            # lookup of its own before its tombstone, a dearer path than the usual export.
+            per_thread = int(args.seed_per_second * (args.seconds + 2) / args.threads)
+            sim.state.seed(
+                {"sku": [{"PartNo": f"W{t}-{i}"} for t in range(args.threads)
+                         for i in range(1, per_thread + 1)]}
+            )  # fmt: skip
             env = worker_env(app_id, servers, sim, tmp / "data", **loop_env(args.loop))
             worker = await start_worker(env, tmp / "worker.log")
             assert worker.proc is not None
@@ -102,6 +109,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     stdout=asyncio.subprocess.DEVNULL,
                 )  # fmt: skip
                 await warm.wait()
+                spy = None
+                if args.profile:  # py-spy on the worker while wrk runs (raw collapsed stacks)
+                    spy = await asyncio.create_subprocess_exec(
+                        str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid),
+                        "--rate", "200", "--duration", str(args.seconds), "--format", "raw",
+                        "--output", args.profile, "--nonblocking",
+                        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+                    )  # fmt: skip
                 cpu_before = cpu_seconds(pid)
                 proc = await asyncio.create_subprocess_exec(
                     wrk, f"-t{args.threads}", f"-c{args.connections}", f"-d{args.seconds}s",
@@ -111,6 +126,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 out, _ = await proc.communicate()
                 worker_cpu = cpu_seconds(pid) - cpu_before
                 uvloop_mapped = uses_uvloop(pid)
+                if spy is not None:
+                    await spy.wait()
             finally:
                 await stop_worker(worker)
     parsed = parse_wrk(out.decode())
@@ -137,6 +154,11 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--loop", choices=LOOPS, default="asyncio", help="the worker's event loop")
+    parser.add_argument(
+        "--seed-per-second", type=int, default=10_000,
+        help="SKUs seeded in the simulator per second of the run (wrk's PartNos)",
+    )  # fmt: skip
+    parser.add_argument("--profile", help="py-spy the worker (200 Hz) while wrk runs, to this file")
     print(orjson.dumps(asyncio.run(run(parser.parse_args())), option=orjson.OPT_INDENT_2).decode())
 
 

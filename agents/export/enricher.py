@@ -181,6 +181,7 @@ class Enricher:
         dead letters) are; a failure of one group leaves the others' acknowledged."""
         by_kind: dict[str, dict[str, _Entity]] = {}
         done: list[list[ReadEvent]] = []  # keys with nothing to look up
+        coalesced: dict[str, int] = {}  # kind -> events: one counter call per kind and flush
         for key, events in batches:
             try:
                 entity = await self._decode(key, events)
@@ -191,6 +192,9 @@ class Enricher:
                 done.append(events)
             else:
                 by_kind.setdefault(entity.kind, {})[entity.entity_id] = entity
+                coalesced[entity.kind] = coalesced.get(entity.kind, 0) + len(entity.decoded)
+        for kind, count in coalesced.items():
+            coalesced_total.inc(count, kind=kind)
         for events in done:
             _ack(events)
         jobs = [
@@ -223,7 +227,6 @@ class Enricher:
         except ValueError as exc:
             await self._dead_letter(events[-1], Stage.ENRICH, f"bad entity key: {exc}")
             return None
-        coalesced_total.inc(len(decoded), kind=kind)
         return _Entity(key, kind, entity_id, events, decoded)
 
     async def _enrich_group(self, kind: str, group: list[_Entity]) -> None:

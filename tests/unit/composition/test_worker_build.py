@@ -23,7 +23,9 @@ def settings(tmp_path: Path, **more: object) -> Settings:
 
 
 def pages(worker: Worker) -> set[str]:
-    return set(worker.app.web.views)
+    # Faust views, and plain aiohttp routes on the same web server (the webhook intake's)
+    routes = {r.canonical for r in worker.app.web.web_app.router.resources()}
+    return set(worker.app.web.views) | routes
 
 
 def test_build_installs_every_flow_on_the_app(tmp_path: Path) -> None:

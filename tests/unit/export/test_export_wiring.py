@@ -45,7 +45,9 @@ def test_install_builds_the_flow_on_the_app_it_is_given(tmp_path: Path) -> None:
     targets = {t.topic for per_kind in flow.specs.values() for t in per_kind}
     assert {norce_events_topic(s), flow.digests_topic.name} | targets <= set(own)
     assert all(own[t].compacted for t in targets)
-    assert {"/norce/events/{event_type}", "/norce/events", "/export/stats"} <= set(app.web.views)
+    # Faust views, and the intake's plain aiohttp routes on the same web server
+    served = set(app.web.views) | {r.canonical for r in app.web.web_app.router.resources()}
+    assert {"/norce/events/{event_type}", "/norce/events", "/export/stats"} <= served
     assert app.readiness.unprocessed() == []  # the reader's partitions, none yet
 
     # A second worker's flow shares nothing with the first (no module-level services).
