@@ -11,6 +11,9 @@ a Faust table"). Here every batch goes:
 2. decode, map, version-check and fold them in memory: the last change of a key wins,
    one value per changed key (``agents.imports.projection``); bad input goes to the
    dead-letter topic; marks queued by the delta submitter (``mark_sent``) are applied;
+   fetch and fold again until a checkpoint is due (``checkpoint_budget.py``: an
+   interval, a cap on the changed keys held, idle input, marks), so a key changed many
+   times in that while is written once;
 3. produce every changed value to the state changelog (same partition number as the
    input partition) and every dead letter, and AWAIT every acknowledgement;
 4. write the changed values and the offsets they cover to the partition's local
@@ -54,6 +57,7 @@ from agents.config.sync_config import InputBinding, SyncConfig
 from agents.imports import projection
 from agents.imports.avro import schema_id
 from agents.imports.cdc import NotAChange, decoder_for
+from agents.imports.checkpoint_budget import CheckpointBudget
 from agents.imports.owned_partition import OwnedPartition
 from agents.imports.pending_index import PendingIndex
 from agents.imports.projector_checkpoint import CheckpointSteps
@@ -115,6 +119,9 @@ class Projector(CheckpointSteps, RecoverySteps, PendingIndex, Service):
         # stops the worker then (the app's crash, set where the app is known).
         self.unprocessed: set[str] = set()
         self.stop_worker = StopWorker("projection")
+        self._budget = CheckpointBudget(
+            settings.projection_checkpoint_interval_ms / 1000, settings.projection_checkpoint_keys
+        )
 
     # --- topics --------------------------------------------------------------------
 
@@ -221,10 +228,14 @@ class Projector(CheckpointSteps, RecoverySteps, PendingIndex, Service):
             if not await self._fetch_schemas(batch):
                 break  # stopping during a registry outage: nothing folded, nothing committed
             async with self._lock:
-                touched = await self._fold(batch)
-                touched |= self._apply_marks()
-                if not touched:
-                    continue
+                budget = self._budget
+                budget.folded(await self._fold(batch))
+                marked = self._apply_marks()
+                budget.folded(marked)
+                held = sum(len(o.dirty) for o in self.owned.values())
+                if not budget.due(held, idle=not batch, marked=bool(marked)):
+                    continue  # folding on: a key changed again is checkpointed once
+                touched = budget.take()
                 done = [
                     o for o in self.owned.values() if o.input in touched or o.commands in touched
                 ]
