@@ -55,6 +55,16 @@ class CheckpointSteps:
         await self._checkpoint_start([])
         await self._settled()
 
+    async def store_folded(self) -> None:
+        """Store what was folded so far (a delta reads the stores next): checkpoint it,
+        or wait for the checkpoint in flight. The offsets are committed by the next
+        checkpoint the budget starts (the stores may run ahead of the commit)."""
+        async with self._lock:
+            if any(owned.dirty for owned in self.owned.values()):
+                await self._checkpoint()
+            else:
+                await self._settled()
+
     async def _settled(self) -> None:
         """Wait for the checkpoint in flight. Its error is raised here, and again at every
         later call: nothing is committed after a checkpoint that failed."""
