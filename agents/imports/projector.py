@@ -406,7 +406,7 @@ class Projector(CheckpointSteps, RecoverySteps, PendingIndex, Service):
             encoded_of[key] = encoded
         if applied:
             metrics.events_in.inc(applied, source=source, kind=kind)
-            metrics.applied_changes.inc(applied, source=source, kind=kind)
+            owned.folded += applied  # counted applied once stored (OwnedPartition.settle)
         if stale:
             metrics.stale_dropped.inc(stale, source=source, kind=kind)
 
