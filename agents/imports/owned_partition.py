@@ -35,8 +35,6 @@ class OwnedPartition:
     next_commands: int
     # Changed values of the batch in progress: key -> (value, pending since as stored).
     dirty: dict[bytes, tuple[projection.Value, float | None]] = field(default_factory=dict)
-    # The encoded form of a dirty value when the fold encoded it already.
-    encoded: dict[bytes, bytes] = field(default_factory=dict)
     # The values of the checkpoint in flight (the previous batch's ``dirty``): handed to
     # the changelog, not yet in the store. Read before the cache, which may be cleared
     # (bounded), and the store, which holds older values until that checkpoint lands.
@@ -77,7 +75,6 @@ class OwnedPartition:
         """The batch's values go to a checkpoint: in flight until :meth:`settle`."""
         self.inflight = self.dirty
         self.dirty = {}
-        self.encoded = {}
         self.folded_inflight += self.folded
         self.folded = 0
 
@@ -104,14 +101,9 @@ class OwnedPartition:
         key: bytes,
         value: projection.Value,
         stored_since: float | None,
-        encoded: bytes | None = None,
     ) -> None:
         held = self.dirty.get(key)
         self.dirty[key] = (value, held[1] if held is not None else stored_since)
-        if encoded is not None:
-            self.encoded[key] = encoded
-        elif held is not None:
-            self.encoded.pop(key, None)
 
 
 @dataclass(frozen=True, slots=True)

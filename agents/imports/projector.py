@@ -341,7 +341,7 @@ class Projector(CheckpointSteps, RecoverySteps, PendingIndex, Service):
         fold_change = projection.fold_change
         # The batch's values, the cache and the store, read here without a method call
         # per record (OwnedPartition.current and .put, inlined): this loop runs per event.
-        dirty, cache, encoded_of = owned.dirty, owned.cache, owned.encoded
+        dirty, cache = owned.dirty, owned.cache
         inflight = owned.inflight  # once stored, still the values the store holds
         pacer = Pacer()
         for index, record in enumerate(records):
@@ -390,12 +390,13 @@ class Projector(CheckpointSteps, RecoverySteps, PendingIndex, Service):
                 if new is None:
                     stale += 1
                     continue
-                # Encoded here, once, so a value the changelog cannot carry is this
-                # record's dead letter, not the checkpoint's crash.
-                encoded = encode(new)
-                if len(encoded) > STATE_VALUE_MAX_BYTES:
+                # Encoded here so a value the changelog cannot carry is this record's
+                # dead letter, not the checkpoint's crash. Not kept: orjson's bytes hold
+                # a 4 KiB buffer each, and the checkpoint encodes the key's last value.
+                size = len(encode(new))
+                if size > STATE_VALUE_MAX_BYTES:
                     raise ValueError(
-                        f"value of {len(encoded)} bytes, more than the state changelog "
+                        f"value of {size} bytes, more than the state changelog "
                         f"takes ({STATE_VALUE_MAX_BYTES})"
                     )
             except Exception as error:
@@ -403,7 +404,6 @@ class Projector(CheckpointSteps, RecoverySteps, PendingIndex, Service):
                 continue
             # owned.put (held: the pending time as stored stays the batch's first read).
             dirty[key] = (new, stored_since)
-            encoded_of[key] = encoded
         if applied:
             metrics.events_in.inc(applied, source=source, kind=kind)
             owned.folded += applied  # counted applied once stored (OwnedPartition.settle)
