@@ -229,7 +229,7 @@ class Settings(BaseSettings):
         20000,
         ge=1,
         description="Most changed keys the projection holds before it checkpoints them, "
-        "whatever the interval (bounds memory: about 2 KiB per key, twice while a "
+        "whatever the interval (bounds memory: about 1 KiB per key, twice while a "
         "checkpoint is in flight).",
     )
     schema_registry_retry_max_s: float = Field(
