@@ -215,7 +215,7 @@ unwritable_prices = REGISTRY.counter(
 )
 applied_changes = REGISTRY.counter(
     "norce_sync_changes_applied_total",
-    "Changes folded into the state table by this worker (stale ones included).",
+    "Changes folded into the state table by this worker and stored (stale ones included).",
     ["source", "kind"],
 )
 jobs_submitted = REGISTRY.counter(

@@ -215,8 +215,22 @@ class Settings(BaseSettings):
     projection_batch_max: int = Field(
         5000,
         ge=1,
-        description="Most input records the projection folds per checkpoint (one changelog "
-        "record per changed key, one store write, one offset commit).",
+        description="Most input records the projection fetches and folds at a time.",
+    )
+    projection_checkpoint_interval_ms: int = Field(
+        1000,
+        ge=0,
+        description="Longest the projection folds input before it checkpoints it (one "
+        "changelog record per changed key, one store write, one offset commit): a key "
+        "changed again within it is written once. Folded changes reach the store (and "
+        "deltas) at most this much later; a crash re-reads them. 0: after every fetch.",
+    )
+    projection_checkpoint_keys: int = Field(
+        20000,
+        ge=1,
+        description="Most changed keys the projection holds before it checkpoints them, "
+        "whatever the interval (bounds memory: about 1 KiB per key, twice while a "
+        "checkpoint is in flight).",
     )
     schema_registry_retry_max_s: float = Field(
         30.0,

@@ -15,6 +15,7 @@ from aiokafka import TopicPartition
 from agents.config.sync_config import InputBinding
 from agents.imports import projection
 from agents.imports.store import PartitionStore
+from streams import metrics
 
 log = logging.getLogger(__name__)
 # Cached values per owned partition (about 1 KiB each): the hot keys of a partition.
@@ -34,8 +35,6 @@ class OwnedPartition:
     next_commands: int
     # Changed values of the batch in progress: key -> (value, pending since as stored).
     dirty: dict[bytes, tuple[projection.Value, float | None]] = field(default_factory=dict)
-    # The encoded form of a dirty value when the fold encoded it already.
-    encoded: dict[bytes, bytes] = field(default_factory=dict)
     # The values of the checkpoint in flight (the previous batch's ``dirty``): handed to
     # the changelog, not yet in the store. Read before the cache, which may be cleared
     # (bounded), and the store, which holds older values until that checkpoint lands.
@@ -45,6 +44,11 @@ class OwnedPartition:
     # is not read and decoded from RocksDB again. Values are never mutated in place
     # (every transition builds a new dict), so an entry is the store's value or absent.
     cache: dict[bytes, projection.Value] = field(default_factory=dict)
+    # Changes folded into ``dirty`` / ``inflight`` (stale ones included): counted as
+    # applied once stored (:meth:`settle`), so "applied" never runs ahead of the store
+    # that deltas and the pending count read.
+    folded: int = 0
+    folded_inflight: int = 0
 
     def current(self, key: bytes) -> tuple[projection.Value | None, float | None]:
         """The key's value (the batch's newest, else the store's), and its pending time
@@ -71,10 +75,17 @@ class OwnedPartition:
         """The batch's values go to a checkpoint: in flight until :meth:`settle`."""
         self.inflight = self.dirty
         self.dirty = {}
-        self.encoded = {}
+        self.folded_inflight += self.folded
+        self.folded = 0
 
     def settle(self) -> None:
-        """The values in flight are in the store now: cache them."""
+        """The values in flight are in the store now: cache them, count them applied."""
+        if self.folded_inflight:
+            binding = self.binding
+            metrics.applied_changes.inc(
+                self.folded_inflight, source=binding.source, kind=binding.kind
+            )
+            self.folded_inflight = 0
         cache = self.cache
         inflight = self.inflight
         for key, (value, _) in inflight.items():
@@ -90,14 +101,9 @@ class OwnedPartition:
         key: bytes,
         value: projection.Value,
         stored_since: float | None,
-        encoded: bytes | None = None,
     ) -> None:
         held = self.dirty.get(key)
         self.dirty[key] = (value, held[1] if held is not None else stored_since)
-        if encoded is not None:
-            self.encoded[key] = encoded
-        elif held is not None:
-            self.encoded.pop(key, None)
 
 
 @dataclass(frozen=True, slots=True)

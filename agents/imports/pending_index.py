@@ -30,7 +30,10 @@ class PendingIndex:
         self, binding: InputBinding, size: int
     ) -> AsyncIterator[list[PendingItem]]:
         """This worker's pending keys of the binding with their current rows, at most
-        ``size`` at a time (memory holds one chunk, whatever the backlog)."""
+        ``size`` at a time (memory holds one chunk, whatever the backlog). Everything
+        folded before the call is in it: the projector checkpoints on a budget
+        (``checkpoint_budget.py``), so what it folded since is stored first."""
+        await self.store_folded()
         prefix = f"{binding.source}|{binding.kind}|".encode()
         for tp in sorted(self.owned):
             after: bytes | None = None

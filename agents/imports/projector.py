@@ -11,6 +11,9 @@ a Faust table"). Here every batch goes:
 2. decode, map, version-check and fold them in memory: the last change of a key wins,
    one value per changed key (``agents.imports.projection``); bad input goes to the
    dead-letter topic; marks queued by the delta submitter (``mark_sent``) are applied;
+   fetch and fold again until a checkpoint is due (``checkpoint_budget.py``: an
+   interval, a cap on the changed keys held, idle input, marks), so a key changed many
+   times in that while is written once;
 3. produce every changed value to the state changelog (same partition number as the
    input partition) and every dead letter, and AWAIT every acknowledgement;
 4. write the changed values and the offsets they cover to the partition's local
@@ -54,6 +57,7 @@ from agents.config.sync_config import InputBinding, SyncConfig
 from agents.imports import projection
 from agents.imports.avro import schema_id
 from agents.imports.cdc import NotAChange, decoder_for
+from agents.imports.checkpoint_budget import CheckpointBudget
 from agents.imports.owned_partition import OwnedPartition
 from agents.imports.pending_index import PendingIndex
 from agents.imports.projector_checkpoint import CheckpointSteps
@@ -115,6 +119,9 @@ class Projector(CheckpointSteps, RecoverySteps, PendingIndex, Service):
         # stops the worker then (the app's crash, set where the app is known).
         self.unprocessed: set[str] = set()
         self.stop_worker = StopWorker("projection")
+        self._budget = CheckpointBudget(
+            settings.projection_checkpoint_interval_ms / 1000, settings.projection_checkpoint_keys
+        )
 
     # --- topics --------------------------------------------------------------------
 
@@ -221,10 +228,14 @@ class Projector(CheckpointSteps, RecoverySteps, PendingIndex, Service):
             if not await self._fetch_schemas(batch):
                 break  # stopping during a registry outage: nothing folded, nothing committed
             async with self._lock:
-                touched = await self._fold(batch)
-                touched |= self._apply_marks()
-                if not touched:
-                    continue
+                budget = self._budget
+                budget.folded(await self._fold(batch))
+                marked = self._apply_marks()
+                budget.folded(marked)
+                held = sum(len(o.dirty) for o in self.owned.values())
+                if not budget.due(held, idle=not batch, marked=bool(marked)):
+                    continue  # folding on: a key changed again is checkpointed once
+                touched = budget.take()
                 done = [
                     o for o in self.owned.values() if o.input in touched or o.commands in touched
                 ]
@@ -330,7 +341,7 @@ class Projector(CheckpointSteps, RecoverySteps, PendingIndex, Service):
         fold_change = projection.fold_change
         # The batch's values, the cache and the store, read here without a method call
         # per record (OwnedPartition.current and .put, inlined): this loop runs per event.
-        dirty, cache, encoded_of = owned.dirty, owned.cache, owned.encoded
+        dirty, cache = owned.dirty, owned.cache
         inflight = owned.inflight  # once stored, still the values the store holds
         pacer = Pacer()
         for index, record in enumerate(records):
@@ -379,12 +390,13 @@ class Projector(CheckpointSteps, RecoverySteps, PendingIndex, Service):
                 if new is None:
                     stale += 1
                     continue
-                # Encoded here, once, so a value the changelog cannot carry is this
-                # record's dead letter, not the checkpoint's crash.
-                encoded = encode(new)
-                if len(encoded) > STATE_VALUE_MAX_BYTES:
+                # Encoded here so a value the changelog cannot carry is this record's
+                # dead letter, not the checkpoint's crash. Not kept: orjson's bytes hold
+                # a 4 KiB buffer each, and the checkpoint encodes the key's last value.
+                size = len(encode(new))
+                if size > STATE_VALUE_MAX_BYTES:
                     raise ValueError(
-                        f"value of {len(encoded)} bytes, more than the state changelog "
+                        f"value of {size} bytes, more than the state changelog "
                         f"takes ({STATE_VALUE_MAX_BYTES})"
                     )
             except Exception as error:
@@ -392,10 +404,9 @@ class Projector(CheckpointSteps, RecoverySteps, PendingIndex, Service):
                 continue
             # owned.put (held: the pending time as stored stays the batch's first read).
             dirty[key] = (new, stored_since)
-            encoded_of[key] = encoded
         if applied:
             metrics.events_in.inc(applied, source=source, kind=kind)
-            metrics.applied_changes.inc(applied, source=source, kind=kind)
+            owned.folded += applied  # counted applied once stored (OwnedPartition.settle)
         if stale:
             metrics.stale_dropped.inc(stale, source=source, kind=kind)
 

@@ -71,6 +71,8 @@ async def test_sigkill_sweep_loses_nothing_and_never_regresses(
             NORCE_SYNC_BROKER_SESSION_TIMEOUT_S=SESSION_TIMEOUT_S,
             NORCE_SYNC_ORPHAN_GRACE_S="1",
             NORCE_SYNC_PROJECTION_BATCH_MAX="300",
+            # A checkpoint per 300 changed keys: several per round, for the crash points.
+            NORCE_SYNC_PROJECTION_CHECKPOINT_KEYS="300",
         )
         topic = topics["price"]
         kills = rounds_with_jobs = 0

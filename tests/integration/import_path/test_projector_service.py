@@ -8,12 +8,14 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import orjson
+
 from agents.config.sync_config import InputBinding, load_config
 from agents.imports.projector import Projector
-from streams import kafka
+from streams import kafka, topics
 from streams.settings import Settings
 from tests.support.debezium import PRICE_KEY, envelope, key_bytes, price_row
-from tests.support.kafka import create_topics, produce
+from tests.support.kafka import create_topics, produce, read_all
 from tests.support.stack import wait_until, write_config
 
 KEYS = 200
@@ -107,3 +109,40 @@ async def test_a_restart_goes_on_from_the_checkpoint_and_a_lost_store_is_rebuilt
     # The local stores are lost: the next start rebuilds them from the state changelog.
     shutil.rmtree(tmp_path / "data" / settings.app_id / "projection")
     await run_until(settings, binding, second)
+
+
+async def test_a_key_changed_many_times_before_a_checkpoint_is_written_once(
+    kafka_servers: str, unique: str, tmp_path: Path
+) -> None:
+    """Folding goes on across fetches until the checkpoint is due: 20 versions of each key,
+    fetched 100 records at a time, reach the changelog as about one record per key (a
+    checkpoint per fetch wrote one per key per fetch: 10 times as many), with every key at
+    its newest version in the changelog, the store and after a rebuild."""
+    settings, binding = setup(kafka_servers, unique, tmp_path)
+    settings = settings.model_copy(
+        update={"projection_batch_max": 100, "projection_checkpoint_interval_ms": 10_000}
+    )
+    await create_topics(kafka_servers, [binding.topic], 4)
+    versions = 20
+    # Key by key, version by version, interleaved: the key changes again in later fetches.
+    await produce(
+        kafka_servers,
+        binding.topic,
+        [change(n, v) for v in range(1, versions + 1) for n in range(KEYS)],
+    )
+    newest = {f"SKU-{n:05d}": float(n * 100 + versions) for n in range(KEYS)}
+    await run_until(settings, binding, newest)
+    assert await committed_everything(settings, binding.topic)
+
+    changelog = await read_all(kafka_servers, topics.state_topic(settings, binding.topic))
+    # 4,000 changes; a checkpoint per fetch of 100 would have written ~2,000 records.
+    assert len(changelog) <= 2 * KEYS, len(changelog)
+    last = {record.key: orjson.loads(record.value) for record in changelog}
+    assert {
+        key.decode().split("|")[2]: value["row"]["PriceSale"] for key, value in last.items()
+    } == newest
+
+    # The stores hold the same: a restart from them, then a rebuild from the changelog.
+    await run_until(settings, binding, newest)
+    shutil.rmtree(tmp_path / "data" / settings.app_id / "projection")
+    await run_until(settings, binding, newest)

@@ -1,0 +1,58 @@
+"""When the projector checkpoints what it folded: on a time and size budget, not after
+every fetch.
+
+A checkpoint writes one changelog record and one store entry per changed key, however
+often the key changed since the last one; so the more changes one checkpoint covers,
+the fewer records per change (at 10,000 hot keys, a fetch of 5,000 records wrote about
+0.67 records per change; a second of input, far fewer). A checkpoint is due when:
+
+- the interval has passed since the first fold after the last checkpoint (how late a
+  folded change may reach the store, and the deltas that read it);
+- the changed keys held reach the cap (memory: the held values, once more while the
+  checkpoint is in flight);
+- the input is idle (a fetch came back empty): nothing to coalesce, no reason to wait;
+- keys were marked sent: a delta's marks are stored at once, as before, so the next
+  delta does not send them again.
+
+Nothing else changes: every change is folded one by one as it arrives (the last change
+of a key wins, every change is checked and a bad one dead-lettered), the checkpoint's
+steps and order are the same, and a crash re-reads every change not yet committed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from aiokafka import TopicPartition
+
+
+class CheckpointBudget:
+    def __init__(
+        self, interval_s: float, max_keys: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.interval_s = interval_s
+        self.max_keys = max_keys
+        self.clock = clock
+        # Partitions folded since the last checkpoint: their offsets are committed by it.
+        self.touched: set[TopicPartition] = set()
+        self._since: float | None = None  # the first fold after the last checkpoint
+
+    def folded(self, touched: set[TopicPartition]) -> None:
+        if touched and self._since is None:
+            self._since = self.clock()
+        self.touched |= touched
+
+    def due(self, held_keys: int, *, idle: bool, marked: bool) -> bool:
+        """Whether to checkpoint now (only when something was folded since the last)."""
+        if not self.touched:
+            return False
+        if idle or marked or held_keys >= self.max_keys:
+            return True
+        return self._since is not None and self.clock() - self._since >= self.interval_s
+
+    def take(self) -> set[TopicPartition]:
+        """The partitions to commit with the checkpoint starting now; the budget starts
+        again."""
+        touched, self.touched, self._since = self.touched, set(), None
+        return touched
