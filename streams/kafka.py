@@ -203,6 +203,15 @@ def owned_group_consumer(settings: Settings, group_id: str) -> AIOKafkaConsumer:
     )
 
 
+# How long the broker may hold a fetch of a reader that finds nothing new (aiokafka's
+# ``fetch_max_wait_ms``, default 500). The broker answers as soon as a record arrives, so
+# a longer hold costs no latency; it only sets how often an idle reader asks (each ask
+# and answer is Python work in the worker: at 500 ms, ~2 per second per reader). But a
+# ``seek`` while a fetch is held waits for that fetch: only for readers that do not seek
+# once they read (topic followers, the orders ledger's tail).
+FOLLOWER_FETCH_WAIT_MS = 5000
+
+
 async def fetch_or_wait(
     c: AIOKafkaConsumer, what: str, *, max_records: int, timeout_ms: int = 200
 ) -> dict[TopicPartition, list[ConsumerRecord]]:

@@ -12,7 +12,13 @@ from typing import Generic, TypeVar
 
 from aiokafka import ConsumerRecord, TopicPartition
 
-from streams.kafka import consumer, partitions_of, producer, refresh_metadata
+from streams.kafka import (
+    FOLLOWER_FETCH_WAIT_MS,
+    consumer,
+    partitions_of,
+    producer,
+    refresh_metadata,
+)
 from streams.records import DeadLetter
 from streams.settings import Settings
 
@@ -187,7 +193,9 @@ async def follow_topic(
     next offset; the beginning when absent) onwards, forever; reconnects after errors.
     A plain consumer outside the group: each worker reads all partitions itself."""
     while True:
-        c = consumer(settings)
+        # Seeks only before reading: the broker may hold an idle fetch long (no latency:
+        # it answers when a record arrives).
+        c = consumer(settings, fetch_max_wait_ms=FOLLOWER_FETCH_WAIT_MS)
         try:
             await c.start()
             while not c.partitions_for_topic(topic):

@@ -128,21 +128,33 @@ class OrdersFanout(Service):
             await self._load(assigned)
 
     async def _load(self, assigned: list[TopicPartition]) -> None:
-        for tp in assigned:
-            if tp.topic != self.received_topic or tp.partition in self.canonical:
-                continue
-            p = tp.partition
-            canonical: dict[str, tuple[str, int]] = {}
-            for record in await self._read(self.orders_topic, p):
+        # All new partitions in one read per destination topic, not one per partition:
+        # this runs inside the rebalance callback, where aiokafka sends no heartbeats, and
+        # a fresh reader per partition (each its own client start-up) once took longer
+        # than the session timeout: the member was dropped and rejoined, loading again,
+        # every ~10 s for good.
+        new = sorted(
+            {
+                tp.partition
+                for tp in assigned
+                if tp.topic == self.received_topic and tp.partition not in self.canonical
+            }
+        )
+        if not new:
+            return
+        canonical: dict[int, dict[str, tuple[str, int]]] = {p: {} for p in new}
+        for record in await self._read(self.orders_topic, new):
+            if record.key is not None:
+                canonical[record.partition].setdefault(
+                    record.key.decode(), (header(record.headers) or "", record.offset)
+                )
+        for spec in self.targets:
+            held: dict[int, set[str]] = {p: set() for p in new}
+            for record in await self._read(spec.topic, new):
                 if record.key is not None:
-                    canonical.setdefault(
-                        record.key.decode(), (header(record.headers) or "", record.offset)
-                    )
-            for spec in self.targets:
-                self.seen[spec.topic][p] = {
-                    r.key.decode() for r in await self._read(spec.topic, p) if r.key is not None
-                }
-            self.canonical[p] = canonical
+                    held[record.partition].add(record.key.decode())
+            self.seen[spec.topic].update(held)
+        self.canonical.update(canonical)
 
     async def release(self, revoked: list[TopicPartition]) -> None:
         async with self._busy:  # a batch in hand is produced (acked) first
@@ -151,8 +163,8 @@ class OrdersFanout(Service):
                 for held in self.seen.values():
                     held.pop(tp.partition, None)
 
-    async def _read(self, topic: str, partition: int) -> list[ConsumerRecord]:
-        return [r async for r in read_to_end(self.settings, topic, partitions=[partition])]
+    async def _read(self, topic: str, partitions: list[int]) -> list[ConsumerRecord]:
+        return [r async for r in read_to_end(self.settings, topic, partitions=partitions)]
 
     # -- the loop -----------------------------------------------------------------
 

@@ -27,7 +27,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from mode import Service
 
 from agents.orders.digest import header
-from streams.kafka import consumer, partitions_of
+from streams.kafka import FOLLOWER_FETCH_WAIT_MS, consumer, partitions_of
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -79,6 +79,7 @@ class RefLedger(Service):
         self._put(partition, ref, Entry(digest, offset))
         if offset >= self.position.get(partition, 0):
             self.own.setdefault(partition, set()).add(offset)
+            self._moved.set()  # a call waiting for this offset need not wait for the tail
 
     def lock(self, ref: str) -> _RefLock:
         return _RefLock(self._locks, ref)
@@ -128,7 +129,9 @@ class RefLedger(Service):
     # -- lifecycle ------------------------------------------------------------------
 
     async def on_start(self) -> None:
-        self._consumer = consumer(self.settings)
+        # The tail seeks only before it reads: the broker may hold its idle fetches long
+        # (it answers as soon as an order arrives).
+        self._consumer = consumer(self.settings, fetch_max_wait_ms=FOLLOWER_FETCH_WAIT_MS)
         self._offsets = consumer(self.settings)
         await self._consumer.start()
         await self._offsets.start()
@@ -155,7 +158,10 @@ class RefLedger(Service):
         self.ready.set()
         while not self.should_stop:
             try:
-                batch = await c.getmany(timeout_ms=50, max_records=5000)
+                # Returns as soon as orders arrive (a call's own write wakes its waiters
+                # in ``note``); the timeout only paces an idle loop (was 50 ms: 20 passes
+                # over every partition's position a second with nothing to read).
+                batch = await c.getmany(timeout_ms=1000, max_records=5000)
             except KafkaError as error:
                 log.warning("orders ledger fetch failed: %s", error)
                 await asyncio.sleep(1.0)
