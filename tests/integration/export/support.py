@@ -5,15 +5,26 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import faust
 from aiokafka import ConsumerRecord
 
+from agents.config.sync_config import load_config
+from agents.export.enricher import Enricher
+from agents.export.reader import EventsReader
+from agents.export.targets import target_specs
 from norce.client import NorceClient
 from norce.config import NorceCredentials, NorceEndpoints
 from norce_simulator import SimulatorConfig, SimulatorServer
+from streams.app import create_app
+from streams.kafka import TopicSpec, declare_and_confirm
+from streams.settings import Settings
+from streams.topics import norce_events_topic
 from tests.support.kafka import read_all
 from tests.support.worker import WorkerProcess
 
@@ -116,3 +127,46 @@ async def webhooks_settled(sim: SimulatorServer, timeout: float = 60.0) -> None:
         return not any(r.state == "pending" for r in sim.state.deliveries)
 
     await eventually(settled, timeout=timeout, what="webhook deliveries to settle", every=0.2)
+
+
+@dataclass(frozen=True)
+class EnricherRig:
+    """The enricher and its reader on their own (the app is only their producer)."""
+
+    app: faust.App
+    enricher: Enricher
+    reader: EventsReader
+    events_topic: str
+    targets: list[str]  # the SKU events' target topics, sorted
+
+
+@asynccontextmanager
+async def enricher_rig(settings: Settings, unique: str) -> AsyncIterator[EnricherRig]:
+    """Declares the flow's topics (2 partitions each), starts the reader and the app's
+    producer, and stops them when the block ends."""
+    specs = target_specs(load_config(str(settings.config_file)), settings.export_topic_prefix)
+    targets = sorted(spec.topic for spec in specs["sku"])
+    events_topic, digests_topic = norce_events_topic(settings), f"{unique}-digests"
+    await declare_and_confirm(
+        settings,
+        [
+            TopicSpec(events_topic, 2),
+            TopicSpec(digests_topic, 2, compacted=True),
+            TopicSpec(settings.dlq_topic, 1),
+            *(TopicSpec(s.topic, 2, compacted=True) for kind in specs.values() for s in kind),
+        ],
+    )
+    app = create_app(settings)
+    enricher = Enricher(settings, app, specs, digests_topic)
+    reader = EventsReader(
+        settings, events_topic, digests_topic, enricher.coalescer.add, enricher.coalescer.drain
+    )
+    enricher.reader = reader
+    await app.maybe_start_producer()
+    await reader.start()
+    try:
+        yield EnricherRig(app, enricher, reader, events_topic, targets)
+    finally:
+        await reader.stop()
+        await enricher.coalescer.close()
+        await app.producer.stop()

@@ -12,17 +12,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from agents.config.sync_config import load_config
-from agents.export.enricher import Enricher
 from agents.export.events import parse_event
-from agents.export.reader import EventsReader
-from agents.export.targets import target_specs
 from norce_simulator import SimulatorServer
-from streams.app import create_app
-from streams.kafka import TopicSpec, declare_and_confirm
 from streams.settings import Settings
-from streams.topics import norce_events_topic
-from tests.integration.export.support import records_by_key, sim_config
+from tests.integration.export.support import enricher_rig, records_by_key, sim_config
 from tests.support.kafka import produce
 from tests.support.stack import wait_until, write_export_config
 
@@ -66,28 +59,10 @@ async def test_events_reach_every_target_once_and_unchanged_entities_produce_not
             dlq_topic=f"dlq-{unique}",
             topic_partitions=2,
         )
-        specs = target_specs(load_config(str(config_path)), settings.export_topic_prefix)
-        targets = sorted(spec.topic for spec in specs["sku"])  # the SKU events' targets
-        assert len(targets) >= 2
-        events_topic, digests_topic = norce_events_topic(settings), f"{unique}-digests"
-        await declare_and_confirm(
-            settings,
-            [
-                TopicSpec(events_topic, 2),
-                TopicSpec(digests_topic, 2, compacted=True),
-                TopicSpec(settings.dlq_topic, 1),
-                *(TopicSpec(s.topic, 2, compacted=True) for kind in specs.values() for s in kind),
-            ],
-        )
-        app = create_app(settings)
-        enricher = Enricher(settings, app, specs, digests_topic)
-        reader = EventsReader(
-            settings, events_topic, digests_topic, enricher.coalescer.add, enricher.coalescer.drain
-        )
-        enricher.reader = reader
-        await app.maybe_start_producer()
-        await reader.start()
-        try:
+        async with enricher_rig(settings, unique) as rig:
+            enricher, reader, targets = rig.enricher, rig.reader, rig.targets
+            events_topic = rig.events_topic
+            assert len(targets) >= 2
             await produce(kafka_servers, events_topic, [event(p) for p in SKUS], raw=True)
 
             async def every_target_has_every_sku() -> bool:
@@ -116,7 +91,3 @@ async def test_events_reach_every_target_once_and_unchanged_entities_produce_not
                 timeout=30,
                 what="every event acknowledged",
             )
-        finally:
-            await reader.stop()
-            await enricher.coalescer.close()
-            await app.producer.stop()

@@ -12,18 +12,11 @@ from pathlib import Path
 import orjson
 import pytest
 
-from agents.config.sync_config import load_config
-from agents.export.enricher import Enricher
 from agents.export.events import parse_event
-from agents.export.reader import EventsReader
-from agents.export.targets import target_specs
 from norce_simulator import SimulatorServer
 from streams import kafka
-from streams.app import create_app
-from streams.kafka import TopicSpec, declare_and_confirm
 from streams.settings import Settings
-from streams.topics import norce_events_topic
-from tests.integration.export.support import records_by_key, sim_config
+from tests.integration.export.support import enricher_rig, records_by_key, sim_config
 from tests.support.stack import wait_until, write_export_config
 
 pytestmark = pytest.mark.integration
@@ -55,58 +48,38 @@ async def test_an_event_read_late_is_flushed_when_its_window_since_receipt_ends(
             dlq_topic=f"dlq-{unique}",
             topic_partitions=2,
         )
-        specs = target_specs(load_config(str(config_path)), settings.export_topic_prefix)
-        targets = sorted(spec.topic for spec in specs["sku"])
-        events_topic, digests_topic = norce_events_topic(settings), f"{unique}-digests"
-        await declare_and_confirm(
-            settings,
-            [
-                TopicSpec(events_topic, 2),
-                TopicSpec(digests_topic, 2, compacted=True),
-                TopicSpec(settings.dlq_topic, 1),
-                *(TopicSpec(s.topic, 2, compacted=True) for kind in specs.values() for s in kind),
-            ],
-        )
-        app = create_app(settings)
-        enricher = Enricher(settings, app, specs, digests_topic)
-        reader = EventsReader(
-            settings, events_topic, digests_topic, enricher.coalescer.add, enricher.coalescer.drain
-        )
-        enricher.reader = reader
-        await app.maybe_start_producer()
-        await reader.start()
-        producer = kafka.producer(settings, servers=kafka_servers)
-        await producer.start()
-        try:
-            await wait_until(lambda: len(reader.offsets) == 2, timeout=60, what="assignment")
-            now = time.time()
-            # Received 7.5 s ago (intake's create time on the record), and just now.
-            old_at, new_at = now - WINDOW + 0.5, now
-            for part_no, at in (("WIN-OLD", old_at), ("WIN-NEW", new_at)):
-                key, value = event(part_no, at)
-                await producer.send_and_wait(
-                    events_topic, value, key=key, timestamp_ms=int(at * 1000)
+        async with enricher_rig(settings, unique) as rig:
+            enricher, reader, targets = rig.enricher, rig.reader, rig.targets
+            events_topic = rig.events_topic
+            producer = kafka.producer(settings, servers=kafka_servers)
+            await producer.start()
+            try:
+                await wait_until(lambda: len(reader.offsets) == 2, timeout=60, what="assignment")
+                now = time.time()
+                # Received 7.5 s ago (intake's create time on the record), and just now.
+                old_at, new_at = now - WINDOW + 0.5, now
+                for part_no, at in (("WIN-OLD", old_at), ("WIN-NEW", new_at)):
+                    key, value = event(part_no, at)
+                    await producer.send_and_wait(
+                        events_topic, value, key=key, timestamp_ms=int(at * 1000)
+                    )
+                produced = time.monotonic()
+
+                # Without the rule the old event would wait a whole window after its read.
+                await wait_until(
+                    lambda: enricher.records_out >= len(targets), timeout=WINDOW / 2, what="old out"
                 )
-            produced = time.monotonic()
+                old_after = time.monotonic() - produced
+                assert enricher.records_out == len(targets)  # the fresh one's window still runs
+                by_key = await records_by_key(kafka_servers, targets[0])
+                assert set(by_key) == {b"WIN-OLD"}
 
-            # Without the rule the old event would wait a whole window after its read.
-            await wait_until(
-                lambda: enricher.records_out >= len(targets), timeout=WINDOW / 2, what="old out"
-            )
-            old_after = time.monotonic() - produced
-            assert enricher.records_out == len(targets)  # the fresh one's window still runs
-            by_key = await records_by_key(kafka_servers, targets[0])
-            assert set(by_key) == {b"WIN-OLD"}
-
-            await wait_until(
-                lambda: enricher.records_out >= 2 * len(targets), timeout=60, what="new out"
-            )
-            new_after = time.monotonic() - produced
-            # The window is kept for the fresh event (give or take the flush interval).
-            assert new_after >= WINDOW - settings.export_flush_interval_s - 0.1
-            assert old_after < WINDOW / 2
-        finally:
-            await producer.stop()
-            await reader.stop()
-            await enricher.coalescer.close()
-            await app.producer.stop()
+                await wait_until(
+                    lambda: enricher.records_out >= 2 * len(targets), timeout=60, what="new out"
+                )
+                new_after = time.monotonic() - produced
+                # The window is kept for the fresh event (give or take the flush interval).
+                assert new_after >= WINDOW - settings.export_flush_interval_s - 0.1
+                assert old_after < WINDOW / 2
+            finally:
+                await producer.stop()
