@@ -70,9 +70,13 @@ async def test_sigkill_sweep_loses_nothing_and_never_regresses(
             tmp_path,
             NORCE_SYNC_BROKER_SESSION_TIMEOUT_S=SESSION_TIMEOUT_S,
             NORCE_SYNC_ORPHAN_GRACE_S="1",
-            NORCE_SYNC_PROJECTION_BATCH_MAX="300",
-            # A checkpoint per 300 changed keys: several per round, for the crash points.
-            NORCE_SYNC_PROJECTION_CHECKPOINT_KEYS="300",
+            # Fetches of at most 50 changes and a checkpoint once 120 changed keys are
+            # held: each checkpoint folds several fetches (the budget's path), and one
+            # holds at most 169 keys, so a round's 1,000 keys take at least 6 checkpoints,
+            # more than any crash point below needs (however deltas' marks and the
+            # interval fall).
+            NORCE_SYNC_PROJECTION_BATCH_MAX="50",
+            NORCE_SYNC_PROJECTION_CHECKPOINT_KEYS="120",
         )
         topic = topics["price"]
         kills = rounds_with_jobs = 0
