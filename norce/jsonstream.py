@@ -74,30 +74,23 @@ async def json_array_chunks(
 ) -> AsyncIterator[bytes]:
     """Yield ``[``, the items joined by ``,``, ``]`` as byte chunks of ~``chunk_size``."""
     buffer = bytearray(b"[")
-    if isinstance(items, ItemBatches):
-        first = True
-        async for batch in items:
-            if not batch:
-                continue
-            if not first:
-                buffer += b","
-            first = False
-            buffer += encode_batch(batch)
-            if len(buffer) >= chunk_size:
-                yield bytes(buffer)
-                buffer.clear()
-        buffer += b"]"
-        yield bytes(buffer)
-        return
-    # An async source is iterated directly, not through _aiter: one generator step less
-    # per row of a million-row full file.
-    rows = items if isinstance(items, AsyncIterable) else _aiter(items)
+    source: AsyncIterable[Any]
+    if isinstance(items, ItemBatches):  # a batch is encoded whole (one call per fetch)
+        source, encode = items, encode_batch
+    else:
+        # An async source is iterated directly, not through _aiter: one generator step
+        # less per row of a million-row full file.
+        source = items if isinstance(items, AsyncIterable) else _aiter(items)
+        encode = encode_item
     first = True
-    async for item in rows:
+    async for part in source:
+        piece = encode(part)
+        if not piece:  # an empty batch
+            continue
         if not first:
             buffer += b","
         first = False
-        buffer += encode_item(item)
+        buffer += piece
         if len(buffer) >= chunk_size:
             yield bytes(buffer)
             buffer.clear()
