@@ -189,18 +189,18 @@ def metadata_client(
     return AIOKafkaClient(**client_options(settings, servers), **options)
 
 
-def owned_group_consumer(settings: Settings, group_id: str) -> AIOKafkaConsumer:
+def owned_group_consumer(settings: Settings, group_id: str, **options: Any) -> AIOKafkaConsumer:
     """A member of ``group_id`` that commits only what its owner says (a service that
-    owns the partitions it is assigned, see :class:`OwnerRebalance`)."""
-    return group_consumer(
-        settings,
-        group_id=group_id,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        session_timeout_ms=int(settings.broker_session_timeout_s * 1000),
-        heartbeat_interval_ms=3000,
-        max_poll_interval_ms=600_000,
-    )
+    owns the partitions it is assigned, see :class:`OwnerRebalance`); ``options``
+    override."""
+    defaults: dict[str, Any] = {
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "session_timeout_ms": int(settings.broker_session_timeout_s * 1000),
+        "heartbeat_interval_ms": 3000,
+        "max_poll_interval_ms": 600_000,
+    }
+    return group_consumer(settings, group_id=group_id, **{**defaults, **options})
 
 
 # How long the broker may hold a fetch of a reader that finds nothing new (aiokafka's
@@ -383,6 +383,33 @@ def admin_client(
     settings: Settings, *, servers: str | None = None, **options: Any
 ) -> AIOKafkaAdminClient:
     return AIOKafkaAdminClient(**client_options(settings, servers), **options)
+
+
+async def resume_where_group_left(
+    settings: Settings, c: AIOKafkaConsumer, partitions: list[TopicPartition], group: str
+) -> dict[TopicPartition, int]:
+    """Seek each of ``partitions`` that ``c``'s group never committed to the offset
+    ``group`` committed for it (a reader that took a topic over from a Faust agent of
+    group ``<app id>``): an upgrade neither repeats nor skips records. Returns the seeks."""
+    fresh = [tp for tp in partitions if await c.committed(tp) is None]
+    if not fresh:
+        return {}
+    admin = admin_client(settings)
+    try:
+        await admin.start()
+        before = await admin.list_consumer_group_offsets(group, partitions=fresh)
+    except KafkaError as error:
+        log.warning("offsets of group %s not read: %s", group, error)
+        return {}
+    finally:
+        await admin.close()
+    seeks = {}
+    for tp in fresh:
+        meta = before.get(tp)
+        if meta is not None and meta.offset >= 0:
+            c.seek(tp, meta.offset)
+            seeks[tp] = meta.offset
+    return seeks
 
 
 async def declare_and_confirm(

@@ -39,6 +39,12 @@ def commands_topic(settings: Settings) -> str:
     return f"{settings.app_id}-commands"
 
 
+def commands_group(settings: Settings) -> str:
+    """The commands topic's reader (``agents.imports.command_reader``); the same name as
+    the topic, in the groups' namespace."""
+    return f"{settings.app_id}-commands"
+
+
 def reconcile_topic(settings: Settings) -> str:
     """Reconcile progress and the last result per (source, kind), one partition."""
     return f"{settings.app_id}-reconcile"

@@ -63,7 +63,7 @@ REFERENCE_CHUNK = 1000
 
 class FullImports:
     """Full imports of one worker: the leader's schedule, requests on the commands topic,
-    the commands agent's dispatch and the runner."""
+    the command reader's dispatch and the runner."""
 
     def __init__(
         self,
@@ -99,7 +99,7 @@ class FullImports:
         return request_id
 
     async def dispatch(self, value: Any) -> None:
-        """One record of the commands topic (the commands agent's body)."""
+        """One record of the commands topic (what the command reader hands over)."""
         try:
             command = parse_command(value)
         except ValidationError as error:

@@ -54,9 +54,10 @@ def declare(app: Any, settings: Settings, config: SyncConfig) -> ImportTopics:
     # Keys are bytes everywhere (the raw key codec), so a key read back from a changelog
     # equals the one written.
     jobs = app.Table("jobs", partitions=1, key_type=bytes)
-    # Written but consumed by no agent, so Faust would not create them: the worker creates
-    # and confirms them at start with the agents' topics and the tables' changelogs.
-    app.register_topics(batches, dlq)
+    # Consumed by no agent (the commands topic has a reader of its own), so Faust would
+    # not create them: the worker creates and confirms them at start with the agents'
+    # topics and the tables' changelogs.
+    app.register_topics(batches, dlq, commands)
     if settings.create_input_topics:
         # Created only when missing: an existing input topic (Debezium's) is left as it is.
         app.register_topics(*(TopicSpec.of(settings, topic) for topic in config.topics))

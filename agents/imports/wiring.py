@@ -10,6 +10,7 @@ from typing import Any
 from agents.config.runtime import NorceClients
 from agents.config.sync_config import SyncConfig
 from agents.imports import pipeline
+from agents.imports.command_reader import CommandReader
 from agents.imports.command_topic import CommandTopic
 from agents.imports.delta import DeltaSubmitter, register_delta_view
 from agents.imports.full_import import FullImports
@@ -35,6 +36,7 @@ class ImportFlow:
     projector: Projector
     jobs: JobLedger
     commands: CommandTopic
+    command_reader: CommandReader
     references: ReferenceChecks
     delta: DeltaSubmitter
     full_imports: FullImports
@@ -83,6 +85,9 @@ def install(
         should_stop=lambda: bool(app.should_stop),
     )
     full_imports = FullImports(settings, config, clients, jobs, commands, references)
+    command_reader = CommandReader(
+        settings, topics.commands.get_topic_name(), full_imports.dispatch
+    )
     watch = ReferenceWatch(config, jobs, references, delta)
 
     flow = ImportFlow(
@@ -91,6 +96,7 @@ def install(
         projector=projector,
         jobs=jobs,
         commands=commands,
+        command_reader=command_reader,
         references=references,
         delta=delta,
         full_imports=full_imports,
@@ -149,7 +155,7 @@ def _register(app: ServiceApp, settings: Settings, flow: ImportFlow) -> None:
     async def full_import_schedules() -> None:
         await flow.full_imports.schedules()
 
-    @app.agent(flow.topics.commands, name="agents.imports.full_import.run_commands")
-    async def run_commands(stream):  # type: ignore[no-untyped-def]
-        async for value in stream:
-            await flow.full_imports.dispatch(value)
+    @app.task
+    async def start_command_reader() -> None:
+        # The commands topic's own consumer (see agents.imports.command_reader).
+        await app.add_runtime_dependency(flow.command_reader)

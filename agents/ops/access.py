@@ -70,7 +70,7 @@ def required_access(settings: Settings, config: SyncConfig) -> list[Grant]:
             "PREFIXED",
             app,
             ("Describe", "Read"),
-            f"consumer groups {app}, {app}-projection, {app}-export",
+            f"consumer groups {app}, {app}-projection, {app}-export, {app}-orders, {app}-commands",
         )
     )
     grants.append(

@@ -53,7 +53,7 @@ last_run = metrics.REGISTRY.gauge(
 
 
 class Reconciler:
-    """Runs the reconcile requests the commands agent hands it, one at a time, and keeps
+    """Runs the reconcile requests the command reader hands it, one at a time, and keeps
     every worker's view of the last results (a mirror of the results topic)."""
 
     def __init__(
@@ -106,7 +106,7 @@ class Reconciler:
                 )
 
     async def run_command(self, request: ReconcileRequest) -> None:
-        """The commands agent's handler of a ``ReconcileRequest``; always answers a result."""
+        """The command reader's handler of a ``ReconcileRequest``; always answers a result."""
         result = await self.run(request)
         await self._publish(f"{request.source}|{request.kind}", result.to_bytes())
         # The progress record is done with: a tombstone, so compaction drops it.

@@ -1,5 +1,5 @@
 """The reconcile flow on the app: the results topic and its mirror, the schedule timer,
-the commands agent's ``reconcile`` handler, and the ``/reconcile/`` pages."""
+the command reader's ``reconcile`` handler, and the ``/reconcile/`` pages."""
 
 from __future__ import annotations
 

@@ -25,10 +25,11 @@ async def test_install_declares_the_flow_on_the_app_it_is_given(tmp_path: Path) 
     clients = NorceClients(settings, config)
     flow = install(app, settings, config, clients)
 
-    assert sorted(app.agents) == [
-        "agents.imports.full_import.run_commands",
-        "agents.imports.tracker.track_jobs",
-    ]
+    # The commands topic has a reader of its own (group <app>-commands), not an agent.
+    assert sorted(app.agents) == ["agents.imports.tracker.track_jobs"]
+    assert flow.command_reader.topic == "wiring-commands"
+    assert flow.command_reader.group_id == "wiring-commands"
+    assert flow.command_reader.dispatch == flow.full_imports.dispatch
     assert "/delta/{source}/{kind}" in app.web.views
     assert flow.clients is clients and flow.config is config
     events = flow.jobs.events
@@ -37,7 +38,7 @@ async def test_install_declares_the_flow_on_the_app_it_is_given(tmp_path: Path) 
     assert flow.jobs.table.name == "jobs" and flow.jobs.table.partitions == 1
     assert flow.commands.topic.partitions == 1
     registered = {t.get_topic_name() for t in app._registered if hasattr(t, "get_topic_name")}
-    assert {"wiring-batches", "dlq-w"} <= registered
+    assert {"wiring-batches", "dlq-w", "wiring-commands"} <= registered
     # The services share one ledger, one reference cache and the root's clients.
     assert flow.delta.jobs is flow.jobs is flow.tracker.jobs is flow.full_imports.jobs
     assert flow.delta.references is flow.references is flow.full_imports.references
