@@ -28,7 +28,7 @@ from agents.config.sync_config import InputBinding, SyncConfig
 from agents.imports.ledger import JobLedger
 from agents.imports.owned_partition import PendingItem
 from agents.imports.post_once import Adopted, find_job, newest_job_id, post_once
-from agents.imports.price_values import note_unwritable
+from agents.imports.price_values import UnwritablePrices
 from agents.imports.projector import Projector
 from agents.imports.reference_state import ReferenceChecks
 from norce.errors import NorceError, is_outage
@@ -73,6 +73,7 @@ class DeltaSubmitter:
         self._send_batch = send_batch
         self._dead_letter = dead_letter
         self._due = DueTimes()
+        self.unwritable = UnwritablePrices()
         self.running: set[tuple[str, str]] = set()
         # While Norce is out, scheduled deltas back off (0.5 s doubling to the outage
         # maximum) instead of writing an intent and a failed submission to the ledger on
@@ -229,7 +230,7 @@ class DeltaSubmitter:
         source = self.config.sources[binding.source]
         header = connect_header(binding, source.account_id, full=False)
         rows = [item.row for item in items]
-        note_unwritable(binding, rows)
+        self.unwritable.note(binding, rows)
         connect = self.clients.for_source(binding.source).connect
         since = time.time()
         above = await newest_job_id(connect)  # a job this POST makes is newer

@@ -34,7 +34,7 @@ from agents.imports.command_topic import CommandTopic
 from agents.imports.full_file import READER_OPTIONS, StateSnapshot
 from agents.imports.ledger import JobLedger
 from agents.imports.post_once import Adopted, find_job, newest_job_id, post_once
-from agents.imports.price_values import note_unwritable
+from agents.imports.price_values import UnwritablePrices
 from agents.imports.reference_state import ReferenceChecks
 from norce.errors import NorceError, is_outage
 from norce.imports import IMPORT_KIND, connect_header
@@ -81,6 +81,7 @@ class FullImports:
         self.commands = commands
         self.references = references
         self._due = DueTimes()
+        self.unwritable = UnwritablePrices()
 
     async def schedules(self) -> None:
         now = time.time()
@@ -244,7 +245,7 @@ class FullImports:
                             row for row, why in zip(chunk, reasons, strict=True) if why is None
                         ]
                         held_back[0] += len(chunk) - len(ready)  # Norce would ignore them
-                        note_unwritable(binding, ready)
+                        self.unwritable.note(binding, ready)
                         yield ready
 
             def rows() -> ItemBatches:

@@ -21,14 +21,20 @@ def test_null_or_zero_owned_price_is_counted_and_logged_once(
     row = {"PartNo": "Z-1", "PriceListCode": "STD", "QuantityBreak": 1, "PriceSale": 0}
     row |= {"CostPurchase": None, "CostUnit": 3, "PriceRecommended": 4, "IsActive": True}
     before = metrics.unwritable_prices.get(source="erp", kind="price", field="PriceSale")
+    unwritable = price_values.UnwritablePrices()
     with caplog.at_level(logging.WARNING, logger=price_values.__name__):
-        assert price_values.note_unwritable(PRICES, [row, row]) == 4
+        assert unwritable.note(PRICES, [row, row]) == 4
     after = metrics.unwritable_prices.get(source="erp", kind="price", field="PriceSale")
     assert after - before == 2
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 2 and all("Norce keeps its current value" in m for m in lines)
     # A deactivation's prices do not matter.
-    assert price_values.note_unwritable(PRICES, [{**row, "IsActive": False}]) == 0
+    assert unwritable.note(PRICES, [{**row, "IsActive": False}]) == 0
+    # Each sender remembers what it logged, not the process: a new one logs again.
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger=price_values.__name__):
+        assert price_values.UnwritablePrices().note(PRICES, [row]) == 2
+    assert len(caplog.records) == 2
 
 
 def test_mandatory_price_fields_go_to_the_header_and_must_be_owned() -> None:
