@@ -47,10 +47,12 @@ from tests.integration.export.support import (  # noqa: E402
 from tests.support.broker import kafka_broker  # noqa: E402
 
 # Each request its own PartNo: the counter is per wrk thread, the thread id keeps them
-# apart, and the prefix (wrk's first script argument) each run of the bench.
+# apart, and the prefix (wrk's first script argument) each run of the bench. ``tid`` is
+# the global ``setup`` sets in each thread's Lua state: a chunk-level ``local tid``
+# (as this script had until session 8) shadows it, and every thread posted the same
+# PartNos, so each entity came twice and the drain did half the work.
 LUA = """
 local counter = 0
-local tid = 0
 local threads = 0
 local prefix = "W"
 function setup(thread) thread:set("tid", threads); threads = threads + 1 end
