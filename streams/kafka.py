@@ -275,7 +275,7 @@ def app_consumer(app: faust.App) -> AIOKafkaConsumer:
 async def partition_for(p: AIOKafkaProducer, topic: str, key: bytes | None) -> int:
     """The partition the producer's partitioner picks for ``key`` (for building batches
     per partition), once the topic's metadata is known."""
-    if p.client.cluster.partitions_for_topic(topic) is None:
+    if topic not in p.client.cluster._partitions:  # not partitions_for_topic: a new set each
         await p.client._wait_on_metadata(topic)
     return p._partition(topic, None, None, None, key, None)
 
