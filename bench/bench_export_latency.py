@@ -11,6 +11,11 @@ do), the simulator in-process and one worker process (``python -m norce_sync wor
    them (``--burst-concurrency`` requests in flight); drain rate = events / (last record
    on the target topic - first POST), Query calls per event (``Products/ProductSkus``
    requests / events) and the worker's peak RSS (``VmHWM``) and peak events held.
+   ``--burst-poster python`` posts from this process (which also runs the simulator:
+   both compete for one interpreter); ``--burst-poster wrk`` has wrk post them from a
+   process of its own (``--burst-threads`` threads, ``--burst-concurrency``
+   connections; a Lua script hands each thread every n-th PartNo, and a thread that is
+   through stops after at most one repeat per connection, which the digests skip).
 
 Prints one JSON object.
 
@@ -23,6 +28,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
+import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -200,6 +208,73 @@ async def export_stats(http: aiohttp.ClientSession, base: str) -> dict[str, Any]
         return dict(await answer.json())
 
 
+# wrk posting the distinct burst: thread t posts D<i> for i = t, t + n, t + 2n, ... < skus
+# (n threads); once through, each connection's next request repeats the thread's first
+# PartNo (a harmless redelivery) and its answer stops the thread, which notes that in
+# the file named by the third argument (wrk itself runs until its duration or SIGINT).
+BURST_LUA = """
+-- tid: the global setup() sets in this thread's state (a chunk-level local would hide it)
+local threads = 0
+function setup(thread) thread:set("tid", threads); threads = threads + 1 end
+local n = 0
+local total = 0
+local step = 1
+local done = false
+local noted = false
+local note = ""
+function init(args)
+  wrk.method = "POST"; wrk.headers["%(header)s"] = "%(token)s"
+  wrk.headers["Content-Type"] = "application/json"
+  total = tonumber(args[1]); step = tonumber(args[2]); note = args[3]
+end
+function request()
+  local i = tid + n * step
+  if i >= total then done = true; i = tid else n = n + 1 end
+  return wrk.format(nil, nil, nil, string.format(
+    '{"ClientId":1,"ApplicationId":2,"PartNo":"D%%06d"}', i))
+end
+function response(status, headers, body)
+  if done then
+    if not noted then
+      noted = true
+      local f = io.open(note, "a"); f:write("done\\n"); f:close()
+    end
+    wrk.thread:stop()
+  end
+end
+"""
+
+
+async def wrk_post(
+    url: str, skus: int, threads: int, connections: int, tmp: Path
+) -> dict[str, Any]:
+    """Post the burst with wrk; its answer latencies and non-2xx count."""
+    from bench.bench_intake_wrk import parse_wrk
+
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise SystemExit("wrk is not installed (apt-get install wrk)")
+    script, note = tmp / "burst.lua", tmp / "burst.done"
+    script.write_text(BURST_LUA % {"header": TOKEN_HEADER, "token": TOKEN})
+    note.write_text("")
+    proc = await asyncio.create_subprocess_exec(
+        wrk, f"-t{threads}", f"-c{connections}", "-d600s", "--latency", "-s", str(script),
+        url, "--", str(skus), str(threads), str(note),
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    while note.read_text().count("done") < threads and proc.returncode is None:
+        await asyncio.sleep(0.02)
+    posted = time.monotonic()
+    if proc.returncode is None:
+        proc.send_signal(signal.SIGINT)  # every thread is through: wrk prints its figures
+    out, _ = await proc.communicate()
+    parsed = parse_wrk(out.decode())
+    parsed["posted_at"] = posted
+    if not parsed.get("requests") or re.search(r"Socket errors", out.decode()):
+        print(out.decode(), file=sys.stderr)
+    return parsed
+
+
 async def distinct_burst(
     http: aiohttp.ClientSession,
     worker_url: str,
@@ -209,6 +284,9 @@ async def distinct_burst(
     skus: int,
     concurrency: int,
     profile: str | None = None,
+    poster: str = "python",
+    threads: int = 2,
+    tmp: Path | None = None,
 ) -> dict[str, Any]:
     url = f"{worker_url}/norce/events/SkuPriceChangedNotification"
     before = query_calls(sim)
@@ -230,8 +308,15 @@ async def distinct_burst(
         )  # fmt: skip
     cpu_before, own_before = cpu_seconds(pid), time.process_time()
     started = time.monotonic()
-    intake = await asyncio.gather(*(one(p) for p in part_nos))
-    posted_in = time.monotonic() - started
+    wrk_out: dict[str, Any] = {}
+    if poster == "wrk":
+        assert tmp is not None
+        wrk_out = await wrk_post(url, skus, threads, concurrency, tmp)
+        intake: list[float] = []
+        posted_in = wrk_out.pop("posted_at") - started
+    else:
+        intake = await asyncio.gather(*(one(p) for p in part_nos))
+        posted_in = time.monotonic() - started
     deadline = time.monotonic() + max(120.0, skus / 200)
     while len(arrivals.seen.keys() & wanted) < skus and time.monotonic() < deadline:
         await asyncio.sleep(0.2)
@@ -248,7 +333,12 @@ async def distinct_burst(
         "arrived": len(arrived),
         "intake_s": round(posted_in, 2),
         "intake_events_per_s": round(skus / posted_in, 1),
-        "intake_answer": summary_ms(intake),
+        "poster": poster,
+        "intake_answer": summary_ms(intake)
+        if poster == "python"
+        else {k: wrk_out.get(k) for k in ("p50_ms", "p90_ms", "p99_ms")},
+        "intake_requests": wrk_out.get("requests", skus),
+        "intake_non_2xx": wrk_out.get("non_2xx", 0),
         "drained_in_s": round(drained_in, 2),
         "drain_events_per_s": round(len(arrived) / drained_in, 1),
         "query_calls": calls,
@@ -353,7 +443,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                     if args.burst_skus:
                         result["burst"] = await distinct_burst(
                             http, worker.url, arrivals, sim, pid, args.burst_skus,
-                            args.burst_concurrency, args.profile,
+                            args.burst_concurrency, args.profile, args.burst_poster,
+                            args.burst_threads, tmp,
                         )  # fmt: skip
                     result["export_stats"] = await export_stats(http, worker.url)
             finally:
@@ -371,6 +462,11 @@ if __name__ == "__main__":
     parser.add_argument("--repeat-events", type=int, default=50)
     parser.add_argument("--burst-skus", type=int, default=100_000)
     parser.add_argument("--burst-concurrency", type=int, default=64)
+    parser.add_argument(
+        "--burst-poster", choices=("python", "wrk"), default="python",
+        help="who posts the distinct burst: this process (with the simulator) or wrk",
+    )  # fmt: skip
+    parser.add_argument("--burst-threads", type=int, default=2, help="wrk threads (burst)")
     parser.add_argument("--loop", choices=LOOPS, default="asyncio", help="the worker's event loop")
     parser.add_argument("--profile", help="py-spy the worker for 30 s of the burst into this file")
     parser.add_argument(

@@ -31,6 +31,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from streams.dead_letters import note_dead_letter, refused_for_good, stripped
 from streams.kafka_security import client_security
+from streams.partitioning import is_default, key_partition
 from streams.records import DeadLetter
 from streams.settings import Settings
 
@@ -163,6 +164,25 @@ class TopicTrackingProducer(AIOKafkaProducer):  # type: ignore[misc]
         self._track(topic)
         return await super().send_batch(batch, topic, partition=partition)
 
+    def _partition(
+        self,
+        topic: str,
+        partition: int | None,
+        key: Any,
+        value: Any,
+        key_bytes: Any,
+        value_bytes: Any,
+    ) -> int:
+        # aiokafka builds two sets and two lists of the topic's partitions per record:
+        # with the default partitioner only the count matters (streams.partitioning).
+        held = self.client.cluster._partitions.get(topic)  # private: partition -> metadata
+        if held:
+            if partition is not None and partition in held:
+                return partition
+            if partition is None and key_bytes is not None and is_default(self._partitioner):
+                return key_partition(key_bytes, len(held))
+        return super()._partition(topic, partition, key, value, key_bytes, value_bytes)  # type: ignore[no-any-return]
+
 
 class _FaustProducer(faust_aiokafka.Producer):  # type: ignore[misc]
     @property
@@ -255,7 +275,7 @@ def app_consumer(app: faust.App) -> AIOKafkaConsumer:
 async def partition_for(p: AIOKafkaProducer, topic: str, key: bytes | None) -> int:
     """The partition the producer's partitioner picks for ``key`` (for building batches
     per partition), once the topic's metadata is known."""
-    if p.client.cluster.partitions_for_topic(topic) is None:
+    if topic not in p.client.cluster._partitions:  # not partitions_for_topic: a new set each
         await p.client._wait_on_metadata(topic)
     return p._partition(topic, None, None, None, key, None)
 

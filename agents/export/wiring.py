@@ -29,7 +29,6 @@ the composition root (``norce_sync.worker``) calls it.
 
 from __future__ import annotations
 
-import functools
 import logging
 from dataclasses import dataclass
 
@@ -43,8 +42,9 @@ from agents.export.stats_view import register_stats_view
 from agents.export.targets import TargetSpec
 from agents.export.topics import ExportTopics, TopicsReady
 from streams.app import ServiceApp
+from streams.direct_send import DirectSend
 from streams.event_routes import EventRoutes
-from streams.kafka import TopicSpec, send_acked
+from streams.kafka import TopicSpec
 from streams.settings import Settings
 
 
@@ -117,6 +117,6 @@ def install(
     app.timer(settings.export_monitor_interval_s)(sampler.tick)
     register_stats_view(app, enricher)
 
-    intake = Intake(settings, functools.partial(send_acked, app), ready.ensure, routes)
+    intake = Intake(settings, DirectSend(app), ready.ensure, routes)
     register_intake_pages(app, intake)
     return ExportFlow(topics, enricher, reader, intake, sampler, ready)
