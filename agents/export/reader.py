@@ -44,7 +44,12 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 from mode import Service
 
-from streams.kafka import OwnerRebalance, admin_client, group_consumer, partition_records
+from streams.kafka import (
+    OwnerRebalance,
+    group_consumer,
+    partition_records,
+    resume_where_group_left,
+)
 from streams.kafka import consumer as changelog_consumer
 from streams.settings import Settings
 from streams.stop_worker import StopWorker
@@ -262,24 +267,11 @@ class EventsReader(Service):
         the events topic before this reader (group ``<app id>``) left off, not at the
         earliest retained event: an upgrade neither repeats nor skips events."""
         assert self._consumer is not None
-        consumer = self._consumer
-        fresh = [tp for tp in partitions if await consumer.committed(tp) is None]
-        if not fresh:
-            return
-        admin = admin_client(self.settings)
-        try:
-            await admin.start()
-            before = await admin.list_consumer_group_offsets(self.settings.app_id, partitions=fresh)
-        except KafkaError as error:
-            log.warning("offsets of the previous export group not read: %s", error)
-            return
-        finally:
-            await admin.close()
-        for tp in fresh:
-            meta = before.get(tp)
-            if meta is not None and meta.offset >= 0:
-                consumer.seek(tp, meta.offset)
-                log.info("export events %s: resuming at %d (the agent's group)", tp, meta.offset)
+        seeks = await resume_where_group_left(
+            self.settings, self._consumer, partitions, self.settings.app_id
+        )
+        for tp, offset in seeks.items():
+            log.info("export events %s: resuming at %d (the agent's group)", tp, offset)
 
     async def _drain_held(self) -> None:
         with contextlib.suppress(asyncio.TimeoutError):
