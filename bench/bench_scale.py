@@ -29,6 +29,8 @@ i % keys to price i + 1, so each key's last change is its highest price). Report
   ``--webhook-rate`` per second in total, spread evenly over the workers, sent while the
   projection ingests;
 - ``delta_jobs_per_tick``: Norce jobs created during the window / schedule ticks in it;
+- ``changelog_records``: records in the state changelog at the end (checkpoints write
+  one per changed key, a delta's marks one per key sent);
 - ``delivered``, ``lost_keys`` (a key whose price in Norce is not its last change) and
   ``regressed_keys`` (a key's Norce write history goes back), after the scheduled deltas
   delivered everything (the kill tests' checks, ``tests/support/stack.py``).
@@ -53,6 +55,7 @@ import argparse
 import asyncio
 import itertools
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -70,7 +73,7 @@ from aiokafka import TopicPartition
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_ingest import WebhookProbe  # noqa: E402
+from bench.bench_ingest import WebhookProbe, changelog_records, start_profile  # noqa: E402
 from bench.common import (  # noqa: E402
     check_alive,
     create_topic,
@@ -283,6 +286,11 @@ async def run_count(
             idle_cpu_per_s = (
                 sum(cpu_seconds(w.proc.pid) for w in workers if w.proc) - idle_start
             ) / args.idle_seconds
+            spy = None
+            if args.profile and workers[0].proc is not None:
+                os.makedirs(args.profile, exist_ok=True)
+                path = Path(args.profile) / f"workers{count}-w0.txt"
+                spy = start_profile(workers[0].proc.pid, str(path))
             cpu_start = sum(cpu_seconds(w.proc.pid) for w in workers if w.proc)
             cpu_started_at = time.monotonic()
             jobs_start = sim.state.stats()["jobs"]["total"]
@@ -309,6 +317,9 @@ async def run_count(
                     break
                 await asyncio.sleep(POLL_S)
             cpu = sum(cpu_seconds(w.proc.pid) for w in workers if w.proc) - cpu_start
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)
+                await asyncio.to_thread(spy.wait, 60)
             idle_share = idle_cpu_per_s * (time.monotonic() - cpu_started_at)
             jobs_end = sim.state.stats()["jobs"]["total"]
             produce_s = round(await producing, 2)
@@ -320,6 +331,11 @@ async def run_count(
             counted = args.events - first[1]
             ingest_s = now - ready_at
             delivered, deliver_s = await wait_delivered(sim, expected, args.deliver_timeout)
+            # The state changelog's records (checkpoints write one per changed key, marks
+            # one per key sent): how well checkpoints coalesced a key's changes.
+            state_records = await changelog_records(
+                servers, f"{stack.env['NORCE_SYNC_APP_ID']}-state.{stack.topic}"
+            )
         finally:
             await stack.stop_all()
     latencies = [x for p in probes for x in p.latencies]
@@ -348,6 +364,7 @@ async def run_count(
         "delta_jobs": jobs_end - jobs_start,
         "delta_ticks": round(ticks, 1),
         "delta_jobs_per_tick": round((jobs_end - jobs_start) / ticks, 2) if ticks >= 1 else None,
+        "changelog_records": state_records,
         "jobs_total": sim.state.stats()["jobs"]["total"] - jobs_before,
         "delivered": delivered,
         "delivered_after_s": round(deliver_s, 1),
@@ -572,6 +589,12 @@ def main() -> None:
     parser.add_argument("--rebalance-seconds", type=float, default=30.0, help="each phase")
     parser.add_argument("--leave", choices=("stop", "kill"), default="stop")
     parser.add_argument("--worker-log-level", default="warning")
+    parser.add_argument(
+        "--profile",
+        metavar="DIR",
+        help="py-spy raw profile (200 Hz) of the first worker of each count over the load "
+        "window: DIR/workers<N>-w0.txt",
+    )
     parser.add_argument("--timeout", type=float, default=900.0)
     parser.add_argument("--deliver-timeout", type=float, default=300.0)
     print(
