@@ -15,7 +15,8 @@ started as ``python -m norce_sync worker`` (as the e2e tests do), deltas on a sc
 
 Per worker count N (``--workers``; a fresh app, input topic with ``--partitions``): the N
 workers are started side by side and, once all answer /ready (start-up and group joins
-out of the figures) and their idle CPU was read for ``--idle-seconds``, ``--events``
+out of the figures), ``--settle`` seconds passed and their idle CPU was read for
+``--idle-seconds``, ``--events``
 Debezium price changes over ``--keys`` keys are produced flat out (change i sets key
 i % keys to price i + 1, so each key's last change is its highest price). Reported:
 
@@ -92,7 +93,12 @@ from tests.support.stack import norce_prices, seed_skus, worker_env, write_confi
 from tests.support.worker import SESSION_TIMEOUT_S, WorkerProcess  # noqa: E402
 
 POLL_S = 0.2
-STALL_S = 1.0  # a partition's committed offset standing still longer than this: stopped
+# A partition's committed offset standing still longer than this, with input waiting:
+# stopped. Over the projection's own rhythm: it commits with each checkpoint, at most
+# ``projection_checkpoint_interval_ms`` (1 s) after the first change folded, seen by a
+# poll every 0.2 s (while input flows it no longer checkpoints in every gap between the
+# load's chunks, 0.25 s apart).
+STALL_S = 2.0
 
 
 def part_no(prefix: str, n: int) -> str:
@@ -279,6 +285,9 @@ async def run_count(
                 for w in workers
             ]
             probe_tasks = [asyncio.create_task(p.run(webhooks)) for p in probes]
+            # Start-up work that outlasts /ready (the groups' last joins, first timer runs)
+            # ends before the idle CPU and the load's CPU are read.
+            await asyncio.sleep(args.settle)
             # The workers' CPU while idle (webhooks only, timers, heartbeats): a fixed cost
             # per worker that a short run would otherwise read as a cost per event.
             idle_start = sum(cpu_seconds(w.proc.pid) for w in workers if w.proc)
@@ -581,7 +590,13 @@ def main() -> None:
     parser.add_argument("--webhook-rate", type=float, default=50.0, help="POSTs/s in total")
     parser.add_argument("--delta-schedule", default="5s")
     parser.add_argument(
-        "--idle-seconds", type=float, default=3.0, help="idle CPU window before the load"
+        "--settle",
+        type=float,
+        default=5.0,
+        help="seconds from /ready (webhooks on) before the idle window (as bench_idle.py)",
+    )
+    parser.add_argument(
+        "--idle-seconds", type=float, default=5.0, help="idle CPU window before the load"
     )
     parser.add_argument("--no-rebalance", action="store_true")
     parser.add_argument("--rebalance-from", type=int, default=2)
