@@ -15,7 +15,8 @@ started as ``python -m norce_sync worker`` (as the e2e tests do), deltas on a sc
 
 Per worker count N (``--workers``; a fresh app, input topic with ``--partitions``): the N
 workers are started side by side and, once all answer /ready (start-up and group joins
-out of the figures) and their idle CPU was read for ``--idle-seconds``, ``--events``
+out of the figures), ``--settle`` seconds passed and their idle CPU was read for
+``--idle-seconds``, ``--events``
 Debezium price changes over ``--keys`` keys are produced flat out (change i sets key
 i % keys to price i + 1, so each key's last change is its highest price). Reported:
 
@@ -29,6 +30,8 @@ i % keys to price i + 1, so each key's last change is its highest price). Report
   ``--webhook-rate`` per second in total, spread evenly over the workers, sent while the
   projection ingests;
 - ``delta_jobs_per_tick``: Norce jobs created during the window / schedule ticks in it;
+- ``changelog_records``: records in the state changelog at the end (checkpoints write
+  one per changed key, a delta's marks one per key sent);
 - ``delivered``, ``lost_keys`` (a key whose price in Norce is not its last change) and
   ``regressed_keys`` (a key's Norce write history goes back), after the scheduled deltas
   delivered everything (the kill tests' checks, ``tests/support/stack.py``).
@@ -53,6 +56,7 @@ import argparse
 import asyncio
 import itertools
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -70,7 +74,7 @@ from aiokafka import TopicPartition
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_ingest import WebhookProbe  # noqa: E402
+from bench.bench_ingest import WebhookProbe, changelog_records, start_profile  # noqa: E402
 from bench.common import (  # noqa: E402
     check_alive,
     create_topic,
@@ -89,7 +93,12 @@ from tests.support.stack import norce_prices, seed_skus, worker_env, write_confi
 from tests.support.worker import SESSION_TIMEOUT_S, WorkerProcess  # noqa: E402
 
 POLL_S = 0.2
-STALL_S = 1.0  # a partition's committed offset standing still longer than this: stopped
+# A partition's committed offset standing still longer than this, with input waiting:
+# stopped. Over the projection's own rhythm: it commits with each checkpoint, at most
+# ``projection_checkpoint_interval_ms`` (1 s) after the first change folded, seen by a
+# poll every 0.2 s (while input flows it no longer checkpoints in every gap between the
+# load's chunks, 0.25 s apart).
+STALL_S = 2.0
 
 
 def part_no(prefix: str, n: int) -> str:
@@ -276,6 +285,9 @@ async def run_count(
                 for w in workers
             ]
             probe_tasks = [asyncio.create_task(p.run(webhooks)) for p in probes]
+            # Start-up work that outlasts /ready (the groups' last joins, first timer runs)
+            # ends before the idle CPU and the load's CPU are read.
+            await asyncio.sleep(args.settle)
             # The workers' CPU while idle (webhooks only, timers, heartbeats): a fixed cost
             # per worker that a short run would otherwise read as a cost per event.
             idle_start = sum(cpu_seconds(w.proc.pid) for w in workers if w.proc)
@@ -283,6 +295,11 @@ async def run_count(
             idle_cpu_per_s = (
                 sum(cpu_seconds(w.proc.pid) for w in workers if w.proc) - idle_start
             ) / args.idle_seconds
+            spy = None
+            if args.profile and workers[0].proc is not None:
+                os.makedirs(args.profile, exist_ok=True)
+                path = Path(args.profile) / f"workers{count}-w0.txt"
+                spy = start_profile(workers[0].proc.pid, str(path))
             cpu_start = sum(cpu_seconds(w.proc.pid) for w in workers if w.proc)
             cpu_started_at = time.monotonic()
             jobs_start = sim.state.stats()["jobs"]["total"]
@@ -309,6 +326,9 @@ async def run_count(
                     break
                 await asyncio.sleep(POLL_S)
             cpu = sum(cpu_seconds(w.proc.pid) for w in workers if w.proc) - cpu_start
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)
+                await asyncio.to_thread(spy.wait, 60)
             idle_share = idle_cpu_per_s * (time.monotonic() - cpu_started_at)
             jobs_end = sim.state.stats()["jobs"]["total"]
             produce_s = round(await producing, 2)
@@ -320,6 +340,11 @@ async def run_count(
             counted = args.events - first[1]
             ingest_s = now - ready_at
             delivered, deliver_s = await wait_delivered(sim, expected, args.deliver_timeout)
+            # The state changelog's records (checkpoints write one per changed key, marks
+            # one per key sent): how well checkpoints coalesced a key's changes.
+            state_records = await changelog_records(
+                servers, f"{stack.env['NORCE_SYNC_APP_ID']}-state.{stack.topic}"
+            )
         finally:
             await stack.stop_all()
     latencies = [x for p in probes for x in p.latencies]
@@ -348,6 +373,7 @@ async def run_count(
         "delta_jobs": jobs_end - jobs_start,
         "delta_ticks": round(ticks, 1),
         "delta_jobs_per_tick": round((jobs_end - jobs_start) / ticks, 2) if ticks >= 1 else None,
+        "changelog_records": state_records,
         "jobs_total": sim.state.stats()["jobs"]["total"] - jobs_before,
         "delivered": delivered,
         "delivered_after_s": round(deliver_s, 1),
@@ -564,7 +590,13 @@ def main() -> None:
     parser.add_argument("--webhook-rate", type=float, default=50.0, help="POSTs/s in total")
     parser.add_argument("--delta-schedule", default="5s")
     parser.add_argument(
-        "--idle-seconds", type=float, default=3.0, help="idle CPU window before the load"
+        "--settle",
+        type=float,
+        default=5.0,
+        help="seconds from /ready (webhooks on) before the idle window (as bench_idle.py)",
+    )
+    parser.add_argument(
+        "--idle-seconds", type=float, default=5.0, help="idle CPU window before the load"
     )
     parser.add_argument("--no-rebalance", action="store_true")
     parser.add_argument("--rebalance-from", type=int, default=2)
@@ -572,6 +604,12 @@ def main() -> None:
     parser.add_argument("--rebalance-seconds", type=float, default=30.0, help="each phase")
     parser.add_argument("--leave", choices=("stop", "kill"), default="stop")
     parser.add_argument("--worker-log-level", default="warning")
+    parser.add_argument(
+        "--profile",
+        metavar="DIR",
+        help="py-spy raw profile (200 Hz) of the first worker of each count over the load "
+        "window: DIR/workers<N>-w0.txt",
+    )
     parser.add_argument("--timeout", type=float, default=900.0)
     parser.add_argument("--deliver-timeout", type=float, default=300.0)
     print(

@@ -232,6 +232,15 @@ class Settings(BaseSettings):
         "whatever the interval (bounds memory: about 1 KiB per key, twice while a "
         "checkpoint is in flight).",
     )
+    projection_checkpoint_quiet_ms: int = Field(
+        500,
+        ge=0,
+        description="How long the projection's input must have been quiet (no record) before "
+        "an empty fetch checkpoints what it holds ahead of the interval. Bursty input (a "
+        "worker that keeps up with a few partitions) leaves short gaps; checkpointing in "
+        "each wrote a hot key once per burst. Deltas do not wait for it (they store what "
+        "was folded first). 0: at the first empty fetch.",
+    )
     schema_registry_retry_max_s: float = Field(
         30.0,
         gt=0,

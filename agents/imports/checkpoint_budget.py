@@ -10,7 +10,13 @@ the fewer records per change (at 10,000 hot keys, a fetch of 5,000 records wrote
   folded change may reach the store, and the deltas that read it);
 - the changed keys held reach the cap (memory: the held values, once more while the
   checkpoint is in flight);
-- the input is idle (a fetch came back empty): nothing to coalesce, no reason to wait;
+- the input is idle: a fetch came back empty and no record arrived for the quiet period
+  (``quiet_s``). One empty fetch is not enough: input that comes in bursts (a producer's
+  full batches, a partition's share of them at a worker that keeps up) leaves gaps of a
+  few hundred ms, and checkpointing in every gap wrote each hot key once per burst (at 4
+  workers of the scale bench every checkpoint was one of these, ~2x the changelog
+  records per change of one worker). A delta does not wait for it: it stores what was
+  folded before it reads (``Projector.store_folded``);
 - keys were marked sent: a delta's marks are stored at once, as before, so the next
   delta does not send them again.
 
@@ -29,27 +35,40 @@ from aiokafka import TopicPartition
 
 class CheckpointBudget:
     def __init__(
-        self, interval_s: float, max_keys: int, clock: Callable[[], float] = time.monotonic
+        self,
+        interval_s: float,
+        max_keys: int,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        quiet_s: float = 0.0,
     ) -> None:
         self.interval_s = interval_s
         self.max_keys = max_keys
         self.clock = clock
+        self.quiet_s = quiet_s
+        self._last_input: float | None = None  # the last fold that changed something
         # Partitions folded since the last checkpoint: their offsets are committed by it.
         self.touched: set[TopicPartition] = set()
         self._since: float | None = None  # the first fold after the last checkpoint
 
     def folded(self, touched: set[TopicPartition]) -> None:
-        if touched and self._since is None:
-            self._since = self.clock()
+        if touched:
+            self._last_input = now = self.clock()
+            if self._since is None:
+                self._since = now
         self.touched |= touched
 
     def due(self, held_keys: int, *, idle: bool, marked: bool) -> bool:
         """Whether to checkpoint now (only when something was folded since the last)."""
         if not self.touched:
             return False
-        if idle or marked or held_keys >= self.max_keys:
+        if marked or held_keys >= self.max_keys or (idle and self._quiet()):
             return True
         return self._since is not None and self.clock() - self._since >= self.interval_s
+
+    def _quiet(self) -> bool:
+        last = self._last_input
+        return last is None or self.clock() - last >= self.quiet_s
 
     def take(self) -> set[TopicPartition]:
         """The partitions to commit with the checkpoint starting now; the budget starts

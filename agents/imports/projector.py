@@ -120,7 +120,9 @@ class Projector(CheckpointSteps, RecoverySteps, PendingIndex, Service):
         self.unprocessed: set[str] = set()
         self.stop_worker = StopWorker("projection")
         self._budget = CheckpointBudget(
-            settings.projection_checkpoint_interval_ms / 1000, settings.projection_checkpoint_keys
+            settings.projection_checkpoint_interval_ms / 1000,
+            settings.projection_checkpoint_keys,
+            quiet_s=settings.projection_checkpoint_quiet_ms / 1000,
         )
 
     # --- topics --------------------------------------------------------------------

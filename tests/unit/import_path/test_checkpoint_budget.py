@@ -53,3 +53,34 @@ def test_an_interval_of_zero_checkpoints_after_every_fetch() -> None:
     budget.take()
     budget.folded(set())  # a fetch that folded nothing (only marks that changed nothing)
     assert not budget.due(0, idle=False, marked=False)
+
+
+def test_an_empty_fetch_checkpoints_only_once_the_input_was_quiet_for_the_quiet_period() -> None:
+    # Bursty input (a worker keeping up with its partitions): an empty fetch between two
+    # bursts is no reason to write every hot key again; a pause of the quiet period is.
+    clock = Clock()
+    budget = CheckpointBudget(60.0, 20_000, clock, quiet_s=0.5)
+    budget.folded({TP})
+    clock.now += 0.2
+    assert not budget.due(2_500, idle=True, marked=False)  # a gap between bursts
+    budget.folded({TP})  # the next burst: the quiet period starts again
+    clock.now += 0.4
+    assert not budget.due(2_500, idle=True, marked=False)
+    clock.now += 0.1
+    assert budget.due(2_500, idle=True, marked=False)  # 0.5 s without input
+    budget.take()
+    budget.folded({TP})
+    clock.now += 0.6
+    assert not budget.due(1, idle=False, marked=False)  # records still arriving: no idle
+
+
+def test_the_quiet_period_does_not_hold_back_the_interval_the_cap_or_marks() -> None:
+    clock = Clock()
+    budget = CheckpointBudget(1.0, 1_000, clock, quiet_s=0.5)
+    budget.folded({TP})
+    assert budget.due(1_000, idle=True, marked=False)  # the cap
+    assert budget.due(1, idle=True, marked=True)  # a delta's marks
+    clock.now += 0.9
+    budget.folded({OTHER})  # input never pauses 0.5 s ...
+    clock.now += 0.1
+    assert budget.due(1, idle=True, marked=False)  # ... the interval still bounds it
