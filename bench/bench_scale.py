@@ -149,6 +149,16 @@ class Stack:
             NORCE_SYNC_BROKER_SESSION_TIMEOUT_S=SESSION_TIMEOUT_S,
             NORCE_SYNC_ORPHAN_GRACE_S="1",
         )
+        # The tests' quicker job polls and backlog reports are for waiting in tests; the
+        # workers here run with the service's defaults, as deployed (the backlog report is
+        # read by every worker, so the tests' 1 s cost grew with the worker count).
+        for name in (
+            "NORCE_SYNC_OPS_BACKLOG_INTERVAL_S",
+            "NORCE_SYNC_JOB_POLL_MIN_S",
+            "NORCE_SYNC_JOB_POLL_MAX_S",
+            "NORCE_SYNC_JOB_POLL_TICK_S",
+        ):
+            self.env.pop(name, None)
         self.group = f"{self.env['NORCE_SYNC_APP_ID']}-projection"
         self.workers: list[WorkerProcess] = []
         self.stop_timeouts = 0
