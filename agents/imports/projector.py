@@ -216,9 +216,10 @@ class Projector(CheckpointSteps, RecoverySteps, PendingIndex, Service):
         consumer = self._consumer
         while not self.should_stop:
             try:
+                wait_s = self._budget.fetch_wait_s(self.settings.projection_fetch_wait_ms / 1000)
                 batch = await getmany_sliced(  # decoded in slices: the loop runs between
                     consumer,
-                    timeout_ms=self.settings.projection_fetch_wait_ms,
+                    timeout_ms=int(wait_s * 1000),
                     max_records=self.settings.projection_batch_max,
                 )
             except KafkaError as error:
@@ -233,7 +234,8 @@ class Projector(CheckpointSteps, RecoverySteps, PendingIndex, Service):
                 marked = self._apply_marks()
                 budget.folded(marked)
                 held = sum(len(o.dirty) for o in self.owned.values())
-                if not budget.due(held, idle=not batch, marked=bool(marked)):
+                caught_up = bool(batch) and self._caught_up(consumer)
+                if not budget.due(held, idle=not batch, marked=bool(marked), caught_up=caught_up):
                     continue  # folding on: a key changed again is checkpointed once
                 touched = budget.take()
                 done = [
@@ -243,6 +245,16 @@ class Projector(CheckpointSteps, RecoverySteps, PendingIndex, Service):
                 # store write and the commit go on while the next batch is fetched and
                 # folded (projector_checkpoint.CheckpointSteps).
                 await self._checkpoint_start(done)
+
+    def _caught_up(self, consumer: AIOKafkaConsumer) -> bool:
+        """Whether the fold has reached the end of every owned input partition as its
+        last fetch saw it (the high watermark aiokafka keeps per partition): the backlog
+        is folded, so the budget need not wait for a fetch to come back empty."""
+        for owned in self.owned.values():
+            highwater = consumer.highwater(owned.input)
+            if highwater is None or owned.next_input < highwater:
+                return False
+        return bool(self.owned)
 
     # --- rebalance -----------------------------------------------------------------
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from aiokafka import TopicPartition
 
-from agents.imports.checkpoint_budget import CheckpointBudget
+from agents.imports.checkpoint_budget import CAUGHT_UP_GAP_S, CheckpointBudget
 
 TP = TopicPartition("prices", 0)
 OTHER = TopicPartition("prices", 1)
@@ -53,3 +53,34 @@ def test_an_interval_of_zero_checkpoints_after_every_fetch() -> None:
     budget.take()
     budget.folded(set())  # a fetch that folded nothing (only marks that changed nothing)
     assert not budget.due(0, idle=False, marked=False)
+
+
+def test_caught_up_with_the_input_makes_it_due_without_waiting_for_an_empty_fetch() -> None:
+    """The fold reached every partition's high watermark: the backlog's last changes are
+    checkpointed at once, not after a fetch has waited for input that is not coming."""
+    clock = Clock()
+    budget = CheckpointBudget(60.0, 20_000, clock)
+    budget.folded({TP})
+    assert not budget.due(10, idle=False, marked=False, caught_up=False)
+    assert budget.fetch_wait_s(0.2) == 0.2  # behind the input: fetch as before
+    assert budget.due(10, idle=False, marked=False, caught_up=True)
+
+
+def test_a_trickle_of_input_is_checkpointed_at_most_once_per_gap() -> None:
+    """Caught up after every small fetch: at most one checkpoint per CAUGHT_UP_GAP_S, and
+    the fetch in between waits only for the rest of the gap, so the changes held back
+    are stored within it (an empty fetch: idle)."""
+    clock = Clock()
+    budget = CheckpointBudget(60.0, 20_000, clock)
+    budget.folded({TP})
+    assert budget.due(1, idle=False, marked=False, caught_up=True)
+    budget.take()
+    clock.now += CAUGHT_UP_GAP_S / 4
+    budget.folded({TP})
+    assert not budget.due(1, idle=False, marked=False, caught_up=True)
+    assert abs(budget.fetch_wait_s(0.2) - CAUGHT_UP_GAP_S * 3 / 4) < 1e-9
+    clock.now += CAUGHT_UP_GAP_S
+    assert budget.fetch_wait_s(0.2) == 0.0
+    assert budget.due(1, idle=False, marked=False, caught_up=True)
+    budget.take()
+    assert budget.fetch_wait_s(0.2) == 0.2  # nothing held: wait for input as before
