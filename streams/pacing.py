@@ -11,8 +11,9 @@ partition in offset order, at most ``max_records`` records.
 
 :func:`step_back` is the pause between slices of bulk CPU work (the projection's fold,
 its checkpoint): a plain yield, or while an urgent request is in flight (an order, a
-webhook; ``streams.priority``), a wait until it is answered, at most
-``URGENT_MAX_WAIT_S``: each step of the request then runs at once, not behind the next
+webhook; ``streams.priority``), yields until the request's ready steps have run (the
+loop is idle: the request waits for I/O, or is answered), at most
+``URGENT_MAX_WAIT_S``: each step of the request runs at once, not behind the next
 slice, and a stream of requests that never stops still leaves the bulk work a slice
 every ``URGENT_MAX_WAIT_S``.
 """

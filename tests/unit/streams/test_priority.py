@@ -1,5 +1,6 @@
-"""Bulk work steps back for urgent requests (orders, webhooks): between its slices it
-waits until none is in flight, but never longer than its cap."""
+"""Bulk work steps back for urgent requests (orders, webhooks): between its slices, while
+one is in flight, it yields until the request's ready steps have run, never waits out
+the request's I/O, and never longer than its cap."""
 
 from __future__ import annotations
 
@@ -9,13 +10,48 @@ import time
 from streams.priority import step_back, urgent, urgent_in_flight
 
 
+def busy(seconds: float) -> None:
+    """CPU work of one step (a handler, an encode): holds the loop."""
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
 async def test_without_a_request_in_flight_it_only_yields() -> None:
     started = time.perf_counter()
     await step_back(1.0)
     assert time.perf_counter() - started < 0.5
 
 
-async def test_it_waits_until_the_request_is_answered() -> None:
+async def test_the_requests_ready_steps_run_before_the_bulk_work_goes_on() -> None:
+    """A request whose steps ready one another (handler, producer send, socket write):
+    the whole chain runs before step_back returns, not one step per slice."""
+    steps = 0
+    answered = asyncio.Event()
+
+    async def request() -> None:
+        nonlocal steps
+        with urgent():
+            for _ in range(20):
+                busy(0.001)
+                steps += 1
+                await asyncio.sleep(0)
+            await answered.wait()  # then it waits for the broker: I/O
+
+    task = asyncio.create_task(request())
+    await asyncio.sleep(0)
+    assert urgent_in_flight()
+    await step_back(5.0)
+    assert steps == 20  # every ready step ran
+    assert urgent_in_flight()  # and the bulk work did not wait for the answer
+    answered.set()
+    await task
+    assert not urgent_in_flight()
+
+
+async def test_it_does_not_wait_while_the_request_waits_for_io() -> None:
+    """The request waits for the broker's acknowledgement: the loop is idle, and waiting
+    would only idle the bulk work too."""
     answered = asyncio.Event()
 
     async def request() -> None:
@@ -24,19 +60,28 @@ async def test_it_waits_until_the_request_is_answered() -> None:
 
     task = asyncio.create_task(request())
     await asyncio.sleep(0)
+    started = time.perf_counter()
+    await step_back(5.0)
+    assert time.perf_counter() - started < 0.5
     assert urgent_in_flight()
-    waiting = asyncio.create_task(step_back(5.0))
-    await asyncio.sleep(0.05)
-    assert not waiting.done()  # the slice waits while the request is in flight
     answered.set()
-    await asyncio.wait_for(waiting, 1.0)  # and goes on as soon as it is answered
     await task
-    assert not urgent_in_flight()
 
 
 async def test_requests_that_never_stop_still_leave_the_bulk_work_its_slices() -> None:
-    with urgent():
-        started = time.perf_counter()
-        await step_back(0.05)
-        took = time.perf_counter() - started
+    stop = False
+
+    async def requests() -> None:
+        while not stop:
+            with urgent():
+                busy(0.001)
+                await asyncio.sleep(0)
+
+    task = asyncio.create_task(requests())
+    await asyncio.sleep(0)
+    started = time.perf_counter()
+    await step_back(0.05)
+    took = time.perf_counter() - started
+    stop = True
+    await task
     assert 0.04 <= took < 1.0
