@@ -11,11 +11,10 @@ partition in offset order, at most ``max_records`` records.
 
 :func:`step_back` is the pause between slices of bulk CPU work (the projection's fold,
 its checkpoint): a plain yield, or while an urgent request is in flight (an order, a
-webhook; ``streams.priority``), yields until the request's ready steps have run (the
-loop is idle: the request waits for I/O, or is answered), at most
-``URGENT_MAX_WAIT_S``: each step of the request runs at once, not behind the next
-slice, and a stream of requests that never stops still leaves the bulk work a slice
-every ``URGENT_MAX_WAIT_S``.
+webhook; ``streams.priority``), a wait until it is answered (``answered``, the default)
+or until its ready steps have run (``ready``), at most ``URGENT_MAX_WAIT_S``: each step
+of the request then runs at once, not behind the next slice, and a stream of requests
+that never stops still leaves the bulk work a slice every ``URGENT_MAX_WAIT_S``.
 """
 
 from __future__ import annotations
@@ -31,8 +30,25 @@ SLICE_RECORDS = 500
 URGENT_MAX_WAIT_S = 0.010
 
 
+_STEP_BACKS = {"answered": priority.step_back, "ready": priority.step_back_ready}
+_step_back = priority.step_back  # the projection_step_back setting (use())
+
+
+def use(mode: str) -> None:
+    """How the bulk work steps back while a request is in flight (the worker's
+    ``projection_step_back``; one worker, one setting)."""
+    global _step_back
+    _step_back = _STEP_BACKS[mode]
+
+
+def short_slices() -> bool:
+    """Whether bulk work slices shorter now: a request is in flight and the step-back
+    does not wait out its I/O (``ready``), so the I/O's completion waits for a slice."""
+    return _step_back is priority.step_back_ready and priority.urgent_in_flight()
+
+
 async def step_back() -> None:
-    await priority.step_back(URGENT_MAX_WAIT_S)
+    await _step_back(URGENT_MAX_WAIT_S)
 
 
 async def getmany_sliced(

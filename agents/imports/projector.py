@@ -64,7 +64,7 @@ from agents.imports.projector_checkpoint import CheckpointSteps
 from agents.imports.projector_recovery import RecoverySteps
 from agents.imports.registry import SchemaRegistry, close_all, registry_for
 from agents.imports.slices import YIELD_CHECK, Pacer
-from streams import metrics, topics
+from streams import metrics, pacing, topics
 from streams.dead_letters import note_dead_letter
 from streams.kafka import (
     OwnerRebalance,
@@ -119,6 +119,7 @@ class Projector(CheckpointSteps, RecoverySteps, PendingIndex, Service):
         # stops the worker then (the app's crash, set where the app is known).
         self.unprocessed: set[str] = set()
         self.stop_worker = StopWorker("projection")
+        pacing.use(settings.projection_step_back)  # the fold's step-back (streams.pacing)
         self._budget = CheckpointBudget(
             settings.projection_checkpoint_interval_ms / 1000, settings.projection_checkpoint_keys
         )
