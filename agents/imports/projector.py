@@ -251,7 +251,10 @@ class Projector(CheckpointSteps, RecoverySteps, PendingIndex, Service):
         """Whether the fold has reached the end of every owned input partition as its
         last fetch saw it (the high watermark aiokafka keeps per partition): the backlog
         is folded, so the budget need not wait for a fetch to come back empty."""
+        assigned = consumer.assignment()  # highwater() asserts the partition is assigned
         for owned in self.owned.values():
+            if owned.input not in assigned:
+                return False
             highwater = consumer.highwater(owned.input)
             if highwater is None or owned.next_input < highwater:
                 return False
