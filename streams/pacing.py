@@ -26,6 +26,7 @@ from aiokafka import ConsumerRecord, TopicPartition
 from streams import priority
 
 SLICE_RECORDS = 500
+URGENT_SLICE_RECORDS = 100
 # The longest a slice of bulk work waits for urgent requests to be answered.
 URGENT_MAX_WAIT_S = 0.010
 
@@ -51,6 +52,15 @@ async def step_back() -> None:
     await _step_back(URGENT_MAX_WAIT_S)
 
 
+async def before_long_step() -> None:
+    """Before a step that holds the loop for milliseconds and cannot be sliced (a store's
+    write): with ``ready``, wait until no request is in flight (at most
+    ``URGENT_MAX_WAIT_S``), as ``answered`` does between every slice (and did just
+    before this step)."""
+    if _step_back is priority.step_back_ready:
+        await priority.step_back(URGENT_MAX_WAIT_S)
+
+
 async def getmany_sliced(
     consumer: Any, *, timeout_ms: int, max_records: int, slice_records: int = SLICE_RECORDS
 ) -> dict[TopicPartition, list[ConsumerRecord]]:
@@ -61,7 +71,9 @@ async def getmany_sliced(
     if batch:  # the caller's work on the batch starts with a fresh slice
         await step_back()
     while batch and taken < max_records:
-        wanted = min(slice_records, max_records - taken)
+        # Smaller while a request waits for I/O (``ready``): its answer lands behind one.
+        size = URGENT_SLICE_RECORDS if short_slices() else slice_records
+        wanted = min(size, max_records - taken)
         more = await consumer.getmany(timeout_ms=0, max_records=wanted)
         if not more:
             break

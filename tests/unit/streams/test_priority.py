@@ -130,3 +130,26 @@ def test_the_setting_chooses_the_step_back_and_the_short_slices() -> None:
             assert not pacing.short_slices()
     finally:
         pacing.use("answered")
+
+
+async def test_ready_still_waits_for_answers_before_a_step_it_cannot_slice() -> None:
+    """A store's write holds the loop for milliseconds in one call: with ``ready`` it
+    waits for the request in flight to be answered first (at most the cap)."""
+    answered = asyncio.Event()
+
+    async def request() -> None:
+        with urgent():
+            await answered.wait()
+
+    task = asyncio.create_task(request())
+    await asyncio.sleep(0)
+    try:
+        pacing.use("ready")
+        waiting = asyncio.create_task(pacing.before_long_step())
+        await asyncio.sleep(0.005)
+        assert not waiting.done()
+        answered.set()
+        await asyncio.wait_for(waiting, 1.0)
+    finally:
+        pacing.use("answered")
+    await task
