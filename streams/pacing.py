@@ -11,8 +11,8 @@ partition in offset order, at most ``max_records`` records.
 
 :func:`step_back` is the pause between slices of bulk CPU work (the projection's fold,
 its checkpoint): a plain yield, or while an urgent request is in flight (an order, a
-webhook; ``streams.priority``), a wait until it is answered (``answered``, the default)
-or until its ready steps have run (``ready``), at most ``URGENT_MAX_WAIT_S``: each step
+webhook; ``streams.priority``), a wait until its ready steps have run (``ready``, the
+default) or until it is answered (``answered``), at most ``URGENT_MAX_WAIT_S``: each step
 of the request then runs at once, not behind the next slice, and a stream of requests
 that never stops still leaves the bulk work a slice every ``URGENT_MAX_WAIT_S``.
 """
@@ -32,7 +32,7 @@ URGENT_MAX_WAIT_S = 0.010
 
 
 _STEP_BACKS = {"answered": priority.step_back, "ready": priority.step_back_ready}
-_step_back = priority.step_back  # the projection_step_back setting (use())
+_step_back = priority.step_back_ready  # the projection_step_back setting (use())
 
 
 def use(mode: str) -> None:

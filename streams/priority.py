@@ -7,19 +7,20 @@ calls :func:`step_back` between its slices of CPU work (``streams.pacing``). Wit
 request in flight that is a plain yield to the loop. With one in flight, two ways
 (``projection_step_back``):
 
-- ``answered`` (:func:`step_back`): wait until none is in flight (at most
-  ``max_wait_s``), so each step of the request (a broker answer, the HTTP write) runs at
-  once instead of behind the next slice, and the projection still moves when requests
-  never stop coming. It also waits out the request's I/O: a webhook's answer waits
-  ~15 ms for the broker (the app producer's 5 ms linger, the round trip), and at 50
-  webhooks/s one is nearly always in flight, so every step-back of the ingest bench hit
-  its 10 ms cap: the projection idled ~10 ms per 4 ms slice, and the loop with it.
-- ``ready`` (:func:`step_back_ready`): yield until a turn of the loop leaves nothing else
-  ready to run (at most ``max_wait_s``): the request's chain of ready steps (its
-  handler, the producer's send, the HTTP write once the broker answered) runs through
-  before the next slice, and while it waits for I/O the projection folds on, in shorter
-  slices (``agents.imports.slices.URGENT_SLICE_S``), so the I/O's completion waits about
-  one slice for the loop.
+- ``answered`` (:func:`step_back`, the default before issue 24's session 8): wait until
+  none is in flight (at most ``max_wait_s``), so each step of the request (a broker
+  answer, the HTTP write) runs at once instead of behind the next slice, and the
+  projection still moves when requests never stop coming. It also waits out the
+  request's I/O: a webhook's answer waits ~15 ms for the broker (the app producer's 5 ms
+  linger, the round trip), and at 50 webhooks/s one is nearly always in flight, so
+  every step-back of the ingest bench hit its 10 ms cap: the projection idled ~10 ms
+  per 4 ms slice, and the loop with it.
+- ``ready`` (:func:`step_back_ready`, the default): yield until a turn of the loop
+  leaves nothing else ready to run (at most ``max_wait_s``): the request's chain of
+  ready steps (its handler, the producer's send, the HTTP write once the broker
+  answered) runs through before the next slice, and while it waits for I/O the
+  projection folds on, in shorter slices (``agents.imports.slices.URGENT_SLICE_S``),
+  so the I/O's completion waits about one slice for the loop.
 """
 
 from __future__ import annotations

@@ -233,12 +233,12 @@ class Settings(BaseSettings):
         "checkpoint is in flight).",
     )
     projection_step_back: Literal["answered", "ready"] = Field(
-        "answered",
+        "ready",
         description="How the projection's fold steps back between its slices while a webhook "
-        "or an order is in flight: `answered` waits until none is (at most 10 ms per "
-        "slice: answers run alone, but the fold also idles while they wait for the "
-        "broker); `ready` yields until their ready steps have run and folds on in 1 ms "
-        "slices while they wait for I/O.",
+        "or an order is in flight: `ready` yields until their ready steps have run and "
+        "folds on in 1 ms slices while they wait for I/O; `answered` (before 2026-12) "
+        "waits until none is in flight (at most 10 ms per slice: answers run alone, but "
+        "the fold also idles while they wait for the broker).",
     )
     schema_registry_retry_max_s: float = Field(
         30.0,

@@ -10,6 +10,7 @@ import time
 
 from streams import pacing
 from streams.priority import step_back, step_back_ready, urgent, urgent_in_flight
+from streams.settings import Settings
 
 
 def busy(seconds: float) -> None:
@@ -129,7 +130,7 @@ def test_the_setting_chooses_the_step_back_and_the_short_slices() -> None:
         with urgent():
             assert not pacing.short_slices()
     finally:
-        pacing.use("answered")
+        pacing.use(Settings.model_fields["projection_step_back"].default)
 
 
 async def test_ready_still_waits_for_answers_before_a_step_it_cannot_slice() -> None:
@@ -151,5 +152,5 @@ async def test_ready_still_waits_for_answers_before_a_step_it_cannot_slice() -> 
         answered.set()
         await asyncio.wait_for(waiting, 1.0)
     finally:
-        pacing.use("answered")
+        pacing.use(Settings.model_fields["projection_step_back"].default)
     await task
