@@ -11,10 +11,10 @@ partition in offset order, at most ``max_records`` records.
 
 :func:`step_back` is the pause between slices of bulk CPU work (the projection's fold,
 its checkpoint): a plain yield, or while an urgent request is in flight (an order, a
-webhook; ``streams.priority``), a wait until it is answered, at most
-``URGENT_MAX_WAIT_S``: each step of the request then runs at once, not behind the next
-slice, and a stream of requests that never stops still leaves the bulk work a slice
-every ``URGENT_MAX_WAIT_S``.
+webhook; ``streams.priority``), a wait until its ready steps have run (``ready``, the
+default) or until it is answered (``answered``), at most ``URGENT_MAX_WAIT_S``: each step
+of the request then runs at once, not behind the next slice, and a stream of requests
+that never stops still leaves the bulk work a slice every ``URGENT_MAX_WAIT_S``.
 """
 
 from __future__ import annotations
@@ -26,12 +26,39 @@ from aiokafka import ConsumerRecord, TopicPartition
 from streams import priority
 
 SLICE_RECORDS = 500
+URGENT_SLICE_RECORDS = 100
 # The longest a slice of bulk work waits for urgent requests to be answered.
 URGENT_MAX_WAIT_S = 0.010
 
 
+_STEP_BACKS = {"answered": priority.step_back, "ready": priority.step_back_ready}
+_step_back = priority.step_back_ready  # the projection_step_back setting (use())
+
+
+def use(mode: str) -> None:
+    """How the bulk work steps back while a request is in flight (the worker's
+    ``projection_step_back``; one worker, one setting)."""
+    global _step_back
+    _step_back = _STEP_BACKS[mode]
+
+
+def short_slices() -> bool:
+    """Whether bulk work slices shorter now: a request is in flight and the step-back
+    does not wait out its I/O (``ready``), so the I/O's completion waits for a slice."""
+    return _step_back is priority.step_back_ready and priority.urgent_in_flight()
+
+
 async def step_back() -> None:
-    await priority.step_back(URGENT_MAX_WAIT_S)
+    await _step_back(URGENT_MAX_WAIT_S)
+
+
+async def before_long_step() -> None:
+    """Before a step that holds the loop for milliseconds and cannot be sliced (a store's
+    write): with ``ready``, wait until no request is in flight (at most
+    ``URGENT_MAX_WAIT_S``), as ``answered`` does between every slice (and did just
+    before this step)."""
+    if _step_back is priority.step_back_ready:
+        await priority.step_back(URGENT_MAX_WAIT_S)
 
 
 async def getmany_sliced(
@@ -44,7 +71,9 @@ async def getmany_sliced(
     if batch:  # the caller's work on the batch starts with a fresh slice
         await step_back()
     while batch and taken < max_records:
-        wanted = min(slice_records, max_records - taken)
+        # Smaller while a request waits for I/O (``ready``): its answer lands behind one.
+        size = URGENT_SLICE_RECORDS if short_slices() else slice_records
+        wanted = min(size, max_records - taken)
         more = await consumer.getmany(timeout_ms=0, max_records=wanted)
         if not more:
             break

@@ -239,7 +239,17 @@ class Settings(BaseSettings):
         "an empty fetch checkpoints what it holds ahead of the interval. Bursty input (a "
         "worker that keeps up with a few partitions) leaves short gaps; checkpointing in "
         "each wrote a hot key once per burst. Deltas do not wait for it (they store what "
-        "was folded first). 0: at the first empty fetch.",
+        "was folded first). 0: at the first empty fetch. Also how long the fold must have "
+        "been behind its input for reaching the end (the high watermark) to checkpoint at "
+        "once: the end of a backlog, not of a burst.",
+    )
+    projection_step_back: Literal["answered", "ready"] = Field(
+        "ready",
+        description="How the projection's fold steps back between its slices while a webhook "
+        "or an order is in flight: `ready` yields until their ready steps have run and "
+        "folds on in 1 ms slices while they wait for I/O; `answered` (before 2026-12) "
+        "waits until none is in flight (at most 10 ms per slice: answers run alone, but "
+        "the fold also idles while they wait for the broker).",
     )
     schema_registry_retry_max_s: float = Field(
         30.0,

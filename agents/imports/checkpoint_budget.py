@@ -17,6 +17,11 @@ the fewer records per change (at 10,000 hot keys, a fetch of 5,000 records wrote
   workers of the scale bench every checkpoint was one of these, ~2x the changelog
   records per change of one worker). A delta does not wait for it: it stores what was
   folded before it reads (``Projector.store_folded``);
+- a backlog has been folded to its end: the fold caught up with every owned partition's
+  high watermark (as its last fetch reported it) after at least the quiet period behind
+  it. Its last changes then reach the store (and deltas, and ``applied``) at once, not a
+  quiet period or an interval later. A burst folded in less than the quiet period is
+  not a backlog: its end is a gap in bursty input, handled as above;
 - keys were marked sent: a delta's marks are stored at once, as before, so the next
   delta does not send them again.
 
@@ -50,6 +55,7 @@ class CheckpointBudget:
         # Partitions folded since the last checkpoint: their offsets are committed by it.
         self.touched: set[TopicPartition] = set()
         self._since: float | None = None  # the first fold after the last checkpoint
+        self._behind_since: float | None = None  # the first fold that left input behind
 
     def folded(self, touched: set[TopicPartition]) -> None:
         if touched:
@@ -58,13 +64,27 @@ class CheckpointBudget:
                 self._since = now
         self.touched |= touched
 
-    def due(self, held_keys: int, *, idle: bool, marked: bool) -> bool:
-        """Whether to checkpoint now (only when something was folded since the last)."""
+    def due(self, held_keys: int, *, idle: bool, marked: bool, caught_up: bool = False) -> bool:
+        """Whether to checkpoint now (only when something was folded since the last).
+        ``caught_up``: the fold reached every owned partition's high watermark."""
+        backlog_ended = self._backlog_ended(idle=idle, caught_up=caught_up)
         if not self.touched:
             return False
-        if marked or held_keys >= self.max_keys or (idle and self._quiet()):
+        if marked or held_keys >= self.max_keys or (idle and self._quiet()) or backlog_ended:
             return True
         return self._since is not None and self.clock() - self._since >= self.interval_s
+
+    def _backlog_ended(self, *, idle: bool, caught_up: bool) -> bool:
+        if idle:  # nothing came: not behind
+            self._behind_since = None
+            return False
+        now = self.clock()
+        if not caught_up:
+            if self._behind_since is None:
+                self._behind_since = now
+            return False
+        behind, self._behind_since = self._behind_since, None
+        return behind is not None and now - behind >= self.quiet_s
 
     def _quiet(self) -> bool:
         last = self._last_input

@@ -64,7 +64,7 @@ from agents.imports.projector_checkpoint import CheckpointSteps
 from agents.imports.projector_recovery import RecoverySteps
 from agents.imports.registry import SchemaRegistry, close_all, registry_for
 from agents.imports.slices import YIELD_CHECK, Pacer
-from streams import metrics, topics
+from streams import metrics, pacing, topics
 from streams.dead_letters import note_dead_letter
 from streams.kafka import (
     OwnerRebalance,
@@ -119,6 +119,7 @@ class Projector(CheckpointSteps, RecoverySteps, PendingIndex, Service):
         # stops the worker then (the app's crash, set where the app is known).
         self.unprocessed: set[str] = set()
         self.stop_worker = StopWorker("projection")
+        pacing.use(settings.projection_step_back)  # the fold's step-back (streams.pacing)
         self._budget = CheckpointBudget(
             settings.projection_checkpoint_interval_ms / 1000,
             settings.projection_checkpoint_keys,
@@ -235,7 +236,8 @@ class Projector(CheckpointSteps, RecoverySteps, PendingIndex, Service):
                 marked = self._apply_marks()
                 budget.folded(marked)
                 held = sum(len(o.dirty) for o in self.owned.values())
-                if not budget.due(held, idle=not batch, marked=bool(marked)):
+                caught_up = bool(batch) and self._caught_up(consumer)
+                if not budget.due(held, idle=not batch, marked=bool(marked), caught_up=caught_up):
                     continue  # folding on: a key changed again is checkpointed once
                 touched = budget.take()
                 done = [
@@ -245,6 +247,19 @@ class Projector(CheckpointSteps, RecoverySteps, PendingIndex, Service):
                 # store write and the commit go on while the next batch is fetched and
                 # folded (projector_checkpoint.CheckpointSteps).
                 await self._checkpoint_start(done)
+
+    def _caught_up(self, consumer: AIOKafkaConsumer) -> bool:
+        """Whether the fold has reached the end of every owned input partition as its
+        last fetch saw it (the high watermark aiokafka keeps per partition): the backlog
+        is folded, so the budget need not wait for a fetch to come back empty."""
+        assigned = consumer.assignment()  # highwater() asserts the partition is assigned
+        for owned in self.owned.values():
+            if owned.input not in assigned:
+                return False
+            highwater = consumer.highwater(owned.input)
+            if highwater is None or owned.next_input < highwater:
+                return False
+        return bool(self.owned)
 
     # --- rebalance -----------------------------------------------------------------
 

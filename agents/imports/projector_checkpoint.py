@@ -18,6 +18,7 @@ from agents.imports.owned_partition import OwnedPartition
 from agents.imports.slices import YIELD_CHECK, Pacer
 from agents.imports.store import Change, Checkpoint
 from streams import dead_letters, fault_points
+from streams.pacing import before_long_step
 from streams.records import DeadLetter
 
 log = logging.getLogger(__name__)
@@ -137,6 +138,7 @@ class CheckpointSteps:
             while part := list(itertools.islice(items, STORE_PART)):
                 owned.store.add(write, part)
                 await pacer.tick()
+            await before_long_step()  # RocksDB's write of the whole batch, in one call
             owned.store.commit(write, checkpoint)
             owned.settle()
             await pacer.tick()

@@ -146,3 +146,35 @@ async def test_a_key_changed_many_times_before_a_checkpoint_is_written_once(
     await run_until(settings, binding, newest)
     shutil.rmtree(tmp_path / "data" / settings.app_id / "projection")
     await run_until(settings, binding, newest)
+
+
+async def test_a_backlog_folded_to_its_end_is_stored_without_waiting_for_idle_input(
+    kafka_servers: str, unique: str, tmp_path: Path
+) -> None:
+    """Once the fold reaches the end of its input (the fetch's high watermark), what it
+    folded is checkpointed at once: a delta, the pending count and ``applied`` see the
+    whole backlog without waiting for the checkpoint interval or for a fetch to wait out
+    ``projection_fetch_wait_ms`` and come back empty (here both a minute). The quiet
+    period is 0, so this backlog, however quickly folded, is one (the budget's unit tests
+    hold the quiet period apart from bursts)."""
+    settings, binding = setup(kafka_servers, unique, tmp_path)
+    settings = settings.model_copy(
+        update={
+            "projection_batch_max": 100,
+            "projection_checkpoint_interval_ms": 60_000,
+            "projection_fetch_wait_ms": 60_000,
+            "projection_checkpoint_quiet_ms": 0,
+        }
+    )
+    await create_topics(kafka_servers, [binding.topic], 4)
+    await produce(kafka_servers, binding.topic, [change(n, 1) for n in range(KEYS)])
+    projector = Projector(settings, load_config(str(settings.config_file)))
+    await projector.start()
+    try:
+
+        def stored() -> bool:
+            return projector.pending_count(binding) == KEYS  # the stores' count
+
+        await wait_until(stored, timeout=20, what="the backlog stored")
+    finally:
+        await projector.stop()

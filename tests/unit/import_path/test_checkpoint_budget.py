@@ -84,3 +84,47 @@ def test_the_quiet_period_does_not_hold_back_the_interval_the_cap_or_marks() -> 
     budget.folded({OTHER})  # input never pauses 0.5 s ...
     clock.now += 0.1
     assert budget.due(1, idle=True, marked=False)  # ... the interval still bounds it
+
+
+def test_the_end_of_a_backlog_is_checkpointed_without_waiting_for_an_empty_fetch() -> None:
+    """The fold reached every partition's high watermark after at least the quiet period
+    behind it: the backlog's last changes are checkpointed at once, not after a fetch has
+    waited (and the quiet period passed) for input that is not coming."""
+    clock = Clock()
+    budget = CheckpointBudget(60.0, 20_000, clock, quiet_s=0.5)
+    budget.folded({TP})
+    assert not budget.due(10, idle=False, marked=False, caught_up=False)  # behind
+    clock.now += 0.3
+    budget.folded({TP})
+    assert not budget.due(10, idle=False, marked=False, caught_up=False)
+    clock.now += 0.3
+    budget.folded({TP})
+    assert budget.due(10, idle=False, marked=False, caught_up=True)  # 0.6 s behind, caught up
+
+
+def test_the_end_of_a_burst_is_not_a_backlog() -> None:
+    """Bursty input at a worker that keeps up: each burst is folded to its end in less
+    than the quiet period, and catching up after it is no reason to write every hot key
+    again; nor is a trickle that is caught up after every fetch."""
+    clock = Clock()
+    budget = CheckpointBudget(60.0, 20_000, clock, quiet_s=0.5)
+    for _ in range(5):
+        budget.folded({TP})
+        assert not budget.due(2_500, idle=False, marked=False, caught_up=False)
+        clock.now += 0.1
+        budget.folded({TP})
+        assert not budget.due(2_500, idle=False, marked=False, caught_up=True)
+        clock.now += 0.2
+        assert not budget.due(2_500, idle=True, marked=False)  # the gap: not quiet yet
+    for _ in range(10):  # a trickle: caught up after every fetch
+        clock.now += 0.05
+        budget.folded({TP})
+        assert not budget.due(1, idle=False, marked=False, caught_up=True)
+    # An empty fetch between two stretches behind ends neither: a gap is not caught up.
+    budget.folded({TP})
+    assert not budget.due(1, idle=False, marked=False, caught_up=False)
+    clock.now += 0.4
+    assert not budget.due(1, idle=True, marked=False)
+    clock.now += 0.2
+    budget.folded({TP})
+    assert not budget.due(1, idle=False, marked=False, caught_up=True)  # 0.2 s, not 0.6
