@@ -74,6 +74,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             env = orders_env(app_id, servers, sim.url, config, tmp / "data")
             env["NORCE_SYNC_TOPIC_PARTITIONS"] = str(args.partitions)
             env["NORCE_SYNC_LOG_LEVEL"] = "warning"
+            env.update(item.split("=", 1) for item in args.worker_env)
             worker = WorkerProcess("norce_sync", env, tmp / "worker.log")
             spawn(worker)
             try:
@@ -152,6 +153,13 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=300_000)
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--warmup", type=float, default=5.0, help="Seconds after /ready.")
+    parser.add_argument(
+        "--worker-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for the worker (repeatable), e.g. NORCE_SYNC_PROJECTION_STEP_BACK=answered",
+    )
     args = parser.parse_args()
     print(orjson.dumps(asyncio.run(run(args)), option=orjson.OPT_INDENT_2).decode())
 
