@@ -105,3 +105,19 @@ async def wait_for_records(
         if time.monotonic() > deadline:
             raise TimeoutError(f"{topic}: {len(records)} of {count} records after {timeout}s")
         await asyncio.sleep(0.2)
+
+
+async def group_committed_to_end(settings: Settings, group: str, topic: str) -> bool:
+    """Whether ``group`` has committed every partition of ``topic`` up to its end."""
+    admin = kafka.admin_client(settings)
+    reader = kafka.consumer(settings)
+    await admin.start()
+    await reader.start()
+    try:
+        tps = await kafka.partitions_of(reader, topic)
+        ends = await reader.end_offsets(tps)
+        offsets = await admin.list_consumer_group_offsets(group, partitions=tps)
+        return all(tp in offsets and offsets[tp].offset == ends[tp] for tp in tps)
+    finally:
+        await reader.stop()
+        await admin.close()

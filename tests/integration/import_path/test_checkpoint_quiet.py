@@ -16,7 +16,7 @@ from agents.imports.projector import Projector
 from streams import kafka, topics
 from streams.settings import Settings
 from tests.support.debezium import PRICE_KEY, envelope, key_bytes, price_row
-from tests.support.kafka import create_topics, read_all
+from tests.support.kafka import create_topics, group_committed_to_end, read_all
 from tests.support.stack import wait_until, write_config
 
 KEYS = 100
@@ -57,20 +57,7 @@ async def newest_held(projector: Projector, binding: InputBinding, version: int)
 
 
 async def committed(settings: Settings, topic: str) -> bool:
-    admin = kafka.admin_client(settings)
-    reader = kafka.consumer(settings)
-    await admin.start()
-    await reader.start()
-    try:
-        tps = await kafka.partitions_of(reader, topic)
-        ends = await reader.end_offsets(tps)
-        offsets = await admin.list_consumer_group_offsets(
-            f"{settings.app_id}-projection", partitions=tps
-        )
-        return all(tp in offsets and offsets[tp].offset == ends[tp] for tp in tps)
-    finally:
-        await reader.stop()
-        await admin.close()
+    return await group_committed_to_end(settings, f"{settings.app_id}-projection", topic)
 
 
 async def test_bursts_with_short_gaps_are_checkpointed_once_the_input_pauses(

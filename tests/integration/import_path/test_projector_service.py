@@ -12,10 +12,10 @@ import orjson
 
 from agents.config.sync_config import InputBinding, load_config
 from agents.imports.projector import Projector
-from streams import kafka, topics
+from streams import topics
 from streams.settings import Settings
 from tests.support.debezium import PRICE_KEY, envelope, key_bytes, price_row
-from tests.support.kafka import create_topics, produce, read_all
+from tests.support.kafka import create_topics, group_committed_to_end, produce, read_all
 from tests.support.stack import wait_until, write_config
 
 KEYS = 200
@@ -69,20 +69,7 @@ async def run_until(
 
 
 async def committed_everything(settings: Settings, topic: str) -> bool:
-    admin = kafka.admin_client(settings)
-    reader = kafka.consumer(settings)
-    await admin.start()
-    await reader.start()
-    try:
-        tps = await kafka.partitions_of(reader, topic)
-        ends = await reader.end_offsets(tps)
-        offsets = await admin.list_consumer_group_offsets(
-            f"{settings.app_id}-projection", partitions=tps
-        )
-        return all(offsets[tp].offset == ends[tp] for tp in tps)
-    finally:
-        await reader.stop()
-        await admin.close()
+    return await group_committed_to_end(settings, f"{settings.app_id}-projection", topic)
 
 
 async def test_a_restart_goes_on_from_the_checkpoint_and_a_lost_store_is_rebuilt(
