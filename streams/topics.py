@@ -42,7 +42,7 @@ def commands_topic(settings: Settings) -> str:
 def commands_group(settings: Settings) -> str:
     """The commands topic's reader (``agents.imports.command_reader``); the same name as
     the topic, in the groups' namespace."""
-    return f"{settings.app_id}-commands"
+    return commands_topic(settings)
 
 
 def reconcile_topic(settings: Settings) -> str:

@@ -54,7 +54,6 @@ class CommandReader(Service):
         self._running: asyncio.Task[None] | None = None  # the request running now
         self._owed: tuple[TopicPartition, int] | None = None  # its commit, once it ends
         self._taken: set[TopicPartition] = set()  # assigned, and their position settled
-        self.handled = 0
 
     async def on_start(self) -> None:
         # The broker answers a held fetch as soon as a request arrives: a long hold only
@@ -139,7 +138,6 @@ class CommandReader(Service):
             await self.dispatch(value)
         except Exception:  # logged and passed: one bad request must not block the rest
             log.exception("command at offset %d failed", record.offset)
-        self.handled += 1
 
     async def _commit_owed(self) -> None:
         owed, self._owed = self._owed, None

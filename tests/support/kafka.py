@@ -11,7 +11,7 @@ import orjson
 from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.admin import NewTopic
 
-from streams import kafka
+from streams import kafka, topics
 from streams.settings import Settings
 
 # The tests' broker is plaintext unless a test passes the settings of a secured one.
@@ -121,3 +121,8 @@ async def group_committed_to_end(settings: Settings, group: str, topic: str) -> 
     finally:
         await reader.stop()
         await admin.close()
+
+
+async def projection_committed_to_end(settings: Settings, topic: str) -> bool:
+    """Whether the projection's group has committed every partition of ``topic``."""
+    return await group_committed_to_end(settings, topics.projection_group(settings), topic)

@@ -16,7 +16,7 @@ from agents.imports.projector import Projector
 from streams import kafka, topics
 from streams.settings import Settings
 from tests.support.debezium import PRICE_KEY, envelope, key_bytes, price_row
-from tests.support.kafka import create_topics, group_committed_to_end, read_all
+from tests.support.kafka import create_topics, projection_committed_to_end, read_all
 from tests.support.stack import wait_until, write_config
 
 KEYS = 100
@@ -56,10 +56,6 @@ async def newest_held(projector: Projector, binding: InputBinding, version: int)
     return True
 
 
-async def committed(settings: Settings, topic: str) -> bool:
-    return await group_committed_to_end(settings, f"{settings.app_id}-projection", topic)
-
-
 async def test_bursts_with_short_gaps_are_checkpointed_once_the_input_pauses(
     kafka_servers: str, unique: str, tmp_path: Path
 ) -> None:
@@ -85,7 +81,9 @@ async def test_bursts_with_short_gaps_are_checkpointed_once_the_input_pauses(
         stopped = time.monotonic()
         # The input stopped: checkpointed after the quiet period, not the 60 s interval.
         await wait_until(
-            lambda: committed(settings, binding.topic), timeout=20, what="input committed"
+            lambda: projection_committed_to_end(settings, binding.topic),
+            timeout=20,
+            what="input committed",
         )
         assert time.monotonic() - stopped < 20
     finally:

@@ -69,9 +69,7 @@ async def test_a_request_cut_short_by_a_stop_runs_again_on_the_next_reader(
     try:
         await wait_until(lambda: first.seen == ["r1", "r2"], timeout=60, what="r2 running")
         # r1 ended and is committed; r2 is running, so nothing after it is handed over.
-        await wait_until(
-            lambda: _equals(committed(settings, reader.group_id, topic), 1), what="r1 committed"
-        )
+        await committed_at(settings, reader, topic, 1)
     finally:
         await reader.stop()  # r2 cut short: not committed
     assert await committed(settings, reader.group_id, topic) == 1
@@ -81,9 +79,7 @@ async def test_a_request_cut_short_by_a_stop_runs_again_on_the_next_reader(
     await reader.start()
     try:
         await wait_until(lambda: second.seen == ["r2", "r3"], timeout=60, what="r2, r3 run")
-        await wait_until(
-            lambda: _equals(committed(settings, reader.group_id, topic), 3), what="r3 committed"
-        )
+        await committed_at(settings, reader, topic, 3)
     finally:
         await reader.stop()
     assert first.seen + second.seen == ["r1", "r2", "r2", "r3"]
@@ -126,13 +122,14 @@ async def test_a_new_group_starts_where_the_agents_group_left_off(kafka_servers:
     await reader.start()
     try:
         await wait_until(lambda: runs.seen, timeout=60, what="a request run")
-        await wait_until(
-            lambda: _equals(committed(settings, reader.group_id, topic), 3), what="committed"
-        )
+        await committed_at(settings, reader, topic, 3)
     finally:
         await reader.stop()
     assert runs.seen == ["new-1"]  # neither repeated nor skipped
 
 
-async def _equals(value: Any, expected: Any) -> bool:
-    return await value == expected
+async def committed_at(settings: Settings, reader: CommandReader, topic: str, offset: int) -> None:
+    async def there() -> bool:
+        return await committed(settings, reader.group_id, topic) == offset
+
+    await wait_until(there, what=f"offset {offset} committed")

@@ -15,7 +15,7 @@ from agents.imports.projector import Projector
 from streams import topics
 from streams.settings import Settings
 from tests.support.debezium import PRICE_KEY, envelope, key_bytes, price_row
-from tests.support.kafka import create_topics, group_committed_to_end, produce, read_all
+from tests.support.kafka import create_topics, produce, projection_committed_to_end, read_all
 from tests.support.stack import wait_until, write_config
 
 KEYS = 200
@@ -68,10 +68,6 @@ async def run_until(
     return projector
 
 
-async def committed_everything(settings: Settings, topic: str) -> bool:
-    return await group_committed_to_end(settings, f"{settings.app_id}-projection", topic)
-
-
 async def test_a_restart_goes_on_from_the_checkpoint_and_a_lost_store_is_rebuilt(
     kafka_servers: str, unique: str, tmp_path: Path
 ) -> None:
@@ -81,7 +77,7 @@ async def test_a_restart_goes_on_from_the_checkpoint_and_a_lost_store_is_rebuilt
     first = {f"SKU-{n:05d}": float(n * 100 + 1) for n in range(KEYS)}
     await run_until(settings, binding, first)
     # Stopped cleanly: the last checkpoint committed every input offset it folded.
-    assert await committed_everything(settings, binding.topic)
+    assert await projection_committed_to_end(settings, binding.topic)
 
     # Newer versions of half the keys, and an older one that must not win.
     await produce(
@@ -91,7 +87,7 @@ async def test_a_restart_goes_on_from_the_checkpoint_and_a_lost_store_is_rebuilt
     )
     second = {**first, **{f"SKU-{n:05d}": float(n * 100 + 3) for n in range(KEYS // 2)}}
     await run_until(settings, binding, second)
-    assert await committed_everything(settings, binding.topic)
+    assert await projection_committed_to_end(settings, binding.topic)
 
     # The local stores are lost: the next start rebuilds them from the state changelog.
     shutil.rmtree(tmp_path / "data" / settings.app_id / "projection")
@@ -119,7 +115,7 @@ async def test_a_key_changed_many_times_before_a_checkpoint_is_written_once(
     )
     newest = {f"SKU-{n:05d}": float(n * 100 + versions) for n in range(KEYS)}
     await run_until(settings, binding, newest)
-    assert await committed_everything(settings, binding.topic)
+    assert await projection_committed_to_end(settings, binding.topic)
 
     changelog = await read_all(kafka_servers, topics.state_topic(settings, binding.topic))
     # 4,000 changes; a checkpoint per fetch of 100 would have written ~2,000 records.
