@@ -47,7 +47,7 @@ from aiokafka import TopicPartition
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import LOOPS, loop_env, uses_uvloop  # noqa: E402
+from bench.common import LOOPS, intake_env, intake_url, loop_env, uses_uvloop  # noqa: E402
 from norce_simulator import SimulatorServer  # noqa: E402
 from streams import gc_tuning  # noqa: E402
 from streams.kafka import group_consumer  # noqa: E402
@@ -203,6 +203,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def worker_cpu_seconds(pid: int) -> float:
+    """The worker's CPU seconds so far with its intake processes' (its children)."""
+    from bench.bench_intake_wrk import cpu_with_children
+
+    return sum(cpu_with_children(pid))
+
+
 async def export_stats(http: aiohttp.ClientSession, base: str) -> dict[str, Any]:
     async with http.get(f"{base}/export/stats") as answer:
         return dict(await answer.json())
@@ -278,6 +285,7 @@ async def wrk_post(
 async def distinct_burst(
     http: aiohttp.ClientSession,
     worker_url: str,
+    intake_base: str,
     arrivals: Arrivals,
     sim: SimulatorServer,
     pid: int,
@@ -288,7 +296,7 @@ async def distinct_burst(
     threads: int = 2,
     tmp: Path | None = None,
 ) -> dict[str, Any]:
-    url = f"{worker_url}/norce/events/SkuPriceChangedNotification"
+    url = f"{intake_base}/norce/events/SkuPriceChangedNotification"
     before = query_calls(sim)
     part_nos = [f"D{i:06d}" for i in range(skus)]
     wanted = {p.encode() for p in part_nos}
@@ -306,7 +314,7 @@ async def distinct_burst(
             "--duration", "30", "--format", "raw", "--output", profile, "--nonblocking",
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
         )  # fmt: skip
-    cpu_before, own_before = cpu_seconds(pid), time.process_time()
+    cpu_before, own_before = worker_cpu_seconds(pid), time.process_time()
     started = time.monotonic()
     wrk_out: dict[str, Any] = {}
     if poster == "wrk":
@@ -321,7 +329,7 @@ async def distinct_burst(
     while len(arrivals.seen.keys() & wanted) < skus and time.monotonic() < deadline:
         await asyncio.sleep(0.2)
     arrived = [arrivals.seen[k] for k in wanted if k in arrivals.seen]
-    worker_cpu, own_cpu = cpu_seconds(pid) - cpu_before, time.process_time() - own_before
+    worker_cpu, own_cpu = worker_cpu_seconds(pid) - cpu_before, time.process_time() - own_before
     drained_in = (max(arrived) - started) if arrived else float("nan")
     calls = query_calls(sim) - before
     stats = await export_stats(http, worker_url)
@@ -414,15 +422,18 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 tmp / "data",
                 NORCE_SYNC_EXPORT_WINDOW_S=str(args.window),
                 **loop_env(args.loop),
+                **(intake := intake_env(args.intake_processes)),
             )
             worker = await start_worker(env, tmp / "worker.log")
             assert worker.proc is not None
             pid = worker.proc.pid
             result["loop"] = args.loop
             result["worker_uses_uvloop"] = uses_uvloop(pid)
+            result["intake_processes"] = args.intake_processes
             arrivals = Arrivals(servers, f"{app_id}.out.search.sku")
             try:
-                url = f"{worker.url}/norce/events/SkuPriceChangedNotification"
+                intake_base = intake_url(worker.url, intake)
+                url = f"{intake_base}/norce/events/SkuPriceChangedNotification"
                 # aiohttp, not httpx: httpx's pool costs more CPU per request than the
                 # worker under test does, and the bench would measure itself.
                 connector = aiohttp.TCPConnector(limit=max(64, args.burst_concurrency))
@@ -442,7 +453,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                         )  # fmt: skip
                     if args.burst_skus:
                         result["burst"] = await distinct_burst(
-                            http, worker.url, arrivals, sim, pid, args.burst_skus,
+                            http, worker.url, intake_base, arrivals, sim, pid, args.burst_skus,
                             args.burst_concurrency, args.profile, args.burst_poster,
                             args.burst_threads, tmp,
                         )  # fmt: skip
@@ -467,6 +478,11 @@ if __name__ == "__main__":
         help="who posts the distinct burst: this process (with the simulator) or wrk",
     )  # fmt: skip
     parser.add_argument("--burst-threads", type=int, default=2, help="wrk threads (burst)")
+    parser.add_argument(
+        "--intake-processes", type=int, default=0,
+        help="the worker's NORCE_SYNC_INTAKE_PROCESSES: webhooks go to their port, and "
+        "their CPU counts with the worker's",
+    )  # fmt: skip
     parser.add_argument("--loop", choices=LOOPS, default="asyncio", help="the worker's event loop")
     parser.add_argument("--profile", help="py-spy the worker for 30 s of the burst into this file")
     parser.add_argument(

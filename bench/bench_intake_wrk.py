@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import re
 import shutil
@@ -34,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_export_latency import export_stats  # noqa: E402
-from bench.common import LOOPS, loop_env, uses_uvloop  # noqa: E402
+from bench.common import LOOPS, intake_env, intake_url, loop_env, uses_uvloop  # noqa: E402
 from norce_simulator import SimulatorServer  # noqa: E402
 from tests.integration.export.support import (  # noqa: E402
     TOKEN,
@@ -75,6 +76,26 @@ def cpu_split(pid: int) -> tuple[float, float]:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     tick = os.sysconf("SC_CLK_TCK")
     return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def child_pids(pid: int) -> list[int]:
+    """The process's children (the worker's intake processes)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def cpu_with_children(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds of a process and its living children so far. A child
+    that exits mid-run takes its seconds with it: the bench's children do not exit."""
+    user, system = cpu_split(pid)
+    for child in child_pids(pid):
+        with contextlib.suppress(OSError):
+            u, s = cpu_split(child)
+            user, system = user + u, system + s
+    return user, system
 
 
 def parse_ms(text: str) -> float:
@@ -119,11 +140,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                          for i in range(1, per_thread + 1)]
                         + [{"PartNo": f"warm0-{i}"} for i in range(1, 20_001)]}
             )  # fmt: skip
-            env = worker_env(app_id, servers, sim, tmp / "data", **loop_env(args.loop))
+            intake = intake_env(args.intake_processes)
+            env = worker_env(app_id, servers, sim, tmp / "data", **loop_env(args.loop), **intake)
             worker = await start_worker(env, tmp / "worker.log")
             assert worker.proc is not None
             pid = worker.proc.pid
-            url = f"{worker.url}/norce/events/SkuPriceChangedNotification"
+            url = f"{intake_url(worker.url, intake)}/norce/events/SkuPriceChangedNotification"
             try:
                 # A short warm-up: topics created, producer connected.
                 warm = await asyncio.create_subprocess_exec(
@@ -147,6 +169,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "bench": "intake_wrk",
         "loop": args.loop,
         "worker_uses_uvloop": uvloop_mapped,
+        "intake_processes": args.intake_processes,
         "threads": args.threads,
         "seconds": args.seconds,
         "runs": runs,
@@ -187,7 +210,7 @@ async def one_run(
         )  # fmt: skip
     before = await export_stats(http, worker_url)
     events_before = before["events_in"]
-    user_before, sys_before = cpu_split(pid)
+    user_before, sys_before = cpu_with_children(pid)
     proc = await asyncio.create_subprocess_exec(
         wrk, f"-t{args.threads}", f"-c{connections}", f"-d{args.seconds}s",
         "--latency", "-s", str(script), url, "--", prefix,
@@ -197,7 +220,7 @@ async def one_run(
     parsed = parse_wrk(out.decode())
     accepted = (parsed.get("requests") or 0) - parsed["non_2xx"]
     stats = await drained(http, worker_url, events_before + accepted)
-    user_after, sys_after = cpu_split(pid)
+    user_after, sys_after = cpu_with_children(pid)
     delta = {k: stats[k] - before[k] for k in ("entities", "lookup_groups", "lookups")}
     if spy is not None:
         await spy.wait()
@@ -235,6 +258,11 @@ def main() -> None:
     parser.add_argument(
         "--profile", help="py-spy the worker (200 Hz) while wrk runs, to FILE.c<connections>"
     )
+    parser.add_argument(
+        "--intake-processes", type=int, default=0,
+        help="the worker's NORCE_SYNC_INTAKE_PROCESSES: wrk posts to their port, and their "
+        "CPU counts with the worker's",
+    )  # fmt: skip
     print(orjson.dumps(asyncio.run(run(parser.parse_args())), option=orjson.OPT_INDENT_2).decode())
 
 

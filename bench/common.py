@@ -22,7 +22,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from streams.kafka import admin_client
 from streams.kafka import producer as kafka_producer
 from streams.settings import Settings
-from tests.support.broker import ROOT
+from tests.support.broker import ROOT, free_port
 from tests.support.debezium import PRICE_KEY, envelope, key_bytes, price_row
 from tests.support.worker import WorkerProcess
 
@@ -237,3 +237,20 @@ def uses_uvloop(pid: int) -> bool:
         return "uvloop" in Path(f"/proc/{pid}/maps").read_text()
     except OSError:
         return False
+
+
+def intake_env(processes: int) -> dict[str, str]:
+    """The worker's environment for ``processes`` intake processes on a free port of their
+    own (none: the worker's web server takes the webhooks)."""
+    if not processes:
+        return {}
+    return {
+        "NORCE_SYNC_INTAKE_PROCESSES": str(processes),
+        "NORCE_SYNC_INTAKE_PORT": str(free_port()),
+    }
+
+
+def intake_url(worker_url: str, env: dict[str, str]) -> str:
+    """Where webhooks go: the intake processes' port when ``env`` has one."""
+    port = env.get("NORCE_SYNC_INTAKE_PORT")
+    return worker_url if port is None else f"http://127.0.0.1:{port}"

@@ -73,6 +73,12 @@ class Counter(_Metric):
             child = self._children[key] = self._counter.labels(*key)
         child.inc(amount)
 
+    def totals(self) -> dict[LabelValues, float]:
+        """Label values -> count, for every label set counted in this process."""
+        if not self.labelnames:
+            return {(): self._counter._value.get()}
+        return {key: child._value.get() for key, child in self._children.items()}
+
     def get(self, **labels: str) -> float:
         # prometheus_client names a counter's sample "<name>_total" whether or not the name
         # given ended so.
@@ -236,6 +242,10 @@ events_out = REGISTRY.counter(
 )
 webhooks_in = REGISTRY.counter(
     "norce_sync_webhooks_total", "Webhook calls by event type and answer.", ["event_type", "code"]
+)
+intake_processes = REGISTRY.gauge(
+    "norce_sync_intake_processes",
+    "Webhook intake processes serving intake_port (beside the worker).",
 )
 # Ops: computed when /metrics is scraped, for the whole group (every worker answers the
 # same; aggregate with max(), not sum()).

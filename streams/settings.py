@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -343,6 +343,15 @@ class Settings(BaseSettings):
         "(``norce-sync full-import --force``).",
     )
 
+    @model_validator(mode="after")
+    def _intake_port_free(self) -> Settings:
+        if self.intake_processes and self.intake_port == self.web_port:
+            raise ValueError(
+                f"intake_port ({self.intake_port}) must differ from web_port: the intake "
+                "processes cannot share the worker's web server's port"
+            )
+        return self
+
     @field_validator("norce_base_url", mode="before")
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
@@ -381,6 +390,23 @@ class Settings(BaseSettings):
         gt=0,
         description="How long intake waits for the broker to acknowledge an event before "
         "answering 503 (Norce gives up on a call after 5 s and retries it).",
+    )
+    intake_processes: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description="Webhook intake processes beside the worker (`norce_sync/intake_process.py`): "
+        "each serves `/norce/events` on `intake_port` (the kernel spreads connections over "
+        "them, SO_REUSEPORT) with a producer of its own, so webhook intake uses more than the "
+        "worker's one core. 0: webhooks only on the worker's web server, which serves them "
+        "either way. Point Norce Event's subscriptions at `intake_port` to use them.",
+    )
+    intake_port: int = Field(
+        6067,
+        ge=1,
+        le=65535,
+        description="Port the intake processes listen on (at `web_host`), when "
+        "`intake_processes` is above 0; must differ from `web_port`.",
     )
     export_window_s: float = Field(
         0.5,

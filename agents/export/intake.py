@@ -21,7 +21,9 @@ coalesces it and skips target records that did not change. A 503 whose record re
 Kafka later anyway (the ack came too late) is just such a redelivery.
 
 :class:`Intake` is the service (an aiohttp handler, built with what it needs);
-:func:`register_intake_pages` puts it on the worker's web server.
+:func:`register_intake_pages` puts it on the worker's web server, and the intake
+processes (``intake_processes``) serve it on ``intake_port`` with
+:func:`add_intake_routes`.
 """
 
 from __future__ import annotations
@@ -163,6 +165,20 @@ def _answer(
     return response
 
 
+def add_intake_routes(router: web.UrlDispatcher, intake: Intake) -> None:
+    """The intake's two URLs on an aiohttp router: the worker's web server's, or an
+    intake process's own (``norce_sync/intake_process.py``)."""
+
+    async def typed(request: web.Request) -> web.StreamResponse:
+        return await intake.handle(request, request.match_info["event_type"])
+
+    async def header_typed(request: web.Request) -> web.StreamResponse:
+        return await intake.handle(request, request.headers.get(EVENT_TYPE_HEADER))
+
+    router.add_post("/norce/events/{event_type}", typed)
+    router.add_post("/norce/events", header_typed)
+
+
 def register_intake_pages(app: faust.App, intake: Intake) -> None:
     """The intake's two URLs on the worker's web server (open: the webhook token is the
     intake's own guard, see ``agents.ops.views.OPEN_PATHS``).
@@ -171,13 +187,4 @@ def register_intake_pages(app: faust.App, intake: Intake) -> None:
     dispatch and its per-request sensor calls were a cost per webhook that the intake
     does not use (its own metrics count every answer). The ops guard (an aiohttp
     middleware on the same application) still sees every request."""
-
-    async def typed(request: web.Request) -> web.StreamResponse:
-        return await intake.handle(request, request.match_info["event_type"])
-
-    async def header_typed(request: web.Request) -> web.StreamResponse:
-        return await intake.handle(request, request.headers.get(EVENT_TYPE_HEADER))
-
-    router = app.web.web_app.router
-    router.add_post("/norce/events/{event_type}", typed)
-    router.add_post("/norce/events", header_typed)
+    add_intake_routes(app.web.web_app.router, intake)

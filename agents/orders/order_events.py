@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -22,7 +23,6 @@ from pydantic import ValidationError
 from agents.orders.digest import order_digest
 from norce.orders import OrderEventBody
 from streams import metrics
-from streams.kafka import send_acked
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +31,15 @@ order_events_total = metrics.REGISTRY.counter(
 )
 
 
+# (topic, key, value, headers) -> done once the broker acknowledged (acks=all)
+Send = Callable[[str, bytes, bytes, list[tuple[str, bytes]]], Awaitable[Any]]
+
+
 class OrderEvents:
-    def __init__(self, app: Any, topics: list[str], ack_timeout_s: float) -> None:
-        self.app, self.topics, self.ack_timeout_s = app, topics, ack_timeout_s
+    """``send``: the worker's producer, or an intake process's own."""
+
+    def __init__(self, send: Send, topics: list[str], ack_timeout_s: float) -> None:
+        self.send, self.topics, self.ack_timeout_s = send, topics, ack_timeout_s
         self.counts: dict[str, int] = {}
 
     async def handle(
@@ -67,7 +73,7 @@ class OrderEvents:
         try:
             async with asyncio.timeout(self.ack_timeout_s):
                 await asyncio.gather(
-                    *(send_acked(self.app, t, key, raw, headers) for t in self.topics)
+                    *(self.send(t, key, raw, headers) for t in self.topics)
                 )
         except Exception as exc:
             log.warning("order event %s %s not stored: %r; answering 503", event_type, key, exc)

@@ -19,14 +19,14 @@ from agents.config.runtime import NorceClients
 from agents.config.sync_config import SyncConfig
 from agents.orders.fanout import OrdersFanout, OrderTargetSpec
 from agents.orders.ledger import RefLedger
-from agents.orders.order_events import OrderEvents
+from agents.orders.order_events import OrderEvents, Send
 from agents.orders.order_producer import OrderProducer
 from agents.orders.receiver import OrderReceiver
 from agents.orders.status import StatusSender
 from norce.orders import ORDER_EVENT_TYPES
 from streams.app import ServiceApp
 from streams.event_routes import EventRoutes
-from streams.kafka import TopicSpec
+from streams.kafka import TopicSpec, send_acked
 from streams.settings import Settings
 from streams.topics import order_status_sent_topic, orders_received_topic, orders_topic
 
@@ -64,6 +64,25 @@ class OrdersFlow:
         }
 
 
+def order_event_topics(settings: Settings, config: SyncConfig) -> list[TopicSpec]:
+    """The ``out.<target>.order-events`` topics; none: order events are unknown types."""
+    prefix = settings.export_topic_prefix
+    return [
+        TopicSpec.of(settings, prefix + config.orders.events_topic(name))
+        for name in config.orders.event_targets
+    ]
+
+
+def order_event_routes(
+    settings: Settings, config: SyncConfig, send: Send, routes: EventRoutes
+) -> None:
+    """Order events on ``routes``, produced with ``send``: an intake process's routes (the
+    worker's are registered by :func:`install`)."""
+    if topics := order_event_topics(settings, config):
+        handler = OrderEvents(send, [t.name for t in topics], settings.webhook_ack_timeout_s)
+        routes.register(ORDER_EVENT_TYPES, handler.handle)
+
+
 def install(
     app: ServiceApp,
     settings: Settings,
@@ -82,13 +101,17 @@ def install(
         OrderTargetSpec(name, prefix + orders.order_topic(name), target.mapper())
         for name, target in orders.targets.items()
     ]
-    event_topics = [spec(prefix + orders.events_topic(name)) for name in orders.event_targets]
+    event_topics = order_event_topics(settings, config)
 
     ledger = RefLedger(settings, received.name)
     fanout = OrdersFanout(app, settings, received.name, orders_out.name, targets)
     order_producer = OrderProducer(settings, received.name)
     receiver = OrderReceiver(app, settings, ledger, received.name, order_producer)
-    order_events = OrderEvents(app, [t.name for t in event_topics], settings.webhook_ack_timeout_s)
+    order_events = OrderEvents(
+        functools.partial(send_acked, app),
+        [t.name for t in event_topics],
+        settings.webhook_ack_timeout_s,
+    )
     if event_topics:  # without an event target, order events stay unknown types (404)
         app.register_topics(*event_topics)
         routes.register(ORDER_EVENT_TYPES, order_events.handle)
