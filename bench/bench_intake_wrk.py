@@ -46,6 +46,7 @@ from tests.integration.export.support import (  # noqa: E402
     worker_env,
 )
 from tests.support.broker import kafka_broker  # noqa: E402
+from tests.support.worker import child_pids  # noqa: E402
 
 # Each request its own PartNo: the counter is per wrk thread, the thread id keeps them
 # apart, and the prefix (wrk's first script argument) each run of the bench. ``tid`` is
@@ -76,15 +77,6 @@ def cpu_split(pid: int) -> tuple[float, float]:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     tick = os.sysconf("SC_CLK_TCK")
     return int(fields[11]) / tick, int(fields[12]) / tick
-
-
-def child_pids(pid: int) -> list[int]:
-    """The process's children (the worker's intake processes)."""
-    found = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        with contextlib.suppress(OSError):
-            found += [int(c) for c in (task / "children").read_text().split()]
-    return found
 
 
 def cpu_with_children(pid: int) -> tuple[float, float]:

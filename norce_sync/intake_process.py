@@ -91,7 +91,11 @@ async def _started_producer(settings: Settings, stop: asyncio.Event) -> AIOKafka
 async def _until_stdin_closes() -> None:
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    try:
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    except (OSError, ValueError) as exc:  # started by hand, stdin a file or a terminal
+        log.warning("stdin is not a pipe (%r): this process will not notice its worker go", exc)
+        await asyncio.Event().wait()
     while await reader.read(1024):
         pass
 

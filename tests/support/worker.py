@@ -6,6 +6,7 @@ web port, waits for ``/ready``, and stops it with SIGTERM (clean) or SIGKILL (cr
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -91,8 +92,23 @@ class WorkerProcess:
             self.proc.kill()
             self.proc.wait()
 
+    def children(self) -> set[int]:
+        """The worker's child processes (its intake processes)."""
+        assert self.proc is not None
+        return child_pids(self.proc.pid)
+
     def tail(self, lines: int = 40) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
+
+
+def child_pids(pid: int) -> set[int]:
+    """The children of process ``pid`` (none once it is gone)."""
+    found: set[int] = set()
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                found |= {int(c) for c in (task / "children").read_text().split()}
+    return found

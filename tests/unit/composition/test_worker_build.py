@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from norce_sync.worker import Worker, build
 from streams.settings import Settings
 
@@ -70,3 +72,19 @@ def test_two_builds_share_no_service(tmp_path: Path) -> None:
 def test_the_receiver_page_only_when_enabled(tmp_path: Path) -> None:
     worker = build(settings(tmp_path, orders_receiver_enabled=False))
     assert "/norce/orders" not in pages(worker)
+
+
+def test_intake_processes_are_built_only_when_asked_for(tmp_path: Path) -> None:
+    assert build(settings(tmp_path / "a")).intake_processes is None
+    worker = build(settings(tmp_path / "b", intake_processes=2, intake_port=6099))
+    assert worker.intake_processes is not None
+    assert worker.intake_processes.count == 2
+    # the worker's own web server keeps the intake's URLs either way
+    assert {"/norce/events", "/norce/events/{event_type}"} <= pages(worker)
+
+
+def test_the_intake_port_must_differ_from_the_web_port(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"intake_port .* must differ from web_port"):
+        settings(tmp_path, intake_processes=1, intake_port=6066, web_port=6066)
+    # without intake processes the intake port is not used, so it may be anything
+    assert settings(tmp_path, intake_port=6066, web_port=6066).intake_processes == 0
