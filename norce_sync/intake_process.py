@@ -50,6 +50,7 @@ from streams.settings import Settings
 log = logging.getLogger("norce_sync.intake_process")
 
 REPORT_INTERVAL_S = 1.0
+EXIT_CANNOT_LISTEN = 3
 # Requests in flight get this long to be answered after a stop (their produce waits at
 # most webhook_ack_timeout_s); then the connections are closed.
 SHUTDOWN_GRACE_S = 1.0
@@ -130,7 +131,14 @@ async def serve(settings: Settings) -> None:
     site = web.TCPSite(runner, settings.web_host, settings.intake_port, reuse_port=True)
 
     try:
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:  # the port taken, the address not this host's
+            log.error(
+                "intake process %d cannot listen on %s:%d: %s",
+                os.getpid(), settings.web_host, settings.intake_port, exc,
+            )  # fmt: skip
+            raise SystemExit(EXIT_CANNOT_LISTEN) from None
         log.info(
             "intake process %d serving webhooks on %s:%d",
             os.getpid(), settings.web_host, settings.intake_port,

@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 COMMAND = (sys.executable, "-m", "norce_sync.intake_process")
 STOP_GRACE_S = 5.0
 HEALTHY_AFTER_S = 60.0  # a process that ran this long restarts without the backoff
+LINE_LIMIT = 1 << 20  # a counters line is a few hundred bytes; far more is a fault
 
 
 class IntakeProcesses(Service):
@@ -93,7 +94,10 @@ class IntakeProcesses(Service):
         backoff = BACKOFF_MIN_S
         while not self.should_stop:
             started = time.monotonic()
-            code = await self._run_once(slot)
+            try:
+                code: int | str | None = await self._run_once(slot)
+            except Exception as exc:  # could not start it, or its output broke the reader
+                code = repr(exc)
             if self.should_stop:
                 return
             ran = time.monotonic() - started
@@ -111,6 +115,7 @@ class IntakeProcesses(Service):
             *self.command,
             stdin=asyncio.subprocess.PIPE,  # its end closing tells the process we are gone
             stdout=asyncio.subprocess.PIPE,
+            limit=LINE_LIMIT,
         )
         self._procs[slot] = proc
         relay = CounterRelay(self.registry)
@@ -119,6 +124,11 @@ class IntakeProcesses(Service):
             async for line in proc.stdout:
                 self._on_line(slot, proc.pid, relay, line)
             return await proc.wait()
+        except BaseException:
+            if proc.returncode is None:  # the reader failed, not the process: stop it
+                proc.kill()
+                await proc.wait()
+            raise
         finally:
             self._listening.discard(slot)
             metrics.intake_processes.set(self.listening)

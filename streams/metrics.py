@@ -75,9 +75,12 @@ class Counter(_Metric):
 
     def totals(self) -> dict[LabelValues, float]:
         """Label values -> count, for every label set counted in this process."""
-        if not self.labelnames:
-            return {(): self._counter._value.get()}
-        return {key: child._value.get() for key, child in self._children.items()}
+        return {
+            tuple(sample.labels[n] for n in self.labelnames): sample.value
+            for family in self._counter.collect()
+            for sample in family.samples
+            if sample.name.endswith("_total")
+        }
 
     def get(self, **labels: str) -> float:
         # prometheus_client names a counter's sample "<name>_total" whether or not the name
