@@ -72,9 +72,7 @@ class OrderEvents:
         key = body.ClientOrderRef.encode()
         try:
             async with asyncio.timeout(self.ack_timeout_s):
-                await asyncio.gather(
-                    *(self.send(t, key, raw, headers) for t in self.topics)
-                )
+                await asyncio.gather(*(self.send(t, key, raw, headers) for t in self.topics))
         except Exception as exc:
             log.warning("order event %s %s not stored: %r; answering 503", event_type, key, exc)
             return 503, {"error": "event not stored, retry later"}
