@@ -17,7 +17,7 @@ from norce_simulator import SimulatorConfig, SimulatorServer
 from streams.kafka import producer
 from streams.kafka_security import KafkaAccessRefused, check_broker_access
 from streams.settings import Settings
-from tests.support.broker import SecuredBroker
+from tests.support.broker import SecuredBroker, free_port
 from tests.support.debezium import PRICE_KEY, envelope, key_bytes, price_row
 from tests.support.kafka import create_topics, produce, read_all
 from tests.support.stack import (
@@ -80,14 +80,19 @@ async def test_import_and_export_over_sasl_ssl(
             }
         )
         config, topic = write_export_config(tmp_path, unique)
-        env = secured_env(broker, unique, sim.url, config, tmp_path)
+        # The webhooks go through an intake process: its producer is secured as well.
+        intake_port = free_port()
+        env = secured_env(
+            broker, unique, sim.url, config, tmp_path,
+            NORCE_SYNC_INTAKE_PROCESSES="1", NORCE_SYNC_INTAKE_PORT=str(intake_port),
+        )  # fmt: skip
         app_id = env["NORCE_SYNC_APP_ID"]
         worker = await start_worker("norce_sync", env, tmp_path / "worker.log")
         try:
             sim.state.set_subscriptions(
                 {
                     t: {
-                        "url": f"{worker.url}/norce/events/{t}",
+                        "url": f"http://127.0.0.1:{intake_port}/norce/events/{t}",
                         "headers": {"x-norce-webhook-token": SECRETS["NORCE_SYNC_WEBHOOK_TOKEN"]},
                     }
                     for t in SKU_EVENTS
@@ -116,7 +121,8 @@ async def test_import_and_export_over_sasl_ssl(
                 p: 30.0 + n for n, p in enumerate(PART_NOS)
             }
 
-            # Export path: the job's changes come back as webhooks -> Query -> target topic.
+            # Export path: the job's changes come back as webhooks -> the intake process ->
+            # Query -> target topic.
             async def exported() -> bool:
                 target = f"{app_id}.out.search.sku"
                 records = await read_all(broker.servers, target, settings=secured)
