@@ -20,7 +20,8 @@ USER norce
 # 6066: the web server (views, metrics, webhooks, orders); 6067: the webhook intake
 # processes, when NORCE_SYNC_INTAKE_PROCESSES is above 0.
 EXPOSE 6066 6067
-# 200 once the worker is started and reaches the broker (503 while it cannot).
+# 200 once the worker is started and reaches the broker (503 while it cannot), and, with
+# NORCE_SYNC_INTAKE_PROCESSES above 0, once an intake process listens.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=90s --retries=3 \
   CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/ready' % os.environ.get('NORCE_SYNC_WEB_PORT', '6066'), timeout=4)"]
 CMD ["norce-sync", "worker", "-l", "info"]

@@ -33,7 +33,6 @@ from typing import Any
 import orjson
 from aiohttp import web
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
 
 from agents.config.runtime import sync_config
 from agents.config.secrets import config_secret_values
@@ -51,17 +50,19 @@ log = logging.getLogger("norce_sync.intake_process")
 
 REPORT_INTERVAL_S = 1.0
 EXIT_CANNOT_LISTEN = 3
-# Requests in flight get this long to be answered after a stop (their produce waits at
-# most webhook_ack_timeout_s); then the connections are closed.
-SHUTDOWN_GRACE_S = 1.0
+# After a stop, requests in flight get their ack timeout and this long to be answered;
+# then the connections are closed (Norce retries what was not answered).
+SHUTDOWN_GRACE_S = 0.5
 
 
 def _report(message: dict[str, Any]) -> None:
-    try:
-        sys.stdout.buffer.write(orjson.dumps(message) + b"\n")
-        sys.stdout.buffer.flush()
-    except (BrokenPipeError, ValueError):
-        pass  # the worker is gone: stdin's end stops this process
+    """One line to the worker. stdout is non-blocking (``main``): a worker that stops
+    reading must not stall this process's loop, so a line that does not fit is dropped
+    (totals: the next line carries its counts). A line up to the pipe's atomic size is
+    written whole or not at all."""
+    # not read now, or the worker is gone (stdin's end stops this process)
+    with contextlib.suppress(BlockingIOError, BrokenPipeError):
+        os.write(sys.stdout.fileno(), orjson.dumps(message) + b"\n")
 
 
 async def _started_producer(settings: Settings, stop: asyncio.Event) -> AIOKafkaProducer | None:
@@ -72,17 +73,28 @@ async def _started_producer(settings: Settings, stop: asyncio.Event) -> AIOKafka
         # The same linger, batch size and acks as the worker's producer (streams/app.py):
         # the answer waits for the ack, and batching makes thousands per second cheap.
         kafka = producer(settings, linger_ms=5, max_batch_size=512 * 1024)
+        starting = asyncio.ensure_future(kafka.start())
+        stopping = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not starting.done():  # stopped while the broker did not answer
+            starting.cancel()
+            with contextlib.suppress(BaseException):
+                await starting
+            await kafka.stop()
+            return None
         try:
-            await kafka.start()
-            if warned:
-                log.info("intake process %d: the broker answers again", os.getpid())
-            return kafka
-        except KafkaError as exc:
+            starting.result()
+        except Exception as exc:  # KafkaError, or TLS/SASL trouble
             await kafka.stop()
             if not warned:
                 log.warning("intake process %d cannot reach the broker (%r); retrying",
                             os.getpid(), exc)  # fmt: skip
                 warned = True
+        else:
+            if warned:
+                log.info("intake process %d: the broker answers again", os.getpid())
+            return kafka
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), backoff)
         backoff = min(backoff * 2, BACKOFF_MAX_S)
@@ -126,7 +138,9 @@ async def serve(settings: Settings) -> None:
     intake = Intake(settings, send, topics_ready, routes)
     app = web.Application(client_max_size=settings.webhook_max_body_bytes)
     add_intake_routes(app.router, intake)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE_S)
+    runner = web.AppRunner(
+        app, access_log=None, shutdown_timeout=settings.webhook_ack_timeout_s + SHUTDOWN_GRACE_S
+    )
     await runner.setup()
     site = web.TCPSite(runner, settings.web_host, settings.intake_port, reuse_port=True)
 
@@ -157,6 +171,7 @@ async def serve(settings: Settings) -> None:
 
 
 def main() -> None:
+    os.set_blocking(sys.stdout.fileno(), False)  # see _report
     settings = Settings()
     logging.config.dictConfig(logging_config(settings, secrets=config_secret_values(settings)))
     if settings.gc_young_threshold:

@@ -25,7 +25,7 @@ from agents.imports import wiring as import_wiring
 from agents.ops import wiring as ops_wiring
 from agents.orders import wiring as orders_wiring
 from agents.reconcile import wiring as reconcile_wiring
-from norce_sync.intake_supervisor import IntakeProcesses
+from norce_sync.intake_supervisor import IntakeSupervisor
 from streams.app import ServiceApp, create_app
 from streams.event_routes import EventRoutes
 from streams.health import install_health_views
@@ -45,7 +45,7 @@ class Worker:
     orders: orders_wiring.OrdersFlow
     reconcile: reconcile_wiring.ReconcileFlow
     ops: ops_wiring.OpsFlow
-    intake_processes: IntakeProcesses | None = None
+    intake_supervisor: IntakeSupervisor | None = None
 
 
 def build(settings: Settings | None = None) -> Worker:
@@ -67,25 +67,28 @@ def build(settings: Settings | None = None) -> Worker:
     orders = orders_wiring.install(app, settings, config, clients, routes)
     reconcile = reconcile_wiring.install(app, settings, config, imports)
     ops = ops_wiring.install(app, settings, config, imports, export, orders, reconcile)
-    intake = _install_intake_processes(app, settings, export) if settings.intake_processes else None
+    intake = (
+        _install_intake_supervisor(app, settings, export) if settings.intake_processes else None
+    )
     return Worker(app, settings, config, imports, export, orders, reconcile, ops, intake)
 
 
-def _install_intake_processes(
+def _install_intake_supervisor(
     app: ServiceApp, settings: Settings, export: export_wiring.ExportFlow
-) -> IntakeProcesses:
+) -> IntakeSupervisor:
     """Webhook intake processes beside this worker (``intake_processes``), started once
     the topics they write exist (every topic the flows registered is confirmed at the
     app's start; the export topics are waited for as the export reader waits)."""
-    intake = IntakeProcesses(settings)
-    app.readiness.add(lambda: intake.listening > 0)
+    supervisor = IntakeSupervisor(settings)
+    app.readiness.add(lambda: supervisor.listening > 0)
 
     async def start_intake_processes() -> None:
         await export.ensure_topics()
-        await app.add_runtime_dependency(intake)
+        if not app.should_stop:  # a stop during the wait: nothing to start, or to stop
+            await app.add_runtime_dependency(supervisor)
 
     app.task(start_intake_processes)
-    return intake
+    return supervisor
 
 
 def _close_on_shutdown(app: ServiceApp, clients: NorceClients) -> None:

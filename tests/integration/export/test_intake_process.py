@@ -95,15 +95,16 @@ async def test_an_accepted_event_is_stored_and_counted_and_sigterm_stops_it_clea
     assert answer.status_code == 200, answer.text
     records = await read_all(intake.servers, f"{intake.app_id}-norce-events")
     assert [r.key for r in records] == [b"sku:IP-1"]
-    while True:
-        counts = await intake.report("counters")
-        rows = counts.get("norce_sync_webhooks_total", [])
-        if ["SkuPriceChangedNotification", "200", 1.0] in rows:
-            break
+    async with asyncio.timeout(30):
+        while True:
+            counts = await intake.report("counters")
+            rows = counts.get("norce_sync_webhooks_total", [])
+            if ["SkuPriceChangedNotification", "200", 1.0] in rows:
+                break
     assert intake.proc is not None
     intake.proc.send_signal(signal.SIGTERM)
     assert await intake.exit_code() == 0
-    assert "intake process" in intake.log.read_text()
+    assert f"intake process {intake.proc.pid} stopped" in intake.log.read_text()
 
 
 async def test_it_stops_when_its_stdin_closes(intake: Intake) -> None:
@@ -111,6 +112,29 @@ async def test_it_stops_when_its_stdin_closes(intake: Intake) -> None:
     assert intake.proc is not None and intake.proc.stdin is not None
     intake.proc.stdin.close()  # as when the worker dies: the pipe's write end closes
     assert await intake.exit_code() == 0
+    assert f"intake process {intake.proc.pid} stopped" in intake.log.read_text()
+
+
+async def test_while_the_broker_does_not_answer_it_waits_and_still_stops_on_sigterm(
+    tmp_path: Path,
+) -> None:
+    with socket.socket() as silent:  # a port that accepts and never speaks Kafka
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        silent.settimeout(30)
+        intake = Intake(f"127.0.0.1:{silent.getsockname()[1]}", tmp_path)
+        await intake.start()
+        assert intake.proc is not None
+        try:
+            # its producer connected and waits for an answer that never comes
+            connection, _ = await asyncio.to_thread(silent.accept)
+            assert intake.proc.returncode is None
+            intake.proc.send_signal(signal.SIGTERM)
+            assert await intake.exit_code(timeout=10) == 0
+            connection.close()
+        finally:
+            if intake.proc.returncode is None:
+                intake.proc.kill()
 
 
 async def test_a_port_it_cannot_listen_on_ends_it_with_a_clear_line(

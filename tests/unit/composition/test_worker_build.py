@@ -75,10 +75,10 @@ def test_the_receiver_page_only_when_enabled(tmp_path: Path) -> None:
 
 
 def test_intake_processes_are_built_only_when_asked_for(tmp_path: Path) -> None:
-    assert build(settings(tmp_path / "a")).intake_processes is None
+    assert build(settings(tmp_path / "a")).intake_supervisor is None
     worker = build(settings(tmp_path / "b", intake_processes=2, intake_port=6099))
-    assert worker.intake_processes is not None
-    assert worker.intake_processes.count == 2
+    assert worker.intake_supervisor is not None
+    assert worker.intake_supervisor.count == 2
     # the worker's own web server keeps the intake's URLs either way
     assert {"/norce/events", "/norce/events/{event_type}"} <= pages(worker)
 
