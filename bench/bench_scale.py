@@ -36,6 +36,9 @@ i % keys to price i + 1, so each key's last change is its highest price). Report
   ``regressed_keys`` (a key's Norce write history goes back), after the scheduled deltas
   delivered everything (the kill tests' checks, ``tests/support/stack.py``).
 
+``--repeat N`` runs the worker counts N times, interleaved (1, 2, 4, 1, 2, 4, ...), and
+reports each round's ratios to its first count and, per count, the median ratio.
+
 Rebalance (unless ``--no-rebalance``): a fresh app with ``--rebalance-from`` workers while
 changes are produced at ``--rebalance-rate`` per second over the same keys (each key's
 price rising); after ``--rebalance-seconds`` a worker is added, after as many more one of
@@ -57,6 +60,7 @@ import asyncio
 import itertools
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -293,6 +297,7 @@ async def run_count(
                     args.webhook_rate / count,
                 )
                 for w in workers
+                if args.webhook_rate > 0  # 0: ingest alone, no webhook load
             ]
             probe_tasks = [asyncio.create_task(p.run(webhooks)) for p in probes]
             # Start-up work that outlasts /ready (the groups' last joins, first timer runs)
@@ -571,22 +576,41 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     with kafka_broker() as servers:
         sim_config = SimulatorConfig(port=0, workers=2, lead_time_s=0.2, token_rate_limit=False)
         async with SimulatorServer(sim_config) as sim:
-            for count in counts:
-                result["runs"].append(await run_count(servers, sim, args, count))
+            for round_no in range(args.repeat):
+                for count in counts:
+                    one = await run_count(servers, sim, args, count)
+                    result["runs"].append({"round": round_no + 1, **one})
             if not args.no_rebalance:
                 result["rebalance"] = await rebalance(servers, sim, args)
     result["load_average_after"] = os.getloadavg()
-    base = result["runs"][0]["cpu_s_per_100k"] if result["runs"] else None
-    if base:
-        result["cpu_per_event_vs_first"] = {
-            str(r["workers"]): round(r["cpu_s_per_100k"] / base, 3) for r in result["runs"]
-        }
-        base_less = result["runs"][0]["cpu_s_per_100k_less_idle"]
-        result["cpu_per_event_less_idle_vs_first"] = {
-            str(r["workers"]): round(r["cpu_s_per_100k_less_idle"] / base_less, 3)
-            for r in result["runs"]
-        }
+    result.update(ratios(result["runs"]))
     return result
+
+
+def ratios(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each round's CPU per event against that round's first worker count, and (with
+    ``--repeat``) the median of each worker count's ratios over the rounds: on a machine
+    whose one-worker figure itself moves ±10% from run to run, one round's ratio carries
+    that noise, and the median of interleaved rounds much less of it."""
+    out: dict[str, Any] = {"cpu_per_event_vs_first": [], "cpu_per_event_less_idle_vs_first": []}
+    by_round: dict[int, list[dict[str, Any]]] = {}
+    for r in runs:
+        by_round.setdefault(r["round"], []).append(r)
+    for rows in by_round.values():
+        base, base_less = rows[0]["cpu_s_per_100k"], rows[0]["cpu_s_per_100k_less_idle"]
+        out["cpu_per_event_vs_first"].append(
+            {str(r["workers"]): round(r["cpu_s_per_100k"] / base, 3) for r in rows}
+        )
+        out["cpu_per_event_less_idle_vs_first"].append(
+            {str(r["workers"]): round(r["cpu_s_per_100k_less_idle"] / base_less, 3) for r in rows}
+        )
+    if len(by_round) > 1:
+        for name in ("cpu_per_event_vs_first", "cpu_per_event_less_idle_vs_first"):
+            counts = out[name][0].keys()
+            out[f"{name}_median"] = {
+                c: round(statistics.median(r[c] for r in out[name]), 3) for c in counts
+            }
+    return out
 
 
 def main() -> None:
@@ -594,6 +618,11 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--workers", default="1,2,4", help="worker counts, comma separated")
+    parser.add_argument(
+        "--repeat", type=int, default=1,
+        help="rounds of the worker counts, interleaved (1,2,4,1,2,4,...); ratios per round "
+        "and their medians",
+    )  # fmt: skip
     parser.add_argument("--events", type=int, default=400_000)
     parser.add_argument("--keys", type=int, default=20_000)
     parser.add_argument("--partitions", type=int, default=8)
