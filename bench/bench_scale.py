@@ -651,6 +651,11 @@ def main() -> None:
     )
     parser.add_argument("--timeout", type=float, default=900.0)
     parser.add_argument("--deliver-timeout", type=float, default=300.0)
+    # SIGTERM (a `kill`, a CI timeout) unwinds like Ctrl-C, so the `finally` that stops
+    # the workers runs: killed with the default handler, the bench left its workers
+    # running, and they loaded the machine under the next bench (bench/RESULTS.md,
+    # session 9).
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     print(
         orjson.dumps(
             asyncio.run(run(parser.parse_args())),
