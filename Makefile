@@ -55,9 +55,10 @@ browser:
 	command -v chromium || (apt-get update && apt-get install -y chromium)
 
 # The tests start their own broker (tools/kafka) unless KAFKA_BOOTSTRAP_SERVERS is set, and
-# their own schema registry (tools/registry) unless SCHEMA_REGISTRY_URL is set.
+# their own schema registry (tools/registry) unless SCHEMA_REGISTRY_URL is set. The 20
+# slowest tests are listed at the end: the suite should stay near 15 minutes.
 test: install lint kafka-fetch registry-fetch browser
-	$(PY) -m pytest -ra $(PYTEST_ARGS)
+	$(PY) -m pytest -ra --durations=20 $(PYTEST_ARGS)
 
 demo: install kafka-up
 	tools/demo.sh
