@@ -47,7 +47,14 @@ from aiokafka import TopicPartition
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import LOOPS, intake_env, intake_url, loop_env, uses_uvloop  # noqa: E402
+from bench.common import (  # noqa: E402
+    LOOPS,
+    cpu_with_children,
+    intake_env,
+    intake_url,
+    loop_env,
+    uses_uvloop,
+)
 from norce_simulator import SimulatorServer  # noqa: E402
 from streams import gc_tuning  # noqa: E402
 from streams.kafka import group_consumer  # noqa: E402
@@ -197,19 +204,6 @@ def rss_mib(pid: int) -> dict[str, float]:
     return {"rss_mib": fields.get("VmRSS", 0.0), "peak_rss_mib": fields.get("VmHWM", 0.0)}
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (``/proc/<pid>/stat``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def worker_cpu_seconds(pid: int) -> float:
-    """The worker's CPU seconds so far with its intake processes' (its children)."""
-    from bench.bench_intake_wrk import cpu_with_children
-
-    return sum(cpu_with_children(pid))
-
-
 async def export_stats(http: aiohttp.ClientSession, base: str) -> dict[str, Any]:
     async with http.get(f"{base}/export/stats") as answer:
         return dict(await answer.json())
@@ -314,7 +308,7 @@ async def distinct_burst(
             "--duration", "30", "--format", "raw", "--output", profile, "--nonblocking",
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
         )  # fmt: skip
-    cpu_before, own_before = worker_cpu_seconds(pid), time.process_time()
+    cpu_before, own_before = sum(cpu_with_children(pid)), time.process_time()
     started = time.monotonic()
     wrk_out: dict[str, Any] = {}
     if poster == "wrk":
@@ -329,7 +323,8 @@ async def distinct_burst(
     while len(arrivals.seen.keys() & wanted) < skus and time.monotonic() < deadline:
         await asyncio.sleep(0.2)
     arrived = [arrivals.seen[k] for k in wanted if k in arrivals.seen]
-    worker_cpu, own_cpu = worker_cpu_seconds(pid) - cpu_before, time.process_time() - own_before
+    worker_cpu = sum(cpu_with_children(pid)) - cpu_before  # with its intake processes'
+    own_cpu = time.process_time() - own_before
     drained_in = (max(arrived) - started) if arrived else float("nan")
     calls = query_calls(sim) - before
     stats = await export_stats(http, worker_url)

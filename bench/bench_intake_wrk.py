@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import re
 import shutil
@@ -35,7 +34,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_export_latency import export_stats  # noqa: E402
-from bench.common import LOOPS, intake_env, intake_url, loop_env, uses_uvloop  # noqa: E402
+from bench.common import (  # noqa: E402
+    LOOPS,
+    cpu_with_children,
+    intake_env,
+    intake_url,
+    loop_env,
+    uses_uvloop,
+)
 from norce_simulator import SimulatorServer  # noqa: E402
 from tests.integration.export.support import (  # noqa: E402
     TOKEN,
@@ -46,7 +52,6 @@ from tests.integration.export.support import (  # noqa: E402
     worker_env,
 )
 from tests.support.broker import kafka_broker  # noqa: E402
-from tests.support.worker import child_pids  # noqa: E402
 
 # Each request its own PartNo: the counter is per wrk thread, the thread id keeps them
 # apart, and the prefix (wrk's first script argument) each run of the bench. ``tid`` is
@@ -70,24 +75,6 @@ end
 
 def part_no_prefix(run: int) -> str:
     return f"R{run}W"
-
-
-def cpu_split(pid: int) -> tuple[float, float]:
-    """User and system CPU seconds of a process so far (``/proc/<pid>/stat``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    tick = os.sysconf("SC_CLK_TCK")
-    return int(fields[11]) / tick, int(fields[12]) / tick
-
-
-def cpu_with_children(pid: int) -> tuple[float, float]:
-    """User and system CPU seconds of a process and its living children so far. A child
-    that exits mid-run takes its seconds with it: the bench's children do not exit."""
-    user, system = cpu_split(pid)
-    for child in child_pids(pid):
-        with contextlib.suppress(OSError):
-            u, s = cpu_split(child)
-            user, system = user + u, system + s
-    return user, system
 
 
 def parse_ms(text: str) -> float:

@@ -4,6 +4,7 @@ worker launched without waiting for it, its views and its memory as /proc report
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import statistics
@@ -24,7 +25,7 @@ from streams.kafka import producer as kafka_producer
 from streams.settings import Settings
 from tests.support.broker import ROOT, free_port
 from tests.support.debezium import PRICE_KEY, envelope, key_bytes, price_row
-from tests.support.worker import WorkerProcess
+from tests.support.worker import WorkerProcess, child_pids
 
 
 def price_change(part_no: str, price: float, lsn: int) -> tuple[bytes, bytes]:
@@ -254,3 +255,21 @@ def intake_url(worker_url: str, env: dict[str, str]) -> str:
     """Where webhooks go: the intake processes' port when ``env`` has one."""
     port = env.get("NORCE_SYNC_INTAKE_PORT")
     return worker_url if port is None else f"http://127.0.0.1:{port}"
+
+
+def cpu_split(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds of a process so far (``/proc/<pid>/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def cpu_with_children(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds of a process and its living children so far. A child
+    that exits mid-run takes its seconds with it: the bench's children do not exit."""
+    user, system = cpu_split(pid)
+    for child in child_pids(pid):
+        with contextlib.suppress(OSError):
+            u, s = cpu_split(child)
+            user, system = user + u, system + s
+    return user, system

@@ -41,7 +41,7 @@ from agents.orders.wiring import order_event_routes
 from streams import gc_tuning, metrics
 from streams.counter_relay import totals
 from streams.event_routes import EventRoutes
-from streams.kafka import producer
+from streams.kafka import PRODUCER_LINGER_MS, PRODUCER_MAX_BATCH_BYTES, producer
 from streams.logging import logging_config
 from streams.outage import BACKOFF_MAX_S, BACKOFF_MIN_S
 from streams.settings import Settings
@@ -70,9 +70,11 @@ async def _started_producer(settings: Settings, stop: asyncio.Event) -> AIOKafka
     None when stopped first."""
     backoff, warned = BACKOFF_MIN_S, False
     while not stop.is_set():
-        # The same linger, batch size and acks as the worker's producer (streams/app.py):
-        # the answer waits for the ack, and batching makes thousands per second cheap.
-        kafka = producer(settings, linger_ms=5, max_batch_size=512 * 1024)
+        # The same linger, batch size and acks as the worker's producer: the answer
+        # waits for the ack, and batching makes thousands per second cheap.
+        kafka = producer(
+            settings, linger_ms=PRODUCER_LINGER_MS, max_batch_size=PRODUCER_MAX_BATCH_BYTES
+        )
         starting = asyncio.ensure_future(kafka.start())
         stopping = asyncio.ensure_future(stop.wait())
         await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)

@@ -18,7 +18,14 @@ import faust
 
 import streams.codecs  # noqa: F401  (registers the "orjson" codec with Faust)
 from streams import gc_tuning
-from streams.kafka import FaustTransport, TopicSpec, bootstrap_servers, declare_and_confirm
+from streams.kafka import (
+    PRODUCER_LINGER_MS,
+    PRODUCER_MAX_BATCH_BYTES,
+    FaustTransport,
+    TopicSpec,
+    bootstrap_servers,
+    declare_and_confirm,
+)
 from streams.kafka_security import KafkaAccessRefused, check_broker_access, faust_credentials
 from streams.own_topics import Registrable, StrictAssignor, collect
 from streams.readiness import Readiness
@@ -134,11 +141,9 @@ def create_app(settings: Settings) -> ServiceApp:
         broker_session_timeout=settings.broker_session_timeout_s,
         broker_heartbeat_interval=3.0,
         stream_wait_empty=True,
-        # Batch produce requests: without a linger every message is its own request, and
-        # the ingest path (one changes record and two changelog records per event) spends
-        # its time in socket writes. 5 ms costs webhook intake little.
-        producer_linger=0.005,
-        producer_max_batch_size=512 * 1024,
+        # Batch produce requests (streams.kafka.PRODUCER_LINGER_MS says why).
+        producer_linger=PRODUCER_LINGER_MS / 1000,
+        producer_max_batch_size=PRODUCER_MAX_BATCH_BYTES,
         logging_config=None,
         PartitionAssignor=StrictAssignor,
     )
