@@ -117,9 +117,18 @@ def client_options(settings: Settings, servers: str | None = None) -> dict[str, 
     }
 
 
+# How often a consumer's background fetch routine wakes when nothing woke it (aiokafka's
+# ``consumer_timeout_ms``, default 200). Arriving records, a consumed batch, a seek, a
+# resume and a lost assignment all wake it at once; the timer is a safety net. At 200 ms
+# an idle worker's ~9 readers woke its loop ~45 times a second for nothing: 1000 ms cut
+# four idle workers' CPU by about a fifth (bench/RESULTS.md, session 10).
+FETCHER_WAKE_MS = 1000
+
+
 def consumer(settings: Settings, *, servers: str | None = None, **options: Any) -> AIOKafkaConsumer:
     """A reader outside any group (changelogs, stored records); ``options`` override."""
     defaults: dict[str, Any] = {
+        "consumer_timeout_ms": FETCHER_WAKE_MS,
         "enable_auto_commit": False,
         # Readers here assign and seek to the beginning; with the default "latest", the
         # offset reset that assign() schedules can land after the seek and skip the data.
@@ -135,8 +144,10 @@ def consumer(settings: Settings, *, servers: str | None = None, **options: Any) 
 def group_consumer(
     settings: Settings, *topics: str, servers: str | None = None, **options: Any
 ) -> AIOKafkaConsumer:
-    """A consumer with aiokafka's defaults but for ``options``: group members, and readers
-    that size their own fetches."""
+    """A consumer with aiokafka's defaults but for ``options`` (and the fetch routine's
+    wake-up, ``FETCHER_WAKE_MS``): group members, and readers that size their own
+    fetches."""
+    options = {"consumer_timeout_ms": FETCHER_WAKE_MS, **options}
     return AIOKafkaConsumer(*topics, **client_options(settings, servers), **options)
 
 
