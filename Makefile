@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 KAFKA_PORT ?= 9092
 export KAFKA_PORT
 
-.PHONY: help install demo demo-check test lint format kafka-up kafka-down kafka-fetch registry-fetch bench clean browser
+.PHONY: help install demo demo-check test lint format kafka-up kafka-down kafka-fetch registry-fetch bench bench-tools clean browser
 
 help:
 	@echo "make demo        local broker + Norce simulator + worker + sample change data"
@@ -67,7 +67,11 @@ demo: install kafka-up
 demo-check: install kafka-fetch
 	tools/demo.sh --check
 
-bench: install
+# The benches' native load generators: wrk posts webhooks, kcat produces change events.
+bench-tools:
+	command -v wrk && command -v kcat || (apt-get update && apt-get install -y wrk kcat)
+
+bench: install bench-tools
 	$(PY) bench/run_all.py
 
 clean:

@@ -18,7 +18,13 @@ workers are started side by side and, once all answer /ready (start-up and group
 out of the figures), ``--settle`` seconds passed and their idle CPU was read for
 ``--idle-seconds``, ``--events``
 Debezium price changes over ``--keys`` keys are produced flat out (change i sets key
-i % keys to price i + 1, so each key's last change is its highest price). Reported:
+i % keys to price i + 1, so each key's last change is its highest price): by default
+built before the window and produced by kcat (``apt-get install kcat``) in about a
+second while the workers are frozen (SIGSTOP; the webhooks pause meanwhile), so the
+window starts as they go on and they fold a backlog, with the cores to themselves;
+``--producer python`` sends them from a thread of the bench during the window, as
+sessions 7-9 measured (its ~35,000/s then limits the ingest and competes with the
+workers for the cores). Reported:
 
 - ``events_per_s``: changes folded (``applied`` summed over the workers' ``/delta`` views,
   polled every 0.2 s) between the first poll that sees any and the first that sees all;
@@ -78,7 +84,7 @@ from aiokafka import TopicPartition
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_ingest import WebhookProbe, changelog_records, start_profile  # noqa: E402
+from bench.bench_ingest import WebhookProbe, changelog_records  # noqa: E402
 from bench.common import (  # noqa: E402
     check_alive,
     create_topic,
@@ -87,7 +93,9 @@ from bench.common import (  # noqa: E402
     latency_summary_ms,
     price_change,
     produce_batched,
+    produce_with_kcat,
     spawn,
+    write_records,
 )
 from norce_simulator import SimulatorConfig, SimulatorServer  # noqa: E402
 from streams.kafka import admin_client, consumer  # noqa: E402
@@ -153,6 +161,12 @@ class Stack:
             NORCE_SYNC_BROKER_SESSION_TIMEOUT_S=SESSION_TIMEOUT_S,
             NORCE_SYNC_ORPHAN_GRACE_S="1",
         )
+        if getattr(args, "cpu_profile", None):  # bench_idle.py's Stack has none
+            os.makedirs(args.cpu_profile, exist_ok=True)
+            self.env["NORCE_SYNC_CPU_SAMPLES"] = os.path.abspath(args.cpu_profile)
+            self.env["PYTHONPATH"] = os.pathsep.join(
+                p for p in (str(ROOT / "bench" / "cpu_sampler"), os.environ.get("PYTHONPATH")) if p
+            )
         # The tests' quicker job polls and backlog reports are for waiting in tests; the
         # workers here run with the service's defaults, as deployed (the backlog report is
         # read by every worker, so the tests' 1 s cost grew with the worker count).
@@ -270,6 +284,72 @@ def write_checks(sim: SimulatorServer, expected: dict[str, float]) -> dict[str, 
     }
 
 
+class WebhookLoad:
+    """``--webhook-rate`` POSTs per second in total, spread evenly over the workers, that
+    can be stopped and started again (``done``: every probe run so far)."""
+
+    def __init__(self, http: aiohttp.ClientSession, workers: list[WorkerProcess], rate: float):
+        self.http = http
+        self.workers = workers
+        self.rate = rate
+        self.done: list[WebhookProbe] = []
+        self._running: list[tuple[WebhookProbe, asyncio.Task[None]]] = []
+
+    def start(self) -> None:
+        if self.rate <= 0:  # 0: ingest alone, no webhook load
+            return
+        for w in self.workers:
+            probe = WebhookProbe(
+                f"{w.url}/norce/events/SkuPriceChangedNotification", self.rate / len(self.workers)
+            )
+            self._running.append((probe, asyncio.create_task(probe.run(self.http))))
+            self.done.append(probe)
+
+    async def stop(self) -> None:
+        """Stops sending; returns once every POST sent was answered."""
+        for probe, _ in self._running:
+            probe.stop()
+        await asyncio.gather(*(task for _, task in self._running))
+        self._running.clear()
+
+
+def build_load(stack: Stack) -> Path:
+    """The ``--events`` changes as a file for kcat (``bench.common.write_records``)."""
+    path = stack.tmp / "changes.tsv"
+    write_records(path, (stack.change(i) for i in range(stack.args.events)))
+    return path
+
+
+async def produce_backlog(workers: list[WorkerProcess], stack: Stack, records: Path) -> float:
+    """Produce the changes with kcat while the workers are frozen (SIGSTOP), then let them
+    go (SIGCONT): they fold a backlog, and neither kcat nor the broker's writes of it
+    share the cores with their fold (with 2 or 4 workers folding, kcat took 2-4.5 s
+    instead of ~1 s and the workers folded what trickled in: bench/RESULTS.md, session
+    10). ~1 s frozen is well inside the group session timeout (6 s). The seconds kcat
+    took."""
+    frozen = [w.proc.pid for w in workers if w.proc is not None]
+    for pid in frozen:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        return await asyncio.to_thread(produce_with_kcat, stack.servers, stack.topic, records)
+    finally:
+        for pid in frozen:
+            os.kill(pid, signal.SIGCONT)
+
+
+async def produce_while_folding(stack: Stack) -> float:
+    """``--producer python``: a thread of this process builds and sends the changes while
+    the workers fold (~35,000/s at best on 2 cores, competing with them for the cores),
+    so the workers fold what arrives. The seconds it took."""
+    messages = (stack.change(i) for i in range(stack.args.events))
+    # On a loop of its own in a thread: building 400,000 records would otherwise hold up
+    # this loop's webhook probe and the simulator for seconds.
+    return await asyncio.to_thread(
+        asyncio.run,
+        timed(produce_batched(stack.servers, stack.topic, stack.args.partitions, messages)),
+    )
+
+
 async def run_count(
     servers: str, sim: SimulatorServer, args: argparse.Namespace, count: int
 ) -> dict[str, Any]:
@@ -288,18 +368,11 @@ async def run_count(
             for w in workers:
                 spawn(w)
             # All N in the group before any change exists: start-up and the joins are not
-            # in the figures; the changes are then produced flat out while they ingest.
+            # in the figures.
             await wait_ready(http, workers)
             ready_at = time.monotonic()
-            probes = [
-                WebhookProbe(
-                    f"{w.url}/norce/events/SkuPriceChangedNotification",
-                    args.webhook_rate / count,
-                )
-                for w in workers
-                if args.webhook_rate > 0  # 0: ingest alone, no webhook load
-            ]
-            probe_tasks = [asyncio.create_task(p.run(webhooks)) for p in probes]
+            probes = WebhookLoad(webhooks, workers, args.webhook_rate)
+            probes.start()
             # Start-up work that outlasts /ready (the groups' last joins, first timer runs)
             # ends before the idle CPU and the load's CPU are read.
             await asyncio.sleep(args.settle)
@@ -310,23 +383,20 @@ async def run_count(
             idle_cpu_per_s = (
                 sum(cpu_seconds(w.proc.pid) for w in workers if w.proc) - idle_start
             ) / args.idle_seconds
-            spy = None
-            if args.profile and workers[0].proc is not None:
-                os.makedirs(args.profile, exist_ok=True)
-                path = Path(args.profile) / f"workers{count}-w0.txt"
-                spy = start_profile(workers[0].proc.pid, str(path))
+            producing: asyncio.Task[float] | None = None
+            if args.producer == "kcat":
+                # Built before the window, produced while the workers are frozen: the
+                # window (and the webhooks, paused meanwhile) starts as they go on.
+                records = await asyncio.to_thread(build_load, stack)
+                await probes.stop()
+                produce_s = await produce_backlog(workers, stack, records)
+                probes.start()
             cpu_start = sum(cpu_seconds(w.proc.pid) for w in workers if w.proc)
+            window_start = time.time()
             cpu_started_at = time.monotonic()
             jobs_start = sim.state.stats()["jobs"]["total"]
-            messages = (stack.change(i) for i in range(args.events))
-            # Produced on a loop of its own in a thread: building 400,000 records would
-            # otherwise hold up this loop's webhook probe and the simulator for seconds.
-            producing = asyncio.create_task(
-                asyncio.to_thread(
-                    asyncio.run,
-                    timed(produce_batched(servers, stack.topic, args.partitions, messages)),
-                )
-            )
+            if args.producer == "python":
+                producing = asyncio.create_task(produce_while_folding(stack))
             first: tuple[float, int] | None = None
             while True:
                 for w in workers:
@@ -341,15 +411,18 @@ async def run_count(
                     break
                 await asyncio.sleep(POLL_S)
             cpu = sum(cpu_seconds(w.proc.pid) for w in workers if w.proc) - cpu_start
-            if spy is not None:
-                spy.send_signal(signal.SIGINT)
-                await asyncio.to_thread(spy.wait, 60)
+            cpu_window = {
+                "start": window_start,
+                "end": time.time(),
+                "cpu_s": cpu,
+                "events": args.events,
+                "pids": [w.proc.pid for w in workers if w.proc],
+            }
             idle_share = idle_cpu_per_s * (time.monotonic() - cpu_started_at)
             jobs_end = sim.state.stats()["jobs"]["total"]
-            produce_s = round(await producing, 2)
-            for p in probes:
-                p.stop()
-            await asyncio.gather(*probe_tasks)
+            if producing is not None:
+                produce_s = await producing
+            await probes.stop()
             assert first is not None
             window = now - first[0]
             counted = args.events - first[1]
@@ -362,16 +435,16 @@ async def run_count(
             )
         finally:
             await stack.stop_all()
-    latencies = [x for p in probes for x in p.latencies]
+    latencies = [x for p in probes.done for x in p.latencies]
     statuses: dict[str, int] = {}
-    for p in probes:
+    for p in probes.done:
         for code, n in p.statuses.items():
             statuses[str(code)] = statuses.get(str(code), 0) + n
     ticks = ingest_s / schedule_seconds(args.delta_schedule)
     return {
         "workers": count,
         "ready_seconds": round(ready_at - started, 2),
-        "produce_seconds": produce_s,
+        "produce_seconds": round(produce_s, 2),
         "applied_at_first_poll": first[1],
         "ingest_window_seconds": round(window, 2),
         "events_per_s": round(counted / window) if window > 0 and counted else None,
@@ -395,6 +468,7 @@ async def run_count(
         **write_checks(sim, expected),
         "stop_timeouts": stack.stop_timeouts,
         "workdir": str(stack.tmp),
+        "cpu_window": cpu_window,
     }
 
 
@@ -583,6 +657,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             if not args.no_rebalance:
                 result["rebalance"] = await rebalance(servers, sim, args)
     result["load_average_after"] = os.getloadavg()
+    windows = [
+        {"label": f"r{r['round']}-w{r['workers']}", **r.pop("cpu_window")} for r in result["runs"]
+    ]
+    if args.cpu_profile:
+        (Path(args.cpu_profile) / "windows.json").write_text(orjson.dumps(windows).decode())
     result.update(ratios(result["runs"]))
     return result
 
@@ -627,6 +706,12 @@ def main() -> None:
     parser.add_argument("--keys", type=int, default=20_000)
     parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument("--webhook-rate", type=float, default=50.0, help="POSTs/s in total")
+    parser.add_argument(
+        "--producer", choices=("kcat", "python"), default="kcat",
+        help="kcat: the load is built before the window and produced by kcat in ~1 s (the "
+        "workers fold a backlog); python: a thread of the bench builds and sends it during "
+        "the window (the workers fold what arrives, ~35,000/s at best)",
+    )  # fmt: skip
     parser.add_argument("--delta-schedule", default="5s")
     parser.add_argument(
         "--settle",
@@ -644,10 +729,11 @@ def main() -> None:
     parser.add_argument("--leave", choices=("stop", "kill"), default="stop")
     parser.add_argument("--worker-log-level", default="warning")
     parser.add_argument(
-        "--profile",
+        "--cpu-profile",
         metavar="DIR",
-        help="py-spy raw profile (200 Hz) of the first worker of each count over the load "
-        "window: DIR/workers<N>-w0.txt",
+        help="sample every worker's Python stack per 5 ms of its CPU (bench/cpu_sampler) "
+        "into DIR, with each count's load window in DIR/windows.json; read with "
+        "bench/cpu_profile.py",
     )
     parser.add_argument("--timeout", type=float, default=900.0)
     parser.add_argument("--deliver-timeout", type=float, default=300.0)
