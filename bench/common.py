@@ -111,13 +111,15 @@ def produce_with_kcat(servers: str, topic: str, path: Path) -> float:
     started = time.monotonic()
     subprocess.run(
         [
-            kcat, "-P", "-q", "-b", servers, "-t", topic, "-K", "\t", "-l", str(path),
+            kcat, "-P", "-q", "-b", servers, "-t", topic, "-K", "\t",
             "-X", "topic.partitioner=murmur2_random",
             "-X", "enable.idempotence=true",
             "-X", "linger.ms=5",
             "-X", "batch.size=1048576",
+            "-l", str(path),
         ],
         check=True,
+        timeout=300,
     )  # fmt: skip
     return time.monotonic() - started
 

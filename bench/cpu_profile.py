@@ -9,7 +9,8 @@ Figures are CPU seconds per 100,000 events (the window's ``events``), summed ove
 window's processes: ``self`` is a frame's own time (the innermost Python frame sampled;
 time in C code counts to the Python frame that called it), ``--inclusive`` its time
 with everything it called. ``DIR/windows.json`` lists the windows (label, wall-clock
-start and end, pids, events); ``DIR/<pid>.json`` the samples, per wall-clock second.
+start and end, pids, events); ``DIR/<pid>.json`` the sampled CPU seconds per stack and
+0.1 s of wall clock.
 """
 
 from __future__ import annotations
@@ -32,10 +33,10 @@ def window_samples(directory: Path, window: dict) -> collections.Counter[str]:
         if not path.exists():
             continue
         data = json.loads(path.read_text())
-        for second, stack, n in data["samples"]:
-            # Whole seconds: the window's first and last partial seconds count in full.
-            if int(window["start"]) <= second <= window["end"]:
-                stacks[stack.replace(ROOT, "").replace(STDLIB, "")] += n * data["interval_s"]
+        for start, stack, seconds in data["samples"]:
+            # Buckets of 0.1 s that overlap the window count in full.
+            if window["start"] - data["bucket_s"] < start <= window["end"]:
+                stacks[stack.replace(ROOT, "").replace(STDLIB, "")] += seconds
     return stacks
 
 
