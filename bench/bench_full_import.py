@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 import orjson  # noqa: E402
 from aiokafka.admin import NewTopic  # noqa: E402
 
-from bench.common import start_simulator  # noqa: E402
+from bench.common import cpu_seconds, start_simulator  # noqa: E402
 from streams.kafka import admin_client  # noqa: E402
 from streams.kafka import producer as kafka_producer  # noqa: E402
 from streams.settings import Settings  # noqa: E402
@@ -48,12 +48,6 @@ def peak_rss_kib(pid: int | str = "self") -> int:
         if line.startswith("VmHWM:"):
             return int(line.split()[1])
     return 0
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process (its children excluded)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def state_value(n: int, version: int) -> bytes:

@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -54,6 +53,7 @@ sys.path.insert(0, str(ROOT))
 from bench.common import (  # noqa: E402
     LOOPS,
     check_alive,
+    cpu_seconds,
     create_topic,
     get_json,
     is_ready,
@@ -75,12 +75,6 @@ from tests.support.worker import WorkerProcess  # noqa: E402
 
 TOKEN_HEADER = "x-norce-webhook-token"  # settings.webhook_token_header's default
 POLL_S = 0.1
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (``/proc/<pid>/stat``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def start_profile(pid: int, path: str) -> subprocess.Popen[bytes]:

@@ -99,6 +99,7 @@ from bench.common import (  # noqa: E402
     spawn,
     write_records,
 )
+from bench.common import cpu_seconds as process_cpu_seconds  # noqa: E402
 from norce_simulator import SimulatorConfig, SimulatorServer  # noqa: E402
 from streams.kafka import admin_client, consumer  # noqa: E402
 from streams.settings import Settings  # noqa: E402
@@ -128,12 +129,12 @@ def last_changes(prefix: str, changes: int, keys: int) -> dict[str, float]:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a live process so far (``/proc/<pid>/stat``)."""
+    """User + system CPU seconds of a worker so far; 0 once it is gone (``check_alive``
+    reports a dead worker)."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return process_cpu_seconds(pid)
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def schedule_seconds(schedule: str) -> float:
@@ -427,6 +428,7 @@ async def run_count(
                     break
                 await asyncio.sleep(POLL_S)
             cpu = sum(cpu_seconds(w.proc.pid) for w in workers if w.proc) - cpu_start
+            window_s = now - cpu_started_at
             cpu_window = {
                 "start": window_start,
                 "end": time.time(),
@@ -434,7 +436,7 @@ async def run_count(
                 "events": args.events,
                 "pids": [w.proc.pid for w in workers if w.proc],
             }
-            idle_share = idle_cpu_per_s * (time.monotonic() - cpu_started_at)
+            idle_share = idle_cpu_per_s * window_s
             jobs_end = sim.state.stats()["jobs"]["total"]
             if producing is not None:
                 produce_s = await producing
@@ -443,7 +445,6 @@ async def run_count(
             window = now - first[0]
             counted = args.events - first[1]
             ingest_s = now - ready_at
-            window_s = now - cpu_started_at
             delivered, deliver_s = await wait_delivered(sim, expected, args.deliver_timeout)
             # The state changelog's records (checkpoints write one per changed key, marks
             # one per key sent): how well checkpoints coalesced a key's changes.

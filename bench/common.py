@@ -102,9 +102,9 @@ def produce_with_kcat(servers: str, topic: str, path: Path) -> float:
     native producer (apt-get install kcat): 400,000 price changes in ~1.1 s for ~0.7 CPU s,
     against ~5 s and ~5 CPU s through ``produce_batched`` (``bench/RESULTS.md``), so the
     producer is neither the limit of an ingest bench nor a competitor of its workers for
-    the cores. Keys are
-    partitioned with murmur2, as Kafka's Java clients and Debezium do; idempotence keeps
-    each partition in file order across retries. Returns the seconds it took."""
+    the cores. Keys are partitioned with murmur2, as Kafka's Java clients and Debezium
+    do; idempotence keeps each partition in file order across retries. Returns the
+    seconds it took."""
     kcat = shutil.which("kcat")
     if kcat is None:
         raise SystemExit("kcat is not installed (apt-get install kcat)")
@@ -303,6 +303,11 @@ def cpu_split(pid: int) -> tuple[float, float]:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     tick = os.sysconf("SC_CLK_TCK")
     return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (its children excluded)."""
+    return sum(cpu_split(pid))
 
 
 def cpu_with_children(pid: int) -> tuple[float, float]:
